@@ -1,0 +1,144 @@
+//! Bitemporal histories: an entity's states along valid time, each version
+//! stamped with the transaction range in which the ledger held it.
+//!
+//! A backdated event does not edit the past in place: it closes the
+//! versions it supersedes (`tx_to`) and adds new ones (`tx_from`), so
+//! "what did the ledger say at sequence K" stays answerable.
+
+use crate::{Date, Seq};
+
+/// A place on the timeline: events are ordered by (effective date, seq).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Pos {
+    /// Valid time.
+    pub date: Date,
+    /// Transaction time; breaks ties between events of one day.
+    pub seq: Seq,
+}
+
+impl Pos {
+    /// The last place on `date`: everything of that day is at or before it.
+    pub fn end_of(date: Date) -> Pos {
+        Pos { date, seq: Seq::MAX }
+    }
+}
+
+/// A state held from `pos` on, as recorded from `tx_from` on.
+#[derive(Clone, Debug)]
+pub(crate) struct Step<S> {
+    pub pos: Pos,
+    pub state: S,
+    pub tx_from: Seq,
+}
+
+/// A superseded state: held from `pos`, recorded from `tx_from` until `tx_to`.
+#[derive(Clone, Debug)]
+pub(crate) struct DeadStep<S> {
+    pub pos: Pos,
+    pub state: S,
+    pub tx_from: Seq,
+    pub tx_to: Seq,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct History<S> {
+    /// The current versions, sorted by `pos`, no two at one `pos`.
+    live: Vec<Step<S>>,
+    /// Superseded versions, in the order they were superseded.
+    dead: Vec<DeadStep<S>>,
+}
+
+impl<S> Default for History<S> {
+    fn default() -> Self {
+        History { live: Vec::new(), dead: Vec::new() }
+    }
+}
+
+impl<S: Clone> History<S> {
+    pub fn live(&self) -> &[Step<S>] {
+        &self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    /// The current state just before `pos` (after every step < pos).
+    pub fn before(&self, pos: Pos) -> Option<&S> {
+        let i = self.live.partition_point(|step| step.pos < pos);
+        i.checked_sub(1).map(|i| &self.live[i].state)
+    }
+
+    /// The current state right after `pos` (after every step <= pos).
+    pub fn at_or_before(&self, pos: Pos) -> Option<&S> {
+        let i = self.live.partition_point(|step| step.pos <= pos);
+        i.checked_sub(1).map(|i| &self.live[i].state)
+    }
+
+    pub fn has_step_at(&self, pos: Pos) -> bool {
+        self.live.binary_search_by(|step| step.pos.cmp(&pos)).is_ok()
+    }
+
+    /// The state in force on `date` as recorded at `known_at` (None: now),
+    /// with the place of the step that set it.
+    pub fn state_on(&self, date: Date, known_at: Option<Seq>) -> Option<(Pos, &S)> {
+        let end = self.live.partition_point(|step| step.pos.date <= date);
+        let Some(known_at) = known_at else {
+            return end.checked_sub(1).map(|i| (self.live[i].pos, &self.live[i].state));
+        };
+        let from_live = self.live[..end]
+            .iter()
+            .rev()
+            .find(|step| step.tx_from <= known_at)
+            .map(|step| (step.pos, &step.state));
+        let from_dead = self
+            .dead
+            .iter()
+            .filter(|step| step.pos.date <= date && step.tx_from <= known_at && known_at < step.tx_to)
+            .max_by_key(|step| step.pos)
+            .map(|step| (step.pos, &step.state));
+        match (from_live, from_dead) {
+            (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Every version visible at `known_at` (None: now), in timeline order.
+    pub fn visible(&self, known_at: Option<Seq>) -> Vec<(Pos, &S)> {
+        let Some(known_at) = known_at else {
+            return self.live.iter().map(|step| (step.pos, &step.state)).collect();
+        };
+        let mut steps: Vec<(Pos, &S)> = self
+            .live
+            .iter()
+            .filter(|step| step.tx_from <= known_at)
+            .map(|step| (step.pos, &step.state))
+            .chain(
+                self.dead
+                    .iter()
+                    .filter(|step| step.tx_from <= known_at && known_at < step.tx_to)
+                    .map(|step| (step.pos, &step.state)),
+            )
+            .collect();
+        steps.sort_by_key(|(pos, _)| *pos);
+        steps
+    }
+
+    /// Every position ever held, live or superseded (for candidate dates).
+    pub fn all_dates(&self) -> impl Iterator<Item = Date> + '_ {
+        self.live.iter().map(|step| step.pos.date).chain(self.dead.iter().map(|step| step.pos.date))
+    }
+
+    /// Supersedes every current step at or after `from` (as of `tx`) and
+    /// records `steps` in their place.
+    pub fn replace_from(&mut self, from: Pos, steps: Vec<(Pos, S)>, tx: Seq) {
+        debug_assert!(steps.windows(2).all(|w| w[0].0 < w[1].0), "steps out of order");
+        debug_assert!(steps.first().map_or(true, |(pos, _)| *pos >= from));
+        let start = self.live.partition_point(|step| step.pos < from);
+        for old in self.live.drain(start..) {
+            assert!(old.tx_from < tx, "a step superseded in the transaction that wrote it");
+            self.dead.push(DeadStep { pos: old.pos, state: old.state, tx_from: old.tx_from, tx_to: tx });
+        }
+        self.live.extend(steps.into_iter().map(|(pos, state)| Step { pos, state, tx_from: tx }));
+    }
+}

@@ -1,0 +1,262 @@
+//! Point-in-time queries over the indexes. None of them replays the log:
+//! a point headcount is two binary searches.
+
+use crate::counts::CountPair;
+use crate::history::Pos;
+use crate::query::{Headcount, HistoryEntry, LineageEdge, RosterEntry, SeriesPoint, TreeNode, UnitStatus};
+use crate::timeline::{StaffState, Timeline, UnitState, S, U};
+use crate::{Date, Seq, StaffId, UnitId};
+use std::collections::{BTreeMap, BTreeSet};
+
+fn count(value: i64) -> u32 {
+    u32::try_from(value).expect("headcount out of range")
+}
+
+impl Timeline {
+    /// `known_at` at or past the last sequence is the same as now; the
+    /// fast paths rely on seeing `None` then.
+    fn normalize(&self, known_at: Option<Seq>) -> Option<Seq> {
+        known_at.filter(|k| *k < self.last_seq)
+    }
+
+    fn unit_on(&self, u: U, date: Date, known_at: Option<Seq>) -> (UnitStatus, Option<&UnitState>) {
+        let history = &self.units[u as usize].history;
+        match history.state_on(date, known_at) {
+            Some((_, state)) if state.open => (UnitStatus::Active, Some(state)),
+            Some((pos, state)) => (UnitStatus::Closed { on: pos.date }, Some(state)),
+            None if history.visible(known_at).is_empty() => (UnitStatus::Unknown, None),
+            None => (UnitStatus::NotYetEstablished, None),
+        }
+    }
+
+    fn staff_on(&self, s: S, date: Date, known_at: Option<Seq>) -> Option<StaffState> {
+        let (_, state) = self.staff[s as usize].history.state_on(date, known_at)?;
+        state.active.then(|| state.on(date))
+    }
+
+    /// Active units below `u` on `date` (not `u` itself), depth-first.
+    fn descendants(&self, u: U, date: Date, known_at: Option<Seq>) -> Vec<U> {
+        let mut found = Vec::new();
+        let mut stack = vec![u];
+        while let Some(parent) = stack.pop() {
+            for child in &self.units[parent as usize].children_ever {
+                let (status, state) = self.unit_on(*child, date, known_at);
+                if status == UnitStatus::Active && state.and_then(|s| s.parent) == Some(parent) {
+                    found.push(*child);
+                    stack.push(*child);
+                }
+            }
+            assert!(found.len() <= self.units.len(), "cycle in the unit tree");
+        }
+        found
+    }
+
+    fn counts_of(&self, u: U, date: Date, known_at: Option<Seq>) -> CountPair {
+        self.units[u as usize].counts.at(date, known_at)
+    }
+
+    /// Posted and working headcount of `unit` on `date`, as the ledger
+    /// knew it at `known_at` (None: now), alone or rolled up over the units
+    /// below it as the tree stood that day.
+    pub fn headcount(&self, unit: &UnitId, date: Date, known_at: Option<Seq>, rolled_up: bool) -> Headcount {
+        let known_at = self.normalize(known_at);
+        let mut answer = Headcount { unit: unit.clone(), date, status: UnitStatus::Unknown, rolled_up, posted: 0, working: 0 };
+        let Some(u) = self.unit_ids.get(unit.as_str()) else { return answer };
+        answer.status = self.unit_on(u, date, known_at).0;
+        if answer.status != UnitStatus::Active {
+            return answer;
+        }
+        let mut total = self.counts_of(u, date, known_at);
+        if rolled_up {
+            for below in self.descendants(u, date, known_at) {
+                let counts = self.counts_of(below, date, known_at);
+                total.posted += counts.posted;
+                total.working += counts.working;
+            }
+        }
+        answer.posted = count(total.posted);
+        answer.working = count(total.working);
+        answer
+    }
+
+    /// Every active unit on `date` with its counts, depth-first, roots and
+    /// siblings in id order.
+    pub fn tree(&self, date: Date, known_at: Option<Seq>) -> Vec<TreeNode> {
+        let known_at = self.normalize(known_at);
+        let mut children: BTreeMap<Option<&str>, Vec<(&str, U, &UnitState)>> = BTreeMap::new();
+        for u in 0..self.units.len() as U {
+            if let (UnitStatus::Active, Some(state)) = self.unit_on(u, date, known_at) {
+                let parent = state.parent.map(|p| self.unit_ids.name(p));
+                children.entry(parent).or_default().push((self.unit_ids.name(u), u, state));
+            }
+        }
+        for siblings in children.values_mut() {
+            siblings.sort_by(|a, b| a.0.cmp(b.0));
+        }
+        let mut nodes = Vec::new();
+        let mut stack: Vec<(u32, &str, U, &UnitState)> =
+            children.get(&None).map_or(Vec::new(), |roots| roots.iter().rev().map(|(id, u, s)| (0, *id, *u, *s)).collect());
+        while let Some((depth, id, u, state)) = stack.pop() {
+            let counts = self.counts_of(u, date, known_at);
+            nodes.push(TreeNode {
+                unit: UnitId(id.to_owned()),
+                name: state.name.to_string(),
+                category: state.category,
+                parent: state.parent.map(|p| UnitId(self.unit_ids.name(p).to_owned())),
+                quota: state.quota,
+                depth,
+                posted: count(counts.posted),
+                working: count(counts.working),
+                rolled_posted: 0,
+                rolled_working: 0,
+            });
+            if let Some(kids) = children.get(&Some(id)) {
+                stack.extend(kids.iter().rev().map(|(kid, k, s)| (depth + 1, *kid, *k, *s)));
+            }
+        }
+        // Post-order roll-up: in depth-first order every subtree is a
+        // contiguous run after its root, so walking backwards with a stack
+        // of open subtrees sums each child into its parent.
+        let mut totals: Vec<(u32, u32)> = nodes.iter().map(|n| (n.posted, n.working)).collect();
+        for i in (0..nodes.len()).rev() {
+            let depth = nodes[i].depth;
+            let mut j = i + 1;
+            while j < nodes.len() && nodes[j].depth > depth {
+                if nodes[j].depth == depth + 1 {
+                    totals[i].0 += totals[j].0;
+                    totals[i].1 += totals[j].1;
+                }
+                j += 1;
+            }
+        }
+        for (node, (posted, working)) in nodes.iter_mut().zip(totals) {
+            node.rolled_posted = posted;
+            node.rolled_working = working;
+        }
+        nodes
+    }
+
+    /// Staff posted at or working in `unit` on `date`, in id order.
+    pub fn roster(&self, unit: &UnitId, date: Date, known_at: Option<Seq>) -> Vec<RosterEntry> {
+        let known_at = self.normalize(known_at);
+        let Some(u) = self.unit_ids.get(unit.as_str()) else { return Vec::new() };
+        let mut entries: Vec<RosterEntry> = self.units[u as usize]
+            .staff_ever
+            .iter()
+            .filter_map(|s| {
+                let state = self.staff_on(*s, date, known_at)?;
+                let working = state.working_on(date);
+                (state.home == u || working == u).then(|| RosterEntry {
+                    staff: StaffId(self.staff_ids.name(*s).to_owned()),
+                    home: UnitId(self.unit_ids.name(state.home).to_owned()),
+                    working: UnitId(self.unit_ids.name(working).to_owned()),
+                    seconded_until: state.seconded_on(date).and_then(|x| x.until),
+                })
+            })
+            .collect();
+        entries.sort_by(|a, b| a.staff.cmp(&b.staff));
+        entries
+    }
+
+    /// Every accepted event that touched `staff`, in timeline order, with
+    /// where they stood after it.
+    pub fn staff_history(&self, staff: &StaffId, known_at: Option<Seq>) -> Vec<HistoryEntry> {
+        let known_at = self.normalize(known_at);
+        let Some(s) = self.staff_ids.get(staff.as_str()) else { return Vec::new() };
+        self.staff[s as usize]
+            .history
+            .visible(known_at)
+            .into_iter()
+            .map(|(pos, state)| HistoryEntry {
+                seq: pos.seq,
+                date: pos.date,
+                kind: self.record(pos.seq).expect("a step's event is recorded").ev.kind(),
+                active: state.active,
+                home: UnitId(self.unit_ids.name(state.home).to_owned()),
+                working: UnitId(self.unit_ids.name(state.working_on(pos.date)).to_owned()),
+            })
+            .collect()
+    }
+
+    /// The mergers and splits `unit` came from and went into, transitively.
+    pub fn lineage(&self, unit: &UnitId, known_at: Option<Seq>) -> Vec<LineageEdge> {
+        let known_at = self.normalize(known_at);
+        let Some(u) = self.unit_ids.get(unit.as_str()) else { return Vec::new() };
+        let mut edges: BTreeSet<LineageEdge> = BTreeSet::new();
+        for forwards in [false, true] {
+            let mut seen = BTreeSet::from([u]);
+            let mut stack = vec![u];
+            while let Some(x) = stack.pop() {
+                for seq in &self.units[x as usize].lineage {
+                    let record = self.record(*seq).expect("lineage lists accepted events");
+                    if !record.visible_at(known_at) {
+                        continue;
+                    }
+                    for (from, to) in record.ev.lineage_edges() {
+                        let (here, next) = if forwards { (from, to) } else { (to, from) };
+                        if here != x {
+                            continue;
+                        }
+                        edges.insert(LineageEdge {
+                            date: record.pos.date,
+                            seq: *seq,
+                            kind: record.ev.kind(),
+                            from: UnitId(self.unit_ids.name(from).to_owned()),
+                            to: UnitId(self.unit_ids.name(to).to_owned()),
+                        });
+                        if seen.insert(next) {
+                            stack.push(next);
+                        }
+                    }
+                }
+            }
+        }
+        edges.into_iter().collect()
+    }
+
+    /// Headcount of `unit` from `from` to `to` inclusive: a point at `from`
+    /// and one on every day the status or either count changes.
+    pub fn series(&self, unit: &UnitId, from: Date, to: Date, known_at: Option<Seq>, rolled_up: bool) -> Vec<SeriesPoint> {
+        let known_at = self.normalize(known_at);
+        let mut candidates: BTreeSet<Date> = BTreeSet::from([from]);
+        if let Some(u) = self.unit_ids.get(unit.as_str()) {
+            let mut units = BTreeSet::from([u]);
+            if rolled_up {
+                let mut stack = vec![u];
+                while let Some(x) = stack.pop() {
+                    for child in &self.units[x as usize].children_ever {
+                        if units.insert(*child) {
+                            stack.push(*child);
+                        }
+                    }
+                }
+            }
+            for x in units {
+                let record = &self.units[x as usize];
+                let dates = record.counts.change_dates().chain(record.history.all_dates());
+                candidates.extend(dates.filter(|d| *d > from && *d <= to));
+            }
+        }
+        let mut points: Vec<SeriesPoint> = Vec::new();
+        for date in candidates {
+            let answer = self.headcount(unit, date, known_at, rolled_up);
+            let point = SeriesPoint { date, status: answer.status, posted: answer.posted, working: answer.working };
+            let same = points.last().is_some_and(|last| (last.status, last.posted, last.working) == (point.status, point.posted, point.working));
+            if !same {
+                points.push(point);
+            }
+        }
+        points
+    }
+
+    /// The place of an accepted event, for callers that map sequences to
+    /// dates (e.g. to name conflicting events).
+    pub fn event_date(&self, seq: Seq) -> Option<Date> {
+        self.record(seq).map(|r| r.pos.date)
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn pos_of(&self, seq: Seq) -> Option<Pos> {
+        self.record(seq).map(|r| r.pos)
+    }
+}

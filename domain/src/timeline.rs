@@ -1,0 +1,514 @@
+//! The timeline's state and indexes, and evolution: [`Timeline::apply`].
+//!
+//! Everything here is derived from the accepted events alone, in the
+//! order the ledger accepted them, so a replica that applies the same
+//! decisions holds the same bytes.
+
+use crate::counts::{CountIndex, CountPair};
+use crate::history::{History, Pos, Step};
+use crate::{Category, Date, Seq};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// Interned unit index. Rationale: 50k units and 1M staff referenced by
+/// 10M events are cheaper as `u32` than as strings, and order of first
+/// appearance in the ledger makes the numbering deterministic.
+pub(crate) type U = u32;
+/// Interned staff index.
+pub(crate) type S = u32;
+
+#[derive(Default, Clone, Debug)]
+pub(crate) struct Interner {
+    ids: Vec<Box<str>>,
+    /// Lookup only; never iterated, so its order cannot leak into results.
+    index: HashMap<Box<str>, u32>,
+}
+
+impl Interner {
+    pub fn get(&self, id: &str) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    pub fn name(&self, i: u32) -> &str {
+        &self.ids[i as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn intern(&mut self, id: &str) -> u32 {
+        if let Some(i) = self.get(id) {
+            return i;
+        }
+        let i = u32::try_from(self.ids.len()).expect("more than u32::MAX ids");
+        self.ids.push(id.into());
+        self.index.insert(id.into(), i);
+        i
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Secondment {
+    pub host: U,
+    pub until: Option<Date>,
+}
+
+/// A staff member's state after an event. `home` is kept after leaving,
+/// for history listings; an inactive member counts nowhere.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct StaffState {
+    pub active: bool,
+    pub home: U,
+    pub secondment: Option<Secondment>,
+}
+
+impl StaffState {
+    /// The same state on `date`: a secondment whose `until` has passed is
+    /// gone (the member works at home again from until + 1).
+    pub fn on(&self, date: Date) -> StaffState {
+        let mut state = self.clone();
+        if state.seconded_on(date).is_none() {
+            state.secondment = None;
+        }
+        state
+    }
+
+    pub fn seconded_on(&self, date: Date) -> Option<&Secondment> {
+        self.secondment.as_ref().filter(|s| s.until.map_or(true, |until| date <= until))
+    }
+
+    pub fn working_on(&self, date: Date) -> U {
+        self.seconded_on(date).map_or(self.home, |s| s.host)
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct UnitState {
+    pub name: Arc<str>,
+    pub category: Category,
+    pub parent: Option<U>,
+    pub quota: Option<u32>,
+    pub open: bool,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct NewUnitI {
+    pub unit: U,
+    pub name: Arc<str>,
+    pub category: Category,
+    pub parent: Option<U>,
+}
+
+impl NewUnitI {
+    pub fn state(&self) -> UnitState {
+        UnitState {
+            name: self.name.clone(),
+            category: self.category,
+            parent: self.parent,
+            quota: None,
+            open: true,
+        }
+    }
+}
+
+/// An event with its ids interned: what the timeline stores and replays.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) enum Ev {
+    UnitEstablished { unit: U, name: Arc<str>, category: Category, parent: Option<U>, quota: Option<u32> },
+    UnitRenamed { unit: U, name: Arc<str> },
+    UnitMoved { unit: U, parent: Option<U> },
+    UnitReclassified { unit: U, category: Category },
+    UnitQuotaSet { unit: U, quota: u32 },
+    UnitsMerged { sources: Box<[U]>, target: U, new_target: Option<NewUnitI> },
+    UnitSplit { source: U, parts: Box<[NewUnitI]>, posted: Box<[(S, U)]>, seconded: Box<[(S, U)]>, children: Box<[(U, U)]> },
+    UnitDissolved { unit: U },
+    StaffJoined { staff: S, unit: U },
+    StaffTransferred { staff: S, from: U, to: U },
+    StaffSeconded { staff: S, from: U, to: U, until: Option<Date> },
+    SecondmentEnded { staff: S },
+    StaffLeft { staff: S },
+    EventRetracted { target: Seq },
+}
+
+impl Ev {
+    pub fn kind(&self) -> crate::EventKind {
+        use crate::EventKind as K;
+        match self {
+            Ev::UnitEstablished { .. } => K::UnitEstablished,
+            Ev::UnitRenamed { .. } => K::UnitRenamed,
+            Ev::UnitMoved { .. } => K::UnitMoved,
+            Ev::UnitReclassified { .. } => K::UnitReclassified,
+            Ev::UnitQuotaSet { .. } => K::UnitQuotaSet,
+            Ev::UnitsMerged { .. } => K::UnitsMerged,
+            Ev::UnitSplit { .. } => K::UnitSplit,
+            Ev::UnitDissolved { .. } => K::UnitDissolved,
+            Ev::StaffJoined { .. } => K::StaffJoined,
+            Ev::StaffTransferred { .. } => K::StaffTransferred,
+            Ev::StaffSeconded { .. } => K::StaffSeconded,
+            Ev::SecondmentEnded { .. } => K::SecondmentEnded,
+            Ev::StaffLeft { .. } => K::StaffLeft,
+            Ev::EventRetracted { .. } => K::EventRetracted,
+        }
+    }
+
+    /// Units whose members this event may move or close: a merger's
+    /// sources, a split's source, a dissolved unit.
+    pub fn structural_units(&self) -> &[U] {
+        match self {
+            Ev::UnitsMerged { sources, .. } => sources,
+            Ev::UnitSplit { source, .. } | Ev::UnitDissolved { unit: source } => std::slice::from_ref(source),
+            _ => &[],
+        }
+    }
+
+    /// The lineage edges (from, to) this event draws.
+    pub fn lineage_edges(&self) -> Vec<(U, U)> {
+        match self {
+            Ev::UnitsMerged { sources, target, .. } => sources.iter().map(|s| (*s, *target)).collect(),
+            Ev::UnitSplit { source, parts, .. } => parts.iter().map(|p| (*source, p.unit)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every index entry this event needs, so that a backdated change to
+    /// any entity finds the later events that read or write it.
+    pub fn for_each_ref(&self, mut f: impl FnMut(Ref)) {
+        match self {
+            Ev::UnitEstablished { unit, parent, .. } => {
+                f(Ref::UnitOwn(*unit));
+                parent.iter().for_each(|p| f(Ref::UnitRead(*p)));
+            }
+            Ev::UnitRenamed { unit, .. } | Ev::UnitReclassified { unit, .. } | Ev::UnitQuotaSet { unit, .. } => {
+                f(Ref::UnitOwn(*unit))
+            }
+            Ev::UnitMoved { unit, parent } => {
+                f(Ref::UnitOwn(*unit));
+                parent.iter().for_each(|p| f(Ref::UnitRead(*p)));
+                f(Ref::Tree);
+            }
+            Ev::UnitsMerged { sources, target, new_target } => {
+                for source in sources.iter() {
+                    f(Ref::UnitOwn(*source));
+                    f(Ref::UnitStructural(*source));
+                }
+                match new_target {
+                    Some(new_target) => {
+                        f(Ref::UnitOwn(*target));
+                        new_target.parent.iter().for_each(|p| f(Ref::UnitRead(*p)));
+                    }
+                    None => f(Ref::UnitRead(*target)),
+                }
+                f(Ref::Tree);
+            }
+            Ev::UnitSplit { source, parts, posted, seconded, children } => {
+                f(Ref::UnitOwn(*source));
+                f(Ref::UnitStructural(*source));
+                for part in parts.iter() {
+                    f(Ref::UnitOwn(part.unit));
+                    part.parent.iter().for_each(|p| f(Ref::UnitRead(*p)));
+                }
+                posted.iter().chain(seconded.iter()).for_each(|(staff, _)| f(Ref::Staff(*staff)));
+                children.iter().for_each(|(child, _)| f(Ref::UnitOwn(*child)));
+                f(Ref::Tree);
+            }
+            Ev::UnitDissolved { unit } => {
+                f(Ref::UnitOwn(*unit));
+                f(Ref::UnitStructural(*unit));
+            }
+            Ev::StaffJoined { staff, unit } => {
+                f(Ref::Staff(*staff));
+                f(Ref::UnitRead(*unit));
+            }
+            Ev::StaffTransferred { staff, from, to } | Ev::StaffSeconded { staff, from, to, .. } => {
+                f(Ref::Staff(*staff));
+                f(Ref::UnitRead(*from));
+                f(Ref::UnitRead(*to));
+            }
+            Ev::SecondmentEnded { staff } | Ev::StaffLeft { staff } => f(Ref::Staff(*staff)),
+            Ev::EventRetracted { .. } => {}
+        }
+    }
+}
+
+/// Which index an event is listed in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Ref {
+    /// Names this staff member (their own events, split allocations).
+    Staff(S),
+    /// Changes or validates this unit itself: re-checked whenever the unit
+    /// changes.
+    UnitOwn(U),
+    /// Only reads whether this unit is active: re-checked when the unit's
+    /// active days or place in the tree change.
+    UnitRead(U),
+    /// Moves the members of this unit (merger, split, dissolution).
+    UnitStructural(U),
+    /// Checks the tree (cycles, "below one of the sources").
+    Tree,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Record {
+    pub pos: Pos,
+    pub ev: Ev,
+    pub retracted_by: Option<Seq>,
+}
+
+impl Record {
+    pub fn visible_at(&self, known_at: Option<Seq>) -> bool {
+        let k = known_at.unwrap_or(Seq::MAX);
+        self.pos.seq <= k && self.retracted_by.map_or(true, |r| r > k)
+    }
+}
+
+#[derive(Default, Clone, Debug)]
+pub(crate) struct UnitRecord {
+    pub history: History<UnitState>,
+    pub own_refs: Vec<Pos>,
+    pub read_refs: Vec<Pos>,
+    pub structural_refs: Vec<Pos>,
+    pub counts: CountIndex,
+    /// Every unit that ever (in any version) had this one as parent.
+    pub children_ever: BTreeSet<U>,
+    /// Every staff member ever (in any version) posted or seconded here.
+    pub staff_ever: BTreeSet<S>,
+    /// Mergers and splits this unit took part in, by seq.
+    pub lineage: Vec<Seq>,
+}
+
+#[derive(Default, Clone, Debug)]
+pub(crate) struct StaffRecord {
+    pub history: History<StaffState>,
+    pub refs: Vec<Pos>,
+}
+
+/// The staffing timeline: every accepted event, the state it implies for
+/// every unit and staff member on every day, and the indexes that answer
+/// queries without replaying.
+///
+/// ```
+/// use muster_domain::{Category, Date, Event, Timeline, UnitId, StaffId};
+/// let mut timeline = Timeline::new();
+/// let day = Date::parse("2015-09-01").unwrap();
+/// let events = [
+///     Event::UnitEstablished { unit: "U1".into(), name: "Office".into(),
+///         category: Category::Office, parent: None, quota: Some(3) },
+///     Event::StaffJoined { staff: "S1".into(), unit: "U1".into() },
+/// ];
+/// for (i, event) in events.iter().enumerate() {
+///     let decision = timeline.decide(i as u64 + 1, day, event).unwrap();
+///     timeline.apply(decision);
+/// }
+/// let count = timeline.headcount(&UnitId::from("U1"), day, None, false);
+/// assert_eq!(count.posted, 1);
+/// ```
+#[derive(Default, Clone, Debug)]
+pub struct Timeline {
+    pub(crate) unit_ids: Interner,
+    pub(crate) staff_ids: Interner,
+    pub(crate) units: Vec<UnitRecord>,
+    pub(crate) staff: Vec<StaffRecord>,
+    /// Indexed by seq; `None` for rejected (or not yet seen) sequences.
+    pub(crate) events: Vec<Option<Record>>,
+    pub(crate) tree_refs: BTreeSet<Pos>,
+    pub(crate) last_seq: Seq,
+}
+
+/// A validated event with everything it changes, ready for
+/// [`Timeline::apply`]. Only [`Timeline::decide`] makes one.
+#[derive(Debug)]
+pub struct Decision {
+    pub(crate) pos: Pos,
+    pub(crate) ev: Ev,
+    pub(crate) base_last_seq: Seq,
+    pub(crate) new_unit_ids: Vec<String>,
+    pub(crate) new_staff_ids: Vec<String>,
+    pub(crate) staff: BTreeMap<S, Overlay<StaffState>>,
+    pub(crate) units: BTreeMap<U, Overlay<UnitState>>,
+}
+
+impl Decision {
+    /// The sequence the event is accepted under.
+    pub fn seq(&self) -> Seq {
+        self.pos.seq
+    }
+
+    /// How many staff members' and units' histories it rewrites: the part
+    /// of the timeline this event touched.
+    pub fn touched(&self) -> (usize, usize) {
+        (self.staff.len(), self.units.len())
+    }
+}
+
+/// An entity's new history from `from` on.
+#[derive(Clone, Debug)]
+pub(crate) struct Overlay<T> {
+    pub from: Pos,
+    pub base_before: Option<T>,
+    pub steps: Vec<(Pos, T)>,
+    /// For units: whether this rewrite changes days active or the parent,
+    /// so that events that only read the unit must be re-checked.
+    pub structure_changed: bool,
+}
+
+fn insert_sorted(refs: &mut Vec<Pos>, pos: Pos) {
+    let i = refs.partition_point(|p| *p < pos);
+    debug_assert!(refs.get(i) != Some(&pos));
+    refs.insert(i, pos);
+}
+
+fn remove_sorted(refs: &mut Vec<Pos>, pos: Pos) {
+    if let Ok(i) = refs.binary_search(&pos) {
+        refs.remove(i);
+    }
+}
+
+impl Timeline {
+    /// An empty timeline.
+    pub fn new() -> Timeline {
+        Timeline::default()
+    }
+
+    /// The highest sequence applied so far (0 if none).
+    pub fn last_seq(&self) -> Seq {
+        self.last_seq
+    }
+
+    /// Number of accepted events applied (retractions included).
+    pub fn accepted_count(&self) -> usize {
+        self.events.iter().filter(|e| e.is_some()).count()
+    }
+
+    pub(crate) fn record(&self, seq: Seq) -> Option<&Record> {
+        self.events.get(seq as usize).and_then(|r| r.as_ref())
+    }
+
+    pub(crate) fn unit_history(&self, unit: U) -> Option<&History<UnitState>> {
+        self.units.get(unit as usize).map(|u| &u.history)
+    }
+
+    pub(crate) fn staff_history_of(&self, staff: S) -> Option<&History<StaffState>> {
+        self.staff.get(staff as usize).map(|s| &s.history)
+    }
+
+    fn for_each_index<'a>(&'a mut self, ev: &Ev, mut f: impl FnMut(&mut Vec<Pos>)) -> Option<&'a mut BTreeSet<Pos>> {
+        let mut tree = false;
+        ev.for_each_ref(|r| match r {
+            Ref::Staff(s) => f(&mut self.staff[s as usize].refs),
+            Ref::UnitOwn(u) => f(&mut self.units[u as usize].own_refs),
+            Ref::UnitRead(u) => f(&mut self.units[u as usize].read_refs),
+            Ref::UnitStructural(u) => f(&mut self.units[u as usize].structural_refs),
+            Ref::Tree => tree = true,
+        });
+        tree.then_some(&mut self.tree_refs)
+    }
+
+    /// Evolution: records a decided event and the histories it rewrote.
+    /// No business logic here; every check happened in `decide`.
+    pub fn apply(&mut self, decision: Decision) {
+        let Decision { pos, ev, base_last_seq, new_unit_ids, new_staff_ids, staff, units } = decision;
+        assert_eq!(base_last_seq, self.last_seq, "a decision applied to another timeline than it was decided on");
+        assert!(pos.seq > self.last_seq, "sequence {} not after {}", pos.seq, self.last_seq);
+        for id in &new_unit_ids {
+            let i = self.unit_ids.intern(id);
+            assert_eq!(i as usize, self.units.len());
+            self.units.push(UnitRecord::default());
+        }
+        for id in &new_staff_ids {
+            let i = self.staff_ids.intern(id);
+            assert_eq!(i as usize, self.staff.len());
+            self.staff.push(StaffRecord::default());
+        }
+        if let Ev::EventRetracted { target } = ev {
+            let record = self.events[target as usize].take().expect("retraction of an unknown event");
+            if let Some(tree) = self.for_each_index(&record.ev, |refs| remove_sorted(refs, record.pos)) {
+                tree.remove(&record.pos);
+            }
+            self.events[target as usize] = Some(Record { retracted_by: Some(pos.seq), ..record });
+        } else {
+            if let Some(tree) = self.for_each_index(&ev, |refs| insert_sorted(refs, pos)) {
+                tree.insert(pos);
+            }
+            let mut lineage_units: Vec<U> = ev.lineage_edges().into_iter().flat_map(|(a, b)| [a, b]).collect();
+            lineage_units.sort_unstable();
+            lineage_units.dedup();
+            for unit in lineage_units {
+                self.units[unit as usize].lineage.push(pos.seq);
+            }
+        }
+        for (s, overlay) in staff {
+            self.apply_staff_overlay(s, overlay, pos.seq);
+        }
+        for (u, overlay) in units {
+            for (_, state) in &overlay.steps {
+                if let Some(parent) = state.parent {
+                    self.units[parent as usize].children_ever.insert(u);
+                }
+            }
+            self.units[u as usize].history.replace_from(overlay.from, overlay.steps, pos.seq);
+        }
+        if self.events.len() <= pos.seq as usize {
+            self.events.resize_with(pos.seq as usize + 1, || None);
+        }
+        self.events[pos.seq as usize] = Some(Record { pos, ev, retracted_by: None });
+        self.last_seq = pos.seq;
+    }
+
+    fn apply_staff_overlay(&mut self, s: S, overlay: Overlay<StaffState>, seq: Seq) {
+        let mut deltas: BTreeMap<(U, Date), CountPair> = BTreeMap::new();
+        transitions(self.staff[s as usize].history.live(), -1, &mut deltas);
+        for (_, state) in &overlay.steps {
+            self.units[state.home as usize].staff_ever.insert(s);
+            if let Some(secondment) = &state.secondment {
+                self.units[secondment.host as usize].staff_ever.insert(s);
+            }
+        }
+        let history = &mut self.staff[s as usize].history;
+        history.replace_from(overlay.from, overlay.steps, seq);
+        transitions(history.live(), 1, &mut deltas);
+        for ((unit, date), delta) in deltas {
+            if !delta.is_zero() {
+                self.units[unit as usize].counts.add(seq, date, delta);
+            }
+        }
+    }
+}
+
+/// Adds `sign` × every headcount change a staff member's history implies:
+/// at each step, out of the old units and into the new; and on the day
+/// after a secondment's `until`, back from the host to home.
+pub(crate) fn transitions(steps: &[Step<StaffState>], sign: i64, out: &mut BTreeMap<(U, Date), CountPair>) {
+    let mut add = |unit: U, date: Date, posted: i64, working: i64| {
+        let entry = out.entry((unit, date)).or_default();
+        entry.posted += sign * posted;
+        entry.working += sign * working;
+    };
+    let mut previous: Option<&StaffState> = None;
+    for step in steps {
+        let date = step.pos.date;
+        if let Some(before) = previous.filter(|p| p.active) {
+            let expiry = before.secondment.as_ref().and_then(|s| s.until.filter(|u| *u < date).map(|u| (s.host, u)));
+            if let Some((host, until)) = expiry {
+                let back_home = until.next().expect("until < date <= MAX");
+                add(host, back_home, 0, -1);
+                add(before.home, back_home, 0, 1);
+            }
+            add(before.home, date, -1, 0);
+            add(before.working_on(date), date, 0, -1);
+        }
+        if step.state.active {
+            add(step.state.home, date, 1, 0);
+            add(step.state.working_on(date), date, 0, 1);
+        }
+        previous = Some(&step.state);
+    }
+    if let Some(last) = previous.filter(|p| p.active) {
+        if let Some(secondment) = &last.secondment {
+            if let Some(back_home) = secondment.until.and_then(Date::next) {
+                add(secondment.host, back_home, 0, -1);
+                add(last.home, back_home, 0, 1);
+            }
+        }
+    }
+}
