@@ -1,0 +1,191 @@
+//! CloudEvents 1.0 structured-mode JSON: the contract for HR systems in
+//! any language. `proto/schema/muster-event.schema.json` describes it.
+//!
+//! ```json
+//! {"specversion":"1.0","id":"e-1","source":"hr/nanhu","type":"org.muster.staff.transferred.v1",
+//!  "datacontenttype":"application/json","effectivedate":"2015-09-01",
+//!  "orderref":"南湖公〔2015〕12号","data":{"staff":"S1","from":"U1","to":"U2"}}
+//! ```
+//!
+//! Decoding is in two stages (raw JSON object, then typed) so that an
+//! event whose `data` is wrong still yields its id and source for a
+//! rejected receipt.
+
+use crate::error::DecodeError;
+use crate::limits::PAYLOAD_BYTES_MAX;
+use crate::wire::{Envelope, EventBody, WireDate};
+use muster_domain::{Date, ReasonCode as R};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The content type of a structured-mode CloudEvent.
+pub const CONTENT_TYPE: &str = "application/cloudevents+json";
+
+/// Attributes accepted at the top level. `time`, `subject` and
+/// `dataschema` are CloudEvents context, accepted and not stored: they are
+/// not part of the event's content (two publishes differing only in `time`
+/// are the same event).
+const ATTRIBUTES: [&str; 12] = [
+    "specversion", "id", "source", "type", "datacontenttype", "dataschema", "subject", "time",
+    "effectivedate", "orderref", "note", "data",
+];
+
+fn text<'a>(object: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, DecodeError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(DecodeError::new(R::InvalidField, format!("attribute '{key}' must be a string, not {other}"))),
+    }
+}
+
+fn required<'a>(object: &'a Map<String, Value>, key: &str) -> Result<&'a str, DecodeError> {
+    text(object, key)?.ok_or_else(|| DecodeError::new(R::MissingField, format!("attribute '{key}' is missing")))
+}
+
+fn data_error(type_name: &str, error: serde_json::Error) -> DecodeError {
+    let message = error.to_string();
+    let code = if message.starts_with("missing field") {
+        R::MissingField
+    } else if message.contains("is not a calendar day") {
+        R::InvalidDate
+    } else {
+        R::InvalidField
+    };
+    DecodeError::new(code, format!("data of {type_name}: {message}"))
+}
+
+fn body<T: DeserializeOwned>(type_name: &str, data: Value, wrap: fn(T) -> EventBody) -> Result<EventBody, DecodeError> {
+    serde_json::from_value(data).map(wrap).map_err(|e| data_error(type_name, e))
+}
+
+fn decode_body(type_name: &str, data: Value) -> Result<EventBody, DecodeError> {
+    use EventBody as B;
+    let i = EventBody::TYPES
+        .iter()
+        .position(|t| *t == type_name)
+        .ok_or_else(|| DecodeError::new(R::UnknownEventType, format!("unknown event type '{type_name}'")))?;
+    match i {
+        0 => body(type_name, data, B::UnitEstablished),
+        1 => body(type_name, data, B::UnitRenamed),
+        2 => body(type_name, data, B::UnitMoved),
+        3 => body(type_name, data, B::UnitReclassified),
+        4 => body(type_name, data, B::UnitQuotaSet),
+        5 => body(type_name, data, B::UnitsMerged),
+        6 => body(type_name, data, B::UnitSplit),
+        7 => body(type_name, data, B::UnitDissolved),
+        8 => body(type_name, data, B::StaffJoined),
+        9 => body(type_name, data, B::StaffTransferred),
+        10 => body(type_name, data, B::StaffSeconded),
+        11 => body(type_name, data, B::SecondmentEnded),
+        12 => body(type_name, data, B::StaffLeft),
+        13 => body(type_name, data, B::EventRetracted),
+        _ => unreachable!("TYPES has 14 entries"),
+    }
+}
+
+/// Decodes one structured-mode CloudEvent into an [`Envelope`]. Limits on
+/// ids, names and lists are checked later, by [`crate::validate`].
+pub fn decode_json(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+    if bytes.len() > PAYLOAD_BYTES_MAX {
+        return Err(DecodeError::new(
+            R::PayloadTooLarge,
+            format!("payload is {} bytes; the limit is {PAYLOAD_BYTES_MAX}", bytes.len()),
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| DecodeError::new(R::MalformedPayload, format!("not valid JSON: {e}")))?;
+    let Value::Object(mut object) = value else {
+        return Err(DecodeError::new(R::MalformedPayload, "a CloudEvent must be a JSON object"));
+    };
+    let id = required(&object, "id")?.to_owned();
+    let source = required(&object, "source")?.to_owned();
+    decode_object(&mut object).map_err(|e| e.with_key(&id, &source))
+}
+
+fn decode_object(object: &mut Map<String, Value>) -> Result<Envelope, DecodeError> {
+    if let Some(unknown) = object.keys().find(|k| !ATTRIBUTES.contains(&k.as_str())) {
+        return Err(DecodeError::new(R::InvalidField, format!("unknown attribute '{unknown}'")));
+    }
+    let spec_version = required(object, "specversion")?;
+    if spec_version != "1.0" {
+        return Err(DecodeError::new(R::UnsupportedVersion, format!("specversion '{spec_version}' is not 1.0")));
+    }
+    if let Some(content_type) = text(object, "datacontenttype")? {
+        if content_type != "application/json" {
+            return Err(DecodeError::new(R::InvalidField, format!("datacontenttype '{content_type}' is not application/json")));
+        }
+    }
+    let type_name = required(object, "type")?.to_owned();
+    let date_text = required(object, "effectivedate")?;
+    let effective_date = Date::parse(date_text)
+        .map_err(|e| DecodeError::new(R::InvalidDate, format!("effectivedate: {e}")))?;
+    let order_ref = text(object, "orderref")?.map(str::to_owned);
+    let note = text(object, "note")?.map(str::to_owned);
+    let data = object.remove("data").ok_or_else(|| DecodeError::new(R::MissingField, "attribute 'data' is missing"))?;
+    if !data.is_object() {
+        return Err(DecodeError::new(R::InvalidField, "attribute 'data' must be a JSON object"));
+    }
+    Ok(Envelope {
+        id: required(object, "id")?.to_owned(),
+        source: required(object, "source")?.to_owned(),
+        effective_date: WireDate(effective_date),
+        order_ref,
+        note,
+        body: decode_body(&type_name, data)?,
+    })
+}
+
+#[derive(Serialize)]
+struct CloudEventOut<'a, T: Serialize> {
+    specversion: &'static str,
+    id: &'a str,
+    source: &'a str,
+    #[serde(rename = "type")]
+    type_name: &'static str,
+    datacontenttype: &'static str,
+    effectivedate: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    orderref: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'a str>,
+    data: &'a T,
+}
+
+fn encode_with<T: Serialize>(envelope: &Envelope, data: &T) -> Vec<u8> {
+    let out = CloudEventOut {
+        specversion: "1.0",
+        id: &envelope.id,
+        source: &envelope.source,
+        type_name: envelope.body.type_name(),
+        datacontenttype: "application/json",
+        effectivedate: envelope.effective_date.0.to_string(),
+        orderref: envelope.order_ref.as_deref(),
+        note: envelope.note.as_deref(),
+        data,
+    };
+    serde_json::to_vec(&out).expect("an envelope always serializes")
+}
+
+/// Encodes an [`Envelope`] as one line of structured-mode CloudEvents JSON,
+/// fields in a fixed order.
+pub fn encode_json(envelope: &Envelope) -> Vec<u8> {
+    use EventBody as B;
+    match &envelope.body {
+        B::UnitEstablished(d) => encode_with(envelope, d),
+        B::UnitRenamed(d) => encode_with(envelope, d),
+        B::UnitMoved(d) => encode_with(envelope, d),
+        B::UnitReclassified(d) => encode_with(envelope, d),
+        B::UnitQuotaSet(d) => encode_with(envelope, d),
+        B::UnitsMerged(d) => encode_with(envelope, d),
+        B::UnitSplit(d) => encode_with(envelope, d),
+        B::UnitDissolved(d) => encode_with(envelope, d),
+        B::StaffJoined(d) => encode_with(envelope, d),
+        B::StaffTransferred(d) => encode_with(envelope, d),
+        B::StaffSeconded(d) => encode_with(envelope, d),
+        B::SecondmentEnded(d) => encode_with(envelope, d),
+        B::StaffLeft(d) => encode_with(envelope, d),
+        B::EventRetracted(d) => encode_with(envelope, d),
+    }
+}
+

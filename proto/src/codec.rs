@@ -1,0 +1,86 @@
+//! The binary codec: bincode 2.0.1 behind one door, with a format version
+//! byte first.
+//!
+//! Rationale (ops/adr/0001): bincode is unmaintained and 3.x is an empty
+//! crate. Everything binary Muster writes goes through these functions, so
+//! swapping the encoding is a change to this file and a new version byte;
+//! readers dispatch on the byte.
+
+use crate::entry::{EntryBody, StoredEntry};
+use crate::error::DecodeError;
+use crate::limits::PAYLOAD_BYTES_MAX;
+use crate::wire::Envelope;
+use bincode::config::{Configuration, Limit, LittleEndian, Varint};
+use muster_domain::ReasonCode as R;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The current binary format. Bump on any change to a serialized type.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// The content type (NATS header) of a bincode envelope.
+pub const CONTENT_TYPE: &str = "application/vnd.muster.envelope+bincode";
+
+/// Largest stored entry: an envelope at its limit plus the entry's own
+/// fields.
+pub const ENTRY_BYTES_MAX: usize = 2 * PAYLOAD_BYTES_MAX + 4096;
+
+type Config<const N: usize> = Configuration<LittleEndian, Varint, Limit<N>>;
+
+fn config<const N: usize>() -> Config<N> {
+    // The limit bounds every allocation while decoding untrusted bytes.
+    bincode::config::standard().with_limit::<N>()
+}
+
+fn encode<T: Serialize, const N: usize>(value: &T) -> Vec<u8> {
+    let mut bytes = vec![FORMAT_VERSION];
+    let body = bincode::serde::encode_to_vec(value, config::<N>()).expect("Muster's types always encode");
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+fn decode<T: DeserializeOwned, const N: usize>(bytes: &[u8], what: &str) -> Result<T, DecodeError> {
+    if bytes.len() > N {
+        return Err(DecodeError::new(R::PayloadTooLarge, format!("{what} is {} bytes; the limit is {N}", bytes.len())));
+    }
+    let Some((&version, body)) = bytes.split_first() else {
+        return Err(DecodeError::new(R::MalformedPayload, format!("{what} is empty")));
+    };
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::new(
+            R::UnsupportedVersion,
+            format!("{what} has format version {version}; this build reads {FORMAT_VERSION}"),
+        ));
+    }
+    let (value, read) = bincode::serde::decode_from_slice(body, config::<N>())
+        .map_err(|e| DecodeError::new(R::MalformedPayload, format!("{what} is not valid: {e}")))?;
+    if read != body.len() {
+        return Err(DecodeError::new(R::MalformedPayload, format!("{what} has {} trailing bytes", body.len() - read)));
+    }
+    Ok(value)
+}
+
+/// An envelope as bytes: version byte, then bincode.
+pub fn encode_envelope(envelope: &Envelope) -> Vec<u8> {
+    encode::<_, PAYLOAD_BYTES_MAX>(envelope)
+}
+
+/// Bytes back to an envelope; limits are checked by [`crate::validate`].
+pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+    decode::<_, PAYLOAD_BYTES_MAX>(bytes, "bincode envelope")
+}
+
+/// The canonical bytes of an entry body: what the hash chain covers.
+pub fn encode_entry_body(body: &EntryBody) -> Vec<u8> {
+    encode::<_, ENTRY_BYTES_MAX>(body)
+}
+
+/// A stored entry as bytes.
+pub fn encode_stored_entry(entry: &StoredEntry) -> Vec<u8> {
+    encode::<_, ENTRY_BYTES_MAX>(entry)
+}
+
+/// Bytes back to a stored entry.
+pub fn decode_stored_entry(bytes: &[u8]) -> Result<StoredEntry, DecodeError> {
+    decode::<_, ENTRY_BYTES_MAX>(bytes, "ledger entry")
+}

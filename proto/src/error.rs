@@ -1,0 +1,43 @@
+//! Why bytes could not become an event.
+
+use muster_domain::ReasonCode;
+use std::fmt;
+
+/// A payload that is not a valid event, with the stable reason code and,
+/// when they could be read, the event's `id` and `source` — so the ledger
+/// can still record a rejected receipt the publisher can look up.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DecodeError {
+    /// The stable reason code.
+    pub code: ReasonCode,
+    /// What is wrong, naming the field.
+    pub message: String,
+    /// The event id, if it was readable.
+    pub id: Option<String>,
+    /// The event source, if it was readable.
+    pub source: Option<String>,
+}
+
+impl DecodeError {
+    pub(crate) fn new(code: ReasonCode, message: impl Into<String>) -> DecodeError {
+        DecodeError { code, message: message.into(), id: None, source: None }
+    }
+
+    pub(crate) fn with_key(mut self, id: &str, source: &str) -> DecodeError {
+        self.id = Some(id.to_owned());
+        self.source = Some(source.to_owned());
+        self
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)?;
+        if let (Some(source), Some(id)) = (&self.source, &self.id) {
+            write!(f, " (event {source}/{id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DecodeError {}

@@ -1,0 +1,32 @@
+//! Every limit in Muster, in one place, with what it costs.
+//!
+//! Limits are part of the contract: a publisher can rely on anything under
+//! them being accepted by the codec, and on anything over them being
+//! rejected with a reason code, before it is allocated or stored.
+
+/// Largest encoded event (JSON or bincode). Rationale: a split of a unit of
+/// 10,000 staff fits in about 400 KiB of JSON; 1 MiB bounds the memory one
+/// message can take.
+pub const PAYLOAD_BYTES_MAX: usize = 1024 * 1024;
+/// Longest event id, source, unit id or staff id, in bytes.
+pub const ID_BYTES_MAX: usize = 128;
+/// Longest unit name, in bytes (UTF-8: about 60 CJK characters).
+pub const NAME_BYTES_MAX: usize = 200;
+/// Longest order/decision reference, in bytes.
+pub const ORDER_REF_BYTES_MAX: usize = 200;
+/// Longest free-text note or reason, in bytes.
+pub const NOTE_BYTES_MAX: usize = 2000;
+/// Most sources in one merger.
+pub const MERGE_SOURCES_MAX: usize = 64;
+/// Most parts in one split.
+pub const SPLIT_PARTS_MAX: usize = 64;
+/// Most entries in one split allocation list (staff or child units).
+pub const SPLIT_ALLOCATIONS_MAX: usize = 20_000;
+/// Most events the ledger validates and commits as one batch (one flush).
+/// Rationale: one flush costs about as much as a few hundred entry writes;
+/// bigger batches add latency to every receipt in them.
+pub const BATCH_EVENTS_MAX: usize = 1024;
+/// Most lines the importer reads ahead of the ledger.
+pub const IMPORT_LINES_IN_FLIGHT_MAX: usize = BATCH_EVENTS_MAX;
+/// Most points one series query returns.
+pub const SERIES_POINTS_MAX: usize = 100_000;
