@@ -20,8 +20,10 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod answers;
 pub mod cloudevents;
 pub mod codec;
+pub mod disk;
 pub mod entry;
 mod error;
 pub mod limits;

@@ -1,1 +1,514 @@
-//! placeholder
+//! The Muster ledger: an append-only, hash-chained log of every submitted
+//! event in sled, with the staffing timeline it implies.
+//!
+//! Submissions go in as batches ([`Ledger::submit_batch`]): each event is
+//! validated in order against the timeline (accepted events of the same
+//! batch included), every one is recorded — accepted or rejected with its
+//! reason — and the batch is written atomically and **flushed before any
+//! receipt is returned**. Queries read the timeline
+//! ([`Ledger::timeline`]), which is rebuilt from the log on open.
+//!
+//! ```no_run
+//! use muster_ledger::{Ledger, LedgerConfig, Incoming};
+//! let mut ledger = Ledger::open(&LedgerConfig::new("data/ledger")).unwrap();
+//! let line = br#"{"specversion":"1.0","id":"e-1","source":"hr","type":"org.muster.unit.established.v1",
+//!   "effectivedate":"2015-09-01","data":{"unit":"U1","name":"Office","category":"office"}}"#;
+//! let receipts = ledger.submit_batch(vec![Incoming::json(line)], 1_700_000_000_000).unwrap();
+//! assert_eq!(receipts[0].seq, Some(1));
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod error;
+mod hex;
+
+pub use error::{LedgerError, LedgerErrorKind};
+pub use hex::hex;
+
+use muster_domain::{Event, ReasonCode, Rejection, Seq, Timeline};
+use muster_proto::entry::{
+    EntryBody, EntryRef, Outcome, Receipt, ReceiptStatus, StoredEntry, Submission, Undecodable,
+};
+use muster_proto::validate::{validate, Validated};
+use muster_proto::{codec, disk, limits, DecodeError};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Where and how to open a ledger.
+#[derive(Clone, Debug)]
+pub struct LedgerConfig {
+    /// The sled directory.
+    pub path: PathBuf,
+    /// sled's page cache, bytes.
+    pub cache_bytes: u64,
+}
+
+impl LedgerConfig {
+    /// Defaults for a ledger at `path`: 256 MiB of cache.
+    pub fn new(path: impl AsRef<Path>) -> LedgerConfig {
+        LedgerConfig { path: path.as_ref().to_owned(), cache_bytes: 256 * 1024 * 1024 }
+    }
+}
+
+/// One submission, as it arrived.
+#[derive(Clone, Debug)]
+pub enum Incoming {
+    /// A decoded envelope.
+    Decoded(muster_proto::wire::Envelope),
+    /// A payload that failed to decode.
+    Undecodable {
+        /// Why, with the id and source if they were readable.
+        error: DecodeError,
+        /// The content type it came with.
+        content_type: String,
+        /// The bytes.
+        payload: Vec<u8>,
+    },
+}
+
+impl Incoming {
+    /// Decodes one CloudEvents JSON payload.
+    pub fn json(payload: &[u8]) -> Incoming {
+        match muster_proto::cloudevents::decode_json(payload) {
+            Ok(envelope) => Incoming::Decoded(envelope),
+            Err(error) => Incoming::Undecodable {
+                error,
+                content_type: muster_proto::cloudevents::CONTENT_TYPE.to_owned(),
+                payload: payload.to_vec(),
+            },
+        }
+    }
+
+    /// Decodes one bincode envelope.
+    pub fn bincode(payload: &[u8]) -> Incoming {
+        match codec::decode_envelope(payload) {
+            Ok(envelope) => Incoming::Decoded(envelope),
+            Err(error) => Incoming::Undecodable {
+                error,
+                content_type: codec::CONTENT_TYPE.to_owned(),
+                payload: payload.to_vec(),
+            },
+        }
+    }
+}
+
+/// The last committed entry.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Head {
+    /// Its sequence (0 for an empty ledger).
+    pub seq: Seq,
+    /// Its chain hash (all zero for an empty ledger).
+    pub hash: [u8; 32],
+    /// Its commit time.
+    pub recorded_at_ms: u64,
+}
+
+/// The result of re-walking the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// The head hash they lead to.
+    pub head_hash: [u8; 32],
+}
+
+/// The ledger: sled on disk, the timeline in memory.
+pub struct Ledger {
+    db: sled::Db,
+    tree: sled::Tree,
+    timeline: Timeline,
+    head: Head,
+    poisoned: bool,
+}
+
+fn chain_hash(prev_hash: &[u8; 32], body_bytes: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash);
+    hasher.update(body_bytes);
+    hasher.finalize().into()
+}
+
+/// Checks an entry read from disk: well-formed, the expected sequence, and
+/// its hash over the previous one. Returns it decoded.
+fn check_entry(seq: Seq, prev_hash: &[u8; 32], bytes: &[u8]) -> Result<StoredEntry, LedgerError> {
+    let entry = codec::decode_stored_entry(bytes).map_err(|e| LedgerError::corrupt(seq, e.to_string()))?;
+    if entry.body.seq != seq {
+        return Err(LedgerError::corrupt(seq, format!("entry says seq {}", entry.body.seq)));
+    }
+    if &entry.body.prev_hash != prev_hash {
+        return Err(LedgerError::corrupt(seq, "previous hash does not match the entry before it"));
+    }
+    let hash = chain_hash(prev_hash, &codec::encode_entry_body(&entry.body));
+    if hash != entry.hash {
+        return Err(LedgerError::corrupt(seq, "hash does not match the entry's content"));
+    }
+    Ok(entry)
+}
+
+/// The domain event a stored, accepted submission stands for.
+fn replayed_event(entry: &StoredEntry) -> Option<(muster_domain::Date, Event)> {
+    let Submission::Event(envelope) = &entry.body.submission else { return None };
+    let Outcome::Accepted { retracts } = &entry.body.outcome else { return None };
+    match validate(envelope).ok()? {
+        Validated::Event { date, event } => Some((date, event)),
+        Validated::Retraction { date, reason, .. } => {
+            Some((date, Event::EventRetracted { target: (*retracts)?, reason }))
+        }
+    }
+}
+
+fn receipt_of(entry: &StoredEntry, duplicate: bool) -> Receipt {
+    let (source, id) = entry.body.submission.key();
+    let mut receipt = Receipt {
+        source: source.to_owned(),
+        id: id.to_owned(),
+        seq: Some(entry.body.seq),
+        duplicate,
+        status: ReceiptStatus::Accepted,
+        hash: Some(hex(&entry.hash)),
+        code: None,
+        message: None,
+        conflicts_with: Vec::new(),
+    };
+    if let Outcome::Rejected { code, message, conflicts_with } = &entry.body.outcome {
+        receipt.status = ReceiptStatus::Rejected;
+        receipt.code = Some(code.clone());
+        receipt.message = Some(message.clone());
+        receipt.conflicts_with = conflicts_with.clone();
+    }
+    receipt
+}
+
+fn rejected(code: ReasonCode, message: String) -> Outcome {
+    Outcome::Rejected { code: code.as_str().to_owned(), message, conflicts_with: Vec::new() }
+}
+
+/// Entries written by the batch in progress, for lookups before commit.
+#[derive(Default)]
+struct Pending {
+    entries: Vec<StoredEntry>,
+    ids: HashMap<(String, String), Seq>,
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger at `config.path`, re-walking the whole
+    /// chain and rebuilding the timeline from it.
+    pub fn open(config: &LedgerConfig) -> Result<Ledger, LedgerError> {
+        let db = sled::Config::new().path(&config.path).cache_capacity(config.cache_bytes).open()?;
+        let tree = db.open_tree("ledger")?;
+        let mut ledger = Ledger {
+            db,
+            tree,
+            timeline: Timeline::new(),
+            head: Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 },
+            poisoned: false,
+        };
+        ledger.replay()?;
+        Ok(ledger)
+    }
+
+    fn replay(&mut self) -> Result<(), LedgerError> {
+        let mut head = self.head;
+        for item in self.tree.scan_prefix([disk::ENTRY_PREFIX]) {
+            let (key, value) = item?;
+            let seq = head.seq + 1;
+            if disk::seq_of_entry_key(&key) != Some(seq) {
+                return Err(LedgerError::corrupt(seq, "entry missing or out of order"));
+            }
+            let entry = check_entry(seq, &head.hash, &value)?;
+            if let Some((date, event)) = replayed_event(&entry) {
+                let decision = self.timeline.decide(seq, date, &event).map_err(|r| {
+                    LedgerError::corrupt(seq, format!("recorded as accepted, but the timeline rejects it now: {r}"))
+                })?;
+                self.timeline.apply(decision);
+            }
+            head = Head { seq, hash: entry.hash, recorded_at_ms: entry.body.recorded_at_ms };
+        }
+        let stored_head = self.tree.get(disk::HEAD_KEY)?.map(|v| disk::decode_head(&v));
+        match stored_head {
+            None if head.seq == 0 => {}
+            Some(Some((seq, hash, _))) if seq == head.seq && hash == head.hash => {}
+            _ => return Err(LedgerError::corrupt(head.seq, "the stored head does not match the last entry")),
+        }
+        self.head = head;
+        Ok(())
+    }
+
+    /// The timeline of accepted events, for queries.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// The last committed entry.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// The entry at `seq`, checked against its own hash.
+    pub fn entry(&self, seq: Seq) -> Result<Option<StoredEntry>, LedgerError> {
+        let Some(bytes) = self.tree.get(disk::entry(seq))? else { return Ok(None) };
+        let entry = codec::decode_stored_entry(&bytes).map_err(|e| LedgerError::corrupt(seq, e.to_string()))?;
+        let hash = chain_hash(&entry.body.prev_hash, &codec::encode_entry_body(&entry.body));
+        if hash != entry.hash || entry.body.seq != seq {
+            return Err(LedgerError::corrupt(seq, "entry does not match its hash"));
+        }
+        Ok(Some(entry))
+    }
+
+    fn seq_of(&self, source: &str, id: &str) -> Result<Option<Seq>, LedgerError> {
+        let value = self.tree.get(disk::id_index(source, id))?;
+        Ok(value.map(|v| u64::from_be_bytes(v.as_ref().try_into().expect("index values are 8 bytes"))))
+    }
+
+    /// The receipt of the event (source, id), if it was ever recorded.
+    pub fn receipt(&self, source: &str, id: &str) -> Result<Option<Receipt>, LedgerError> {
+        match self.seq_of(source, id)? {
+            Some(seq) => Ok(self.entry(seq)?.map(|e| receipt_of(&e, true))),
+            None => Ok(None),
+        }
+    }
+
+    /// The last sequence committed at or before `ms` (Unix milliseconds):
+    /// "what did the ledger say then" by wall-clock time.
+    pub fn seq_at_time(&self, ms: u64) -> Result<Seq, LedgerError> {
+        // Commit times never decrease along the log, so binary search.
+        let (mut low, mut high) = (0, self.head.seq);
+        while low < high {
+            let mid = low + (high - low + 1) / 2;
+            let entry = self.entry(mid)?.ok_or_else(|| LedgerError::corrupt(mid, "entry missing"))?;
+            if entry.body.recorded_at_ms <= ms {
+                low = mid;
+            } else {
+                high = mid - 1;
+            }
+        }
+        Ok(low)
+    }
+
+    /// Re-walks the whole chain on disk, checking every entry's sequence,
+    /// link and hash, and the stored head. Names the first bad sequence.
+    pub fn verify(&self) -> Result<VerifyReport, LedgerError> {
+        let (mut seq, mut hash) = (0u64, [0u8; 32]);
+        for item in self.tree.scan_prefix([disk::ENTRY_PREFIX]) {
+            let (key, value) = item?;
+            let expected = seq + 1;
+            if disk::seq_of_entry_key(&key) != Some(expected) {
+                return Err(LedgerError::corrupt(expected, "entry missing or out of order"));
+            }
+            hash = check_entry(expected, &hash, &value)?.hash;
+            seq = expected;
+        }
+        match self.tree.get(disk::HEAD_KEY)?.map(|v| disk::decode_head(&v)) {
+            None if seq == 0 => {}
+            Some(Some((head_seq, head_hash, _))) if head_seq == seq && head_hash == hash => {}
+            _ => return Err(LedgerError::corrupt(seq + 1, "the stored head does not match the last entry")),
+        }
+        Ok(VerifyReport { entries: seq, head_hash: hash })
+    }
+
+    /// Every entry in sequence order, each checked against the chain.
+    pub fn entries(&self) -> impl Iterator<Item = Result<StoredEntry, LedgerError>> + '_ {
+        let mut prev = (0u64, [0u8; 32]);
+        self.tree.scan_prefix([disk::ENTRY_PREFIX]).map(move |item| {
+            let (_, value) = item?;
+            let entry = check_entry(prev.0 + 1, &prev.1, &value)?;
+            prev = (entry.body.seq, entry.hash);
+            Ok(entry)
+        })
+    }
+
+    /// Validates, records and durably commits a batch; returns one receipt
+    /// per submission, in order. Nothing is returned before the batch is
+    /// flushed to disk. A duplicate (same source, id and content) gets its
+    /// original receipt and records nothing.
+    pub fn submit_batch(&mut self, batch: Vec<Incoming>, now_ms: u64) -> Result<Vec<Receipt>, LedgerError> {
+        if self.poisoned {
+            return Err(LedgerError::new(LedgerErrorKind::Poisoned));
+        }
+        if batch.len() > limits::BATCH_EVENTS_MAX {
+            return Err(LedgerError::new(LedgerErrorKind::BatchTooLarge { events: batch.len() }));
+        }
+        // The in-memory timeline moves with each accepted event; if the
+        // commit below fails, memory is ahead of disk and the ledger must
+        // be reopened.
+        self.poisoned = true;
+        let recorded_at_ms = now_ms.max(self.head.recorded_at_ms);
+        let mut pending = Pending::default();
+        let mut receipts = Vec::with_capacity(batch.len());
+        for incoming in batch {
+            receipts.push(self.record_one(incoming, recorded_at_ms, &mut pending)?);
+        }
+        self.commit(&pending)?;
+        self.poisoned = false;
+        Ok(receipts)
+    }
+
+    fn record_one(&mut self, incoming: Incoming, recorded_at_ms: u64, pending: &mut Pending) -> Result<Receipt, LedgerError> {
+        let (submission, decode_error) = match incoming {
+            Incoming::Decoded(envelope) => (Submission::Event(envelope), None),
+            Incoming::Undecodable { error, content_type, payload } => {
+                let key = error.id.clone().zip(error.source.clone());
+                let recordable = key.as_ref().is_some_and(|(id, source)| key_is_recordable(source, id));
+                let Some((id, source)) = key.filter(|_| recordable) else {
+                    // Without a usable (source, id) nothing can be looked up
+                    // later; the caller dead-letters it with this reason.
+                    return Ok(unrecorded_receipt(&error));
+                };
+                (Submission::Undecodable(Undecodable { id, source, content_type, payload }), Some(error))
+            }
+        };
+        if let Submission::Event(envelope) = &submission {
+            if !key_is_recordable(&envelope.source, &envelope.id) {
+                let error = validate(envelope).err().unwrap_or_else(|| DecodeError {
+                    code: ReasonCode::InvalidField,
+                    message: "id or source is not usable as a key".into(),
+                    id: Some(envelope.id.clone()),
+                    source: Some(envelope.source.clone()),
+                });
+                return Ok(unrecorded_receipt(&error));
+            }
+        }
+        let (source, id) = submission.key();
+        let key = (source.to_owned(), id.to_owned());
+        let seq = self.head.seq + pending.entries.len() as u64 + 1;
+        let outcome = match self.lookup(&key, pending)? {
+            Some(original) if original.body.submission == submission => return Ok(receipt_of(&original, true)),
+            Some(original) => rejected(
+                ReasonCode::DuplicateIdDifferentContent,
+                format!("event {}/{} was recorded as seq {} with other content", key.0, key.1, original.body.seq),
+            ),
+            None => {
+                pending.ids.insert(key, seq);
+                match (&submission, decode_error) {
+                    (_, Some(error)) => rejected(error.code, error.message),
+                    (Submission::Event(envelope), None) => self.decide_and_apply(seq, envelope, pending)?,
+                    (Submission::Undecodable(_), None) => unreachable!("undecodable submissions carry their error"),
+                }
+            }
+        };
+        let entry = self.seal(seq, recorded_at_ms, submission, outcome, pending);
+        let receipt = receipt_of(&entry, false);
+        pending.entries.push(entry);
+        Ok(receipt)
+    }
+
+    fn lookup(&self, key: &(String, String), pending: &Pending) -> Result<Option<StoredEntry>, LedgerError> {
+        if let Some(seq) = pending.ids.get(key) {
+            return Ok(Some(pending.entries[(*seq - self.head.seq - 1) as usize].clone()));
+        }
+        match self.seq_of(&key.0, &key.1)? {
+            Some(seq) => self.entry(seq),
+            None => Ok(None),
+        }
+    }
+
+    fn decide_and_apply(&mut self, seq: Seq, envelope: &muster_proto::wire::Envelope, pending: &Pending) -> Result<Outcome, LedgerError> {
+        let (date, event) = match validate(envelope) {
+            Err(error) => return Ok(rejected(error.code, error.message)),
+            Ok(Validated::Event { date, event }) => (date, event),
+            Ok(Validated::Retraction { date, target_source, target_id, reason }) => {
+                let key = (target_source, target_id);
+                let target = match pending.ids.get(&key) {
+                    Some(seq) => Some(*seq),
+                    None => self.seq_of(&key.0, &key.1)?,
+                };
+                match target {
+                    // A retraction naming itself is unknown: it is not recorded yet.
+                    Some(target) if target != seq => (date, Event::EventRetracted { target, reason }),
+                    _ => {
+                        return Ok(rejected(
+                            ReasonCode::RetractionTargetUnknown,
+                            format!("no event {}/{} was ever recorded", key.0, key.1),
+                        ))
+                    }
+                }
+            }
+        };
+        match self.timeline.decide(seq, date, &event) {
+            Ok(decision) => {
+                self.timeline.apply(decision);
+                let retracts = match event {
+                    Event::EventRetracted { target, .. } => Some(target),
+                    _ => None,
+                };
+                Ok(Outcome::Accepted { retracts })
+            }
+            Err(rejection) => self.rejected_with_conflicts(rejection, pending),
+        }
+    }
+
+    fn rejected_with_conflicts(&self, rejection: Rejection, pending: &Pending) -> Result<Outcome, LedgerError> {
+        let mut conflicts_with = Vec::new();
+        for seq in &rejection.conflicting_seqs {
+            let entry = match seq.checked_sub(self.head.seq + 1) {
+                Some(i) => Some(pending.entries[i as usize].clone()),
+                None => self.entry(*seq)?,
+            };
+            let entry = entry.ok_or_else(|| LedgerError::corrupt(*seq, "a conflicting entry is missing"))?;
+            let (source, id) = entry.body.submission.key();
+            conflicts_with.push(EntryRef { seq: *seq, source: source.to_owned(), id: id.to_owned() });
+        }
+        let names: Vec<String> = conflicts_with.iter().map(|c| format!("{}/{}", c.source, c.id)).collect();
+        let message = if names.is_empty() {
+            rejection.message
+        } else {
+            format!("{} [conflicts with {}]", rejection.message, names.join(", "))
+        };
+        Ok(Outcome::Rejected { code: rejection.code.as_str().to_owned(), message, conflicts_with })
+    }
+
+    fn seal(&self, seq: Seq, recorded_at_ms: u64, submission: Submission, outcome: Outcome, pending: &Pending) -> StoredEntry {
+        let prev_hash = pending.entries.last().map_or(self.head.hash, |e| e.hash);
+        let body = EntryBody { seq, recorded_at_ms, prev_hash, submission, outcome };
+        let hash = chain_hash(&prev_hash, &codec::encode_entry_body(&body));
+        StoredEntry { body, hash }
+    }
+
+    fn commit(&mut self, pending: &Pending) -> Result<(), LedgerError> {
+        let Some(last) = pending.entries.last() else { return Ok(()) };
+        let mut batch = sled::Batch::default();
+        let mut prev = (self.head.seq, self.head.hash);
+        for entry in &pending.entries {
+            // Pair assertion, write side: the chain is whole before it
+            // reaches the disk; `check_entry` repeats this on every read.
+            assert_eq!(entry.body.seq, prev.0 + 1, "entries out of sequence");
+            assert_eq!(entry.body.prev_hash, prev.1, "entry not linked to its predecessor");
+            let bytes = codec::encode_stored_entry(entry);
+            assert!(bytes.len() <= codec::ENTRY_BYTES_MAX, "entry {} over the size limit", entry.body.seq);
+            batch.insert(disk::entry(entry.body.seq).to_vec(), bytes);
+            prev = (entry.body.seq, entry.hash);
+        }
+        for ((source, id), seq) in &pending.ids {
+            batch.insert(disk::id_index(source, id), seq.to_be_bytes().to_vec());
+        }
+        batch.insert(disk::HEAD_KEY, disk::encode_head(last.body.seq, &last.hash, last.body.recorded_at_ms).to_vec());
+        self.tree.apply_batch(batch)?;
+        // Durable before acknowledged: sled writes are only on disk after
+        // a flush.
+        self.db.flush()?;
+        self.head = Head { seq: last.body.seq, hash: last.hash, recorded_at_ms: last.body.recorded_at_ms };
+        Ok(())
+    }
+}
+
+/// Whether (source, id) can key the id index: what `validate` demands of
+/// ids, so that the index never holds a key that could not be looked up.
+fn key_is_recordable(source: &str, id: &str) -> bool {
+    let ok = |s: &str| !s.is_empty() && s.len() <= limits::ID_BYTES_MAX && !s.chars().any(|c| c.is_control() || c.is_whitespace());
+    ok(source) && ok(id)
+}
+
+fn unrecorded_receipt(error: &DecodeError) -> Receipt {
+    Receipt {
+        source: error.source.clone().unwrap_or_default(),
+        id: error.id.clone().unwrap_or_default(),
+        seq: None,
+        duplicate: false,
+        status: ReceiptStatus::Rejected,
+        hash: None,
+        code: Some(error.code.as_str().to_owned()),
+        message: Some(error.message.clone()),
+        conflicts_with: Vec::new(),
+    }
+}

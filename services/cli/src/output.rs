@@ -1,0 +1,212 @@
+//! Tables for people, JSON and CSV for machines.
+
+use anyhow::{bail, Result};
+use muster_domain::Date;
+use muster_proto::answers::*;
+use muster_proto::entry::{Receipt, ReceiptStatus};
+use serde::Serialize;
+use std::io::Write;
+
+#[derive(Clone, Copy)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// A table: a header and rows of cells, printed aligned or as CSV.
+pub struct Table {
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+/// Terminal columns a text takes: CJK characters are two wide.
+fn display_width(text: &str) -> usize {
+    text.chars().map(|c| if (c as u32) >= 0x2E80 { 2 } else { 1 }).sum()
+}
+
+fn opt<T: ToString>(value: &Option<T>) -> String {
+    value.as_ref().map_or(String::new(), |v| v.to_string())
+}
+
+impl Table {
+    pub fn headcount(h: &HeadcountOut) -> Table {
+        Table {
+            header: vec!["unit", "date", "status", "closed_on", "rolled_up", "posted", "working", "known_at_seq"],
+            rows: vec![vec![
+                h.unit.clone(),
+                h.date.clone(),
+                h.status.status.clone(),
+                opt(&h.status.closed_on),
+                h.rolled_up.to_string(),
+                h.posted.to_string(),
+                h.working.to_string(),
+                opt(&h.known_at_seq),
+            ]],
+        }
+    }
+
+    pub fn tree(rows: &[TreeNodeOut]) -> Table {
+        Table {
+            header: vec!["unit", "name", "category", "parent", "quota", "posted", "working", "rolled_posted", "rolled_working"],
+            rows: rows
+                .iter()
+                .map(|n| {
+                    vec![
+                        format!("{}{}", "  ".repeat(n.depth as usize), n.unit),
+                        n.name.clone(),
+                        n.category.clone(),
+                        opt(&n.parent),
+                        opt(&n.quota),
+                        n.posted.to_string(),
+                        n.working.to_string(),
+                        n.rolled_posted.to_string(),
+                        n.rolled_working.to_string(),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    pub fn roster(rows: &[RosterEntryOut]) -> Table {
+        Table {
+            header: vec!["staff", "home", "working", "seconded_until"],
+            rows: rows.iter().map(|r| vec![r.staff.clone(), r.home.clone(), r.working.clone(), opt(&r.seconded_until)]).collect(),
+        }
+    }
+
+    pub fn history(rows: &[HistoryEntryOut]) -> Table {
+        Table {
+            header: vec!["seq", "date", "event", "active", "home", "working"],
+            rows: rows
+                .iter()
+                .map(|h| vec![h.seq.to_string(), h.date.clone(), h.event.clone(), h.active.to_string(), h.home.clone(), h.working.clone()])
+                .collect(),
+        }
+    }
+
+    pub fn lineage(rows: &[LineageEdgeOut]) -> Table {
+        Table {
+            header: vec!["date", "seq", "event", "from", "to"],
+            rows: rows.iter().map(|e| vec![e.date.clone(), e.seq.to_string(), e.event.clone(), e.from.clone(), e.to.clone()]).collect(),
+        }
+    }
+
+    pub fn series(rows: &[SeriesPointOut]) -> Table {
+        Table {
+            header: vec!["date", "status", "posted", "working"],
+            rows: rows.iter().map(|p| vec![p.date.clone(), p.status.status.clone(), p.posted.to_string(), p.working.to_string()]).collect(),
+        }
+    }
+
+    pub fn receipts(rows: &[Receipt]) -> Table {
+        Table {
+            header: vec!["source", "id", "seq", "status", "duplicate", "code", "message"],
+            rows: rows
+                .iter()
+                .map(|r| {
+                    let status = match r.status {
+                        ReceiptStatus::Accepted => "accepted",
+                        ReceiptStatus::Rejected => "rejected",
+                    };
+                    vec![r.source.clone(), r.id.clone(), opt(&r.seq), status.into(), r.duplicate.to_string(), opt(&r.code), opt(&r.message)]
+                })
+                .collect(),
+        }
+    }
+
+    pub fn kv(pairs: &[(&'static str, String)]) -> Table {
+        Table { header: pairs.iter().map(|(k, _)| *k).collect(), rows: vec![pairs.iter().map(|(_, v)| v.clone()).collect()] }
+    }
+
+    fn print_aligned(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let width = |i: usize| {
+            let cells = self.rows.iter().map(|r| display_width(&r[i]));
+            cells.chain(std::iter::once(self.header[i].len())).max().unwrap_or(0)
+        };
+        let widths: Vec<usize> = (0..self.header.len()).map(width).collect();
+        let line = |cells: Vec<&str>| {
+            let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - display_width(c)))).collect();
+            padded.join("  ").trim_end().to_owned()
+        };
+        writeln!(out, "{}", line(self.header.clone()))?;
+        for row in &self.rows {
+            writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+        }
+        Ok(())
+    }
+
+    fn print_csv(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let escape = |cell: &str| {
+            if cell.contains([',', '"', '\n']) {
+                format!("\"{}\"", cell.replace('"', "\"\""))
+            } else {
+                cell.to_owned()
+            }
+        };
+        writeln!(out, "{}", self.header.join(","))?;
+        for row in &self.rows {
+            // CSV carries ids, not the tree's indentation.
+            let cells: Vec<String> = row.iter().map(|c| escape(c.trim_start())).collect();
+            writeln!(out, "{}", cells.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+pub fn one<T: Serialize>(out: &mut impl Write, format: Format, value: &T, table: Table) -> Result<()> {
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(value)?)?,
+        Format::Table => table.print_aligned(out)?,
+        Format::Csv => table.print_csv(out)?,
+    }
+    Ok(())
+}
+
+pub fn many<T: Serialize>(out: &mut impl Write, format: Format, values: &[T], table: Table) -> Result<()> {
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(values)?)?,
+        Format::Table => table.print_aligned(out)?,
+        Format::Csv => table.print_csv(out)?,
+    }
+    Ok(())
+}
+
+pub trait SummaryRows {
+    fn rows(&self) -> Vec<(&'static str, String)>;
+}
+
+impl SummaryRows for ImportSummary {
+    fn rows(&self) -> Vec<(&'static str, String)> {
+        let by_code: Vec<String> = self.rejected_by_code.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        vec![
+            ("submitted", self.submitted.to_string()),
+            ("accepted", self.accepted.to_string()),
+            ("rejected", self.rejected.to_string()),
+            ("duplicates", self.duplicates.to_string()),
+            ("unrecorded", self.unrecorded.to_string()),
+            ("rejected_by_code", by_code.join(" ")),
+            ("head_seq", self.head_seq.to_string()),
+            ("head_hash", self.head_hash.clone()),
+        ]
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` to Unix milliseconds.
+pub fn parse_utc_ms(text: &str) -> Result<u64> {
+    let Some((day, rest)) = text.split_once('T') else { bail!("no 'T' between date and time") };
+    let Some(clock) = rest.strip_suffix('Z') else { bail!("times must be UTC, ending in 'Z'") };
+    let date = Date::parse(day)?;
+    let (clock, millis) = match clock.split_once('.') {
+        Some((c, f)) => (c, format!("{f:0<3}")[..3].parse::<u64>()?),
+        None => (clock, 0),
+    };
+    let parts: Vec<u64> = clock.split(':').map(str::parse).collect::<Result<_, _>>()?;
+    let [h, m, s] = parts[..] else { bail!("time must be HH:MM:SS") };
+    if h > 23 || m > 59 || s > 60 {
+        bail!("time out of range");
+    }
+    let epoch = Date::from_ymd(1970, 1, 1)?.day_number();
+    let Some(days) = date.day_number().checked_sub(epoch) else { bail!("before 1970") };
+    Ok(((u64::from(days) * 86_400 + h * 3600 + m * 60 + s) * 1000) + millis)
+}
