@@ -764,10 +764,12 @@ impl<'a> Sim<'a> {
 
     /// A retraction: the target's writes are undone at its place, and the
     /// rest of the timeline is re-run against that.
-    fn retract(&mut self, target: Seq) -> Check {
+    /// `seq` is the retraction's own sequence: every sequence below it was
+    /// recorded by the ledger, so an unknown one below it was rejected.
+    fn retract(&mut self, target: Seq, seq: Seq) -> Check {
         let record = match self.timeline.record(target) {
             Some(record) => record,
-            None if target >= 1 && target <= self.timeline.last_seq => {
+            None if target >= 1 && target < seq => {
                 return reject(R::RetractionTargetRejected, format!("event seq {target} was rejected; there is nothing to retract"))
             }
             None => return reject(R::RetractionTargetUnknown, format!("there is no event seq {target}")),
@@ -850,7 +852,7 @@ impl Timeline {
             queue: BTreeSet::new(),
         };
         if let Ev::EventRetracted { target } = ev {
-            sim.retract(target)?;
+            sim.retract(target, seq)?;
         } else {
             sim.check(&ev, pos)?;
             sim.effects(&ev, pos, Scope::All);

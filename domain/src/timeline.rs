@@ -232,7 +232,7 @@ impl Ev {
 }
 
 /// Which index an event is listed in.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) enum Ref {
     /// Names this staff member (their own events, split allocations).
     Staff(S),
@@ -393,8 +393,14 @@ impl Timeline {
     }
 
     fn for_each_index<'a>(&'a mut self, ev: &Ev, mut f: impl FnMut(&mut Vec<Pos>)) -> Option<&'a mut BTreeSet<Pos>> {
+        // One event can name a unit twice in one role (two split parts
+        // under one parent); each index lists it once.
+        let mut refs = Vec::new();
+        ev.for_each_ref(|r| refs.push(r));
+        refs.sort_unstable();
+        refs.dedup();
         let mut tree = false;
-        ev.for_each_ref(|r| match r {
+        refs.into_iter().for_each(|r| match r {
             Ref::Staff(s) => f(&mut self.staff[s as usize].refs),
             Ref::UnitOwn(u) => f(&mut self.units[u as usize].own_refs),
             Ref::UnitRead(u) => f(&mut self.units[u as usize].read_refs),
