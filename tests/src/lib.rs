@@ -20,5 +20,6 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod crash;
 pub mod gen;
 pub mod model;

@@ -15,6 +15,8 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::fmt::{Debug, Write as _};
 
+const EVENTS_HEADING: &str = "events (seq date event => model outcome):";
+
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(1000)
 }
@@ -87,7 +89,7 @@ fn no_panic<T>(what: &str, log: &str, f: impl FnOnce() -> T) -> Result<T, TestCa
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or("(no message)");
         TestCaseError::fail(format!(
-            "Timeline panicked in {what}: {message}\nevents (seq date event => model outcome):\n{log}"
+            "Timeline panicked in {what}: {message}\n{EVENTS_HEADING}\n{log}"
         ))
     })
 }
@@ -165,7 +167,6 @@ fn compare_queries(
 
 fn mismatch(what: &str, fast: &dyn Debug, naive: &dyn Debug, log: &str) -> TestCaseError {
     TestCaseError::fail(format!(
-        "{what}\n  timeline: {fast:?}\n  model:    {naive:?}\n\
-         events (seq date event => model outcome):\n{log}"
+        "{what}\n  timeline: {fast:?}\n  model:    {naive:?}\n{EVENTS_HEADING}\n{log}"
     ))
 }

@@ -1,0 +1,41 @@
+//! The crash test's deterministic event stream: 20 units, then staff
+//! joining and moving between them, every event valid in order.
+
+use muster_domain::Date;
+use muster_proto::wire::*;
+
+/// Units in the stream.
+pub const UNITS: u64 = 20;
+
+/// Event number `i` (1-based) of the stream, with id `c{i}`.
+pub fn event(i: u64) -> Envelope {
+    let day = Date::from_ymd(2015, 1, 1).expect("date").day_number() + (i / 100) as u32;
+    let body = if i <= UNITS {
+        EventBody::UnitEstablished(UnitEstablished {
+            unit: format!("U{i}"),
+            name: format!("Unit {i}"),
+            category: if i % 2 == 0 { WireCategory::Office } else { WireCategory::FrontLine },
+            parent: None,
+            quota: None,
+        })
+    } else if i % 2 == 1 {
+        // Staff member i joins unit i mod UNITS.
+        EventBody::StaffJoined(StaffJoined { staff: format!("S{i}"), unit: format!("U{}", i % UNITS + 1) })
+    } else {
+        // The member who joined just before moves to the next unit.
+        let staff = i - 1;
+        EventBody::StaffTransferred(StaffTransferred {
+            staff: format!("S{staff}"),
+            from: format!("U{}", staff % UNITS + 1),
+            to: format!("U{}", (staff + 1) % UNITS + 1),
+        })
+    };
+    Envelope {
+        id: format!("c{i}"),
+        source: "hr/crash".into(),
+        effective_date: WireDate(Date::from_day_number(day).expect("in range")),
+        order_ref: None,
+        note: None,
+        body,
+    }
+}
