@@ -29,6 +29,8 @@ struct Resolver<'a> {
     timeline: &'a Timeline,
     new_units: Vec<String>,
     new_staff: Vec<String>,
+    /// Units this event establishes, to catch one named twice.
+    claimed: Vec<U>,
 }
 
 impl<'a> Resolver<'a> {
@@ -43,20 +45,25 @@ impl<'a> Resolver<'a> {
     }
 
     fn new_unit_id(&mut self, id: &crate::UnitId) -> Result<U, Rejection> {
-        if self.new_units.iter().any(|n| n == id.as_str()) {
-            return reject(R::DuplicateUnitInEvent, format!("unit {id} is named twice as a new unit"));
-        }
-        match self.timeline.unit_ids.get(id.as_str()) {
+        let u = match self.timeline.unit_ids.get(id.as_str()) {
             Some(u) if !self.timeline.units[u as usize].history.is_empty() => {
-                reject(R::UnitIdAlreadyUsed, format!("unit id {id} is already used; unit ids are never reused"))
+                return reject(R::UnitIdAlreadyUsed, format!("unit id {id} is already used; unit ids are never reused"))
             }
             // An id whose establishment was retracted is free again.
-            Some(u) => Ok(u),
-            None => {
-                self.new_units.push(id.0.clone());
-                Ok((self.timeline.units.len() + self.new_units.len() - 1) as U)
-            }
+            Some(u) => u,
+            None => match self.new_units.iter().position(|n| n == id.as_str()) {
+                Some(i) => (self.timeline.units.len() + i) as U,
+                None => {
+                    self.new_units.push(id.0.clone());
+                    (self.timeline.units.len() + self.new_units.len() - 1) as U
+                }
+            },
+        };
+        if self.claimed.contains(&u) {
+            return reject(R::DuplicateUnitInEvent, format!("unit {id} is named twice as a new unit"));
         }
+        self.claimed.push(u);
+        Ok(u)
     }
 
     fn new_unit(&mut self, new_unit: &NewUnit) -> Result<NewUnitI, Rejection> {
@@ -657,7 +664,10 @@ impl<'a> Sim<'a> {
                 if let Some(new_target) = new_target {
                     self.emit_unit(scope, *target, pos, new_target.state());
                 }
-                for (child, mut state) in self.children_of(sources, pos, scope) {
+                // A source below another source closes with the rest; only
+                // the children that stay open move under the target.
+                let children = self.children_of(sources, pos, scope).into_iter().filter(|(c, _)| !sources.contains(c));
+                for (child, mut state) in children.collect::<Vec<_>>() {
                     state.parent = Some(*target);
                     self.emit_unit(scope, child, pos, state);
                 }
@@ -838,7 +848,7 @@ impl Timeline {
     pub fn decide(&self, seq: Seq, date: Date, event: &Event) -> Result<Decision, Rejection> {
         assert!(seq > self.last_seq, "sequence {seq} not after {}", self.last_seq);
         let pos = Pos { date, seq };
-        let mut resolver = Resolver { timeline: self, new_units: Vec::new(), new_staff: Vec::new() };
+        let mut resolver = Resolver { timeline: self, new_units: Vec::new(), new_staff: Vec::new(), claimed: Vec::new() };
         let ev = resolver.resolve(event)?;
         let Resolver { new_units, new_staff, .. } = resolver;
         let mut sim = Sim {
