@@ -20,6 +20,8 @@
 //! ```
 #![deny(missing_docs)]
 
+/// The crash test's event stream.
 pub mod crash;
 pub mod gen;
 pub mod model;
+pub mod wire;

@@ -8,7 +8,11 @@
 //! several earlier seqs. `PROPTEST_CASES` sets the number of cases
 //! (default 1000).
 
+mod support;
+
 use muster_domain::{Date, Event, ReasonCode, Seq, Timeline};
+use muster_ledger::Incoming;
+use muster_proto::entry::ReceiptStatus;
 use muster_tests::gen;
 use muster_tests::model::Model;
 use proptest::prelude::*;
@@ -44,6 +48,61 @@ proptest! {
         let (timeline, model, log) = feed(&events)?;
         compare_queries(&timeline, &model, &query_points(&events, &probes), &log)?;
     }
+
+    /// The same through the real ledger: sled on disk, events in batches
+    /// of random sizes, then again after reopening (replay from the log).
+    #[test]
+    fn ledger_decides_and_answers_as_the_model(
+        events in gen::scenario(),
+        probes in probes(),
+        batch_sizes in prop::collection::vec(1usize..12, 64),
+    ) {
+        let (mut ledger, model, log) = feed_ledger(&events, &batch_sizes)?;
+        let points = query_points(&events, &probes);
+        compare_queries(ledger.ledger.timeline(), &model, &points, &log)?;
+        ledger.reopen();
+        prop_assert_eq!(ledger.ledger.verify().expect("chain verifies").entries, events.len() as u64);
+        compare_queries(ledger.ledger.timeline(), &model, &points, &log)?;
+    }
+}
+
+/// Every event through the ledger in batches; receipts must agree with the
+/// model's decisions.
+fn feed_ledger(events: &[(Date, Event)], batch_sizes: &[usize]) -> Result<(support::TestLedger, Model, String), TestCaseError> {
+    let mut ledger = support::TestLedger::new();
+    let mut model = Model::new();
+    let mut log = String::new();
+    let mut seq: Seq = 0;
+    for size in batch_sizes.iter().cycle() {
+        if seq as usize >= events.len() {
+            break;
+        }
+        let chunk: Vec<(Seq, Date, Event)> = events[seq as usize..]
+            .iter()
+            .take(*size)
+            .enumerate()
+            .map(|(i, (date, event))| (seq + i as Seq + 1, *date, event.clone()))
+            .collect();
+        let incoming = chunk.iter().map(|(s, d, e)| Incoming::Decoded(muster_tests::wire::envelope(*s, *d, e))).collect();
+        let receipts = ledger.submit_all(incoming);
+        for ((s, date, event), receipt) in chunk.iter().zip(receipts) {
+            let expected = model.submit(*s, *date, event);
+            let outcome = expected.map_or_else(|code| code.as_str(), |()| "accepted");
+            writeln!(log, "  #{s} {date} {event:?} => model: {outcome}").expect("a String");
+            prop_assert_eq!(receipt.seq, Some(*s), "every event is recorded in order");
+            let accepted = receipt.status == ReceiptStatus::Accepted;
+            let conflict = receipt.code.as_deref() == Some(ReasonCode::ConflictsWithLaterEvent.as_str());
+            let agree = match expected {
+                Ok(()) => accepted,
+                Err(code) => !accepted && conflict == (code == ReasonCode::ConflictsWithLaterEvent),
+            };
+            if !agree {
+                return Err(mismatch(&format!("event #{s} decided differently by the ledger"), &receipt, &expected, &log));
+            }
+        }
+        seq += chunk.len() as Seq;
+    }
+    Ok((ledger, model, log))
 }
 
 /// Every event to both, in order; the decisions must agree.
