@@ -20,11 +20,7 @@ pub struct DateError {
 
 impl fmt::Display for DateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "'{}' is not a calendar day YYYY-MM-DD between 1900-01-01 and 2199-12-31",
-            self.input
-        )
+        write!(f, "'{}' is not a calendar day YYYY-MM-DD between 1900-01-01 and 2199-12-31", self.input)
     }
 }
 
@@ -89,10 +85,8 @@ impl Date {
     /// The day from a year, month and day, if it exists and is in range.
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Result<Date, DateError> {
         let (y, m, d) = (i64::from(year), i64::from(month), i64::from(day));
-        let in_range = (YEAR_MIN..=YEAR_MAX).contains(&y)
-            && (1..=12).contains(&m)
-            && d >= 1
-            && d <= days_in_month(y, m);
+        let in_range =
+            (YEAR_MIN..=YEAR_MAX).contains(&y) && (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m);
         if !in_range {
             return Err(DateError { input: format!("{year:04}-{month:02}-{day:02}") });
         }
@@ -175,8 +169,18 @@ mod tests {
     #[test]
     fn rejects_what_is_not_a_day_in_range() {
         for bad in [
-            "1899-12-31", "2200-01-01", "2015-02-29", "2016-02-30", "2015-13-01", "2015-00-10",
-            "2015-1-01", "20150101", "2015-01-01T00:00", "", "abcd-ef-gh", "+015-01-01",
+            "1899-12-31",
+            "2200-01-01",
+            "2015-02-29",
+            "2016-02-30",
+            "2015-13-01",
+            "2015-00-10",
+            "2015-1-01",
+            "20150101",
+            "2015-01-01T00:00",
+            "",
+            "abcd-ef-gh",
+            "+015-01-01",
         ] {
             assert!(Date::parse(bad).is_err(), "{bad} should be rejected");
         }

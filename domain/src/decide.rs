@@ -12,9 +12,7 @@
 
 use crate::history::Pos;
 use crate::reason::{ReasonCode as R, Rejection};
-use crate::timeline::{
-    Decision, Ev, NewUnitI, Overlay, Ref, Secondment, StaffState, Timeline, UnitState, S, U,
-};
+use crate::timeline::{Decision, Ev, NewUnitI, Overlay, Ref, Secondment, StaffState, Timeline, UnitState, S, U};
 use crate::{Date, Event, MergeTarget, NewUnit, Seq};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -106,10 +104,9 @@ impl<'a> Resolver<'a> {
                 }
             }
             Event::UnitRenamed { unit, name } => Ev::UnitRenamed { unit: self.unit(unit)?, name: name.as_str().into() },
-            Event::UnitMoved { unit, parent } => Ev::UnitMoved {
-                unit: self.unit(unit)?,
-                parent: parent.as_ref().map(|p| self.unit(p)).transpose()?,
-            },
+            Event::UnitMoved { unit, parent } => {
+                Ev::UnitMoved { unit: self.unit(unit)?, parent: parent.as_ref().map(|p| self.unit(p)).transpose()? }
+            }
             Event::UnitReclassified { unit, category } => {
                 Ev::UnitReclassified { unit: self.unit(unit)?, category: *category }
             }
@@ -169,10 +166,14 @@ impl<'a> Resolver<'a> {
         let parts: Vec<NewUnitI> = parts.iter().map(|p| self.new_unit(p)).collect::<Result<_, _>>()?;
         let part_of = |id: &crate::UnitId| -> Result<U, Rejection> {
             let u = self.timeline.unit_ids.get(id.as_str());
-            let new = self.new_units.iter().position(|n| n == id.as_str()).map(|i| (self.timeline.units.len() + i) as U);
+            let new =
+                self.new_units.iter().position(|n| n == id.as_str()).map(|i| (self.timeline.units.len() + i) as U);
             match new.or(u).filter(|u| parts.iter().any(|p| p.unit == *u)) {
                 Some(u) => Ok(u),
-                None => reject(R::SplitAllocationUnknownPart, format!("allocation to {id}, which is not a part of this split")),
+                None => reject(
+                    R::SplitAllocationUnknownPart,
+                    format!("allocation to {id}, which is not a part of this split"),
+                ),
             }
         };
         let staff_allocation = |list: &[crate::Allocation<crate::StaffId>]| -> Result<Vec<(S, U)>, Rejection> {
@@ -181,7 +182,9 @@ impl<'a> Resolver<'a> {
                     let part = part_of(&a.part)?;
                     match self.staff(&a.item) {
                         Ok(s) => Ok((s, part)),
-                        Err(_) => reject(R::SplitAllocationExtra, format!("staff {} is allocated but never joined", a.item)),
+                        Err(_) => {
+                            reject(R::SplitAllocationExtra, format!("staff {} is allocated but never joined", a.item))
+                        }
                     }
                 })
                 .collect()
@@ -194,7 +197,9 @@ impl<'a> Resolver<'a> {
                 let part = part_of(&a.part)?;
                 match self.unit(&a.item) {
                     Ok(u) => Ok((u, part)),
-                    Err(_) => reject(R::SplitAllocationExtra, format!("child unit {} is allocated but unknown", a.item)),
+                    Err(_) => {
+                        reject(R::SplitAllocationExtra, format!("child unit {} is allocated but unknown", a.item))
+                    }
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -369,7 +374,9 @@ impl<'a> Sim<'a> {
         match self.unit_before(u, pos) {
             Some(state) if state.open => Ok(state),
             Some(_) => reject(R::UnitNotActive, format!("unit {} is closed on {}", self.unit_name(u), pos.date)),
-            None => reject(R::UnitNotActive, format!("unit {} is not yet established on {}", self.unit_name(u), pos.date)),
+            None => {
+                reject(R::UnitNotActive, format!("unit {} is not yet established on {}", self.unit_name(u), pos.date))
+            }
         }
     }
 
@@ -390,7 +397,9 @@ impl<'a> Sim<'a> {
     fn active_staff(&self, s: S, pos: Pos) -> Result<StaffState, Rejection> {
         match self.staff_before(s, pos) {
             Some(state) if state.active => Ok(state.on(pos.date)),
-            Some(_) => reject(R::StaffNotActive, format!("staff {} is not active on {} (left)", self.staff_name(s), pos.date)),
+            Some(_) => {
+                reject(R::StaffNotActive, format!("staff {} is not active on {} (left)", self.staff_name(s), pos.date))
+            }
             None => reject(R::StaffNotActive, format!("staff {} has not joined by {}", self.staff_name(s), pos.date)),
         }
     }
@@ -427,7 +436,8 @@ impl<'a> Sim<'a> {
             .into_iter()
             .filter_map(|s| {
                 let state = self.staff_before(s, pos)?.on(pos.date);
-                let inside = units.contains(&state.home) || state.secondment.as_ref().is_some_and(|x| units.contains(&x.host));
+                let inside =
+                    units.contains(&state.home) || state.secondment.as_ref().is_some_and(|x| units.contains(&x.host));
                 (state.active && inside).then_some((s, state))
             })
             .collect()
@@ -471,7 +481,11 @@ impl<'a> Sim<'a> {
                     if self.at_or_below(*parent, *unit, pos) {
                         return reject(
                             R::UnitCycle,
-                            format!("moving {} under {} on {date} would make a cycle", self.unit_name(*unit), self.unit_name(*parent)),
+                            format!(
+                                "moving {} under {} on {date} would make a cycle",
+                                self.unit_name(*unit),
+                                self.unit_name(*parent)
+                            ),
                         );
                     }
                 }
@@ -487,7 +501,9 @@ impl<'a> Sim<'a> {
                 }
                 Ok(())
             }
-            Ev::UnitsMerged { sources, target, new_target } => self.check_merge(sources, *target, new_target.as_ref(), pos),
+            Ev::UnitsMerged { sources, target, new_target } => {
+                self.check_merge(sources, *target, new_target.as_ref(), pos)
+            }
             Ev::UnitSplit { source, parts, posted, seconded, children } => {
                 self.check_split(*source, parts, posted, seconded, children, pos)
             }
@@ -498,20 +514,32 @@ impl<'a> Sim<'a> {
                 if let Some((s, _)) = staff.first() {
                     return reject(
                         R::UnitNotEmpty,
-                        format!("unit {} still has staff {} (and {} more) on {date}", self.unit_name(*unit), self.staff_name(*s), staff.len() - 1),
+                        format!(
+                            "unit {} still has staff {} (and {} more) on {date}",
+                            self.unit_name(*unit),
+                            self.staff_name(*s),
+                            staff.len() - 1
+                        ),
                     );
                 }
                 if let Some((c, _)) = children.first() {
                     return reject(
                         R::UnitNotEmpty,
-                        format!("unit {} still has active child unit {} on {date}", self.unit_name(*unit), self.unit_name(*c)),
+                        format!(
+                            "unit {} still has active child unit {} on {date}",
+                            self.unit_name(*unit),
+                            self.unit_name(*c)
+                        ),
                     );
                 }
                 Ok(())
             }
             Ev::StaffJoined { staff, unit } => {
                 if self.staff_before(*staff, pos).is_some_and(|s| s.active) {
-                    return reject(R::StaffAlreadyActive, format!("staff {} is already active on {date}", self.staff_name(*staff)));
+                    return reject(
+                        R::StaffAlreadyActive,
+                        format!("staff {} is already active on {date}", self.staff_name(*staff)),
+                    );
                 }
                 self.active_unit(*unit, pos).map(drop)
             }
@@ -524,14 +552,21 @@ impl<'a> Sim<'a> {
                 if let Some(secondment) = state.seconded_on(date) {
                     return reject(
                         R::AlreadySeconded,
-                        format!("staff {} is already seconded to {} on {date}", self.staff_name(*staff), self.unit_name(secondment.host)),
+                        format!(
+                            "staff {} is already seconded to {} on {date}",
+                            self.staff_name(*staff),
+                            self.unit_name(secondment.host)
+                        ),
                     );
                 }
                 self.check_destination(*staff, *from, *to, pos)?;
                 match until {
                     Some(until) if *until < date => reject(
                         R::UntilBeforeEffectiveDate,
-                        format!("secondment of {} until {until} ends before it starts on {date}", self.staff_name(*staff)),
+                        format!(
+                            "secondment of {} until {until} ends before it starts on {date}",
+                            self.staff_name(*staff)
+                        ),
                     ),
                     _ => Ok(()),
                 }
@@ -539,7 +574,10 @@ impl<'a> Sim<'a> {
             Ev::SecondmentEnded { staff } => {
                 let state = self.active_staff(*staff, pos)?;
                 if state.seconded_on(date).is_none() {
-                    return reject(R::NotSeconded, format!("staff {} is not seconded on {date}", self.staff_name(*staff)));
+                    return reject(
+                        R::NotSeconded,
+                        format!("staff {} is not seconded on {date}", self.staff_name(*staff)),
+                    );
                 }
                 Ok(())
             }
@@ -550,7 +588,10 @@ impl<'a> Sim<'a> {
 
     fn check_destination(&self, staff: S, from: U, to: U, pos: Pos) -> Check {
         if to == from {
-            return reject(R::SameUnit, format!("staff {} is already posted at {}", self.staff_name(staff), self.unit_name(to)));
+            return reject(
+                R::SameUnit,
+                format!("staff {} is already posted at {}", self.staff_name(staff), self.unit_name(to)),
+            );
         }
         self.active_unit(to, pos).map(drop)
     }
@@ -567,7 +608,12 @@ impl<'a> Sim<'a> {
                     if let Some(source) = inside(parent) {
                         return reject(
                             R::MergeTargetInsideSources,
-                            format!("new target's parent {} is {} or below it on {}", self.unit_name(parent), self.unit_name(source), pos.date),
+                            format!(
+                                "new target's parent {} is {} or below it on {}",
+                                self.unit_name(parent),
+                                self.unit_name(source),
+                                pos.date
+                            ),
                         );
                     }
                 }
@@ -577,7 +623,12 @@ impl<'a> Sim<'a> {
                 if let Some(source) = inside(target) {
                     return reject(
                         R::MergeTargetInsideSources,
-                        format!("merge target {} is source {} or below it on {}", self.unit_name(target), self.unit_name(source), pos.date),
+                        format!(
+                            "merge target {} is source {} or below it on {}",
+                            self.unit_name(target),
+                            self.unit_name(source),
+                            pos.date
+                        ),
                     );
                 }
             }
@@ -601,7 +652,12 @@ impl<'a> Sim<'a> {
                 if self.at_or_below(parent, source, pos) {
                     return reject(
                         R::SplitPartInsideSource,
-                        format!("part {}'s parent {} is the source {} or below it", self.unit_name(part.unit), self.unit_name(parent), self.unit_name(source)),
+                        format!(
+                            "part {}'s parent {} is the source {} or below it",
+                            self.unit_name(part.unit),
+                            self.unit_name(parent),
+                            self.unit_name(source)
+                        ),
                     );
                 }
             }
@@ -609,13 +665,28 @@ impl<'a> Sim<'a> {
         let members = self.staff_in(&[source], pos, Scope::All);
         let posted_here: BTreeSet<S> = members.iter().filter(|(_, s)| s.home == source).map(|(s, _)| *s).collect();
         let seconded_here: BTreeSet<S> = members.iter().filter(|(_, s)| s.home != source).map(|(s, _)| *s).collect();
-        let child_units: BTreeSet<U> = self.children_of(&[source], pos, Scope::All).into_iter().map(|(c, _)| c).collect();
+        let child_units: BTreeSet<U> =
+            self.children_of(&[source], pos, Scope::All).into_iter().map(|(c, _)| c).collect();
         let what = [("posted staff", posted_here), ("secondee", seconded_here)];
         let lists = [posted, seconded];
         for ((label, expected), given) in what.iter().zip(lists) {
-            self.check_allocation(label, expected, given.iter().map(|(s, _)| *s), |s| self.staff_name(s).to_owned(), source, pos)?;
+            self.check_allocation(
+                label,
+                expected,
+                given.iter().map(|(s, _)| *s),
+                |s| self.staff_name(s).to_owned(),
+                source,
+                pos,
+            )?;
         }
-        self.check_allocation("child unit", &child_units, children.iter().map(|(c, _)| *c), |u| self.unit_name(u).to_owned(), source, pos)
+        self.check_allocation(
+            "child unit",
+            &child_units,
+            children.iter().map(|(c, _)| *c),
+            |u| self.unit_name(u).to_owned(),
+            source,
+            pos,
+        )
     }
 
     fn check_allocation(
@@ -632,14 +703,24 @@ impl<'a> Sim<'a> {
             if !expected.contains(&item) || !seen.insert(item) {
                 return reject(
                     R::SplitAllocationExtra,
-                    format!("{label} {} is allocated but is not in {} on {} (or is allocated twice)", name(item), self.unit_name(source), pos.date),
+                    format!(
+                        "{label} {} is allocated but is not in {} on {} (or is allocated twice)",
+                        name(item),
+                        self.unit_name(source),
+                        pos.date
+                    ),
                 );
             }
         }
         if let Some(missing) = expected.difference(&seen).next() {
             return reject(
                 R::SplitAllocationIncomplete,
-                format!("{label} {} is in {} on {} but not allocated to a part", name(*missing), self.unit_name(source), pos.date),
+                format!(
+                    "{label} {} is in {} on {} but not allocated to a part",
+                    name(*missing),
+                    self.unit_name(source),
+                    pos.date
+                ),
             );
         }
         Ok(())
@@ -650,7 +731,8 @@ impl<'a> Sim<'a> {
     fn effects(&mut self, ev: &Ev, pos: Pos, scope: Scope) {
         match ev {
             Ev::UnitEstablished { unit, name, category, parent, quota } => {
-                let state = UnitState { name: name.clone(), category: *category, parent: *parent, quota: *quota, open: true };
+                let state =
+                    UnitState { name: name.clone(), category: *category, parent: *parent, quota: *quota, open: true };
                 self.emit_unit(scope, *unit, pos, state);
             }
             Ev::UnitRenamed { unit, name } => self.change_unit(scope, *unit, pos, |s| s.name = name.clone()),
@@ -780,7 +862,10 @@ impl<'a> Sim<'a> {
         let record = match self.timeline.record(target) {
             Some(record) => record,
             None if target >= 1 && target < seq => {
-                return reject(R::RetractionTargetRejected, format!("event seq {target} was rejected; there is nothing to retract"))
+                return reject(
+                    R::RetractionTargetRejected,
+                    format!("event seq {target} was rejected; there is nothing to retract"),
+                )
             }
             None => return reject(R::RetractionTargetUnknown, format!("there is no event seq {target}")),
         };
@@ -848,7 +933,8 @@ impl Timeline {
     pub fn decide(&self, seq: Seq, date: Date, event: &Event) -> Result<Decision, Rejection> {
         assert!(seq > self.last_seq, "sequence {seq} not after {}", self.last_seq);
         let pos = Pos { date, seq };
-        let mut resolver = Resolver { timeline: self, new_units: Vec::new(), new_staff: Vec::new(), claimed: Vec::new() };
+        let mut resolver =
+            Resolver { timeline: self, new_units: Vec::new(), new_staff: Vec::new(), claimed: Vec::new() };
         let ev = resolver.resolve(event)?;
         let Resolver { new_units, new_staff, .. } = resolver;
         let mut sim = Sim {
@@ -880,4 +966,3 @@ impl Timeline {
         })
     }
 }
-

@@ -86,11 +86,8 @@ impl<S: Clone> History<S> {
         let Some(known_at) = known_at else {
             return end.checked_sub(1).map(|i| (self.live[i].pos, &self.live[i].state));
         };
-        let from_live = self.live[..end]
-            .iter()
-            .rev()
-            .find(|step| step.tx_from <= known_at)
-            .map(|step| (step.pos, &step.state));
+        let from_live =
+            self.live[..end].iter().rev().find(|step| step.tx_from <= known_at).map(|step| (step.pos, &step.state));
         let from_dead = self
             .dead
             .iter()

@@ -60,7 +60,8 @@ impl Timeline {
     /// below it as the tree stood that day.
     pub fn headcount(&self, unit: &UnitId, date: Date, known_at: Option<Seq>, rolled_up: bool) -> Headcount {
         let known_at = self.normalize(known_at);
-        let mut answer = Headcount { unit: unit.clone(), date, status: UnitStatus::Unknown, rolled_up, posted: 0, working: 0 };
+        let mut answer =
+            Headcount { unit: unit.clone(), date, status: UnitStatus::Unknown, rolled_up, posted: 0, working: 0 };
         let Some(u) = self.unit_ids.get(unit.as_str()) else { return answer };
         answer.status = self.unit_on(u, date, known_at).0;
         if answer.status != UnitStatus::Active {
@@ -94,8 +95,9 @@ impl Timeline {
             siblings.sort_by(|a, b| a.0.cmp(b.0));
         }
         let mut nodes = Vec::new();
-        let mut stack: Vec<(u32, &str, U, &UnitState)> =
-            children.get(&None).map_or(Vec::new(), |roots| roots.iter().rev().map(|(id, u, s)| (0, *id, *u, *s)).collect());
+        let mut stack: Vec<(u32, &str, U, &UnitState)> = children
+            .get(&None)
+            .map_or(Vec::new(), |roots| roots.iter().rev().map(|(id, u, s)| (0, *id, *u, *s)).collect());
         while let Some((depth, id, u, state)) = stack.pop() {
             let counts = self.counts_of(u, date, known_at);
             nodes.push(TreeNode {
@@ -216,7 +218,14 @@ impl Timeline {
 
     /// Headcount of `unit` from `from` to `to` inclusive: a point at `from`
     /// and one on every day the status or either count changes.
-    pub fn series(&self, unit: &UnitId, from: Date, to: Date, known_at: Option<Seq>, rolled_up: bool) -> Vec<SeriesPoint> {
+    pub fn series(
+        &self,
+        unit: &UnitId,
+        from: Date,
+        to: Date,
+        known_at: Option<Seq>,
+        rolled_up: bool,
+    ) -> Vec<SeriesPoint> {
         let known_at = self.normalize(known_at);
         let mut candidates: BTreeSet<Date> = BTreeSet::from([from]);
         if let Some(u) = self.unit_ids.get(unit.as_str()) {
@@ -241,7 +250,9 @@ impl Timeline {
         for date in candidates {
             let answer = self.headcount(unit, date, known_at, rolled_up);
             let point = SeriesPoint { date, status: answer.status, posted: answer.posted, working: answer.working };
-            let same = points.last().is_some_and(|last| (last.status, last.posted, last.working) == (point.status, point.posted, point.working));
+            let same = points.last().is_some_and(|last| {
+                (last.status, last.posted, last.working) == (point.status, point.posted, point.working)
+            });
             if !same {
                 points.push(point);
             }

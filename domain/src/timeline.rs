@@ -102,33 +102,75 @@ pub(crate) struct NewUnitI {
 
 impl NewUnitI {
     pub fn state(&self) -> UnitState {
-        UnitState {
-            name: self.name.clone(),
-            category: self.category,
-            parent: self.parent,
-            quota: None,
-            open: true,
-        }
+        UnitState { name: self.name.clone(), category: self.category, parent: self.parent, quota: None, open: true }
     }
 }
 
 /// An event with its ids interned: what the timeline stores and replays.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub(crate) enum Ev {
-    UnitEstablished { unit: U, name: Arc<str>, category: Category, parent: Option<U>, quota: Option<u32> },
-    UnitRenamed { unit: U, name: Arc<str> },
-    UnitMoved { unit: U, parent: Option<U> },
-    UnitReclassified { unit: U, category: Category },
-    UnitQuotaSet { unit: U, quota: u32 },
-    UnitsMerged { sources: Box<[U]>, target: U, new_target: Option<NewUnitI> },
-    UnitSplit { source: U, parts: Box<[NewUnitI]>, posted: Box<[(S, U)]>, seconded: Box<[(S, U)]>, children: Box<[(U, U)]> },
-    UnitDissolved { unit: U },
-    StaffJoined { staff: S, unit: U },
-    StaffTransferred { staff: S, from: U, to: U },
-    StaffSeconded { staff: S, from: U, to: U, until: Option<Date> },
-    SecondmentEnded { staff: S },
-    StaffLeft { staff: S },
-    EventRetracted { target: Seq },
+    UnitEstablished {
+        unit: U,
+        name: Arc<str>,
+        category: Category,
+        parent: Option<U>,
+        quota: Option<u32>,
+    },
+    UnitRenamed {
+        unit: U,
+        name: Arc<str>,
+    },
+    UnitMoved {
+        unit: U,
+        parent: Option<U>,
+    },
+    UnitReclassified {
+        unit: U,
+        category: Category,
+    },
+    UnitQuotaSet {
+        unit: U,
+        quota: u32,
+    },
+    UnitsMerged {
+        sources: Box<[U]>,
+        target: U,
+        new_target: Option<NewUnitI>,
+    },
+    UnitSplit {
+        source: U,
+        parts: Box<[NewUnitI]>,
+        posted: Box<[(S, U)]>,
+        seconded: Box<[(S, U)]>,
+        children: Box<[(U, U)]>,
+    },
+    UnitDissolved {
+        unit: U,
+    },
+    StaffJoined {
+        staff: S,
+        unit: U,
+    },
+    StaffTransferred {
+        staff: S,
+        from: U,
+        to: U,
+    },
+    StaffSeconded {
+        staff: S,
+        from: U,
+        to: U,
+        until: Option<Date>,
+    },
+    SecondmentEnded {
+        staff: S,
+    },
+    StaffLeft {
+        staff: S,
+    },
+    EventRetracted {
+        target: Seq,
+    },
 }
 
 impl Ev {

@@ -27,15 +27,27 @@ pub const CONTENT_TYPE: &str = "application/cloudevents+json";
 /// not part of the event's content (two publishes differing only in `time`
 /// are the same event).
 const ATTRIBUTES: [&str; 12] = [
-    "specversion", "id", "source", "type", "datacontenttype", "dataschema", "subject", "time",
-    "effectivedate", "orderref", "note", "data",
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "datacontenttype",
+    "dataschema",
+    "subject",
+    "time",
+    "effectivedate",
+    "orderref",
+    "note",
+    "data",
 ];
 
 fn text<'a>(object: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, DecodeError> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(DecodeError::new(R::InvalidField, format!("attribute '{key}' must be a string, not {other}"))),
+        Some(other) => {
+            Err(DecodeError::new(R::InvalidField, format!("attribute '{key}' must be a string, not {other}")))
+        }
     }
 }
 
@@ -113,13 +125,16 @@ fn decode_object(object: &mut Map<String, Value>) -> Result<Envelope, DecodeErro
     }
     if let Some(content_type) = text(object, "datacontenttype")? {
         if content_type != "application/json" {
-            return Err(DecodeError::new(R::InvalidField, format!("datacontenttype '{content_type}' is not application/json")));
+            return Err(DecodeError::new(
+                R::InvalidField,
+                format!("datacontenttype '{content_type}' is not application/json"),
+            ));
         }
     }
     let type_name = required(object, "type")?.to_owned();
     let date_text = required(object, "effectivedate")?;
-    let effective_date = Date::parse(date_text)
-        .map_err(|e| DecodeError::new(R::InvalidDate, format!("effectivedate: {e}")))?;
+    let effective_date =
+        Date::parse(date_text).map_err(|e| DecodeError::new(R::InvalidDate, format!("effectivedate: {e}")))?;
     let order_ref = text(object, "orderref")?.map(str::to_owned);
     let note = text(object, "note")?.map(str::to_owned);
     let data = object.remove("data").ok_or_else(|| DecodeError::new(R::MissingField, "attribute 'data' is missing"))?;
@@ -188,4 +203,3 @@ pub fn encode_json(envelope: &Envelope) -> Vec<u8> {
         B::EventRetracted(d) => encode_with(envelope, d),
     }
 }
-

@@ -38,10 +38,16 @@ fn id_text(field: &str, value: &str) -> Checked<()> {
         return Err(DecodeError::new(R::InvalidField, format!("{field} is empty")));
     }
     if value.len() > ID_BYTES_MAX {
-        return Err(DecodeError::new(R::FieldTooLong, format!("{field} is {} bytes; the limit is {ID_BYTES_MAX}", value.len())));
+        return Err(DecodeError::new(
+            R::FieldTooLong,
+            format!("{field} is {} bytes; the limit is {ID_BYTES_MAX}", value.len()),
+        ));
     }
     if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(DecodeError::new(R::InvalidField, format!("{field} '{}' contains white space or control characters", value.escape_debug())));
+        return Err(DecodeError::new(
+            R::InvalidField,
+            format!("{field} '{}' contains white space or control characters", value.escape_debug()),
+        ));
     }
     Ok(())
 }
@@ -143,13 +149,19 @@ fn event(body: &EventBody) -> Checked<Event> {
             free_text("name", &d.name, NAME_BYTES_MAX, false)?;
             Event::UnitRenamed { unit: unit("unit", &d.unit)?, name: d.name.clone() }
         }
-        EventBody::UnitMoved(d) => Event::UnitMoved { unit: unit("unit", &d.unit)?, parent: optional_unit("parent", &d.parent)? },
-        EventBody::UnitReclassified(d) => Event::UnitReclassified { unit: unit("unit", &d.unit)?, category: category(d.category) },
+        EventBody::UnitMoved(d) => {
+            Event::UnitMoved { unit: unit("unit", &d.unit)?, parent: optional_unit("parent", &d.parent)? }
+        }
+        EventBody::UnitReclassified(d) => {
+            Event::UnitReclassified { unit: unit("unit", &d.unit)?, category: category(d.category) }
+        }
         EventBody::UnitQuotaSet(d) => Event::UnitQuotaSet { unit: unit("unit", &d.unit)?, quota: d.quota },
         EventBody::UnitsMerged(d) => merged(d)?,
         EventBody::UnitSplit(d) => split(d)?,
         EventBody::UnitDissolved(d) => Event::UnitDissolved { unit: unit("unit", &d.unit)? },
-        EventBody::StaffJoined(d) => Event::StaffJoined { staff: staff("staff", &d.staff)?, unit: unit("unit", &d.unit)? },
+        EventBody::StaffJoined(d) => {
+            Event::StaffJoined { staff: staff("staff", &d.staff)?, unit: unit("unit", &d.unit)? }
+        }
         EventBody::StaffTransferred(d) => Event::StaffTransferred {
             staff: staff("staff", &d.staff)?,
             from: unit("from", &d.from)?,
@@ -194,7 +206,12 @@ fn split(d: &wire::UnitSplit) -> Checked<Event> {
     list_len("children", d.children.len(), SPLIT_ALLOCATIONS_MAX)?;
     let staff_list = |field: &str, list: &[wire::StaffAllocation]| -> Checked<Vec<Allocation<StaffId>>> {
         list.iter()
-            .map(|a| Ok(Allocation { item: staff(&format!("{field}[].staff"), &a.staff)?, part: unit(&format!("{field}[].part"), &a.part)? }))
+            .map(|a| {
+                Ok(Allocation {
+                    item: staff(&format!("{field}[].staff"), &a.staff)?,
+                    part: unit(&format!("{field}[].part"), &a.part)?,
+                })
+            })
             .collect()
     };
     Ok(Event::UnitSplit {
@@ -205,7 +222,9 @@ fn split(d: &wire::UnitSplit) -> Checked<Event> {
         children: d
             .children
             .iter()
-            .map(|a| Ok(Allocation { item: unit("children[].unit", &a.unit)?, part: unit("children[].part", &a.part)? }))
+            .map(|a| {
+                Ok(Allocation { item: unit("children[].unit", &a.unit)?, part: unit("children[].part", &a.part)? })
+            })
             .collect::<Checked<_>>()?,
     })
 }

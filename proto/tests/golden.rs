@@ -90,7 +90,13 @@ fn golden_envelopes() -> Vec<Envelope> {
             None,
             B::UnitRenamed(UnitRenamed { unit: "NH-SUP".into(), name: "南湖分局警务督察大队".into() }),
         ),
-        envelope("NH-2015-0003", "2015-02-01", None, None, B::UnitMoved(UnitMoved { unit: "NH-SUP".into(), parent: some("NH-CMD") })),
+        envelope(
+            "NH-2015-0003",
+            "2015-02-01",
+            None,
+            None,
+            B::UnitMoved(UnitMoved { unit: "NH-SUP".into(), parent: some("NH-CMD") }),
+        ),
         envelope(
             "NH-2015-0004",
             "2015-03-01",
@@ -98,7 +104,13 @@ fn golden_envelopes() -> Vec<Envelope> {
             Some("巡特警大队调整为一线执法单位"),
             B::UnitReclassified(UnitReclassified { unit: "NH-PATROL".into(), category: FrontLine }),
         ),
-        envelope("NH-2015-0005", "2015-03-01", None, None, B::UnitQuotaSet(UnitQuotaSet { unit: "NH-PATROL".into(), quota: 85 })),
+        envelope(
+            "NH-2015-0005",
+            "2015-03-01",
+            None,
+            None,
+            B::UnitQuotaSet(UnitQuotaSet { unit: "NH-PATROL".into(), quota: 85 }),
+        ),
         envelope(
             "NH-2015-0006",
             "2015-04-01",
@@ -149,7 +161,11 @@ fn golden_envelopes() -> Vec<Envelope> {
             "2015-07-15",
             Some("南湖公人〔2015〕21号"),
             None,
-            B::StaffTransferred(StaffTransferred { staff: "S-0102".into(), from: "NH-ADMIN-LOG".into(), to: "NH-PS-CENTRAL".into() }),
+            B::StaffTransferred(StaffTransferred {
+                staff: "S-0102".into(),
+                from: "NH-ADMIN-LOG".into(),
+                to: "NH-PS-CENTRAL".into(),
+            }),
         ),
         envelope(
             "NH-2015-0011",
@@ -170,7 +186,13 @@ fn golden_envelopes() -> Vec<Envelope> {
             Some("专项督察提前结束"),
             B::SecondmentEnded(SecondmentEnded { staff: "S-0101".into() }),
         ),
-        envelope("NH-2015-0013", "2015-12-01", None, None, B::StaffLeft(StaffLeft { staff: "S-0103".into(), reason: "退休".into() })),
+        envelope(
+            "NH-2015-0013",
+            "2015-12-01",
+            None,
+            None,
+            B::StaffLeft(StaffLeft { staff: "S-0103".into(), reason: "退休".into() }),
+        ),
         envelope(
             "NH-2015-0014",
             "2015-12-03",
@@ -209,13 +231,7 @@ staff S-0101 is not active on 2015-08-01 (left) [conflicts with hr/nanhu/NH-2015
 fn golden_entries() -> Vec<StoredEntry> {
     let events = golden_envelopes();
     let entry = |seq: u64, recorded_at_ms: u64, submission: Submission, outcome: Outcome| StoredEntry {
-        body: EntryBody {
-            seq,
-            recorded_at_ms,
-            prev_hash: chain_hash_placeholder(seq as u8 - 1),
-            submission,
-            outcome,
-        },
+        body: EntryBody { seq, recorded_at_ms, prev_hash: chain_hash_placeholder(seq as u8 - 1), submission, outcome },
         hash: chain_hash_placeholder(seq as u8),
     };
     let backdated_leaving = envelope(
@@ -264,10 +280,7 @@ fn hex(bytes: &[u8]) -> String {
 
 fn unhex(text: &str) -> Vec<u8> {
     assert!(text.len() % 2 == 0, "odd-length hex line");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("golden hex is hex"))
-        .collect()
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("golden hex is hex")).collect()
 }
 
 fn lines(items: impl IntoIterator<Item = String>) -> String {
@@ -358,7 +371,12 @@ fn golden() -> &'static Golden {
 /// Compares line by line, so a failure names the first line that moved.
 fn assert_same_text(name: &str, actual: &str, golden: &str) {
     for (i, (a, g)) in actual.lines().zip(golden.lines()).enumerate() {
-        assert_eq!(a, g, "golden/{name} line {} differs; if the format change is deliberate, run with MUSTER_BLESS=1", i + 1);
+        assert_eq!(
+            a,
+            g,
+            "golden/{name} line {} differs; if the format change is deliberate, run with MUSTER_BLESS=1",
+            i + 1
+        );
     }
     assert_eq!(
         actual.lines().count(),

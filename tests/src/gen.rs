@@ -18,8 +18,7 @@
 
 use crate::model::Model;
 use muster_domain::{
-    Allocation, Category, Date, Event, MergeTarget, NewUnit, RosterEntry, Seq, StaffId, TreeNode,
-    UnitId,
+    Allocation, Category, Date, Event, MergeTarget, NewUnit, RosterEntry, Seq, StaffId, TreeNode, UnitId,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -238,14 +237,10 @@ pub fn intents() -> impl Strategy<Value = Vec<Intent>> {
 const OPENING_MAX: usize = 10;
 
 fn opening() -> impl Strategy<Value = Vec<Intent>> {
-    let establish =
-        (prop::option::weighted(0.4, unit_pick()), category()).prop_map(|(parent, category)| {
-            Action::Establish { id: NewIdPick::Fresh, parent, category, quota: None }
-        });
-    let join = (any::<u8>(), any::<u8>()).prop_map(|(staff, unit)| Action::Join {
-        staff: StaffPick::Inactive(staff),
-        unit: UnitPick::Active(unit),
-    });
+    let establish = (prop::option::weighted(0.4, unit_pick()), category())
+        .prop_map(|(parent, category)| Action::Establish { id: NewIdPick::Fresh, parent, category, quota: None });
+    let join = (any::<u8>(), any::<u8>())
+        .prop_map(|(staff, unit)| Action::Join { staff: StaffPick::Inactive(staff), unit: UnitPick::Active(unit) });
     (vec(establish, 0..=4), vec(join, 0..=6)).prop_map(|(establish, join)| {
         let first_day = |action| Intent { date: DatePick::Forward(0), action };
         establish.into_iter().chain(join).map(first_day).collect()
@@ -313,24 +308,19 @@ fn action() -> impl Strategy<Value = Action> {
 
 fn unit_change() -> impl Strategy<Value = Action> {
     let parent = || prop::option::weighted(0.5, unit_pick());
-    let establish = (new_id_pick(), parent(), category(), prop::option::of(0u32..6)).prop_map(
-        |(id, parent, category, quota)| Action::Establish { id, parent, category, quota },
-    );
+    let establish = (new_id_pick(), parent(), category(), prop::option::of(0u32..6))
+        .prop_map(|(id, parent, category, quota)| Action::Establish { id, parent, category, quota });
     let rename = (unit_pick(), any::<u8>()).prop_map(|(unit, name)| Action::Rename { unit, name });
     let moved = (unit_pick(), parent()).prop_map(|(unit, parent)| Action::Move { unit, parent });
-    let reclassify = (unit_pick(), prop::bool::weighted(0.85))
-        .prop_map(|(unit, flip)| Action::Reclassify { unit, flip });
+    let reclassify =
+        (unit_pick(), prop::bool::weighted(0.85)).prop_map(|(unit, flip)| Action::Reclassify { unit, flip });
     let quota = (unit_pick(), 0u32..6).prop_map(|(unit, quota)| Action::SetQuota { unit, quota });
     prop_oneof![8 => establish, 2 => rename, 4 => moved, 3 => reclassify, 2 => quota]
 }
 
 fn restructuring() -> impl Strategy<Value = Action> {
-    let target = prop_oneof![
-        unit_pick().prop_map(TargetIntent::Existing),
-        part_intent().prop_map(TargetIntent::New),
-    ];
-    let merge = (vec(unit_pick(), 1..=3), target)
-        .prop_map(|(sources, target)| Action::Merge { sources, target });
+    let target = prop_oneof![unit_pick().prop_map(TargetIntent::Existing), part_intent().prop_map(TargetIntent::New),];
+    let merge = (vec(unit_pick(), 1..=3), target).prop_map(|(sources, target)| Action::Merge { sources, target });
     let parts = vec(part_intent(), 1..=3);
     let split = (unit_pick(), parts, vec(any::<u8>(), 1..=4), split_flaw())
         .prop_map(|(source, parts, seeds, flaw)| Action::Split { source, parts, seeds, flaw });
@@ -340,19 +330,12 @@ fn restructuring() -> impl Strategy<Value = Action> {
 }
 
 fn staff_change() -> impl Strategy<Value = Action> {
-    let join = (staff_pick(StaffPick::Inactive), unit_pick())
-        .prop_map(|(staff, unit)| Action::Join { staff, unit });
+    let join = (staff_pick(StaffPick::Inactive), unit_pick()).prop_map(|(staff, unit)| Action::Join { staff, unit });
     let transfer = (staff_pick(StaffPick::Active), from_pick(), unit_pick())
         .prop_map(|(staff, from, to)| Action::Transfer { staff, from, to });
     let until = prop::option::weighted(0.6, -2i8..15);
-    let second = (staff_pick(StaffPick::Active), from_pick(), unit_pick(), until).prop_map(
-        |(staff, from, to, until_offset_days)| Action::Second {
-            staff,
-            from,
-            to,
-            until_offset_days,
-        },
-    );
+    let second = (staff_pick(StaffPick::Active), from_pick(), unit_pick(), until)
+        .prop_map(|(staff, from, to, until_offset_days)| Action::Second { staff, from, to, until_offset_days });
     let end = staff_pick(StaffPick::Seconded).prop_map(|staff| Action::EndSecondment { staff });
     let leave = staff_pick(StaffPick::Active).prop_map(|staff| Action::Leave { staff });
     prop_oneof![14 => join, 10 => transfer, 9 => second, 4 => end, 4 => leave]
@@ -368,12 +351,8 @@ pub fn resolve(intents: &[Intent]) -> Vec<(Date, Event)> {
     for (index, intent) in intents.iter().enumerate() {
         let seq = index as Seq + 1;
         let date = match intent.date {
-            DatePick::Forward(days) => {
-                latest.day_number() - first_day().day_number() + u32::from(days)
-            }
-            DatePick::Anywhere(days) => {
-                u32::from(days) % (latest.day_number() - first_day().day_number() + 1)
-            }
+            DatePick::Forward(days) => latest.day_number() - first_day().day_number() + u32::from(days),
+            DatePick::Anywhere(days) => u32::from(days) % (latest.day_number() - first_day().day_number() + 1),
         };
         let date = day(date.min(SPAN_DAYS));
         latest = latest.max(date);
@@ -411,12 +390,8 @@ impl<'a> Resolver<'a> {
         match choice {
             UnitPick::Any(k) => Resolver::any_unit(*k),
             UnitPick::Active(k) => {
-                let candidates: Vec<UnitId> = self
-                    .tree
-                    .iter()
-                    .map(|n| n.unit.clone())
-                    .filter(|u| !excluded.contains(u))
-                    .collect();
+                let candidates: Vec<UnitId> =
+                    self.tree.iter().map(|n| n.unit.clone()).filter(|u| !excluded.contains(u)).collect();
                 pick(&candidates, *k).unwrap_or_else(|| Resolver::any_unit(*k))
             }
         }
@@ -451,9 +426,7 @@ impl<'a> Resolver<'a> {
             StaffPick::Any(k) => (all.clone(), k),
             StaffPick::Active(k) => (filtered(&|entry| entry.is_some()), k),
             StaffPick::Inactive(k) => (filtered(&|entry| entry.is_none()), k),
-            StaffPick::Seconded(k) => {
-                (filtered(&|entry| entry.is_some_and(|e| e.home != e.working)), k)
-            }
+            StaffPick::Seconded(k) => (filtered(&|entry| entry.is_some_and(|e| e.home != e.working)), k),
         };
         pick(&candidates, *k).unwrap_or_else(|| pick(&all, *k).expect("staff ids"))
     }
@@ -482,12 +455,7 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn new_unit(
-        &self,
-        part: &PartIntent,
-        outside: &BTreeSet<UnitId>,
-        taken: &BTreeSet<UnitId>,
-    ) -> NewUnit {
+    fn new_unit(&self, part: &PartIntent, outside: &BTreeSet<UnitId>, taken: &BTreeSet<UnitId>) -> NewUnit {
         let unit = self.new_id(&part.id, &NEW_UNIT_IDS, taken);
         NewUnit {
             name: format!("unit {unit}"),
@@ -520,11 +488,7 @@ impl<'a> Resolver<'a> {
             }
             Action::Reclassify { unit, flip } => {
                 let unit = self.unit(unit, &none);
-                let current = self
-                    .tree
-                    .iter()
-                    .find(|n| n.unit == unit)
-                    .map_or(Category::Office, |n| n.category);
+                let current = self.tree.iter().find(|n| n.unit == unit).map_or(Category::Office, |n| n.category);
                 let category = match (flip, current) {
                     (false, same) => same,
                     (true, Category::Office) => Category::FrontLine,
@@ -532,13 +496,9 @@ impl<'a> Resolver<'a> {
                 };
                 Event::UnitReclassified { unit, category }
             }
-            Action::SetQuota { unit, quota } => {
-                Event::UnitQuotaSet { unit: self.unit(unit, &none), quota: *quota }
-            }
+            Action::SetQuota { unit, quota } => Event::UnitQuotaSet { unit: self.unit(unit, &none), quota: *quota },
             Action::Merge { sources, target } => self.merge(sources, target),
-            Action::Split { source, parts, seeds, flaw } => {
-                self.split(source, parts, seeds, flaw.as_ref())
-            }
+            Action::Split { source, parts, seeds, flaw } => self.split(source, parts, seeds, flaw.as_ref()),
             Action::Dissolve { unit, prefer_empty } => {
                 Event::UnitDissolved { unit: self.dissolved(unit, *prefer_empty) }
             }
@@ -559,9 +519,7 @@ impl<'a> Resolver<'a> {
                 Event::StaffSeconded { staff, from, to, until }
             }
             Action::EndSecondment { staff } => Event::SecondmentEnded { staff: self.staff(staff) },
-            Action::Leave { staff } => {
-                Event::StaffLeft { staff: self.staff(staff), reason: "retired".to_owned() }
-            }
+            Action::Leave { staff } => Event::StaffLeft { staff: self.staff(staff), reason: "retired".to_owned() },
             Action::Retract { recent, any, unknown } => Event::EventRetracted {
                 target: self.retraction_target(*recent, *any, *unknown),
                 reason: "keyed in error".to_owned(),
@@ -585,20 +543,12 @@ impl<'a> Resolver<'a> {
         let inside: BTreeSet<UnitId> = chosen.iter().flat_map(|s| self.subtree(s)).collect();
         let target = match target {
             TargetIntent::Existing(unit) => MergeTarget::Existing(self.unit(unit, &inside)),
-            TargetIntent::New(part) => {
-                MergeTarget::New(self.new_unit(part, &inside, &BTreeSet::new()))
-            }
+            TargetIntent::New(part) => MergeTarget::New(self.new_unit(part, &inside, &BTreeSet::new())),
         };
         Event::UnitsMerged { sources: chosen, target }
     }
 
-    fn split(
-        &self,
-        source: &UnitPick,
-        parts: &[PartIntent],
-        seeds: &[u8],
-        flaw: Option<&SplitFlaw>,
-    ) -> Event {
+    fn split(&self, source: &UnitPick, parts: &[PartIntent], seeds: &[u8], flaw: Option<&SplitFlaw>) -> Event {
         let source = self.unit(source, &BTreeSet::new());
         let inside = self.subtree(&source);
         let mut new_parts: Vec<NewUnit> = Vec::new();
@@ -642,8 +592,9 @@ impl<'a> Resolver<'a> {
                 let item = pick(&staff_ids(), *k).expect("staff ids");
                 posted.push(Allocation { item, part: part_ids[0].clone() })
             }
-            Some(SplitFlaw::DropOne | SplitFlaw::Twice) => seconded
-                .push(Allocation { item: StaffId::from(STAFF_IDS[1]), part: part_ids[0].clone() }),
+            Some(SplitFlaw::DropOne | SplitFlaw::Twice) => {
+                seconded.push(Allocation { item: StaffId::from(STAFF_IDS[1]), part: part_ids[0].clone() })
+            }
         }
         Event::UnitSplit { source, parts: new_parts, posted, seconded, children }
     }
@@ -657,9 +608,7 @@ impl<'a> Resolver<'a> {
             .map(|n| n.unit.clone())
             .collect();
         match unit {
-            UnitPick::Active(k) if prefer_empty && !empty.is_empty() => {
-                pick(&empty, *k).expect("non-empty")
-            }
+            UnitPick::Active(k) if prefer_empty && !empty.is_empty() => pick(&empty, *k).expect("non-empty"),
             _ => self.unit(unit, &BTreeSet::new()),
         }
     }
@@ -716,17 +665,11 @@ mod tests {
         let total_accepted: u32 = accepted.values().sum();
         let rate = f64::from(total_accepted) / f64::from(total);
         for kind in EventKind::ALL {
-            let (a, s) = (
-                accepted.get(&kind).copied().unwrap_or(0),
-                submitted.get(&kind).copied().unwrap_or(0),
-            );
+            let (a, s) = (accepted.get(&kind).copied().unwrap_or(0), submitted.get(&kind).copied().unwrap_or(0));
             println!("{:<20} {a:>6} / {s:>6} accepted", kind.as_str());
             assert!(a > 0, "no {} accepted", kind.as_str());
         }
-        println!(
-            "all: {total_accepted} / {total} accepted ({:.1}%), {conflicts} conflicts",
-            rate * 100.0
-        );
+        println!("all: {total_accepted} / {total} accepted ({:.1}%), {conflicts} conflicts", rate * 100.0);
         assert!(rate >= 0.4, "acceptance rate {rate}");
         assert!(conflicts > 0, "no conflicts generated");
     }

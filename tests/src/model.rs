@@ -14,9 +14,8 @@
 //! function of the accepted events, so the memo cannot change an answer.
 
 use muster_domain::{
-    Allocation, Category, Date, Event, EventKind, Headcount, HistoryEntry, LineageEdge,
-    MergeTarget, NewUnit, ReasonCode, RosterEntry, Seq, SeriesPoint, StaffId, TreeNode, UnitId,
-    UnitStatus,
+    Allocation, Category, Date, Event, EventKind, Headcount, HistoryEntry, LineageEdge, MergeTarget, NewUnit,
+    ReasonCode, RosterEntry, Seq, SeriesPoint, StaffId, TreeNode, UnitId, UnitStatus,
 };
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,9 +99,7 @@ use ReasonCode as R;
 fn established_ids(event: &Event) -> BTreeSet<&UnitId> {
     match event {
         Event::UnitEstablished { unit, .. } => BTreeSet::from([unit]),
-        Event::UnitsMerged { target: MergeTarget::New(new_unit), .. } => {
-            BTreeSet::from([&new_unit.unit])
-        }
+        Event::UnitsMerged { target: MergeTarget::New(new_unit), .. } => BTreeSet::from([&new_unit.unit]),
         Event::UnitSplit { parts, .. } => parts.iter().map(|part| &part.unit).collect(),
         _ => BTreeSet::new(),
     }
@@ -222,10 +219,7 @@ impl State {
     }
 
     fn posted_at(&self, unit: &UnitId) -> BTreeSet<StaffId> {
-        self.active_staff()
-            .filter(|(_, state)| &state.home == unit)
-            .map(|(staff, _)| staff.clone())
-            .collect()
+        self.active_staff().filter(|(_, state)| &state.home == unit).map(|(staff, _)| staff.clone()).collect()
     }
 
     fn seconded_into(&self, unit: &UnitId, date: Date) -> BTreeSet<StaffId> {
@@ -273,9 +267,7 @@ impl State {
                 census.require_unused(unit)?;
                 parent.as_ref().map_or(Ok(()), |parent| self.require_active(parent, census))
             }
-            Event::UnitRenamed { unit, .. } | Event::UnitQuotaSet { unit, .. } => {
-                self.require_active(unit, census)
-            }
+            Event::UnitRenamed { unit, .. } | Event::UnitQuotaSet { unit, .. } => self.require_active(unit, census),
             Event::UnitMoved { unit, parent } => self.check_move(unit, parent.as_ref(), census),
             Event::UnitReclassified { unit, category } => {
                 self.require_active(unit, census)?;
@@ -322,33 +314,21 @@ impl State {
         }
     }
 
-    fn check_move(
-        &self,
-        unit: &UnitId,
-        parent: Option<&UnitId>,
-        census: &Census,
-    ) -> Result<(), ReasonCode> {
+    fn check_move(&self, unit: &UnitId, parent: Option<&UnitId>, census: &Census) -> Result<(), ReasonCode> {
         self.require_active(unit, census)?;
         let Some(parent) = parent else { return Ok(()) };
         self.require_active(parent, census)?;
         fail_if(parent == unit || self.is_below(parent, unit), R::UnitCycle)
     }
 
-    fn check_merge(
-        &self,
-        sources: &[UnitId],
-        target: &MergeTarget,
-        census: &Census,
-    ) -> Result<(), ReasonCode> {
+    fn check_merge(&self, sources: &[UnitId], target: &MergeTarget, census: &Census) -> Result<(), ReasonCode> {
         // The codec rejects an empty list; the model says so too.
         fail_if(sources.is_empty(), R::InvalidField)?;
         for source in sources {
             self.require_active(source, census)?;
         }
         fail_if(has_duplicates(sources), R::DuplicateUnitInEvent)?;
-        let inside = |unit: &UnitId| {
-            sources.iter().any(|source| unit == source || self.is_below(unit, source))
-        };
+        let inside = |unit: &UnitId| sources.iter().any(|source| unit == source || self.is_below(unit, source));
         match target {
             MergeTarget::Existing(target) => {
                 self.require_active(target, census)?;
@@ -366,12 +346,7 @@ impl State {
         }
     }
 
-    fn check_split_parts(
-        &self,
-        source: &UnitId,
-        parts: &[NewUnit],
-        census: &Census,
-    ) -> Result<(), ReasonCode> {
+    fn check_split_parts(&self, source: &UnitId, parts: &[NewUnit], census: &Census) -> Result<(), ReasonCode> {
         self.require_active(source, census)?;
         // The codec rejects an empty list; the model says so too.
         fail_if(parts.is_empty(), R::InvalidField)?;
@@ -571,8 +546,7 @@ impl Model {
         // Rationale: an id used anywhere in the timeline makes the candidate
         // itself invalid; without this check the replay would blame whichever
         // of the two establishing events comes first.
-        let used: BTreeSet<&UnitId> =
-            entries.iter().flat_map(|entry| established_ids(entry.event)).collect();
+        let used: BTreeSet<&UnitId> = entries.iter().flat_map(|entry| established_ids(entry.event)).collect();
         fail_if(established_ids(event).iter().any(|id| used.contains(id)), R::UnitIdAlreadyUsed)?;
         entries.push(Entry { seq, date, event });
         sort_timeline(&mut entries);
@@ -586,16 +560,9 @@ impl Model {
     fn check_retraction_target(&self, target: Seq) -> Result<(), ReasonCode> {
         let Some(record) = self.accepted.iter().find(|r| r.seq == target) else {
             let rejected = self.rejected.contains(&target);
-            return Err(if rejected {
-                R::RetractionTargetRejected
-            } else {
-                R::RetractionTargetUnknown
-            });
+            return Err(if rejected { R::RetractionTargetRejected } else { R::RetractionTargetUnknown });
         };
-        fail_if(
-            matches!(record.event, Event::EventRetracted { .. }),
-            R::RetractionTargetIsRetraction,
-        )?;
+        fail_if(matches!(record.event, Event::EventRetracted { .. }), R::RetractionTargetIsRetraction)?;
         fail_if(record.retracted_by.is_some(), R::AlreadyRetracted)
     }
 
@@ -629,18 +596,11 @@ impl Model {
 /// Queries, with the signatures of `muster_domain::Timeline`.
 impl Model {
     /// Posted and working strength of one unit on one day.
-    pub fn headcount(
-        &self,
-        unit: &UnitId,
-        date: Date,
-        known_at: Option<Seq>,
-        rolled_up: bool,
-    ) -> Headcount {
+    pub fn headcount(&self, unit: &UnitId, date: Date, known_at: Option<Seq>, rolled_up: bool) -> Headcount {
         let status = self.unit_status(unit, date, known_at);
         let (posted, working) = if status == UnitStatus::Active {
             let state = self.state_on(date, known_at);
-            let units =
-                if rolled_up { state.subtree(unit) } else { BTreeSet::from([unit.clone()]) };
+            let units = if rolled_up { state.subtree(unit) } else { BTreeSet::from([unit.clone()]) };
             count_staff(&state, &units, date)
         } else {
             (0, 0)
@@ -709,8 +669,7 @@ impl Model {
             loop {
                 let before = (found.len(), reached.len());
                 for edge in &edges {
-                    let (near, far) =
-                        if forwards { (&edge.from, &edge.to) } else { (&edge.to, &edge.from) };
+                    let (near, far) = if forwards { (&edge.from, &edge.to) } else { (&edge.to, &edge.from) };
                     if reached.contains(near) {
                         found.insert(edge.clone());
                         reached.insert(far.clone());
@@ -738,11 +697,9 @@ impl Model {
         let mut day = Some(from);
         while let Some(date) = day.filter(|date| *date <= to) {
             let h = self.headcount(unit, date, known_at, rolled_up);
-            let point =
-                SeriesPoint { date, status: h.status, posted: h.posted, working: h.working };
+            let point = SeriesPoint { date, status: h.status, posted: h.posted, working: h.working };
             let changed = points.last().map_or(true, |last| {
-                (last.status, last.posted, last.working)
-                    != (point.status, point.posted, point.working)
+                (last.status, last.posted, last.working) != (point.status, point.posted, point.working)
             });
             if changed {
                 points.push(point);
@@ -759,9 +716,7 @@ impl Model {
         match (established, closed) {
             (None, _) => UnitStatus::Unknown,
             (Some(established), _) if established.date > date => UnitStatus::NotYetEstablished,
-            (Some(_), Some(closed)) if closed.date <= date => {
-                UnitStatus::Closed { on: closed.date }
-            }
+            (Some(_), Some(closed)) if closed.date <= date => UnitStatus::Closed { on: closed.date },
             (Some(_), _) => UnitStatus::Active,
         }
     }
@@ -770,12 +725,7 @@ impl Model {
 /// Helpers for the generator: where things stand, as the model sees them.
 impl Model {
     /// The staff member's roster entry on the day, if active then.
-    pub fn staff_on(
-        &self,
-        staff: &StaffId,
-        date: Date,
-        known_at: Option<Seq>,
-    ) -> Option<RosterEntry> {
+    pub fn staff_on(&self, staff: &StaffId, date: Date, known_at: Option<Seq>) -> Option<RosterEntry> {
         let state = self.state_on(date, known_at);
         let staff_state = state.staff.get(staff).filter(|s| s.active)?;
         Some(roster_entry(staff, staff_state, date))
@@ -798,8 +748,7 @@ impl Model {
 
 fn count_staff(state: &State, units: &BTreeSet<UnitId>, date: Date) -> (u32, u32) {
     let posted = state.active_staff().filter(|(_, s)| units.contains(&s.home)).count();
-    let working =
-        state.active_staff().filter(|(_, s)| units.contains(s.working_unit(date))).count();
+    let working = state.active_staff().filter(|(_, s)| units.contains(s.working_unit(date))).count();
     (posted as u32, working as u32)
 }
 
@@ -845,8 +794,7 @@ fn lineage_edges(entries: &[Entry<'_>]) -> Vec<LineageEdge> {
         };
         match entry.event {
             Event::UnitsMerged { sources, target } => {
-                edges
-                    .extend(sources.iter().map(|s| edge(EventKind::UnitsMerged, s, target.unit())));
+                edges.extend(sources.iter().map(|s| edge(EventKind::UnitsMerged, s, target.unit())));
             }
             Event::UnitSplit { source, parts, .. } => {
                 edges.extend(parts.iter().map(|p| edge(EventKind::UnitSplit, source, &p.unit)));
@@ -892,21 +840,11 @@ mod tests {
     }
 
     fn seconded(who: &str, from: &str, to: &str, until: Option<&str>) -> Event {
-        Event::StaffSeconded {
-            staff: staff(who),
-            from: unit(from),
-            to: unit(to),
-            until: until.map(day),
-        }
+        Event::StaffSeconded { staff: staff(who), from: unit(from), to: unit(to), until: until.map(day) }
     }
 
     fn new_unit(id: &str, parent: Option<&str>) -> NewUnit {
-        NewUnit {
-            unit: unit(id),
-            name: format!("unit {id}"),
-            category: Category::FrontLine,
-            parent: parent.map(unit),
-        }
+        NewUnit { unit: unit(id), name: format!("unit {id}"), category: Category::FrontLine, parent: parent.map(unit) }
     }
 
     fn allocated<T>(item: T, part: &str) -> Allocation<T> {
@@ -955,15 +893,9 @@ mod tests {
         events.push(("2015-01-10", transferred("S0", "U0", "U1")));
         let mut given = given(&events);
         // Valid on 01-05, but on 01-10 S0 would be home at U2, not U0.
-        assert_eq!(
-            given.when("2015-01-05", &transferred("S0", "U0", "U2")),
-            Err(R::ConflictsWithLaterEvent)
-        );
+        assert_eq!(given.when("2015-01-05", &transferred("S0", "U0", "U2")), Err(R::ConflictsWithLaterEvent));
         // Invalid at its own place: the rule's own code.
-        assert_eq!(
-            given.when("2015-01-05", &transferred("S0", "U1", "U2")),
-            Err(R::StaffNotInUnit)
-        );
+        assert_eq!(given.when("2015-01-05", &transferred("S0", "U1", "U2")), Err(R::StaffNotInUnit));
         // Compatible with what follows: accepted, and rejected events changed nothing.
         assert_eq!(given.when("2015-01-12", &transferred("S0", "U1", "U2")), Ok(()));
         assert_eq!(given.home_and_working("S0", "2015-01-05"), Some((unit("U0"), unit("U0"))));
@@ -974,10 +906,7 @@ mod tests {
     #[test]
     fn backdated_join_before_a_later_leave_and_rejoin_is_checked_at_its_place() {
         let mut events = three_units_and_one_member();
-        events.push((
-            "2015-01-10",
-            Event::StaffLeft { staff: staff("S0"), reason: "resigned".into() },
-        ));
+        events.push(("2015-01-10", Event::StaffLeft { staff: staff("S0"), reason: "resigned".into() }));
         let mut given = given(&events);
         assert_eq!(given.when("2015-01-05", &joined("S0", "U1")), Err(R::StaffAlreadyActive));
         assert_eq!(given.when("2015-01-11", &joined("S0", "U1")), Ok(()));
@@ -1018,10 +947,7 @@ mod tests {
         assert_eq!(roster[2].seconded_until, Some(day("2015-02-01")));
         let tree: Vec<(String, Option<UnitId>, u32)> =
             model.tree(on, None).into_iter().map(|n| (n.unit.0, n.parent, n.depth)).collect();
-        assert_eq!(
-            tree,
-            [("D".into(), None, 0), ("N".into(), None, 0), ("C".into(), Some(unit("N")), 1)]
-        );
+        assert_eq!(tree, [("D".into(), None, 0), ("N".into(), None, 0), ("C".into(), Some(unit("N")), 1)]);
         let history = model.staff_history(&staff("S1"), None);
         assert_eq!(
             history.iter().map(|h| h.kind).collect::<Vec<_>>(),
@@ -1033,19 +959,11 @@ mod tests {
 
     #[test]
     fn merge_target_inside_the_sources_is_rejected() {
-        let mut given = given(&[
-            ("2015-01-01", established("A", None)),
-            ("2015-01-01", established("C", Some("A"))),
-        ]);
-        let into_child = Event::UnitsMerged {
-            sources: vec![unit("A")],
-            target: MergeTarget::Existing(unit("C")),
-        };
+        let mut given = given(&[("2015-01-01", established("A", None)), ("2015-01-01", established("C", Some("A")))]);
+        let into_child = Event::UnitsMerged { sources: vec![unit("A")], target: MergeTarget::Existing(unit("C")) };
         assert_eq!(given.when("2015-01-02", &into_child), Err(R::MergeTargetInsideSources));
-        let twice = Event::UnitsMerged {
-            sources: vec![unit("A"), unit("A")],
-            target: MergeTarget::New(new_unit("N", None)),
-        };
+        let twice =
+            Event::UnitsMerged { sources: vec![unit("A"), unit("A")], target: MergeTarget::New(new_unit("N", None)) };
         assert_eq!(given.when("2015-01-02", &twice), Err(R::DuplicateUnitInEvent));
     }
 
@@ -1058,22 +976,13 @@ mod tests {
         assert_eq!(given.home_and_working("S0", "2015-01-11"), Some((unit("U0"), unit("U0"))));
         let until = given.model.roster(&unit("U1"), day("2015-01-10"), None)[0].seconded_until;
         assert_eq!(until, Some(day("2015-01-10")));
-        assert_eq!(
-            given.when("2015-01-11", &Event::SecondmentEnded { staff: staff("S0") }),
-            Err(R::NotSeconded)
-        );
-        assert_eq!(
-            given.when("2015-01-10", &seconded("S0", "U0", "U2", None)),
-            Err(R::AlreadySeconded)
-        );
+        assert_eq!(given.when("2015-01-11", &Event::SecondmentEnded { staff: staff("S0") }), Err(R::NotSeconded));
+        assert_eq!(given.when("2015-01-10", &seconded("S0", "U0", "U2", None)), Err(R::AlreadySeconded));
         assert_eq!(
             given.when("2015-01-11", &seconded("S0", "U0", "U2", Some("2015-01-10"))),
             Err(R::UntilBeforeEffectiveDate)
         );
-        assert_eq!(
-            given.when("2015-01-11", &seconded("S0", "U0", "U2", Some("2015-01-11"))),
-            Ok(())
-        );
+        assert_eq!(given.when("2015-01-11", &seconded("S0", "U0", "U2", Some("2015-01-11"))), Ok(()));
         // Transferring to the host ends the secondment.
         assert_eq!(given.when("2015-01-11", &transferred("S0", "U0", "U2")), Ok(()));
         assert_eq!(given.home_and_working("S0", "2015-01-11"), Some((unit("U2"), unit("U2"))));
@@ -1086,8 +995,7 @@ mod tests {
         let mut given = given(&events);
         // Rejected, as seq 6.
         assert_eq!(given.when("2015-01-20", &transferred("S0", "U1", "U1")), Err(R::SameUnit));
-        let retract =
-            |target: Seq| Event::EventRetracted { target, reason: "keyed in error".into() };
+        let retract = |target: Seq| Event::EventRetracted { target, reason: "keyed in error".into() };
         // The join (seq 4) is needed by the transfer (seq 5).
         assert_eq!(given.when("2015-01-01", &retract(4)), Err(R::ConflictsWithLaterEvent));
         assert_eq!(given.when("2015-01-01", &retract(6)), Err(R::RetractionTargetRejected));
@@ -1147,10 +1055,7 @@ mod tests {
         assert_eq!(given.when("2015-01-01", &established("A", None)), Err(R::UnitIdAlreadyUsed));
         let status = given.model.headcount(&unit("A"), day("2015-01-09"), None, false).status;
         assert_eq!(status, UnitStatus::NotYetEstablished);
-        assert_eq!(
-            given.model.headcount(&unit("Z"), day("2015-01-09"), None, false).status,
-            UnitStatus::Unknown
-        );
+        assert_eq!(given.model.headcount(&unit("Z"), day("2015-01-09"), None, false).status, UnitStatus::Unknown);
     }
 
     #[test]
@@ -1159,10 +1064,8 @@ mod tests {
         events.push(("2015-01-05", seconded("S0", "U0", "U1", Some("2015-01-06"))));
         events.push(("2015-01-08", Event::UnitDissolved { unit: unit("U1") }));
         let given = given(&events);
-        let series =
-            given.model.series(&unit("U1"), day("2014-12-31"), day("2015-01-09"), None, false);
-        let points: Vec<(Date, UnitStatus, u32)> =
-            series.iter().map(|p| (p.date, p.status, p.working)).collect();
+        let series = given.model.series(&unit("U1"), day("2014-12-31"), day("2015-01-09"), None, false);
+        let points: Vec<(Date, UnitStatus, u32)> = series.iter().map(|p| (p.date, p.status, p.working)).collect();
         assert_eq!(
             points,
             [

@@ -86,7 +86,9 @@ fn sigkill_mid_write_leaves_exactly_the_last_flushed_batch() {
     assert_eq!(check_prefix(&path, TOTAL), TOTAL);
     let ledger = Ledger::open(&LedgerConfig::new(&path)).unwrap();
     let posted: u32 = (1..=muster_tests::crash::UNITS)
-        .map(|u| ledger.timeline().headcount(&format!("U{u}").as_str().into(), muster_domain::Date::MAX, None, false).posted)
+        .map(|u| {
+            ledger.timeline().headcount(&format!("U{u}").as_str().into(), muster_domain::Date::MAX, None, false).posted
+        })
         .sum();
     assert_eq!(u64::from(posted), (TOTAL - muster_tests::crash::UNITS) / 2);
 }

@@ -68,7 +68,10 @@ proptest! {
 
 /// Every event through the ledger in batches; receipts must agree with the
 /// model's decisions.
-fn feed_ledger(events: &[(Date, Event)], batch_sizes: &[usize]) -> Result<(support::TestLedger, Model, String), TestCaseError> {
+fn feed_ledger(
+    events: &[(Date, Event)],
+    batch_sizes: &[usize],
+) -> Result<(support::TestLedger, Model, String), TestCaseError> {
     let mut ledger = support::TestLedger::new();
     let mut model = Model::new();
     let mut log = String::new();
@@ -83,7 +86,8 @@ fn feed_ledger(events: &[(Date, Event)], batch_sizes: &[usize]) -> Result<(suppo
             .enumerate()
             .map(|(i, (date, event))| (seq + i as Seq + 1, *date, event.clone()))
             .collect();
-        let incoming = chunk.iter().map(|(s, d, e)| Incoming::Decoded(muster_tests::wire::envelope(*s, *d, e))).collect();
+        let incoming =
+            chunk.iter().map(|(s, d, e)| Incoming::Decoded(muster_tests::wire::envelope(*s, *d, e))).collect();
         let receipts = ledger.submit_all(incoming);
         for ((s, date, event), receipt) in chunk.iter().zip(receipts) {
             let expected = model.submit(*s, *date, event);
@@ -97,7 +101,12 @@ fn feed_ledger(events: &[(Date, Event)], batch_sizes: &[usize]) -> Result<(suppo
                 Err(code) => !accepted && conflict == (code == ReasonCode::ConflictsWithLaterEvent),
             };
             if !agree {
-                return Err(mismatch(&format!("event #{s} decided differently by the ledger"), &receipt, &expected, &log));
+                return Err(mismatch(
+                    &format!("event #{s} decided differently by the ledger"),
+                    &receipt,
+                    &expected,
+                    &log,
+                ));
             }
         }
         seq += chunk.len() as Seq;
@@ -115,14 +124,12 @@ fn feed(events: &[(Date, Event)]) -> Result<(Timeline, Model, String), TestCaseE
         let expected = model.submit(seq, *date, event);
         let outcome = expected.map_or_else(|code| code.as_str(), |()| "accepted");
         writeln!(log, "  #{seq} {date} {event:?} => model: {outcome}").expect("a String");
-        let actual = no_panic(&format!("decide/apply #{seq}"), &log, || {
-            match timeline.decide(seq, *date, event) {
-                Ok(decision) => {
-                    timeline.apply(decision);
-                    Ok(())
-                }
-                Err(rejection) => Err(rejection),
+        let actual = no_panic(&format!("decide/apply #{seq}"), &log, || match timeline.decide(seq, *date, event) {
+            Ok(decision) => {
+                timeline.apply(decision);
+                Ok(())
             }
+            Err(rejection) => Err(rejection),
         })?;
         let is_conflict = |code: ReasonCode| code == ReasonCode::ConflictsWithLaterEvent;
         let agree = match (&actual, &expected) {
@@ -147,9 +154,7 @@ fn no_panic<T>(what: &str, log: &str, f: impl FnOnce() -> T) -> Result<T, TestCa
             .map(String::as_str)
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or("(no message)");
-        TestCaseError::fail(format!(
-            "Timeline panicked in {what}: {message}\n{EVENTS_HEADING}\n{log}"
-        ))
+        TestCaseError::fail(format!("Timeline panicked in {what}: {message}\n{EVENTS_HEADING}\n{log}"))
     })
 }
 
@@ -162,8 +167,7 @@ struct QueryPoints {
 
 fn query_points(events: &[(Date, Event)], probes: &Probes) -> QueryPoints {
     let before = Date::from_day_number(gen::first_day().day_number() - 3).expect("in range");
-    let mut dates =
-        vec![before, gen::first_day(), gen::day(gen::SPAN_DAYS), gen::day(gen::SPAN_DAYS + 10)];
+    let mut dates = vec![before, gen::first_day(), gen::day(gen::SPAN_DAYS), gen::day(gen::SPAN_DAYS + 10)];
     dates.extend(probes.inside_days.iter().map(|offset| gen::day(u32::from(*offset))));
     let last_seq = events.len() as Seq;
     let mut known_at = vec![None];
@@ -190,12 +194,7 @@ macro_rules! same {
     }};
 }
 
-fn compare_queries(
-    timeline: &Timeline,
-    model: &Model,
-    points: &QueryPoints,
-    log: &str,
-) -> Result<(), TestCaseError> {
+fn compare_queries(timeline: &Timeline, model: &Model, points: &QueryPoints, log: &str) -> Result<(), TestCaseError> {
     let units = gen::unit_ids();
     for known_at in points.known_at.iter().copied() {
         for staff in &gen::staff_ids() {
@@ -225,7 +224,5 @@ fn compare_queries(
 }
 
 fn mismatch(what: &str, fast: &dyn Debug, naive: &dyn Debug, log: &str) -> TestCaseError {
-    TestCaseError::fail(format!(
-        "{what}\n  timeline: {fast:?}\n  model:    {naive:?}\n{EVENTS_HEADING}\n{log}"
-    ))
+    TestCaseError::fail(format!("{what}\n  timeline: {fast:?}\n  model:    {naive:?}\n{EVENTS_HEADING}\n{log}"))
 }

@@ -47,10 +47,7 @@ fn unit_moved_carries_its_staff_into_the_new_parents_roll_up() {
 #[test]
 fn units_merged_into_a_new_target_takes_staff_secondees_and_children() {
     let mut l = small_bureau();
-    l.given(&[
-        ("2015-01-01", unit("U1A", OFFICE, Some("U1"))),
-        ("2015-01-02", second("S4", "PS", "U2", None)),
-    ]);
+    l.given(&[("2015-01-01", unit("U1A", OFFICE, Some("U1"))), ("2015-01-02", second("S4", "PS", "U2", None))]);
     l.when("2015-02-01", merge_new(&["U1", "U2"], new_unit("SUP", OFFICE, Some("HQ")))).then_accepted();
     assert_eq!(l.headcount("SUP", "2015-02-01"), (3, 4));
     assert_eq!(l.headcount("SUP", "2015-01-31").0, 0);
@@ -210,7 +207,12 @@ struct Case {
     code: R,
 }
 
-fn case(name: &'static str, given: Vec<(&'static str, muster_proto::wire::EventBody)>, when: (&'static str, muster_proto::wire::EventBody), code: R) -> Case {
+fn case(
+    name: &'static str,
+    given: Vec<(&'static str, muster_proto::wire::EventBody)>,
+    when: (&'static str, muster_proto::wire::EventBody),
+    code: R,
+) -> Case {
     Case { name, given, when, code }
 }
 
@@ -227,46 +229,181 @@ fn check(cases: Vec<Case>) {
 fn every_validation_rule_has_its_reason_code() {
     let p1 = || vec![new_unit("P1", OFFICE, Some("HQ"))];
     check(vec![
-        case("transfer to a unit never established", vec![], ("2015-02-01", transfer("S1", "U1", "NOPE")), R::UnitUnknown),
-        case("join a unit not yet established", vec![("2015-03-01", unit("LATE", FRONT, None))], ("2015-02-01", join("S9", "LATE")), R::UnitNotActive),
-        case("join a closed unit", vec![("2015-02-01", dissolve("U2"))], ("2015-02-02", join("S9", "U2")), R::UnitNotActive),
-        case("rename a closed unit", vec![("2015-02-01", dissolve("U2"))], ("2015-02-02", rename("U2", "x")), R::UnitNotActive),
+        case(
+            "transfer to a unit never established",
+            vec![],
+            ("2015-02-01", transfer("S1", "U1", "NOPE")),
+            R::UnitUnknown,
+        ),
+        case(
+            "join a unit not yet established",
+            vec![("2015-03-01", unit("LATE", FRONT, None))],
+            ("2015-02-01", join("S9", "LATE")),
+            R::UnitNotActive,
+        ),
+        case(
+            "join a closed unit",
+            vec![("2015-02-01", dissolve("U2"))],
+            ("2015-02-02", join("S9", "U2")),
+            R::UnitNotActive,
+        ),
+        case(
+            "rename a closed unit",
+            vec![("2015-02-01", dissolve("U2"))],
+            ("2015-02-02", rename("U2", "x")),
+            R::UnitNotActive,
+        ),
         case("reuse a unit id", vec![], ("2015-02-01", unit("U1", OFFICE, None)), R::UnitIdAlreadyUsed),
-        case("reuse a closed unit's id", vec![("2015-02-01", dissolve("U2"))], ("2015-03-01", unit("U2", OFFICE, None)), R::UnitIdAlreadyUsed),
+        case(
+            "reuse a closed unit's id",
+            vec![("2015-02-01", dissolve("U2"))],
+            ("2015-03-01", unit("U2", OFFICE, None)),
+            R::UnitIdAlreadyUsed,
+        ),
         case("merge a unit twice", vec![], ("2015-02-01", merge_into(&["U1", "U1"], "U2")), R::DuplicateUnitInEvent),
-        case("move a unit under its own child", vec![("2015-01-02", unit("U1A", OFFICE, Some("U1")))], ("2015-02-01", move_unit("U1", Some("U1A"))), R::UnitCycle),
+        case(
+            "move a unit under its own child",
+            vec![("2015-01-02", unit("U1A", OFFICE, Some("U1")))],
+            ("2015-02-01", move_unit("U1", Some("U1A"))),
+            R::UnitCycle,
+        ),
         case("move a unit under itself", vec![], ("2015-02-01", move_unit("U1", Some("U1"))), R::UnitCycle),
         case("reclassify to the same category", vec![], ("2015-02-01", reclassify("U1", OFFICE)), R::CategoryUnchanged),
-        case("merge into a source", vec![], ("2015-02-01", merge_into(&["U1", "U2"], "U2")), R::MergeTargetInsideSources),
-        case("merge into a unit below a source", vec![("2015-01-02", unit("U1A", OFFICE, Some("U1")))], ("2015-02-01", merge_into(&["U1"], "U1A")), R::MergeTargetInsideSources),
-        case("new merge target under a source", vec![], ("2015-02-01", merge_new(&["U1"], new_unit("N", OFFICE, Some("U1")))), R::MergeTargetInsideSources),
-        case("split part under the source", vec![], ("2015-02-01", split("U2", vec![new_unit("P1", OFFICE, Some("U2"))], &[], &[], &[])), R::SplitPartInsideSource),
-        case("split leaving someone out", vec![], ("2015-02-01", split("U1", p1(), &[("S1", "P1"), ("S2", "P1")], &[], &[])), R::SplitAllocationIncomplete),
-        case("split leaving a secondee out", vec![("2015-01-02", second("S4", "PS", "U1", None))], ("2015-02-01", split("U1", p1(), &[("S1", "P1"), ("S2", "P1"), ("S3", "P1")], &[], &[])), R::SplitAllocationIncomplete),
-        case("split leaving a child unit out", vec![("2015-01-02", unit("U1A", OFFICE, Some("U1")))], ("2015-02-01", split("U1", p1(), &[("S1", "P1"), ("S2", "P1"), ("S3", "P1")], &[], &[])), R::SplitAllocationIncomplete),
-        case("split allocating someone from elsewhere", vec![], ("2015-02-01", split("U1", p1(), &[("S1", "P1"), ("S2", "P1"), ("S3", "P1"), ("S4", "P1")], &[], &[])), R::SplitAllocationExtra),
-        case("split allocating someone twice", vec![], ("2015-02-01", split("U1", p1(), &[("S1", "P1"), ("S1", "P1"), ("S2", "P1"), ("S3", "P1")], &[], &[])), R::SplitAllocationExtra),
-        case("split allocating to a non-part", vec![], ("2015-02-01", split("U1", p1(), &[("S1", "U2"), ("S2", "P1"), ("S3", "P1")], &[], &[])), R::SplitAllocationUnknownPart),
+        case(
+            "merge into a source",
+            vec![],
+            ("2015-02-01", merge_into(&["U1", "U2"], "U2")),
+            R::MergeTargetInsideSources,
+        ),
+        case(
+            "merge into a unit below a source",
+            vec![("2015-01-02", unit("U1A", OFFICE, Some("U1")))],
+            ("2015-02-01", merge_into(&["U1"], "U1A")),
+            R::MergeTargetInsideSources,
+        ),
+        case(
+            "new merge target under a source",
+            vec![],
+            ("2015-02-01", merge_new(&["U1"], new_unit("N", OFFICE, Some("U1")))),
+            R::MergeTargetInsideSources,
+        ),
+        case(
+            "split part under the source",
+            vec![],
+            ("2015-02-01", split("U2", vec![new_unit("P1", OFFICE, Some("U2"))], &[], &[], &[])),
+            R::SplitPartInsideSource,
+        ),
+        case(
+            "split leaving someone out",
+            vec![],
+            ("2015-02-01", split("U1", p1(), &[("S1", "P1"), ("S2", "P1")], &[], &[])),
+            R::SplitAllocationIncomplete,
+        ),
+        case(
+            "split leaving a secondee out",
+            vec![("2015-01-02", second("S4", "PS", "U1", None))],
+            ("2015-02-01", split("U1", p1(), &[("S1", "P1"), ("S2", "P1"), ("S3", "P1")], &[], &[])),
+            R::SplitAllocationIncomplete,
+        ),
+        case(
+            "split leaving a child unit out",
+            vec![("2015-01-02", unit("U1A", OFFICE, Some("U1")))],
+            ("2015-02-01", split("U1", p1(), &[("S1", "P1"), ("S2", "P1"), ("S3", "P1")], &[], &[])),
+            R::SplitAllocationIncomplete,
+        ),
+        case(
+            "split allocating someone from elsewhere",
+            vec![],
+            ("2015-02-01", split("U1", p1(), &[("S1", "P1"), ("S2", "P1"), ("S3", "P1"), ("S4", "P1")], &[], &[])),
+            R::SplitAllocationExtra,
+        ),
+        case(
+            "split allocating someone twice",
+            vec![],
+            ("2015-02-01", split("U1", p1(), &[("S1", "P1"), ("S1", "P1"), ("S2", "P1"), ("S3", "P1")], &[], &[])),
+            R::SplitAllocationExtra,
+        ),
+        case(
+            "split allocating to a non-part",
+            vec![],
+            ("2015-02-01", split("U1", p1(), &[("S1", "U2"), ("S2", "P1"), ("S3", "P1")], &[], &[])),
+            R::SplitAllocationUnknownPart,
+        ),
         case("dissolve a unit with staff", vec![], ("2015-02-01", dissolve("U1")), R::UnitNotEmpty),
-        case("dissolve a unit with a secondee", vec![("2015-01-02", second("S4", "PS", "U2", None))], ("2015-02-01", dissolve("U2")), R::UnitNotEmpty),
-        case("dissolve a unit with a child", vec![("2015-01-02", unit("U2A", OFFICE, Some("U2")))], ("2015-02-01", dissolve("U2")), R::UnitNotEmpty),
+        case(
+            "dissolve a unit with a secondee",
+            vec![("2015-01-02", second("S4", "PS", "U2", None))],
+            ("2015-02-01", dissolve("U2")),
+            R::UnitNotEmpty,
+        ),
+        case(
+            "dissolve a unit with a child",
+            vec![("2015-01-02", unit("U2A", OFFICE, Some("U2")))],
+            ("2015-02-01", dissolve("U2")),
+            R::UnitNotEmpty,
+        ),
         case("transfer someone who never joined", vec![], ("2015-02-01", transfer("S99", "U1", "U2")), R::StaffUnknown),
         case("join twice", vec![], ("2015-02-01", join("S1", "U2")), R::StaffAlreadyActive),
-        case("transfer someone who left", vec![("2015-02-01", leave("S1"))], ("2015-03-01", transfer("S1", "U1", "U2")), R::StaffNotActive),
-        case("leave before joining", vec![("2015-03-01", join("S9", "U2"))], ("2015-02-01", leave("S9")), R::StaffNotActive),
+        case(
+            "transfer someone who left",
+            vec![("2015-02-01", leave("S1"))],
+            ("2015-03-01", transfer("S1", "U1", "U2")),
+            R::StaffNotActive,
+        ),
+        case(
+            "leave before joining",
+            vec![("2015-03-01", join("S9", "U2"))],
+            ("2015-02-01", leave("S9")),
+            R::StaffNotActive,
+        ),
         case("transfer from the wrong unit", vec![], ("2015-02-01", transfer("S1", "U2", "PS")), R::StaffNotInUnit),
         case("second from the wrong unit", vec![], ("2015-02-01", second("S1", "U2", "PS", None)), R::StaffNotInUnit),
         case("transfer to the same unit", vec![], ("2015-02-01", transfer("S1", "U1", "U1")), R::SameUnit),
         case("second to the home unit", vec![], ("2015-02-01", second("S1", "U1", "U1", None)), R::SameUnit),
-        case("second twice", vec![("2015-02-01", second("S1", "U1", "PS", None))], ("2015-02-02", second("S1", "U1", "U2", None)), R::AlreadySeconded),
+        case(
+            "second twice",
+            vec![("2015-02-01", second("S1", "U1", "PS", None))],
+            ("2015-02-02", second("S1", "U1", "U2", None)),
+            R::AlreadySeconded,
+        ),
         case("end a secondment never begun", vec![], ("2015-02-01", end_secondment("S1")), R::NotSeconded),
-        case("end a secondment already run out", vec![("2015-02-01", second("S1", "U1", "PS", Some("2015-02-10")))], ("2015-02-11", end_secondment("S1")), R::NotSeconded),
-        case("second until before it starts", vec![], ("2015-02-01", second("S1", "U1", "PS", Some("2015-01-31"))), R::UntilBeforeEffectiveDate),
+        case(
+            "end a secondment already run out",
+            vec![("2015-02-01", second("S1", "U1", "PS", Some("2015-02-10")))],
+            ("2015-02-11", end_secondment("S1")),
+            R::NotSeconded,
+        ),
+        case(
+            "second until before it starts",
+            vec![],
+            ("2015-02-01", second("S1", "U1", "PS", Some("2015-01-31"))),
+            R::UntilBeforeEffectiveDate,
+        ),
         case("retract an unknown event", vec![], ("2015-02-01", retract("no-such-event")), R::RetractionTargetUnknown),
-        case("a backdated join conflicting with a later join", vec![("2015-03-01", join("S9", "U2"))], ("2015-02-01", join("S9", "U1")), R::ConflictsWithLaterEvent),
-        case("a backdated dissolution conflicting with a later join", vec![("2015-03-01", join("S9", "U2"))], ("2015-02-01", dissolve("U2")), R::ConflictsWithLaterEvent),
-        case("a backdated secondment overlapping a later one", vec![("2015-03-01", second("S1", "U1", "U2", None))], ("2015-02-01", second("S1", "U1", "PS", Some("2015-03-05"))), R::ConflictsWithLaterEvent),
-        case("a backdated move making a later move a cycle", vec![("2015-01-02", unit("U1A", OFFICE, Some("HQ"))), ("2015-03-01", move_unit("U1", Some("U1A")))], ("2015-02-01", move_unit("U1A", Some("U1"))), R::ConflictsWithLaterEvent),
+        case(
+            "a backdated join conflicting with a later join",
+            vec![("2015-03-01", join("S9", "U2"))],
+            ("2015-02-01", join("S9", "U1")),
+            R::ConflictsWithLaterEvent,
+        ),
+        case(
+            "a backdated dissolution conflicting with a later join",
+            vec![("2015-03-01", join("S9", "U2"))],
+            ("2015-02-01", dissolve("U2")),
+            R::ConflictsWithLaterEvent,
+        ),
+        case(
+            "a backdated secondment overlapping a later one",
+            vec![("2015-03-01", second("S1", "U1", "U2", None))],
+            ("2015-02-01", second("S1", "U1", "PS", Some("2015-03-05"))),
+            R::ConflictsWithLaterEvent,
+        ),
+        case(
+            "a backdated move making a later move a cycle",
+            vec![("2015-01-02", unit("U1A", OFFICE, Some("HQ"))), ("2015-03-01", move_unit("U1", Some("U1A")))],
+            ("2015-02-01", move_unit("U1A", Some("U1"))),
+            R::ConflictsWithLaterEvent,
+        ),
     ]);
 }
 
@@ -310,7 +447,9 @@ fn undecodable_payloads_get_rejected_receipts_with_their_codes() {
     let line = |ty: &str, date: &str, data: &str| {
         counter.set(counter.get() + 1);
         let n = counter.get();
-        format!(r#"{{"specversion":"1.0","id":"x-{n}","source":"hr/test","type":"{ty}","effectivedate":"{date}","data":{data}}}"#)
+        format!(
+            r#"{{"specversion":"1.0","id":"x-{n}","source":"hr/test","type":"{ty}","effectivedate":"{date}","data":{data}}}"#
+        )
     };
     let cases: Vec<(String, R)> = vec![
         (line("org.muster.staff.joined.v1", "2015-02-01", r#"{"staff":"S9"}"#), R::MissingField),

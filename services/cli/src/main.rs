@@ -164,7 +164,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .with_context(|| format!("opening the ledger at {}", cli.ledger.display()))?;
     let out = &mut std::io::stdout().lock();
     match cli.command {
-        Command::Import { file, rejections, strict } => return import(&mut ledger, &file, rejections, strict, format, out),
+        Command::Import { file, rejections, strict } => {
+            return import(&mut ledger, &file, rejections, strict, format, out)
+        }
         Command::Headcount { unit, date, rollup, known_at } => {
             let k = known_at_seq(&ledger, known_at.as_deref())?;
             let answer = ledger.timeline().headcount(&UnitId(unit), date, k, rollup);
@@ -178,17 +180,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Roster { unit, date, known_at } => {
             let k = known_at_seq(&ledger, known_at.as_deref())?;
-            let rows: Vec<RosterEntryOut> = ledger.timeline().roster(&UnitId(unit), date, k).iter().map(Into::into).collect();
+            let rows: Vec<RosterEntryOut> =
+                ledger.timeline().roster(&UnitId(unit), date, k).iter().map(Into::into).collect();
             output::many(out, format, &rows, Table::roster(&rows))?;
         }
         Command::History { staff, known_at } => {
             let k = known_at_seq(&ledger, known_at.as_deref())?;
-            let rows: Vec<HistoryEntryOut> = ledger.timeline().staff_history(&StaffId(staff), k).iter().map(Into::into).collect();
+            let rows: Vec<HistoryEntryOut> =
+                ledger.timeline().staff_history(&StaffId(staff), k).iter().map(Into::into).collect();
             output::many(out, format, &rows, Table::history(&rows))?;
         }
         Command::Lineage { unit, known_at } => {
             let k = known_at_seq(&ledger, known_at.as_deref())?;
-            let rows: Vec<LineageEdgeOut> = ledger.timeline().lineage(&UnitId(unit), k).iter().map(Into::into).collect();
+            let rows: Vec<LineageEdgeOut> =
+                ledger.timeline().lineage(&UnitId(unit), k).iter().map(Into::into).collect();
             output::many(out, format, &rows, Table::lineage(&rows))?;
         }
         Command::Series { unit, from, to, rollup, known_at } => {
@@ -208,12 +213,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(report) => {
                 let head = muster_ledger::hex(&report.head_hash);
                 let row = serde_json::json!({"ok": true, "entries": report.entries, "head_hash": head});
-                output::one(out, format, &row, Table::kv(&[("ok", "true".into()), ("entries", report.entries.to_string()), ("head_hash", head)]))?;
+                output::one(
+                    out,
+                    format,
+                    &row,
+                    Table::kv(&[("ok", "true".into()), ("entries", report.entries.to_string()), ("head_hash", head)]),
+                )?;
             }
             Err(error) => match error.kind() {
                 LedgerErrorKind::Corrupt { seq, reason } => {
                     let row = serde_json::json!({"ok": false, "first_bad_seq": seq, "reason": reason});
-                    output::one(out, format, &row, Table::kv(&[("ok", "false".into()), ("first_bad_seq", seq.to_string()), ("reason", reason.clone())]))?;
+                    output::one(
+                        out,
+                        format,
+                        &row,
+                        Table::kv(&[
+                            ("ok", "false".into()),
+                            ("first_bad_seq", seq.to_string()),
+                            ("reason", reason.clone()),
+                        ]),
+                    )?;
                     return Ok(ExitCode::from(2));
                 }
                 _ => return Err(error.into()),
@@ -246,10 +265,14 @@ fn import(
     let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?))
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+        ))
     };
     let mut rejection_file = match &rejections {
-        Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?)),
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
         None => None,
     };
     let mut summary = ImportSummary::default();
@@ -290,4 +313,3 @@ fn import(
     }
     Ok(ExitCode::SUCCESS)
 }
-

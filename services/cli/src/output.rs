@@ -48,7 +48,17 @@ impl Table {
 
     pub fn tree(rows: &[TreeNodeOut]) -> Table {
         Table {
-            header: vec!["unit", "name", "category", "parent", "quota", "posted", "working", "rolled_posted", "rolled_working"],
+            header: vec![
+                "unit",
+                "name",
+                "category",
+                "parent",
+                "quota",
+                "posted",
+                "working",
+                "rolled_posted",
+                "rolled_working",
+            ],
             rows: rows
                 .iter()
                 .map(|n| {
@@ -71,7 +81,10 @@ impl Table {
     pub fn roster(rows: &[RosterEntryOut]) -> Table {
         Table {
             header: vec!["staff", "home", "working", "seconded_until"],
-            rows: rows.iter().map(|r| vec![r.staff.clone(), r.home.clone(), r.working.clone(), opt(&r.seconded_until)]).collect(),
+            rows: rows
+                .iter()
+                .map(|r| vec![r.staff.clone(), r.home.clone(), r.working.clone(), opt(&r.seconded_until)])
+                .collect(),
         }
     }
 
@@ -80,7 +93,16 @@ impl Table {
             header: vec!["seq", "date", "event", "active", "home", "working"],
             rows: rows
                 .iter()
-                .map(|h| vec![h.seq.to_string(), h.date.clone(), h.event.clone(), h.active.to_string(), h.home.clone(), h.working.clone()])
+                .map(|h| {
+                    vec![
+                        h.seq.to_string(),
+                        h.date.clone(),
+                        h.event.clone(),
+                        h.active.to_string(),
+                        h.home.clone(),
+                        h.working.clone(),
+                    ]
+                })
                 .collect(),
         }
     }
@@ -88,14 +110,20 @@ impl Table {
     pub fn lineage(rows: &[LineageEdgeOut]) -> Table {
         Table {
             header: vec!["date", "seq", "event", "from", "to"],
-            rows: rows.iter().map(|e| vec![e.date.clone(), e.seq.to_string(), e.event.clone(), e.from.clone(), e.to.clone()]).collect(),
+            rows: rows
+                .iter()
+                .map(|e| vec![e.date.clone(), e.seq.to_string(), e.event.clone(), e.from.clone(), e.to.clone()])
+                .collect(),
         }
     }
 
     pub fn series(rows: &[SeriesPointOut]) -> Table {
         Table {
             header: vec!["date", "status", "posted", "working"],
-            rows: rows.iter().map(|p| vec![p.date.clone(), p.status.status.clone(), p.posted.to_string(), p.working.to_string()]).collect(),
+            rows: rows
+                .iter()
+                .map(|p| vec![p.date.clone(), p.status.status.clone(), p.posted.to_string(), p.working.to_string()])
+                .collect(),
         }
     }
 
@@ -109,14 +137,25 @@ impl Table {
                         ReceiptStatus::Accepted => "accepted",
                         ReceiptStatus::Rejected => "rejected",
                     };
-                    vec![r.source.clone(), r.id.clone(), opt(&r.seq), status.into(), r.duplicate.to_string(), opt(&r.code), opt(&r.message)]
+                    vec![
+                        r.source.clone(),
+                        r.id.clone(),
+                        opt(&r.seq),
+                        status.into(),
+                        r.duplicate.to_string(),
+                        opt(&r.code),
+                        opt(&r.message),
+                    ]
                 })
                 .collect(),
         }
     }
 
     pub fn kv(pairs: &[(&'static str, String)]) -> Table {
-        Table { header: pairs.iter().map(|(k, _)| *k).collect(), rows: vec![pairs.iter().map(|(_, v)| v.clone()).collect()] }
+        Table {
+            header: pairs.iter().map(|(k, _)| *k).collect(),
+            rows: vec![pairs.iter().map(|(_, v)| v.clone()).collect()],
+        }
     }
 
     fn print_aligned(&self, out: &mut impl Write) -> std::io::Result<()> {
@@ -126,7 +165,8 @@ impl Table {
         };
         let widths: Vec<usize> = (0..self.header.len()).map(width).collect();
         let line = |cells: Vec<&str>| {
-            let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - display_width(c)))).collect();
+            let padded: Vec<String> =
+                cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - display_width(c)))).collect();
             padded.join("  ").trim_end().to_owned()
         };
         writeln!(out, "{}", line(self.header.clone()))?;

@@ -59,11 +59,9 @@ impl fmt::Display for LedgerError {
             LedgerErrorKind::Storage(e) => write!(f, "ledger storage error: {e}"),
             LedgerErrorKind::Corrupt { seq, reason } => write!(f, "ledger chain broken at seq {seq}: {reason}"),
             LedgerErrorKind::Poisoned => write!(f, "a commit failed earlier; reopen the ledger"),
-            LedgerErrorKind::BatchTooLarge { events } => write!(
-                f,
-                "a batch of {events} events is over the limit of {}",
-                muster_proto::limits::BATCH_EVENTS_MAX
-            ),
+            LedgerErrorKind::BatchTooLarge { events } => {
+                write!(f, "a batch of {events} events is over the limit of {}", muster_proto::limits::BATCH_EVENTS_MAX)
+            }
         }
     }
 }

@@ -26,9 +26,7 @@ pub use error::{LedgerError, LedgerErrorKind};
 pub use hex::hex;
 
 use muster_domain::{Event, ReasonCode, Rejection, Seq, Timeline};
-use muster_proto::entry::{
-    EntryBody, EntryRef, Outcome, Receipt, ReceiptStatus, StoredEntry, Submission, Undecodable,
-};
+use muster_proto::entry::{EntryBody, EntryRef, Outcome, Receipt, ReceiptStatus, StoredEntry, Submission, Undecodable};
 use muster_proto::validate::{validate, Validated};
 use muster_proto::{codec, disk, limits, DecodeError};
 use sha2::{Digest, Sha256};
@@ -84,11 +82,9 @@ impl Incoming {
     pub fn bincode(payload: &[u8]) -> Incoming {
         match codec::decode_envelope(payload) {
             Ok(envelope) => Incoming::Decoded(envelope),
-            Err(error) => Incoming::Undecodable {
-                error,
-                content_type: codec::CONTENT_TYPE.to_owned(),
-                payload: payload.to_vec(),
-            },
+            Err(error) => {
+                Incoming::Undecodable { error, content_type: codec::CONTENT_TYPE.to_owned(), payload: payload.to_vec() }
+            }
         }
     }
 }
@@ -344,7 +340,12 @@ impl Ledger {
         Ok(receipts)
     }
 
-    fn record_one(&mut self, incoming: Incoming, recorded_at_ms: u64, pending: &mut Pending) -> Result<Receipt, LedgerError> {
+    fn record_one(
+        &mut self,
+        incoming: Incoming,
+        recorded_at_ms: u64,
+        pending: &mut Pending,
+    ) -> Result<Receipt, LedgerError> {
         let (submission, decode_error) = match incoming {
             Incoming::Decoded(envelope) => (Submission::Event(envelope), None),
             Incoming::Undecodable { error, content_type, payload } => {
@@ -403,7 +404,12 @@ impl Ledger {
         }
     }
 
-    fn decide_and_apply(&mut self, seq: Seq, envelope: &muster_proto::wire::Envelope, pending: &Pending) -> Result<Outcome, LedgerError> {
+    fn decide_and_apply(
+        &mut self,
+        seq: Seq,
+        envelope: &muster_proto::wire::Envelope,
+        pending: &Pending,
+    ) -> Result<Outcome, LedgerError> {
         let (date, event) = match validate(envelope) {
             Err(error) => return Ok(rejected(error.code, error.message)),
             Ok(Validated::Event { date, event }) => (date, event),
@@ -458,7 +464,14 @@ impl Ledger {
         Ok(Outcome::Rejected { code: rejection.code.as_str().to_owned(), message, conflicts_with })
     }
 
-    fn seal(&self, seq: Seq, recorded_at_ms: u64, submission: Submission, outcome: Outcome, pending: &Pending) -> StoredEntry {
+    fn seal(
+        &self,
+        seq: Seq,
+        recorded_at_ms: u64,
+        submission: Submission,
+        outcome: Outcome,
+        pending: &Pending,
+    ) -> StoredEntry {
         let prev_hash = pending.entries.last().map_or(self.head.hash, |e| e.hash);
         let body = EntryBody { seq, recorded_at_ms, prev_hash, submission, outcome };
         let hash = chain_hash(&prev_hash, &codec::encode_entry_body(&body));
@@ -495,7 +508,9 @@ impl Ledger {
 /// Whether (source, id) can key the id index: what `validate` demands of
 /// ids, so that the index never holds a key that could not be looked up.
 fn key_is_recordable(source: &str, id: &str) -> bool {
-    let ok = |s: &str| !s.is_empty() && s.len() <= limits::ID_BYTES_MAX && !s.chars().any(|c| c.is_control() || c.is_whitespace());
+    let ok = |s: &str| {
+        !s.is_empty() && s.len() <= limits::ID_BYTES_MAX && !s.chars().any(|c| c.is_control() || c.is_whitespace())
+    };
     ok(source) && ok(id)
 }
 

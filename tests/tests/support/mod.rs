@@ -48,7 +48,8 @@ impl TestLedger {
         let path = self.dir.path().join("ledger");
         // sled holds a lock on the directory: close before opening again.
         let placeholder = tempfile::tempdir().expect("temp dir");
-        let old = std::mem::replace(&mut self.ledger, Ledger::open(&LedgerConfig::new(placeholder.path())).expect("open"));
+        let old =
+            std::mem::replace(&mut self.ledger, Ledger::open(&LedgerConfig::new(placeholder.path())).expect("open"));
         drop(old);
         self.ledger = Ledger::open(&LedgerConfig::new(path)).expect("reopen ledger");
     }
@@ -79,7 +80,11 @@ impl TestLedger {
     pub fn given(&mut self, events: &[(&str, EventBody)]) -> &mut TestLedger {
         for (day, body) in events {
             let receipt = self.submit(day, body.clone());
-            assert_eq!(receipt.status, ReceiptStatus::Accepted, "given event {body:?} on {day} was rejected: {receipt:?}");
+            assert_eq!(
+                receipt.status,
+                ReceiptStatus::Accepted,
+                "given event {body:?} on {day} was rejected: {receipt:?}"
+            );
         }
         self
     }
@@ -179,11 +184,23 @@ pub fn merge_into(sources: &[&str], target: &str) -> EventBody {
 }
 
 pub fn merge_new(sources: &[&str], target: NewUnit) -> EventBody {
-    EventBody::UnitsMerged(UnitsMerged { sources: sources.iter().map(|s| s.to_string()).collect(), target: None, new_target: Some(target) })
+    EventBody::UnitsMerged(UnitsMerged {
+        sources: sources.iter().map(|s| s.to_string()).collect(),
+        target: None,
+        new_target: Some(target),
+    })
 }
 
-pub fn split(source: &str, parts: Vec<NewUnit>, posted: &[(&str, &str)], seconded: &[(&str, &str)], children: &[(&str, &str)]) -> EventBody {
-    let staff = |list: &[(&str, &str)]| list.iter().map(|(s, p)| StaffAllocation { staff: s.to_string(), part: p.to_string() }).collect();
+pub fn split(
+    source: &str,
+    parts: Vec<NewUnit>,
+    posted: &[(&str, &str)],
+    seconded: &[(&str, &str)],
+    children: &[(&str, &str)],
+) -> EventBody {
+    let staff = |list: &[(&str, &str)]| {
+        list.iter().map(|(s, p)| StaffAllocation { staff: s.to_string(), part: p.to_string() }).collect()
+    };
     EventBody::UnitSplit(UnitSplit {
         source: source.into(),
         parts,
@@ -206,7 +223,12 @@ pub fn transfer(staff: &str, from: &str, to: &str) -> EventBody {
 }
 
 pub fn second(staff: &str, from: &str, to: &str, until: Option<&str>) -> EventBody {
-    EventBody::StaffSeconded(StaffSeconded { staff: staff.into(), from: from.into(), to: to.into(), until: until.map(|u| WireDate(date(u))) })
+    EventBody::StaffSeconded(StaffSeconded {
+        staff: staff.into(),
+        from: from.into(),
+        to: to.into(),
+        until: until.map(|u| WireDate(date(u))),
+    })
 }
 
 pub fn end_secondment(staff: &str) -> EventBody {
@@ -218,7 +240,10 @@ pub fn leave(staff: &str) -> EventBody {
 }
 
 pub fn retract(id: &str) -> EventBody {
-    EventBody::EventRetracted(EventRetracted { target: EventRef { source: SOURCE.into(), id: id.into() }, reason: "keyed in error".into() })
+    EventBody::EventRetracted(EventRetracted {
+        target: EventRef { source: SOURCE.into(), id: id.into() },
+        reason: "keyed in error".into(),
+    })
 }
 
 /// Two office units and a station, three staff in U1 and one in the station.
