@@ -47,9 +47,9 @@ reason_codes! {
     UnknownEventType = "unknown_event_type",
     /// Codec: a required field is missing.
     MissingField = "missing_field",
-    /// Codec: a field is not of its type, not allowed here, or unknown.
+    /// Codec: a field is not of its type, empty, not allowed here, or unknown.
     InvalidField = "invalid_field",
-    /// Codec: a text or list is over its length limit, or an id is empty.
+    /// Codec: a text or list is over its length limit.
     FieldTooLong = "field_too_long",
     /// Codec: not a `YYYY-MM-DD` day between 1900-01-01 and 2199-12-31.
     InvalidDate = "invalid_date",

@@ -41,6 +41,82 @@ const ATTRIBUTES: [&str; 12] = [
     "data",
 ];
 
+/// A JSON value in which no object repeats a key. Rationale: parsers
+/// differ on which of two `"id"`s wins, and (source, id) is the
+/// idempotency key, so a repeated key is rejected rather than guessed at.
+struct StrictValue(Value);
+
+impl<'de> serde::Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let StrictValue(value) = map.next_value()?;
+            if object.insert(key.clone(), value).is_some() {
+                return Err(serde::de::Error::custom(format!("the key '{key}' appears twice in one object")));
+            }
+        }
+        Ok(Value::Object(object))
+    }
+}
+
 fn text<'a>(object: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, DecodeError> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -105,7 +181,7 @@ pub fn decode_json(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             format!("payload is {} bytes; the limit is {PAYLOAD_BYTES_MAX}", bytes.len()),
         ));
     }
-    let value: Value = serde_json::from_slice(bytes)
+    let StrictValue(value) = serde_json::from_slice(bytes)
         .map_err(|e| DecodeError::new(R::MalformedPayload, format!("not valid JSON: {e}")))?;
     let Value::Object(mut object) = value else {
         return Err(DecodeError::new(R::MalformedPayload, "a CloudEvent must be a JSON object"));
@@ -118,6 +194,9 @@ pub fn decode_json(bytes: &[u8]) -> Result<Envelope, DecodeError> {
 fn decode_object(object: &mut Map<String, Value>) -> Result<Envelope, DecodeError> {
     if let Some(unknown) = object.keys().find(|k| !ATTRIBUTES.contains(&k.as_str())) {
         return Err(DecodeError::new(R::InvalidField, format!("unknown attribute '{unknown}'")));
+    }
+    for context in ["time", "subject", "dataschema"] {
+        text(object, context)?;
     }
     let spec_version = required(object, "specversion")?;
     if spec_version != "1.0" {

@@ -480,3 +480,15 @@ fn undecodable_payloads_get_rejected_receipts_with_their_codes() {
     let receipt = l.when_raw(Incoming::bincode(&[9, 1, 2, 3])).then_rejected(R::UnsupportedVersion);
     assert_eq!(receipt.seq, None);
 }
+
+#[test]
+fn a_repeated_json_key_is_malformed_not_guessed_at() {
+    let mut l = small_bureau();
+    let payload = r#"{"specversion":"1.0","id":"a","id":"b","source":"hr/test","type":"org.muster.staff.joined.v1","effectivedate":"2015-02-01","data":{"staff":"S9","unit":"U1"}}"#;
+    let receipt = l.when_raw(Incoming::json(payload.as_bytes())).then_rejected(R::MalformedPayload);
+    assert_eq!(receipt.seq, None);
+    let nested = r#"{"specversion":"1.0","id":"c","source":"hr/test","type":"org.muster.staff.joined.v1","effectivedate":"2015-02-01","data":{"staff":"S9","staff":"S8","unit":"U1"}}"#;
+    l.when_raw(Incoming::json(nested.as_bytes())).then_rejected(R::MalformedPayload);
+    let typed_time = r#"{"specversion":"1.0","id":"d","source":"hr/test","type":"org.muster.staff.joined.v1","time":20150401,"effectivedate":"2015-02-01","data":{"staff":"S9","unit":"U1"}}"#;
+    l.when_raw(Incoming::json(typed_time.as_bytes())).then_rejected(R::InvalidField);
+}
