@@ -328,6 +328,9 @@ impl Ledger {
         // The in-memory timeline moves with each accepted event; if the
         // commit below fails, memory is ahead of disk and the ledger must
         // be reopened.
+        let span = tracing::info_span!("ledger_batch", events = batch.len(), first_seq = self.head.seq + 1);
+        let _entered = span.enter();
+        let started = std::time::Instant::now();
         self.poisoned = true;
         let recorded_at_ms = now_ms.max(self.head.recorded_at_ms);
         let mut pending = Pending::default();
@@ -335,8 +338,20 @@ impl Ledger {
         for incoming in batch {
             receipts.push(self.record_one(incoming, recorded_at_ms, &mut pending)?);
         }
+        let decided = started.elapsed();
         self.commit(&pending)?;
         self.poisoned = false;
+        let accepted = receipts.iter().filter(|r| !r.duplicate && r.status == ReceiptStatus::Accepted).count();
+        let duplicates = receipts.iter().filter(|r| r.duplicate).count();
+        tracing::info!(
+            accepted,
+            rejected = receipts.len() - accepted - duplicates,
+            duplicates,
+            head_seq = self.head.seq,
+            decide_us = decided.as_micros() as u64,
+            commit_us = (started.elapsed() - decided).as_micros() as u64,
+            "batch committed"
+        );
         Ok(receipts)
     }
 
