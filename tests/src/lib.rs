@@ -25,3 +25,19 @@ pub mod crash;
 pub mod gen;
 pub mod model;
 pub mod wire;
+
+/// Opens the ledger at `path`, waiting (at most 30 s) for another handle in
+/// this or another process to let go of sled's directory lock: sled's
+/// background threads release it shortly after the last handle is dropped.
+pub fn open_ledger(path: &std::path::Path) -> muster_ledger::Ledger {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match muster_ledger::Ledger::open(&muster_ledger::LedgerConfig::new(path)) {
+            Ok(ledger) => return ledger,
+            Err(e) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
+                std::thread::yield_now()
+            }
+            Err(e) => panic!("opening the ledger at {}: {e}", path.display()),
+        }
+    }
+}

@@ -4,7 +4,6 @@
 //! the child reported flushed, never a partial batch), the chain verifies,
 //! and the entries are exactly the input's prefix.
 
-use muster_ledger::{Ledger, LedgerConfig};
 use muster_proto::entry::{Outcome, Submission};
 use muster_tests::crash::event;
 use std::io::{BufRead, BufReader};
@@ -53,7 +52,7 @@ fn run_and_kill(dir: &std::path::Path, min_head: u64, extra_ms: u64) -> u64 {
 }
 
 fn check_prefix(dir: &std::path::Path, at_least: u64) -> u64 {
-    let ledger = Ledger::open(&LedgerConfig::new(dir)).expect("reopen after kill");
+    let ledger = muster_tests::open_ledger(dir);
     let head = ledger.head().seq;
     assert!(head >= at_least, "flushed batch lost: head {head} < reported {at_least}");
     assert!(head == TOTAL || head % BATCH == 0, "partial batch on disk: head {head}");
@@ -84,7 +83,7 @@ fn sigkill_mid_write_leaves_exactly_the_last_flushed_batch() {
         .unwrap();
     assert!(status.success());
     assert_eq!(check_prefix(&path, TOTAL), TOTAL);
-    let ledger = Ledger::open(&LedgerConfig::new(&path)).unwrap();
+    let ledger = muster_tests::open_ledger(&path);
     let posted: u32 = (1..=muster_tests::crash::UNITS)
         .map(|u| {
             ledger.timeline().headcount(&format!("U{u}").as_str().into(), muster_domain::Date::MAX, None, false).posted

@@ -5,7 +5,7 @@
 //! Usage: `crash_writer <ledger dir> <total events> <batch size>`. It
 //! resumes where the ledger stands, so it can be killed and restarted.
 
-use muster_ledger::{Incoming, Ledger, LedgerConfig};
+use muster_ledger::Incoming;
 use muster_tests::crash::event;
 use std::io::Write;
 
@@ -17,7 +17,7 @@ fn main() {
     };
     let total: u64 = total.parse().expect("total");
     let batch: u64 = batch.parse().expect("batch");
-    let mut ledger = Ledger::open(&LedgerConfig::new(dir)).expect("open ledger");
+    let mut ledger = muster_tests::open_ledger(std::path::Path::new(dir));
     let mut next = ledger.head().seq + 1;
     let stdout = &mut std::io::stdout();
     while next <= total {

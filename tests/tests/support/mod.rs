@@ -46,12 +46,11 @@ impl TestLedger {
 
     pub fn reopen(&mut self) {
         let path = self.dir.path().join("ledger");
-        // sled holds a lock on the directory: close before opening again.
         let placeholder = tempfile::tempdir().expect("temp dir");
         let old =
             std::mem::replace(&mut self.ledger, Ledger::open(&LedgerConfig::new(placeholder.path())).expect("open"));
         drop(old);
-        self.ledger = Ledger::open(&LedgerConfig::new(path)).expect("reopen ledger");
+        self.ledger = muster_tests::open_ledger(&path);
     }
 
     pub fn envelope(&mut self, day: &str, body: EventBody) -> Envelope {
