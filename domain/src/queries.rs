@@ -2,7 +2,6 @@
 //! a point headcount is two binary searches.
 
 use crate::counts::CountPair;
-use crate::history::Pos;
 use crate::query::{Headcount, HistoryEntry, LineageEdge, RosterEntry, SeriesPoint, TreeNode, UnitStatus};
 use crate::timeline::{StaffState, Timeline, UnitState, S, U};
 use crate::{Date, Seq, StaffId, UnitId};
@@ -258,16 +257,5 @@ impl Timeline {
             }
         }
         points
-    }
-
-    /// The place of an accepted event, for callers that map sequences to
-    /// dates (e.g. to name conflicting events).
-    pub fn event_date(&self, seq: Seq) -> Option<Date> {
-        self.record(seq).map(|r| r.pos.date)
-    }
-
-    #[allow(dead_code)]
-    pub(crate) fn pos_of(&self, seq: Seq) -> Option<Pos> {
-        self.record(seq).map(|r| r.pos)
     }
 }

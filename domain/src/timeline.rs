@@ -417,11 +417,6 @@ impl Timeline {
         self.last_seq
     }
 
-    /// Number of accepted events applied (retractions included).
-    pub fn accepted_count(&self) -> usize {
-        self.events.iter().filter(|e| e.is_some()).count()
-    }
-
     pub(crate) fn record(&self, seq: Seq) -> Option<&Record> {
         self.events.get(seq as usize).and_then(|r| r.as_ref())
     }

@@ -271,7 +271,7 @@ impl Ledger {
         // Commit times never decrease along the log, so binary search.
         let (mut low, mut high) = (0, self.head.seq);
         while low < high {
-            let mid = low + (high - low + 1) / 2;
+            let mid = low + (high - low).div_ceil(2);
             let entry = self.entry(mid)?.ok_or_else(|| LedgerError::corrupt(mid, "entry missing"))?;
             if entry.body.recorded_at_ms <= ms {
                 low = mid;
