@@ -55,6 +55,9 @@ reason_codes! {
     InvalidDate = "invalid_date",
     /// Codec: the format version byte or `specversion` is not supported.
     UnsupportedVersion = "unsupported_version",
+    /// Codec: the message's content type is neither CloudEvents JSON nor
+    /// the bincode envelope.
+    UnsupportedContentType = "unsupported_content_type",
     /// Ledger: the (source, id) was recorded before with other content.
     DuplicateIdDifferentContent = "duplicate_id_different_content",
     /// A unit id that no event ever established.

@@ -126,3 +126,23 @@ pub enum ReceiptStatus {
     Accepted,
     Rejected,
 }
+
+/// A message the ledger could not tie to any event id: kept on the
+/// dead-letter stream with the reason, never dropped silently.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct DeadLetter {
+    /// The reason code.
+    pub code: String,
+    /// What is wrong.
+    pub message: String,
+    /// The subject it arrived on.
+    pub subject: String,
+    /// Its sequence in the intake stream.
+    pub intake_seq: Option<u64>,
+    /// Its content type header, if any.
+    pub content_type: Option<String>,
+    /// Its size.
+    pub payload_bytes: u64,
+    /// Its first bytes, lossily as text, for a person to recognise it.
+    pub payload_start: String,
+}

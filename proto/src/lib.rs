@@ -27,6 +27,7 @@ pub mod disk;
 pub mod entry;
 mod error;
 pub mod limits;
+pub mod requests;
 pub mod validate;
 pub mod wire;
 

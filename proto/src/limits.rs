@@ -30,3 +30,23 @@ pub const BATCH_EVENTS_MAX: usize = 1024;
 pub const IMPORT_LINES_IN_FLIGHT_MAX: usize = BATCH_EVENTS_MAX;
 /// Most points one series query returns.
 pub const SERIES_POINTS_MAX: usize = 100_000;
+/// How long the ledger service waits for a batch to fill before it takes
+/// what has come. Rationale: under load batches fill at once; when quiet,
+/// an event waits at most this long for its receipt.
+pub const BATCH_WAIT_MS: u64 = 20;
+/// How long JetStream waits for the ledger's ack before redelivering.
+/// Rationale: longer than the slowest batch commit (a flush), so messages
+/// are not redelivered while their batch is being written.
+pub const ACK_WAIT_SECS: u64 = 30;
+/// Most intake messages delivered to the ledger and not yet acked.
+pub const LEDGER_ACK_PENDING_MAX: usize = 4 * BATCH_EVENTS_MAX;
+/// Most feed entries a replica applies as one batch (one flush).
+pub const FEED_BATCH_MAX: usize = BATCH_EVENTS_MAX;
+/// Most events a publisher has sent and not yet seen a receipt for.
+pub const PUBLISH_IN_FLIGHT_MAX: usize = 4096;
+/// Attempts a publisher makes to get one event recorded.
+pub const PUBLISH_ATTEMPTS_MAX: u32 = 8;
+/// How long a publisher waits for a receipt before publishing again.
+pub const RECEIPT_WAIT_MS: u64 = 5_000;
+/// Largest HTTP request body the query API reads.
+pub const HTTP_BODY_BYTES_MAX: usize = 64 * 1024;

@@ -21,6 +21,7 @@
 
 mod error;
 mod hex;
+pub mod service;
 
 pub use error::{LedgerError, LedgerErrorKind};
 pub use hex::hex;
@@ -154,7 +155,9 @@ fn replayed_event(entry: &StoredEntry) -> Option<(muster_domain::Date, Event)> {
     }
 }
 
-fn receipt_of(entry: &StoredEntry, duplicate: bool) -> Receipt {
+/// The receipt an entry stands for (`duplicate` when it answers a
+/// re-submission).
+pub fn receipt_of(entry: &StoredEntry, duplicate: bool) -> Receipt {
     let (source, id) = entry.body.submission.key();
     let mut receipt = Receipt {
         source: source.to_owned(),
@@ -312,6 +315,49 @@ impl Ledger {
             prev = (entry.body.seq, entry.hash);
             Ok(entry)
         })
+    }
+
+    /// The stored bytes of entry `seq`, as they go out on the ledger feed.
+    pub fn entry_bytes(&self, seq: Seq) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.entry(seq)?.map(|entry| codec::encode_stored_entry(&entry)))
+    }
+
+    /// A replica's write path: appends entries copied from another ledger
+    /// (the feed), each checked against the chain — next sequence, link to
+    /// the head, hash — and replayed into the timeline; then one flush.
+    /// Entries at or below the head are skipped (a redelivered feed
+    /// message). Returns how many were appended.
+    pub fn append_replicated(&mut self, entries: &[Vec<u8>]) -> Result<u64, LedgerError> {
+        if self.poisoned {
+            return Err(LedgerError::new(LedgerErrorKind::Poisoned));
+        }
+        self.poisoned = true;
+        let mut pending = Pending::default();
+        for bytes in entries {
+            let decoded = codec::decode_stored_entry(bytes).map_err(|e| LedgerError::corrupt(self.head.seq + 1, e.to_string()))?;
+            let tip = pending.entries.last().map_or((self.head.seq, self.head.hash), |e| (e.body.seq, e.hash));
+            if decoded.body.seq <= tip.0 {
+                continue;
+            }
+            let entry = check_entry(tip.0 + 1, &tip.1, bytes)?;
+            if let Some((date, event)) = replayed_event(&entry) {
+                let decision = self.timeline.decide(entry.body.seq, date, &event).map_err(|r| {
+                    LedgerError::corrupt(entry.body.seq, format!("recorded as accepted, but the timeline rejects it: {r}"))
+                })?;
+                self.timeline.apply(decision);
+            }
+            let (source, id) = entry.body.submission.key();
+            let key = (source.to_owned(), id.to_owned());
+            // The first entry of a key is the one its lookups return.
+            if self.seq_of(&key.0, &key.1)?.is_none() && !pending.ids.contains_key(&key) {
+                pending.ids.insert(key, entry.body.seq);
+            }
+            pending.entries.push(entry);
+        }
+        let appended = pending.entries.len() as u64;
+        self.commit(&pending)?;
+        self.poisoned = false;
+        Ok(appended)
     }
 
     /// Validates, records and durably commits a batch; returns one receipt

@@ -1,0 +1,137 @@
+//! Query requests as they arrive over NATS (the query micro service) and
+//! HTTP: JSON objects, one type per endpoint. Dates are `YYYY-MM-DD`.
+
+use serde::{Deserialize, Serialize};
+
+/// "What did the ledger say then": a sequence, or an RFC 3339 UTC time
+/// (`2016-01-05T08:00:00Z`) mapped to the last sequence committed by then.
+/// Neither: now.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KnownAt {
+    /// A ledger sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_at_seq: Option<u64>,
+    /// A commit time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_at_time: Option<String>,
+}
+
+macro_rules! request {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+        pub struct $name {
+            $($(#[$fdoc])* pub $field: $ty,)*
+            /// Optional `known_at_seq` / `known_at_time`.
+            #[serde(flatten)]
+            pub known_at: KnownAt,
+        }
+    };
+}
+
+request!(
+    /// `headcount`: a unit on a day.
+    HeadcountRequest {
+        /// Unit id.
+        unit: String,
+        /// Day.
+        date: String,
+        /// Roll up over the units below.
+        #[serde(default)]
+        rollup: bool,
+    }
+);
+request!(
+    /// `tree`: every active unit on a day.
+    TreeRequest {
+        /// Day.
+        date: String,
+    }
+);
+request!(
+    /// `roster`: staff of a unit on a day.
+    RosterRequest {
+        /// Unit id.
+        unit: String,
+        /// Day.
+        date: String,
+    }
+);
+request!(
+    /// `history`: a staff member's events.
+    HistoryRequest {
+        /// Staff id.
+        staff: String,
+    }
+);
+request!(
+    /// `lineage`: a unit's mergers and splits.
+    LineageRequest {
+        /// Unit id.
+        unit: String,
+    }
+);
+request!(
+    /// `series`: headcount between two days.
+    SeriesRequest {
+        /// Unit id.
+        unit: String,
+        /// First day.
+        from: String,
+        /// Last day.
+        to: String,
+        /// Roll up over the units below.
+        #[serde(default)]
+        rollup: bool,
+    }
+);
+
+/// `receipt`: the outcome of one event.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptRequest {
+    /// Its source.
+    pub source: String,
+    /// Its id.
+    pub id: String,
+}
+
+/// `status`: how far a replica is behind the ledger.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct StatusAnswer {
+    /// The last entry the ledger has published on its feed.
+    pub ledger_seq: u64,
+    /// The last entry this replica has applied.
+    pub applied_seq: u64,
+    /// `ledger_seq - applied_seq`.
+    pub behind: u64,
+    /// This replica's chain head hash, hex.
+    pub head_hash: String,
+    /// Whether every entry applied so far verified against the chain.
+    pub chain_ok: bool,
+}
+
+/// `verify`: the replica re-walked its copy of the chain.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct VerifyAnswer {
+    /// Whether the chain is whole.
+    pub ok: bool,
+    /// Entries checked.
+    pub entries: u64,
+    /// The head hash, hex (when ok).
+    pub head_hash: Option<String>,
+    /// The first bad sequence (when not ok).
+    pub first_bad_seq: Option<u64>,
+    /// What is wrong (when not ok).
+    pub reason: Option<String>,
+}
+
+/// Any endpoint's error: a stable code and a message.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct ErrorAnswer {
+    /// `bad_request`, `not_found` or `internal`.
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+}

@@ -1,0 +1,209 @@
+//! Muster's NATS JetStream topology, in one place: stream names, subjects,
+//! header names, and how every service connects.
+//!
+//! ```text
+//! <prefix>.intake.<source token>          MUSTER_INTAKE      events from HR systems (dedupe window)
+//! <prefix>.receipts.<source>.<event>      MUSTER_RECEIPTS    one receipt per event, last one kept
+//! <prefix>.feed                           MUSTER_FEED        every ledger entry; stream seq == ledger seq
+//! <prefix>.deadletter                     MUSTER_DEADLETTER  messages with no usable event id
+//! <prefix>.query.<endpoint>               (micro service)    the query service
+//! ```
+//!
+//! **Invariant:** the feed stream's sequence equals the ledger sequence:
+//! the ledger publishes entry N with `Nats-Expected-Last-Sequence: N-1`, so
+//! a gap, a duplicate or a second writer is refused by the server.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod service;
+
+use async_nats::jetstream::{self, stream};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// The header that tells JSON from bincode payloads.
+pub const CONTENT_TYPE_HEADER: &str = "Content-Type";
+/// The event's source, set by publishers so that even an undecodable
+/// payload can get a receipt under its key.
+pub const SOURCE_HEADER: &str = "Muster-Source";
+/// The event's id, likewise.
+pub const ID_HEADER: &str = "Muster-Id";
+/// On feed messages: the ledger sequence.
+pub const SEQ_HEADER: &str = "Muster-Seq";
+
+/// How long JetStream remembers a `Nats-Msg-Id` to drop a re-publish.
+/// Rationale: covers a publisher's retries; anything later is caught by
+/// the ledger's own (source, id) index, which never forgets.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Names of one deployment's streams and subjects. `prefix` lets several
+/// independent ledgers share one NATS account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topology {
+    /// Subject prefix, e.g. `muster`.
+    pub prefix: String,
+    /// Stream-name prefix, e.g. `MUSTER`.
+    pub stream_prefix: String,
+}
+
+impl Default for Topology {
+    fn default() -> Topology {
+        Topology::new("muster")
+    }
+}
+
+/// A subject-safe token for a text: hex of its SHA-256, shortened.
+/// Rationale: sources and ids may hold `.`, `*`, `>` or spaces, which NATS
+/// subjects cannot; a hash keeps every key addressable.
+fn token(parts: &[&str], hex_chars: usize) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    digest.iter().flat_map(|b| [b >> 4, b & 0xf]).take(hex_chars).map(|n| char::from_digit(n.into(), 16).unwrap()).collect()
+}
+
+impl Topology {
+    /// A topology under `prefix` (lower case letters, digits, `-`, `_`).
+    pub fn new(prefix: &str) -> Topology {
+        assert!(
+            !prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "a subject prefix is one token of letters, digits, - and _"
+        );
+        Topology { prefix: prefix.to_owned(), stream_prefix: prefix.to_ascii_uppercase().replace('-', "_") }
+    }
+
+    /// Stream of incoming events.
+    pub fn intake_stream(&self) -> String {
+        format!("{}_INTAKE", self.stream_prefix)
+    }
+    /// Stream of receipts.
+    pub fn receipts_stream(&self) -> String {
+        format!("{}_RECEIPTS", self.stream_prefix)
+    }
+    /// Stream of ledger entries.
+    pub fn feed_stream(&self) -> String {
+        format!("{}_FEED", self.stream_prefix)
+    }
+    /// Stream of dead letters.
+    pub fn deadletter_stream(&self) -> String {
+        format!("{}_DEADLETTER", self.stream_prefix)
+    }
+
+    /// Where a publisher sends events of `source`.
+    pub fn intake_subject(&self, source: &str) -> String {
+        format!("{}.intake.{}", self.prefix, token(&[source], 16))
+    }
+    /// Everything the ledger consumes.
+    pub fn intake_filter(&self) -> String {
+        format!("{}.intake.>", self.prefix)
+    }
+    /// The subject of the receipt of event (source, id).
+    pub fn receipt_subject(&self, source: &str, id: &str) -> String {
+        format!("{}.receipts.{}.{}", self.prefix, token(&[source], 16), token(&[source, id], 32))
+    }
+    /// Every receipt of one source: what a publisher listens to.
+    pub fn receipts_of_source(&self, source: &str) -> String {
+        format!("{}.receipts.{}.>", self.prefix, token(&[source], 16))
+    }
+    /// All receipts.
+    pub fn receipts_filter(&self) -> String {
+        format!("{}.receipts.>", self.prefix)
+    }
+    /// The ledger feed.
+    pub fn feed_subject(&self) -> String {
+        format!("{}.feed", self.prefix)
+    }
+    /// Dead letters.
+    pub fn deadletter_subject(&self) -> String {
+        format!("{}.deadletter", self.prefix)
+    }
+    /// The query service's subject group.
+    pub fn query_group(&self) -> String {
+        format!("{}.query", self.prefix)
+    }
+
+    /// `Nats-Msg-Id` of event (source, id): both, so two sources may use
+    /// the same id without JetStream dropping one as a duplicate.
+    pub fn message_id(source: &str, id: &str) -> String {
+        token(&[source, id], 40)
+    }
+
+    /// Creates the streams if missing (and checks they exist). Idempotent.
+    pub async fn ensure_streams(&self, js: &jetstream::Context, replicas: usize) -> Result<(), async_nats::Error> {
+        let file = |name: String, subjects: Vec<String>| stream::Config {
+            name,
+            subjects,
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            ..Default::default()
+        };
+        js.get_or_create_stream(stream::Config {
+            duplicate_window: DUPLICATE_WINDOW,
+            max_message_size: (muster_payload_bytes_max() + 4096) as i32,
+            ..file(self.intake_stream(), vec![self.intake_filter()])
+        })
+        .await?;
+        js.get_or_create_stream(stream::Config {
+            max_messages_per_subject: 1,
+            allow_direct: true,
+            ..file(self.receipts_stream(), vec![self.receipts_filter()])
+        })
+        .await?;
+        js.get_or_create_stream(stream::Config {
+            deny_delete: true,
+            deny_purge: true,
+            ..file(self.feed_stream(), vec![self.feed_subject()])
+        })
+        .await?;
+        js.get_or_create_stream(file(self.deadletter_stream(), vec![self.deadletter_subject()])).await?;
+        Ok(())
+    }
+}
+
+/// The largest event payload, mirrored here to size the intake stream.
+/// Kept equal to `muster_proto::limits::PAYLOAD_BYTES_MAX` (asserted by
+/// the services at start-up) without making this crate depend on proto.
+pub const fn muster_payload_bytes_max() -> usize {
+    1024 * 1024
+}
+
+/// How to reach NATS.
+#[derive(Clone, Debug)]
+pub struct ConnectConfig {
+    /// Server URLs, e.g. `nats://127.0.0.1:4222`.
+    pub urls: Vec<String>,
+    /// A name the server shows for this connection.
+    pub name: String,
+}
+
+/// Connects, retrying the first connection too, so services can start
+/// before the server.
+pub async fn connect(config: &ConnectConfig) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let urls: Vec<async_nats::ServerAddr> =
+        config.urls.iter().map(|u| u.parse()).collect::<Result<_, _>>().map_err(|e| {
+            async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::ServerParse, e)
+        })?;
+    async_nats::ConnectOptions::new()
+        .name(&config.name)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(urls)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_valid_whatever_the_ids() {
+        let t = Topology::default();
+        let subject = t.receipt_subject("hr/nanhu sub.bureau", "a.b c>*");
+        assert!(subject.split('.').all(|tok| !tok.is_empty() && !tok.contains([' ', '*', '>'])), "{subject}");
+        assert!(subject.starts_with(&t.receipts_of_source("hr/nanhu sub.bureau").trim_end_matches('>').to_owned()));
+        assert_ne!(Topology::message_id("a", "bc"), Topology::message_id("ab", "c"));
+    }
+}

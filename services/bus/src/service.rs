@@ -1,0 +1,69 @@
+//! What every Muster service does at start-up: read an optional config
+//! file, set up logging.
+//!
+//! Settings come from flags, then environment variables, then a config
+//! file, then defaults. The config file is `KEY=VALUE` lines using the
+//! environment variable names (`MUSTER_NATS_URL=nats://…`); `#` starts a
+//! comment. Rationale: one set of names for all three places, documented
+//! once in `ops/README.md`, and no config parser to maintain.
+
+use std::path::Path;
+
+/// Loads `KEY=VALUE` lines from `path` into the environment, leaving
+/// variables that are already set alone (environment beats file). Call
+/// before parsing flags. Returns an error naming the bad line.
+pub fn load_config_file(path: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("{}:{}: expected KEY=VALUE", path.display(), number + 1));
+        };
+        let key = key.trim();
+        if !key.starts_with("MUSTER_") {
+            return Err(format!("{}:{}: unknown setting {key} (settings start with MUSTER_)", path.display(), number + 1));
+        }
+        if std::env::var_os(key).is_none() {
+            // Single-threaded at this point: called before the runtime starts.
+            std::env::set_var(key, value.trim());
+        }
+    }
+    Ok(())
+}
+
+/// Finds `--config FILE` (or `MUSTER_CONFIG`) before flags are parsed and
+/// loads it.
+pub fn load_config_from_args() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let from_flag = args.iter().position(|a| a == "--config").and_then(|i| args.get(i + 1)).cloned();
+    let from_flag = from_flag.or_else(|| args.iter().find_map(|a| a.strip_prefix("--config=").map(str::to_owned)));
+    match from_flag.or_else(|| std::env::var("MUSTER_CONFIG").ok()) {
+        Some(path) => load_config_file(Path::new(&path)),
+        None => Ok(()),
+    }
+}
+
+/// Logs to stderr, as text or JSON lines, filtered by `MUSTER_LOG`
+/// (default `info`).
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MUSTER_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM, so a service stops between batches.
+pub async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

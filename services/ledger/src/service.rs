@@ -1,0 +1,280 @@
+//! The ledger service (binary `muster-ledger`).
+//!
+//! Takes events from the JetStream intake stream through a durable pull
+//! consumer, in bounded batches, and for each batch, in this order:
+//!
+//! 1. decodes, validates in order, commits and **flushes** it to sled;
+//! 2. acknowledges the JetStream messages;
+//! 3. publishes one receipt per event to the receipts stream (keyed by the
+//!    event's source and id), or a dead letter for a message with no id;
+//! 4. publishes each new ledger entry to the feed, with
+//!    `Nats-Expected-Last-Sequence` so the feed's sequence is the ledger's.
+//!
+//! An event counts as recorded when its receipt arrives, never on a PubAck
+//! (ADR 0005). After a crash between 1 and 4, start-up publishes the
+//! receipts and feed entries the feed is missing; a message redelivered
+//! because its ack was lost is a duplicate and gets its original receipt.
+
+use anyhow::{bail, Context, Result};
+use async_nats::jetstream::{self, consumer::pull, context::PublishAckFuture, message::PublishMessage};
+use clap::Parser;
+use futures_util::StreamExt;
+use muster_bus::{ConnectConfig, Topology};
+use crate::{receipt_of, Incoming, Ledger, LedgerConfig};
+use muster_proto::entry::{DeadLetter, Receipt};
+use muster_proto::{cloudevents, codec, limits, DecodeError, ReasonCode};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Settings: flags, then `MUSTER_*` environment variables, then the
+/// `--config` file (same names), then these defaults.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "muster-ledger", version, about = "Muster ledger service")]
+pub struct Args {
+    /// A file of MUSTER_*=value lines.
+    #[arg(long, env = "MUSTER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// NATS server URLs, comma-separated.
+    #[arg(long, env = "MUSTER_NATS_URL", default_value = "nats://127.0.0.1:4222", value_delimiter = ',')]
+    pub nats_url: Vec<String>,
+    /// Subject prefix of this ledger's streams.
+    #[arg(long, env = "MUSTER_PREFIX", default_value = "muster")]
+    pub prefix: String,
+    /// The sled directory.
+    #[arg(long, env = "MUSTER_LEDGER", default_value = "data/ledger")]
+    pub ledger: PathBuf,
+    /// How long a fetch waits to fill a batch, milliseconds.
+    #[arg(long, env = "MUSTER_BATCH_WAIT_MS", default_value_t = limits::BATCH_WAIT_MS)]
+    pub batch_wait_ms: u64,
+    /// Replicas of each stream (1 on a single server, 3 on a cluster).
+    #[arg(long, env = "MUSTER_STREAM_REPLICAS", default_value_t = 1)]
+    pub stream_replicas: usize,
+    /// Log JSON lines instead of text.
+    #[arg(long, env = "MUSTER_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// The binary's whole life: settings, logging, run until Ctrl-C/SIGTERM.
+pub fn main() -> Result<()> {
+    muster_bus::service::load_config_from_args().map_err(anyhow::Error::msg)?;
+    let args = Args::parse();
+    muster_bus::service::init_tracing(args.log_json);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(args, muster_bus::service::shutdown_signal()))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+struct Service {
+    ledger: Ledger,
+    js: jetstream::Context,
+    topology: Topology,
+}
+
+/// Runs the service until `shutdown` completes (between batches).
+pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    assert_eq!(muster_bus::muster_payload_bytes_max(), limits::PAYLOAD_BYTES_MAX);
+    let ledger = Ledger::open(&LedgerConfig::new(&args.ledger))
+        .with_context(|| format!("opening the ledger at {}", args.ledger.display()))?;
+    tracing::info!(head_seq = ledger.head().seq, path = %args.ledger.display(), "ledger open");
+    let client = muster_bus::connect(&ConnectConfig { urls: args.nats_url.clone(), name: "muster-ledger".into() }).await?;
+    let js = jetstream::new(client);
+    let topology = Topology::new(&args.prefix);
+    topology.ensure_streams(&js, args.stream_replicas).await.map_err(|e| anyhow::anyhow!("creating the streams: {e}"))?;
+    let consumer: jetstream::consumer::PullConsumer = js
+        .get_stream(topology.intake_stream())
+        .await?
+        .get_or_create_consumer(
+            "muster-ledger",
+            pull::Config {
+                durable_name: Some("muster-ledger".into()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(limits::ACK_WAIT_SECS),
+                max_ack_pending: limits::LEDGER_ACK_PENDING_MAX as i64,
+                filter_subject: topology.intake_filter(),
+                ..Default::default()
+            },
+        )
+        .await
+        .context("creating the intake consumer")?;
+    let mut service = Service { ledger, js, topology };
+    service.catch_up().await?;
+    let wait = Duration::from_millis(args.batch_wait_ms);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // Only waiting is interruptible: a fetched batch is always carried
+        // through commit, ack, receipts and feed before shutdown.
+        let batch = tokio::select! {
+            _ = &mut shutdown => break,
+            batch = fetch(&consumer, wait) => batch?,
+        };
+        if !batch.is_empty() {
+            service.process(batch).await?;
+        }
+    }
+    tracing::info!(head_seq = service.ledger.head().seq, "ledger service stopped");
+    Ok(())
+}
+
+async fn fetch(consumer: &jetstream::consumer::PullConsumer, wait: Duration) -> Result<Vec<jetstream::Message>> {
+    let mut messages = consumer
+        .fetch()
+        .max_messages(limits::BATCH_EVENTS_MAX)
+        .expires(wait.max(Duration::from_millis(10)))
+        .messages()
+        .await
+        .context("fetching from the intake")?;
+    let mut batch = Vec::new();
+    while let Some(message) = messages.next().await {
+        match message {
+            Ok(message) => batch.push(message),
+            Err(error) => tracing::warn!(%error, "intake fetch"),
+        }
+    }
+    Ok(batch)
+}
+
+fn header(message: &async_nats::Message, name: &str) -> Option<String> {
+    message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned())
+}
+
+/// A message as the ledger sees it: decoded by its content type, or
+/// undecodable with the key its headers name.
+fn incoming(message: &async_nats::Message) -> Incoming {
+    let content_type = header(message, muster_bus::CONTENT_TYPE_HEADER);
+    let mut incoming = match content_type.as_deref() {
+        Some(cloudevents::CONTENT_TYPE) => Incoming::json(&message.payload),
+        Some(codec::CONTENT_TYPE) => Incoming::bincode(&message.payload),
+        other => Incoming::Undecodable {
+            error: DecodeError {
+                code: ReasonCode::UnsupportedContentType,
+                message: format!(
+                    "content type {other:?} is neither {} nor {}",
+                    cloudevents::CONTENT_TYPE,
+                    codec::CONTENT_TYPE
+                ),
+                id: None,
+                source: None,
+            },
+            content_type: other.unwrap_or_default().to_owned(),
+            payload: message.payload.to_vec(),
+        },
+    };
+    if let Incoming::Undecodable { error, .. } = &mut incoming {
+        error.id = error.id.take().or_else(|| header(message, muster_bus::ID_HEADER));
+        error.source = error.source.take().or_else(|| header(message, muster_bus::SOURCE_HEADER));
+    }
+    incoming
+}
+
+impl Service {
+    async fn process(&mut self, batch: Vec<jetstream::Message>) -> Result<()> {
+        let span = tracing::info_span!("intake_batch", size = batch.len());
+        let _guard = span.enter();
+        let started = Instant::now();
+        let first_new = self.ledger.head().seq + 1;
+        let incoming: Vec<Incoming> = batch.iter().map(|m| incoming(m)).collect();
+        // 1. Commit and flush (blocking IO: off the async workers' backs).
+        let receipts = tokio::task::block_in_place(|| self.ledger.submit_batch(incoming, now_ms()))?;
+        let committed = started.elapsed();
+        // 2. Ack. A lost ack means a redelivery, which is a duplicate.
+        for message in &batch {
+            if let Err(error) = message.ack().await {
+                tracing::warn!(%error, "ack failed; the message will be redelivered as a duplicate");
+            }
+        }
+        // 3. Receipts, 4. feed.
+        let messages: Vec<&async_nats::Message> = batch.iter().map(|m| &m.message).collect();
+        self.publish_receipts(&messages, &receipts).await?;
+        self.publish_feed(first_new).await?;
+        tracing::info!(
+            events = batch.len(),
+            head_seq = self.ledger.head().seq,
+            commit_ms = committed.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "batch done"
+        );
+        Ok(())
+    }
+
+    async fn publish_receipts(&self, messages: &[&async_nats::Message], receipts: &[Receipt]) -> Result<()> {
+        let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(receipts.len());
+        for (message, receipt) in messages.iter().zip(receipts) {
+            if receipt.source.is_empty() || receipt.id.is_empty() {
+                acks.push(self.dead_letter(message, receipt).await?);
+                continue;
+            }
+            let subject = self.topology.receipt_subject(&receipt.source, &receipt.id);
+            let payload = serde_json::to_vec(receipt)?;
+            acks.push(self.js.publish(subject, payload.into()).await?);
+        }
+        for ack in acks {
+            ack.await.context("receipt not stored by JetStream")?;
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(&self, message: &async_nats::Message, receipt: &Receipt) -> Result<PublishAckFuture> {
+        let start = &message.payload[..message.payload.len().min(256)];
+        let letter = DeadLetter {
+            code: receipt.code.clone().unwrap_or_default(),
+            message: receipt.message.clone().unwrap_or_default(),
+            subject: message.subject.to_string(),
+            intake_seq: None,
+            content_type: header(message, muster_bus::CONTENT_TYPE_HEADER),
+            payload_bytes: message.payload.len() as u64,
+            payload_start: String::from_utf8_lossy(start).into_owned(),
+        };
+        tracing::warn!(code = %letter.code, subject = %letter.subject, "dead letter: no usable event id");
+        Ok(self.js.publish(self.topology.deadletter_subject(), serde_json::to_vec(&letter)?.into()).await?)
+    }
+
+    /// Publishes entries `from..=head` to the feed, each fenced on its
+    /// predecessor.
+    async fn publish_feed(&self, from: u64) -> Result<()> {
+        let head = self.ledger.head().seq;
+        let mut acks = Vec::new();
+        for seq in from..=head {
+            let bytes = self.ledger.entry_bytes(seq)?.with_context(|| format!("entry {seq} missing"))?;
+            let message = PublishMessage::build()
+                .payload(bytes.into())
+                .message_id(seq.to_string())
+                .expected_last_sequence(seq - 1)
+                .header(muster_bus::SEQ_HEADER, seq.to_string().as_str());
+            acks.push((seq, self.js.send_publish(self.topology.feed_subject(), message).await?));
+        }
+        for (seq, ack) in acks {
+            let ack = ack.await.with_context(|| format!("feed entry {seq} refused"))?;
+            if ack.sequence != seq {
+                bail!("feed sequence {} for ledger entry {seq}: the feed and the ledger disagree", ack.sequence);
+            }
+        }
+        Ok(())
+    }
+
+    /// After a restart: whatever was committed but not yet on the feed gets
+    /// its receipt and feed entry now.
+    async fn catch_up(&mut self) -> Result<()> {
+        let mut feed = self.js.get_stream(self.topology.feed_stream()).await?;
+        let feed_last = feed.info().await?.state.last_sequence;
+        let head = self.ledger.head().seq;
+        if feed_last > head {
+            bail!(
+                "the feed has {feed_last} entries but this ledger only {head}: wrong ledger directory, or a ledger restored from an old copy"
+            );
+        }
+        if feed_last == head {
+            return Ok(());
+        }
+        tracing::warn!(feed_last, head, "publishing receipts and feed entries missed before a restart");
+        for seq in feed_last + 1..=head {
+            let entry = self.ledger.entry(seq)?.with_context(|| format!("entry {seq} missing"))?;
+            let receipt = receipt_of(&entry, false);
+            let subject = self.topology.receipt_subject(&receipt.source, &receipt.id);
+            self.js.publish(subject, serde_json::to_vec(&receipt)?.into()).await?.await?;
+        }
+        self.publish_feed(feed_last + 1).await
+    }
+}

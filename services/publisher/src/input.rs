@@ -1,0 +1,101 @@
+//! Reading events to publish: JSON lines of CloudEvents, or CSV with one
+//! column per field.
+//!
+//! CSV columns: `id`, `source` (or `--source`), `type` (the CloudEvents
+//! type, or its short form `staff.transferred`), `effectivedate`, and
+//! optionally `orderref`, `note`; then the event's data fields by name
+//! (`staff`, `unit`, `from`, `to`, `until`, `reason`, `name`, `category`,
+//! `parent`, `quota`), or a `data` column holding a JSON object for events
+//! with lists (mergers, splits, retractions). Empty cells are absent.
+
+use crate::Outgoing;
+use muster_proto::{cloudevents, codec};
+use serde_json::{Map, Value};
+
+/// A line or row that cannot be published: no usable id to wait for.
+#[derive(Clone, Debug)]
+pub struct Unpublishable {
+    /// 1-based line (JSONL) or record (CSV) number.
+    pub line: u64,
+    /// The reason code.
+    pub code: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// How to encode events on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// CloudEvents JSON, as read.
+    Json,
+    /// The bincode envelope.
+    Bincode,
+}
+
+/// One JSON line as an outgoing event. A line that does not decode is
+/// still published if it names an id and source — the ledger records its
+/// rejection — and is unpublishable otherwise.
+pub fn from_json_line(line_number: u64, line: &[u8], encoding: Encoding) -> Result<Outgoing, Unpublishable> {
+    match cloudevents::decode_json(line) {
+        Ok(envelope) => {
+            let (content_type, payload) = match encoding {
+                Encoding::Json => (cloudevents::CONTENT_TYPE, line.to_vec()),
+                Encoding::Bincode => (codec::CONTENT_TYPE, codec::encode_envelope(&envelope)),
+            };
+            Ok(Outgoing { source: envelope.source, id: envelope.id, content_type, payload })
+        }
+        Err(e) => match (e.source, e.id) {
+            (Some(source), Some(id)) if !source.is_empty() && !id.is_empty() => {
+                Ok(Outgoing { source, id, content_type: cloudevents::CONTENT_TYPE, payload: line.to_vec() })
+            }
+            _ => Err(Unpublishable { line: line_number, code: e.code.as_str().to_owned(), message: e.message }),
+        },
+    }
+}
+
+const DATA_FIELDS: [&str; 10] = ["staff", "unit", "from", "to", "until", "reason", "name", "category", "parent", "quota"];
+
+/// One CSV record (with its header) as a CloudEvents JSON line.
+pub fn csv_record_to_json(
+    headers: &csv::StringRecord,
+    record: &csv::StringRecord,
+    default_source: Option<&str>,
+) -> Result<Vec<u8>, String> {
+    let mut event = Map::new();
+    let mut data = Map::new();
+    event.insert("specversion".into(), "1.0".into());
+    for (name, cell) in headers.iter().zip(record.iter()) {
+        if cell.is_empty() {
+            continue;
+        }
+        match name {
+            "id" | "source" | "effectivedate" | "orderref" | "note" => {
+                event.insert(name.into(), cell.into());
+            }
+            "type" => {
+                let full = if cell.starts_with("org.muster.") { cell.to_owned() } else { format!("org.muster.{cell}.v1") };
+                event.insert("type".into(), full.into());
+            }
+            "data" => {
+                let Value::Object(object) = serde_json::from_str(cell).map_err(|e| format!("data: {e}"))? else {
+                    return Err("data must be a JSON object".into());
+                };
+                data.extend(object);
+            }
+            "quota" => {
+                let quota: u64 = cell.parse().map_err(|_| format!("quota '{cell}' is not a whole number"))?;
+                data.insert(name.into(), quota.into());
+            }
+            field if DATA_FIELDS.contains(&field) => {
+                data.insert(field.into(), cell.into());
+            }
+            other => return Err(format!("unknown column '{other}'")),
+        }
+    }
+    if !event.contains_key("source") {
+        let source = default_source.ok_or("no source column and no --source")?;
+        event.insert("source".into(), source.into());
+    }
+    event.insert("data".into(), Value::Object(data));
+    serde_json::to_vec(&Value::Object(event)).map_err(|e| e.to_string())
+}

@@ -1,0 +1,262 @@
+//! The HR publisher: sends events to Muster's intake and waits for the
+//! ledger's receipts.
+//!
+//! **The rule:** an event is recorded when its receipt arrives, not when
+//! JetStream acknowledges the publish (the server acknowledges before it
+//! fsyncs). So the publisher never trusts a PubAck: it publishes with
+//! `Nats-Msg-Id` set from (source, id), waits for the receipt, and, if
+//! none comes, looks it up in the receipts stream and publishes again with
+//! the same id, up to `attempts` times. Re-publishing is always safe: the
+//! ledger answers a duplicate with its original receipt.
+//!
+//! At most `window` events are in flight (published, no receipt yet).
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod input;
+
+use async_nats::jetstream;
+use futures_util::StreamExt;
+use muster_bus::Topology;
+use muster_proto::entry::Receipt;
+use muster_proto::limits;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// One event ready to publish.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    /// Its source (idempotency key, with `id`).
+    pub source: String,
+    /// Its id.
+    pub id: String,
+    /// `application/cloudevents+json` or the bincode content type.
+    pub content_type: &'static str,
+    /// The encoded event.
+    pub payload: Vec<u8>,
+}
+
+/// What became of one event.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// The ledger's receipt: accepted, rejected, or duplicate.
+    Receipt(Receipt),
+    /// No receipt after every attempt: the event is not known to be
+    /// recorded, and must be published again later.
+    NoReceipt {
+        /// Its source.
+        source: String,
+        /// Its id.
+        id: String,
+        /// Publishes made.
+        attempts: u32,
+    },
+}
+
+/// Publisher settings.
+#[derive(Clone, Debug)]
+pub struct PublisherConfig {
+    /// Most events in flight.
+    pub window: usize,
+    /// How long to wait for a receipt before publishing again.
+    pub receipt_wait: Duration,
+    /// Publishes per event before giving up.
+    pub attempts: u32,
+}
+
+impl Default for PublisherConfig {
+    fn default() -> PublisherConfig {
+        PublisherConfig {
+            window: limits::PUBLISH_IN_FLIGHT_MAX,
+            receipt_wait: Duration::from_millis(limits::RECEIPT_WAIT_MS),
+            attempts: limits::PUBLISH_ATTEMPTS_MAX,
+        }
+    }
+}
+
+/// Why publishing stopped.
+#[derive(Debug)]
+pub struct PublishError(pub String);
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+fn error(context: &str, e: impl std::fmt::Display) -> PublishError {
+    PublishError(format!("{context}: {e}"))
+}
+
+/// Publishes events and collects their receipts.
+pub struct Publisher {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    topology: Topology,
+    config: PublisherConfig,
+}
+
+struct InFlight {
+    event: Outgoing,
+    attempts: u32,
+    /// Its key in the deadline index.
+    deadline: (Instant, u64),
+}
+
+impl Publisher {
+    /// A publisher on `client` for the deployment `topology`.
+    pub fn new(client: async_nats::Client, topology: Topology, config: PublisherConfig) -> Publisher {
+        assert!(config.window >= 1 && config.window <= limits::PUBLISH_IN_FLIGHT_MAX);
+        let js = jetstream::new(client.clone());
+        Publisher { client, js, topology, config }
+    }
+
+    async fn send(&self, event: &Outgoing) -> Result<(), PublishError> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", Topology::message_id(&event.source, &event.id).as_str());
+        headers.insert(muster_bus::CONTENT_TYPE_HEADER, event.content_type);
+        headers.insert(muster_bus::SOURCE_HEADER, event.source.as_str());
+        headers.insert(muster_bus::ID_HEADER, event.id.as_str());
+        // A plain publish: the stream stores it and dedupes on Nats-Msg-Id;
+        // its PubAck would prove nothing the receipt does not.
+        self.client
+            .publish_with_headers(self.topology.intake_subject(&event.source), headers, event.payload.clone().into())
+            .await
+            .map_err(|e| error("publishing", e))
+    }
+
+    /// The receipt already in the receipts stream, if any.
+    pub async fn lookup(&self, source: &str, id: &str) -> Result<Option<Receipt>, PublishError> {
+        let stream = self.js.get_stream(self.topology.receipts_stream()).await.map_err(|e| error("receipts stream", e))?;
+        match stream.direct_get_last_for_subject(self.topology.receipt_subject(source, id)).await {
+            Ok(message) => serde_json::from_slice(&message.payload).map(Some).map_err(|e| error("receipt", e)),
+            Err(e) if e.kind() == jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(error("looking up a receipt", e)),
+        }
+    }
+
+    /// Publishes every event and returns one outcome per event, in the
+    /// order receipts arrived; `on_outcome` is called for each as it comes
+    /// (for progress). Events with the same (source, id) twice in the input
+    /// are published once.
+    pub async fn publish_all(
+        &self,
+        events: impl IntoIterator<Item = Outgoing>,
+        mut on_outcome: impl FnMut(&Outcome),
+    ) -> Result<Vec<Outcome>, PublishError> {
+        let mut events = events.into_iter().peekable();
+        let (sender, mut receipts) = tokio::sync::mpsc::channel::<Receipt>(self.config.window);
+        let mut listening: HashSet<String> = HashSet::new();
+        let mut listeners = tokio::task::JoinSet::new();
+        let mut in_flight: HashMap<(String, String), InFlight> = HashMap::new();
+        let mut deadlines: BTreeMap<(Instant, u64), (String, String)> = BTreeMap::new();
+        let mut outcomes = Vec::new();
+        let mut tick = 0u64;
+        loop {
+            while in_flight.len() < self.config.window {
+                let Some(event) = events.next() else { break };
+                let key = (event.source.clone(), event.id.clone());
+                if in_flight.contains_key(&key) {
+                    continue;
+                }
+                if listening.insert(event.source.clone()) {
+                    listeners.spawn(self.listen(&event.source, sender.clone()).await?);
+                }
+                self.send(&event).await?;
+                tick += 1;
+                let deadline = (Instant::now() + self.config.receipt_wait, tick);
+                deadlines.insert(deadline, key.clone());
+                in_flight.insert(key, InFlight { event, attempts: 1, deadline });
+            }
+            if in_flight.is_empty() && events.peek().is_none() {
+                break;
+            }
+            let next_deadline = deadlines.keys().next().map(|(d, _)| *d).unwrap_or_else(Instant::now);
+            tokio::select! {
+                receipt = receipts.recv() => {
+                    let receipt = receipt.ok_or_else(|| PublishError("receipt subscription closed".into()))?;
+                    if let Some(done) = in_flight.remove(&(receipt.source.clone(), receipt.id.clone())) {
+                        deadlines.remove(&done.deadline);
+                        let outcome = Outcome::Receipt(receipt);
+                        on_outcome(&outcome);
+                        outcomes.push(outcome);
+                    }
+                }
+                _ = tokio::time::sleep_until(next_deadline) => {
+                    let expired: Vec<((Instant, u64), (String, String))> =
+                        deadlines.range(..=(Instant::now(), u64::MAX)).map(|(k, v)| (*k, v.clone())).collect();
+                    for (deadline_key, key) in expired {
+                        deadlines.remove(&deadline_key);
+                        let outcome = self.retry(&key, &mut in_flight, &mut deadlines, &mut tick).await?;
+                        if let Some(outcome) = outcome {
+                            on_outcome(&outcome);
+                            outcomes.push(outcome);
+                        }
+                    }
+                }
+            }
+        }
+        listeners.abort_all();
+        Ok(outcomes)
+    }
+
+    /// A receipt is late: look it up (it may have come before we listened),
+    /// else publish again, else give up.
+    async fn retry(
+        &self,
+        key: &(String, String),
+        in_flight: &mut HashMap<(String, String), InFlight>,
+        deadlines: &mut BTreeMap<(Instant, u64), (String, String)>,
+        tick: &mut u64,
+    ) -> Result<Option<Outcome>, PublishError> {
+        let Some(entry) = in_flight.get_mut(key) else { return Ok(None) };
+        if let Some(receipt) = self.lookup(&key.0, &key.1).await? {
+            in_flight.remove(key);
+            return Ok(Some(Outcome::Receipt(receipt)));
+        }
+        if entry.attempts >= self.config.attempts {
+            let attempts = entry.attempts;
+            in_flight.remove(key);
+            return Ok(Some(Outcome::NoReceipt { source: key.0.clone(), id: key.1.clone(), attempts }));
+        }
+        entry.attempts += 1;
+        tracing::debug!(source = %key.0, id = %key.1, attempt = entry.attempts, "no receipt yet; publishing again");
+        let event = entry.event.clone();
+        // Back off: each attempt waits longer for its receipt.
+        *tick += 1;
+        entry.deadline = (Instant::now() + self.config.receipt_wait * entry.attempts, *tick);
+        deadlines.insert(entry.deadline, key.clone());
+        self.send(&event).await?;
+        Ok(None)
+    }
+
+    /// Subscribes to every receipt of `source`; the returned future
+    /// forwards them into `sender`.
+    async fn listen(
+        &self,
+        source: &str,
+        sender: tokio::sync::mpsc::Sender<Receipt>,
+    ) -> Result<impl std::future::Future<Output = ()> + Send + 'static, PublishError> {
+        let mut subscription =
+            self.client.subscribe(self.topology.receipts_of_source(source)).await.map_err(|e| error("subscribing", e))?;
+        // Make sure the server has the subscription before anything is
+        // published, so no receipt can slip past it.
+        self.client.flush().await.map_err(|e| error("flushing", e))?;
+        Ok(async move {
+            while let Some(message) = subscription.next().await {
+                match serde_json::from_slice::<Receipt>(&message.payload) {
+                    Ok(receipt) => {
+                        if sender.send(receipt).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => tracing::warn!(%e, "unreadable receipt"),
+                }
+            }
+        })
+    }
+}

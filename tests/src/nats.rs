@@ -1,0 +1,101 @@
+//! A real nats-server for tests: started on a free loopback port with a
+//! temporary JetStream store, killed on drop.
+//!
+//! The binary is the pinned one `ops/install-nats.sh` provides (installed
+//! on first use), or `MUSTER_NATS_SERVER` if set.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The nats-server binary to run.
+pub fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        if let Ok(path) = std::env::var("MUSTER_NATS_SERVER") {
+            return PathBuf::from(path);
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+        let output = Command::new("bash")
+            .arg(root.join("ops/install-nats.sh"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running ops/install-nats.sh");
+        assert!(output.status.success(), "ops/install-nats.sh failed");
+        PathBuf::from(String::from_utf8(output.stdout).expect("a path").trim())
+    })
+}
+
+/// A running nats-server with JetStream.
+pub struct NatsServer {
+    child: Child,
+    port: u16,
+    store: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Starts a server on a port the OS picks, with a fresh store.
+    pub fn start() -> NatsServer {
+        let store = tempfile::tempdir().expect("temp dir");
+        let (child, port) = spawn(store.path(), None);
+        NatsServer { child, port, store }
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same port and
+    /// store, as after a crash.
+    pub fn restart(&mut self) {
+        self.child.kill().expect("kill nats-server");
+        self.child.wait().expect("wait nats-server");
+        let (child, _) = spawn(self.store.path(), Some(self.port));
+        self.child = child;
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(store: &Path, port: Option<u16>) -> (Child, u16) {
+    let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
+    let mut child = Command::new(binary())
+        .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting nats-server");
+    let stderr = child.stderr.take().expect("stderr");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    // The server says where it listens and when it is ready; the thread
+    // keeps draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut port = None;
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
+                port = rest.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
+            }
+            if line.contains("Server is ready") {
+                let _ = sender.send(port);
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    match receiver.recv_timeout(deadline - Instant::now()) {
+        Ok(Some(port)) => (child, port),
+        other => {
+            let _ = child.kill();
+            panic!("nats-server did not become ready: {other:?}");
+        }
+    }
+}
