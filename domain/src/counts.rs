@@ -41,7 +41,7 @@ pub(crate) struct CountIndex {
 impl CountIndex {
     pub fn add(&mut self, seq: Seq, date: Date, delta: CountPair) {
         debug_assert!(!delta.is_zero());
-        debug_assert!(self.deltas.last().map_or(true, |(last, _, _)| *last <= seq));
+        debug_assert!(self.deltas.last().is_none_or(|(last, _, _)| *last <= seq));
         self.deltas.push((seq, date, delta));
         let i = match self.cumulative.binary_search_by_key(&date, |(d, _)| *d) {
             Ok(i) => i,

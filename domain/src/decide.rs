@@ -310,7 +310,7 @@ impl<'a> Sim<'a> {
     fn write_staff(&mut self, s: S, pos: Pos, state: StaffState) {
         let (home, host) = (state.home, state.secondment.as_ref().map(|x| x.host));
         let overlay = self.dirty_staff(s, pos);
-        debug_assert!(overlay.steps.last().map_or(true, |(p, _)| *p < pos));
+        debug_assert!(overlay.steps.last().is_none_or(|(p, _)| *p < pos));
         overlay.steps.push((pos, state));
         self.enqueue_structural(home, pos);
         if let Some(host) = host {
@@ -348,7 +348,7 @@ impl<'a> Sim<'a> {
     fn write_unit(&mut self, u: U, pos: Pos, state: UnitState) {
         let parent = state.parent;
         let overlay = self.dirty_unit(u, pos);
-        debug_assert!(overlay.steps.last().map_or(true, |(p, _)| *p < pos));
+        debug_assert!(overlay.steps.last().is_none_or(|(p, _)| *p < pos));
         overlay.steps.push((pos, state.clone()));
         self.note_structure(u, Some(&state), pos);
         if let Some(parent) = parent {

@@ -130,7 +130,7 @@ impl<S: Clone> History<S> {
     /// records `steps` in their place.
     pub fn replace_from(&mut self, from: Pos, steps: Vec<(Pos, S)>, tx: Seq) {
         debug_assert!(steps.windows(2).all(|w| w[0].0 < w[1].0), "steps out of order");
-        debug_assert!(steps.first().map_or(true, |(pos, _)| *pos >= from));
+        debug_assert!(steps.first().is_none_or(|(pos, _)| *pos >= from));
         let start = self.live.partition_point(|step| step.pos < from);
         for old in self.live.drain(start..) {
             assert!(old.tx_from < tx, "a step superseded in the transaction that wrote it");

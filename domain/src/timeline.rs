@@ -75,7 +75,7 @@ impl StaffState {
     }
 
     pub fn seconded_on(&self, date: Date) -> Option<&Secondment> {
-        self.secondment.as_ref().filter(|s| s.until.map_or(true, |until| date <= until))
+        self.secondment.as_ref().filter(|s| s.until.is_none_or(|until| date <= until))
     }
 
     pub fn working_on(&self, date: Date) -> U {
@@ -300,7 +300,7 @@ pub(crate) struct Record {
 impl Record {
     pub fn visible_at(&self, known_at: Option<Seq>) -> bool {
         let k = known_at.unwrap_or(Seq::MAX);
-        self.pos.seq <= k && self.retracted_by.map_or(true, |r| r > k)
+        self.pos.seq <= k && self.retracted_by.is_none_or(|r| r > k)
     }
 }
 

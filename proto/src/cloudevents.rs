@@ -122,7 +122,16 @@ fn text<'a>(object: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => {
-            Err(DecodeError::new(R::InvalidField, format!("attribute '{key}' must be a string, not {other}")))
+            let kind = match other {
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+                Value::Null | Value::String(_) => unreachable!("matched above"),
+            };
+            // Name the type, never echo the value: a message must not grow
+            // with the input.
+            Err(DecodeError::new(R::InvalidField, format!("attribute '{key}' must be a string, not {kind}")))
         }
     }
 }
@@ -140,7 +149,7 @@ fn data_error(type_name: &str, error: serde_json::Error) -> DecodeError {
     } else {
         R::InvalidField
     };
-    DecodeError::new(code, format!("data of {type_name}: {message}"))
+    DecodeError::new(code, format!("data of {type_name}: {}", crate::bounded(&message, 300)))
 }
 
 fn body<T: DeserializeOwned>(type_name: &str, data: Value, wrap: fn(T) -> EventBody) -> Result<EventBody, DecodeError> {
@@ -149,10 +158,9 @@ fn body<T: DeserializeOwned>(type_name: &str, data: Value, wrap: fn(T) -> EventB
 
 fn decode_body(type_name: &str, data: Value) -> Result<EventBody, DecodeError> {
     use EventBody as B;
-    let i = EventBody::TYPES
-        .iter()
-        .position(|t| *t == type_name)
-        .ok_or_else(|| DecodeError::new(R::UnknownEventType, format!("unknown event type '{type_name}'")))?;
+    let i = EventBody::TYPES.iter().position(|t| *t == type_name).ok_or_else(|| {
+        DecodeError::new(R::UnknownEventType, format!("unknown event type '{}'", crate::bounded(type_name, 100)))
+    })?;
     match i {
         0 => body(type_name, data, B::UnitEstablished),
         1 => body(type_name, data, B::UnitRenamed),
@@ -193,20 +201,23 @@ pub fn decode_json(bytes: &[u8]) -> Result<Envelope, DecodeError> {
 
 fn decode_object(object: &mut Map<String, Value>) -> Result<Envelope, DecodeError> {
     if let Some(unknown) = object.keys().find(|k| !ATTRIBUTES.contains(&k.as_str())) {
-        return Err(DecodeError::new(R::InvalidField, format!("unknown attribute '{unknown}'")));
+        return Err(DecodeError::new(R::InvalidField, format!("unknown attribute '{}'", crate::bounded(unknown, 64))));
     }
     for context in ["time", "subject", "dataschema"] {
         text(object, context)?;
     }
     let spec_version = required(object, "specversion")?;
     if spec_version != "1.0" {
-        return Err(DecodeError::new(R::UnsupportedVersion, format!("specversion '{spec_version}' is not 1.0")));
+        return Err(DecodeError::new(
+            R::UnsupportedVersion,
+            format!("specversion '{}' is not 1.0", crate::bounded(spec_version, 20)),
+        ));
     }
     if let Some(content_type) = text(object, "datacontenttype")? {
         if content_type != "application/json" {
             return Err(DecodeError::new(
                 R::InvalidField,
-                format!("datacontenttype '{content_type}' is not application/json"),
+                format!("datacontenttype '{}' is not application/json", crate::bounded(content_type, 100)),
             ));
         }
     }

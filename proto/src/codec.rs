@@ -52,8 +52,9 @@ fn decode<T: DeserializeOwned, const N: usize>(bytes: &[u8], what: &str) -> Resu
             format!("{what} has format version {version}; this build reads {FORMAT_VERSION}"),
         ));
     }
-    let (value, read) = bincode::serde::decode_from_slice(body, config::<N>())
-        .map_err(|e| DecodeError::new(R::MalformedPayload, format!("{what} is not valid: {e}")))?;
+    let (value, read) = bincode::serde::decode_from_slice(body, config::<N>()).map_err(|e| {
+        DecodeError::new(R::MalformedPayload, crate::bounded(&format!("{what} is not valid: {e}"), 300))
+    })?;
     if read != body.len() {
         return Err(DecodeError::new(R::MalformedPayload, format!("{what} has {} trailing bytes", body.len() - read)));
     }
@@ -66,8 +67,25 @@ pub fn encode_envelope(envelope: &Envelope) -> Vec<u8> {
 }
 
 /// Bytes back to an envelope; limits are checked by [`crate::validate`].
+///
+/// In two stages, like the JSON path: when the whole envelope does not
+/// decode, its leading `id` and `source` are read on their own so the
+/// rejection can still be recorded under the event's key.
 pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, DecodeError> {
-    decode::<_, PAYLOAD_BYTES_MAX>(bytes, "bincode envelope")
+    decode::<Envelope, PAYLOAD_BYTES_MAX>(bytes, "bincode envelope").map_err(|mut error| {
+        if error.code == R::MalformedPayload {
+            if error.message.contains("is not a calendar day") {
+                error.code = R::InvalidDate;
+            }
+            let key = bytes.get(1..).and_then(|body| {
+                bincode::serde::decode_from_slice::<(String, String), _>(body, config::<PAYLOAD_BYTES_MAX>()).ok()
+            });
+            if let Some(((id, source), _)) = key {
+                error = error.with_key(&id, &source);
+            }
+        }
+        error
+    })
 }
 
 /// The canonical bytes of an entry body: what the hash chain covers.

@@ -31,5 +31,5 @@ pub mod requests;
 pub mod validate;
 pub mod wire;
 
-pub use error::DecodeError;
+pub use error::{bounded, DecodeError};
 pub use muster_domain::ReasonCode;

@@ -16,6 +16,10 @@ pub const NAME_BYTES_MAX: usize = 200;
 pub const ORDER_REF_BYTES_MAX: usize = 200;
 /// Longest free-text note or reason, in bytes.
 pub const NOTE_BYTES_MAX: usize = 2000;
+/// Longest rejection message the ledger stores, in bytes. Rationale: a
+/// message may quote input; bounding it keeps a rejected entry small
+/// whatever the input was.
+pub const MESSAGE_BYTES_MAX: usize = 1000;
 /// Most sources in one merger.
 pub const MERGE_SOURCES_MAX: usize = 64;
 /// Most parts in one split.

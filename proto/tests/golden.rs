@@ -279,7 +279,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd-length hex line");
+    assert!(text.len().is_multiple_of(2), "odd-length hex line");
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("golden hex is hex")).collect()
 }
 

@@ -189,7 +189,7 @@ fn ends_of_sequence(sequence: &[(Atom, usize, Option<usize>)], text: &[char], st
         let mut reached = if *min == 0 { positions.clone() } else { BTreeSet::new() };
         let mut frontier = positions;
         let mut count = 0;
-        while !frontier.is_empty() && max.map_or(true, |m| count < m) {
+        while !frontier.is_empty() && max.is_none_or(|m| count < m) {
             count += 1;
             frontier = frontier.iter().flat_map(|&p| ends_of_atom(atom, text, p)).collect();
             if count >= *min {

@@ -14,7 +14,7 @@ pub fn event(i: u64) -> Envelope {
         EventBody::UnitEstablished(UnitEstablished {
             unit: format!("U{i}"),
             name: format!("Unit {i}"),
-            category: if i % 2 == 0 { WireCategory::Office } else { WireCategory::FrontLine },
+            category: if i.is_multiple_of(2) { WireCategory::Office } else { WireCategory::FrontLine },
             parent: None,
             quota: None,
         })

@@ -167,7 +167,7 @@ impl Census {
 
 /// Whether a secondment is in force on a day: through `until` inclusive.
 fn secondment_in_force(secondment: &Option<Secondment>, date: Date) -> Option<&Secondment> {
-    secondment.as_ref().filter(|s| s.until.map_or(true, |until| date <= until))
+    secondment.as_ref().filter(|s| s.until.is_none_or(|until| date <= until))
 }
 
 impl StaffState {
@@ -494,7 +494,7 @@ fn replay(entries: &[Entry<'_>], through: Option<Date>) -> Result<State, (Seq, R
     debug_assert!(entries.windows(2).all(|w| (w[0].date, w[0].seq) < (w[1].date, w[1].seq)));
     let census = Census::of(entries);
     let mut state = State::default();
-    for entry in entries.iter().filter(|entry| through.map_or(true, |d| entry.date <= d)) {
+    for entry in entries.iter().filter(|entry| through.is_none_or(|d| entry.date <= d)) {
         state.check(entry.date, entry.event, &census).map_err(|code| (entry.seq, code))?;
         state.apply(entry.date, entry.event);
     }
@@ -569,7 +569,7 @@ impl Model {
     /// The accepted, non-retracted, non-retraction events known at
     /// `known_at`, in timeline order.
     fn known_entries(&self, known_at: Option<Seq>) -> Vec<Entry<'_>> {
-        let known = |seq: Seq| known_at.map_or(true, |k| seq <= k);
+        let known = |seq: Seq| known_at.is_none_or(|k| seq <= k);
         let mut entries: Vec<Entry<'_>> = self
             .accepted
             .iter()
@@ -698,7 +698,7 @@ impl Model {
         while let Some(date) = day.filter(|date| *date <= to) {
             let h = self.headcount(unit, date, known_at, rolled_up);
             let point = SeriesPoint { date, status: h.status, posted: h.posted, working: h.working };
-            let changed = points.last().map_or(true, |last| {
+            let changed = points.last().is_none_or(|last| {
                 (last.status, last.posted, last.working) != (point.status, point.posted, point.working)
             });
             if changed {

@@ -55,7 +55,7 @@ fn check_prefix(dir: &std::path::Path, at_least: u64) -> u64 {
     let ledger = muster_tests::open_ledger(dir);
     let head = ledger.head().seq;
     assert!(head >= at_least, "flushed batch lost: head {head} < reported {at_least}");
-    assert!(head == TOTAL || head % BATCH == 0, "partial batch on disk: head {head}");
+    assert!(head == TOTAL || head.is_multiple_of(BATCH), "partial batch on disk: head {head}");
     assert_eq!(ledger.verify().expect("chain verifies").entries, head);
     for entry in ledger.entries() {
         let entry = entry.expect("entry reads back");

@@ -492,3 +492,47 @@ fn a_repeated_json_key_is_malformed_not_guessed_at() {
     let typed_time = r#"{"specversion":"1.0","id":"d","source":"hr/test","type":"org.muster.staff.joined.v1","time":20150401,"effectivedate":"2015-02-01","data":{"staff":"S9","unit":"U1"}}"#;
     l.when_raw(Incoming::json(typed_time.as_bytes())).then_rejected(R::InvalidField);
 }
+
+#[test]
+fn a_bincode_event_that_does_not_decode_is_still_recorded_under_its_id() {
+    let mut l = small_bureau();
+    let envelope = l.envelope("2015-02-01", join("S9", "U1"));
+    let mut bytes = muster_proto::codec::encode_envelope(&envelope);
+    // The effective date is the varint after id and source: make it a day
+    // number past 2199-12-31 (u32 varint marker 0xfc + 4 bytes).
+    let date_at = 1 + 1 + envelope.id.len() + 1 + envelope.source.len();
+    let tail = bytes.split_off(date_at);
+    let rest = &tail[3..]; // the day number was written as 0xfb + u16
+    bytes.extend_from_slice(&[0xfc, 0xff, 0xff, 0xff, 0x00]);
+    bytes.extend_from_slice(rest);
+    let receipt = l.when_raw(Incoming::bincode(&bytes)).then_rejected(R::InvalidDate);
+    assert_eq!((receipt.source.as_str(), receipt.id.as_str()), (SOURCE, envelope.id.as_str()));
+    assert!(receipt.seq.is_some(), "recorded, so its publisher can look it up");
+}
+
+#[test]
+fn a_rejection_never_quotes_unbounded_input() {
+    let mut l = small_bureau();
+    let numbers = vec!["1e15"; 200_000].join(",");
+    let payload = format!(
+        r#"{{"specversion":"1.0","id":"big","source":"hr/test","type":"org.muster.staff.joined.v1","time":[{numbers}],"effectivedate":"2015-02-01","data":{{"staff":"S9","unit":"U1"}}}}"#
+    );
+    assert!(payload.len() < muster_proto::limits::PAYLOAD_BYTES_MAX);
+    let receipt = l.when_raw(Incoming::json(payload.as_bytes())).then_rejected(R::InvalidField);
+    assert!(receipt.message.unwrap().len() <= muster_proto::limits::MESSAGE_BYTES_MAX);
+    let long_value = format!(
+        r#"{{"specversion":"1.0","id":"long","source":"hr/test","type":"org.muster.staff.joined.v1","effectivedate":"2015-02-01","data":{{"staff":"S9","unit":"U1","x":"{}"}}}}"#,
+        "y".repeat(500_000)
+    );
+    let receipt = l.when_raw(Incoming::json(long_value.as_bytes())).then_rejected(R::InvalidField);
+    assert!(receipt.message.unwrap().len() <= muster_proto::limits::MESSAGE_BYTES_MAX);
+    l.reopen();
+    assert!(l.ledger.verify().is_ok());
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_malformed_not_a_crash() {
+    let mut l = small_bureau();
+    let receipt = l.when_raw(Incoming::json(&[0xff, 0xfe, b'{', b'}'])).then_rejected(R::MalformedPayload);
+    assert_eq!(receipt.seq, None);
+}

@@ -62,7 +62,12 @@ fn token(parts: &[&str], hex_chars: usize) -> String {
         hasher.update(part.as_bytes());
     }
     let digest = hasher.finalize();
-    digest.iter().flat_map(|b| [b >> 4, b & 0xf]).take(hex_chars).map(|n| char::from_digit(n.into(), 16).unwrap()).collect()
+    digest
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0xf])
+        .take(hex_chars)
+        .map(|n| char::from_digit(n.into(), 16).unwrap())
+        .collect()
 }
 
 impl Topology {
@@ -182,10 +187,12 @@ pub struct ConnectConfig {
 /// Connects, retrying the first connection too, so services can start
 /// before the server.
 pub async fn connect(config: &ConnectConfig) -> Result<async_nats::Client, async_nats::ConnectError> {
-    let urls: Vec<async_nats::ServerAddr> =
-        config.urls.iter().map(|u| u.parse()).collect::<Result<_, _>>().map_err(|e| {
-            async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::ServerParse, e)
-        })?;
+    let urls: Vec<async_nats::ServerAddr> = config
+        .urls
+        .iter()
+        .map(|u| u.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e| async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::ServerParse, e))?;
     async_nats::ConnectOptions::new()
         .name(&config.name)
         .retry_on_initial_connect()

@@ -24,7 +24,11 @@ pub fn load_config_file(path: &Path) -> Result<(), String> {
         };
         let key = key.trim();
         if !key.starts_with("MUSTER_") {
-            return Err(format!("{}:{}: unknown setting {key} (settings start with MUSTER_)", path.display(), number + 1));
+            return Err(format!(
+                "{}:{}: unknown setting {key} (settings start with MUSTER_)",
+                path.display(),
+                number + 1
+            ));
         }
         if std::env::var_os(key).is_none() {
             // Single-threaded at this point: called before the runtime starts.

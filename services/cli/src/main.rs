@@ -19,9 +19,9 @@ use muster_domain::{Date, Seq, StaffId, UnitId};
 use muster_ledger::{Incoming, Ledger, LedgerConfig, LedgerErrorKind};
 use muster_proto::answers::*;
 use muster_proto::entry::ReceiptStatus;
-use muster_proto::limits::BATCH_EVENTS_MAX;
+use muster_proto::limits::{BATCH_EVENTS_MAX, PAYLOAD_BYTES_MAX, SERIES_POINTS_MAX};
 use output::{Format, SummaryRows, Table};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -202,6 +202,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let k = known_at_seq(&ledger, known_at.as_deref())?;
             let points = ledger.timeline().series(&UnitId(unit), from, to, k, rollup);
+            if points.len() > SERIES_POINTS_MAX {
+                bail!("{} points is over the limit of {SERIES_POINTS_MAX}: ask for a shorter range", points.len());
+            }
             let rows: Vec<SeriesPointOut> = points.iter().map(Into::into).collect();
             output::many(out, format, &rows, Table::series(&rows))?;
         }
@@ -276,21 +279,43 @@ fn import(
         None => None,
     };
     let mut summary = ImportSummary::default();
-    let mut batch = Vec::with_capacity(BATCH_EVENTS_MAX);
-    let mut lines = reader.lines().enumerate().peekable();
-    while lines.peek().is_some() {
-        batch.clear();
+    let mut reader = reader;
+    let mut line = Vec::new();
+    let mut number = 0usize;
+    let mut done = false;
+    while !done {
+        let mut batch = Vec::with_capacity(BATCH_EVENTS_MAX);
         let mut line_numbers = Vec::with_capacity(BATCH_EVENTS_MAX);
         while batch.len() < BATCH_EVENTS_MAX {
-            let Some((i, line)) = lines.next() else { break };
-            let line = line.with_context(|| format!("reading line {}", i + 1))?;
-            if line.trim().is_empty() {
+            line.clear();
+            number += 1;
+            // Bounded: a line over the payload limit is never held whole.
+            let read = (&mut reader).take(PAYLOAD_BYTES_MAX as u64 + 1).read_until(b'\n', &mut line)?;
+            if read == 0 {
+                done = true;
+                break;
+            }
+            if line.last() != Some(&b'\n') && read > PAYLOAD_BYTES_MAX {
+                let mut rest = Vec::new();
+                while reader.read_until(b'\n', &mut rest)? > 0 && rest.last() != Some(&b'\n') {
+                    rest.clear();
+                }
+                // The codec turns an over-long payload into its rejection.
+                batch.push(Incoming::json(&line));
+                line_numbers.push(number);
                 continue;
             }
-            batch.push(Incoming::json(line.as_bytes()));
-            line_numbers.push(i + 1);
+            let trimmed = line.trim_ascii();
+            if trimmed.is_empty() {
+                continue;
+            }
+            batch.push(Incoming::json(trimmed));
+            line_numbers.push(number);
         }
-        let receipts = ledger.submit_batch(std::mem::take(&mut batch), now_ms())?;
+        if batch.is_empty() {
+            continue;
+        }
+        let receipts = ledger.submit_batch(batch, now_ms())?;
         for (receipt, line) in receipts.iter().zip(&line_numbers) {
             summary.count(receipt);
             if receipt.status == ReceiptStatus::Rejected && !receipt.duplicate {

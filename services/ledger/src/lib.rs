@@ -143,16 +143,24 @@ fn check_entry(seq: Seq, prev_hash: &[u8; 32], bytes: &[u8]) -> Result<StoredEnt
     Ok(entry)
 }
 
-/// The domain event a stored, accepted submission stands for.
-fn replayed_event(entry: &StoredEntry) -> Option<(muster_domain::Date, Event)> {
-    let Submission::Event(envelope) = &entry.body.submission else { return None };
-    let Outcome::Accepted { retracts } = &entry.body.outcome else { return None };
-    match validate(envelope).ok()? {
-        Validated::Event { date, event } => Some((date, event)),
-        Validated::Retraction { date, reason, .. } => {
-            Some((date, Event::EventRetracted { target: (*retracts)?, reason }))
+/// The domain event a stored entry stands for: `None` for a rejected
+/// entry; an error for an accepted one that no longer reads as an event
+/// (pair assertion: what was accepted must replay).
+fn replayed_event(entry: &StoredEntry) -> Result<Option<(muster_domain::Date, Event)>, LedgerError> {
+    let Outcome::Accepted { retracts } = &entry.body.outcome else { return Ok(None) };
+    let seq = entry.body.seq;
+    let Submission::Event(envelope) = &entry.body.submission else {
+        return Err(LedgerError::corrupt(seq, "an undecodable submission is recorded as accepted"));
+    };
+    let validated = validate(envelope)
+        .map_err(|e| LedgerError::corrupt(seq, format!("recorded as accepted, but it no longer validates: {e}")))?;
+    Ok(Some(match (validated, retracts) {
+        (Validated::Event { date, event }, None) => (date, event),
+        (Validated::Retraction { date, reason, .. }, Some(target)) => {
+            (date, Event::EventRetracted { target: *target, reason })
         }
-    }
+        _ => return Err(LedgerError::corrupt(seq, "a retraction's target is not recorded with it")),
+    }))
 }
 
 /// The receipt an entry stands for (`duplicate` when it answers a
@@ -179,7 +187,10 @@ pub fn receipt_of(entry: &StoredEntry, duplicate: bool) -> Receipt {
     receipt
 }
 
+/// A rejection outcome, its message bounded so that no input can make an
+/// entry grow past its limit.
 fn rejected(code: ReasonCode, message: String) -> Outcome {
+    let message = muster_proto::bounded(&message, limits::MESSAGE_BYTES_MAX);
     Outcome::Rejected { code: code.as_str().to_owned(), message, conflicts_with: Vec::new() }
 }
 
@@ -194,7 +205,10 @@ impl Ledger {
     /// Opens (or creates) the ledger at `config.path`, re-walking the whole
     /// chain and rebuilding the timeline from it.
     pub fn open(config: &LedgerConfig) -> Result<Ledger, LedgerError> {
-        let db = sled::Config::new().path(&config.path).cache_capacity(config.cache_bytes).open()?;
+        // No background flusher: the ledger flushes at the end of every
+        // batch, and that flush is the durability point (ADR 0002).
+        let db =
+            sled::Config::new().path(&config.path).cache_capacity(config.cache_bytes).flush_every_ms(None).open()?;
         let tree = db.open_tree("ledger")?;
         let mut ledger = Ledger {
             db,
@@ -216,7 +230,7 @@ impl Ledger {
                 return Err(LedgerError::corrupt(seq, "entry missing or out of order"));
             }
             let entry = check_entry(seq, &head.hash, &value)?;
-            if let Some((date, event)) = replayed_event(&entry) {
+            if let Some((date, event)) = replayed_event(&entry)? {
                 let decision = self.timeline.decide(seq, date, &event).map_err(|r| {
                     LedgerError::corrupt(seq, format!("recorded as accepted, but the timeline rejects it now: {r}"))
                 })?;
@@ -256,8 +270,11 @@ impl Ledger {
     }
 
     fn seq_of(&self, source: &str, id: &str) -> Result<Option<Seq>, LedgerError> {
-        let value = self.tree.get(disk::id_index(source, id))?;
-        Ok(value.map(|v| u64::from_be_bytes(v.as_ref().try_into().expect("index values are 8 bytes"))))
+        let Some(value) = self.tree.get(disk::id_index(source, id))? else { return Ok(None) };
+        let bytes: [u8; 8] = value.as_ref().try_into().map_err(|_| {
+            LedgerError::corrupt(self.head.seq, format!("the id index row of {source}/{id} is not a sequence"))
+        })?;
+        Ok(Some(u64::from_be_bytes(bytes)))
     }
 
     /// The receipt of the event (source, id), if it was ever recorded.
@@ -334,15 +351,19 @@ impl Ledger {
         self.poisoned = true;
         let mut pending = Pending::default();
         for bytes in entries {
-            let decoded = codec::decode_stored_entry(bytes).map_err(|e| LedgerError::corrupt(self.head.seq + 1, e.to_string()))?;
+            let decoded = codec::decode_stored_entry(bytes)
+                .map_err(|e| LedgerError::corrupt(self.head.seq + 1, e.to_string()))?;
             let tip = pending.entries.last().map_or((self.head.seq, self.head.hash), |e| (e.body.seq, e.hash));
             if decoded.body.seq <= tip.0 {
                 continue;
             }
             let entry = check_entry(tip.0 + 1, &tip.1, bytes)?;
-            if let Some((date, event)) = replayed_event(&entry) {
+            if let Some((date, event)) = replayed_event(&entry)? {
                 let decision = self.timeline.decide(entry.body.seq, date, &event).map_err(|r| {
-                    LedgerError::corrupt(entry.body.seq, format!("recorded as accepted, but the timeline rejects it: {r}"))
+                    LedgerError::corrupt(
+                        entry.body.seq,
+                        format!("recorded as accepted, but the timeline rejects it: {r}"),
+                    )
                 })?;
                 self.timeline.apply(decision);
             }
@@ -522,6 +543,7 @@ impl Ledger {
         } else {
             format!("{} [conflicts with {}]", rejection.message, names.join(", "))
         };
+        let message = muster_proto::bounded(&message, limits::MESSAGE_BYTES_MAX);
         Ok(Outcome::Rejected { code: rejection.code.as_str().to_owned(), message, conflicts_with })
     }
 

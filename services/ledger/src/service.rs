@@ -15,12 +15,12 @@
 //! receipts and feed entries the feed is missing; a message redelivered
 //! because its ack was lost is a duplicate and gets its original receipt.
 
+use crate::{receipt_of, Incoming, Ledger, LedgerConfig};
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::{self, consumer::pull, context::PublishAckFuture, message::PublishMessage};
 use clap::Parser;
 use futures_util::StreamExt;
 use muster_bus::{ConnectConfig, Topology};
-use crate::{receipt_of, Incoming, Ledger, LedgerConfig};
 use muster_proto::entry::{DeadLetter, Receipt};
 use muster_proto::{cloudevents, codec, limits, DecodeError, ReasonCode};
 use std::path::PathBuf;
@@ -79,10 +79,14 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) ->
     let ledger = Ledger::open(&LedgerConfig::new(&args.ledger))
         .with_context(|| format!("opening the ledger at {}", args.ledger.display()))?;
     tracing::info!(head_seq = ledger.head().seq, path = %args.ledger.display(), "ledger open");
-    let client = muster_bus::connect(&ConnectConfig { urls: args.nats_url.clone(), name: "muster-ledger".into() }).await?;
+    let client =
+        muster_bus::connect(&ConnectConfig { urls: args.nats_url.clone(), name: "muster-ledger".into() }).await?;
     let js = jetstream::new(client);
     let topology = Topology::new(&args.prefix);
-    topology.ensure_streams(&js, args.stream_replicas).await.map_err(|e| anyhow::anyhow!("creating the streams: {e}"))?;
+    topology
+        .ensure_streams(&js, args.stream_replicas)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the streams: {e}"))?;
     let consumer: jetstream::consumer::PullConsumer = js
         .get_stream(topology.intake_stream())
         .await?

@@ -53,7 +53,8 @@ pub fn from_json_line(line_number: u64, line: &[u8], encoding: Encoding) -> Resu
     }
 }
 
-const DATA_FIELDS: [&str; 10] = ["staff", "unit", "from", "to", "until", "reason", "name", "category", "parent", "quota"];
+const DATA_FIELDS: [&str; 10] =
+    ["staff", "unit", "from", "to", "until", "reason", "name", "category", "parent", "quota"];
 
 /// One CSV record (with its header) as a CloudEvents JSON line.
 pub fn csv_record_to_json(
@@ -73,7 +74,8 @@ pub fn csv_record_to_json(
                 event.insert(name.into(), cell.into());
             }
             "type" => {
-                let full = if cell.starts_with("org.muster.") { cell.to_owned() } else { format!("org.muster.{cell}.v1") };
+                let full =
+                    if cell.starts_with("org.muster.") { cell.to_owned() } else { format!("org.muster.{cell}.v1") };
                 event.insert("type".into(), full.into());
             }
             "data" => {

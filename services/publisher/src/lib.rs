@@ -131,7 +131,8 @@ impl Publisher {
 
     /// The receipt already in the receipts stream, if any.
     pub async fn lookup(&self, source: &str, id: &str) -> Result<Option<Receipt>, PublishError> {
-        let stream = self.js.get_stream(self.topology.receipts_stream()).await.map_err(|e| error("receipts stream", e))?;
+        let stream =
+            self.js.get_stream(self.topology.receipts_stream()).await.map_err(|e| error("receipts stream", e))?;
         match stream.direct_get_last_for_subject(self.topology.receipt_subject(source, id)).await {
             Ok(message) => serde_json::from_slice(&message.payload).map(Some).map_err(|e| error("receipt", e)),
             Err(e) if e.kind() == jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
@@ -241,8 +242,11 @@ impl Publisher {
         source: &str,
         sender: tokio::sync::mpsc::Sender<Receipt>,
     ) -> Result<impl std::future::Future<Output = ()> + Send + 'static, PublishError> {
-        let mut subscription =
-            self.client.subscribe(self.topology.receipts_of_source(source)).await.map_err(|e| error("subscribing", e))?;
+        let mut subscription = self
+            .client
+            .subscribe(self.topology.receipts_of_source(source))
+            .await
+            .map_err(|e| error("subscribing", e))?;
         // Make sure the server has the subscription before anything is
         // published, so no receipt can slip past it.
         self.client.flush().await.map_err(|e| error("flushing", e))?;

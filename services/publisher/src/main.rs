@@ -119,9 +119,9 @@ fn read_events(args: &Args) -> Result<(Vec<Outgoing>, Vec<Unpublishable>)> {
         let headers = reader.headers()?.clone();
         for (i, record) in reader.records().enumerate() {
             let line = i as u64 + 1;
-            let converted = record.map_err(|e| e.to_string()).and_then(|r| {
-                input::csv_record_to_json(&headers, &r, args.source.as_deref())
-            });
+            let converted = record
+                .map_err(|e| e.to_string())
+                .and_then(|r| input::csv_record_to_json(&headers, &r, args.source.as_deref()));
             match converted {
                 Ok(json) => match input::from_json_line(line, &json, encoding) {
                     Ok(event) => events.push(event),
@@ -175,11 +175,8 @@ async fn run(args: Args) -> Result<ExitCode> {
         ..PublisherConfig::default()
     };
     let publisher = Publisher::new(client.clone(), Topology::new(&args.prefix), config);
-    let bar = if args.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(events.len() as u64)
-    };
+    let bar =
+        if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(events.len() as u64) };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} receipts  {per_sec}  eta {eta}")
             .expect("a valid template"),
