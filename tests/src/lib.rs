@@ -25,6 +25,7 @@ pub mod crash;
 pub mod gen;
 pub mod model;
 pub mod nats;
+pub mod stack;
 pub mod wire;
 
 /// Opens the ledger at `path`, waiting (at most 30 s) for another handle in

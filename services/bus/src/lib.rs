@@ -163,7 +163,11 @@ impl Topology {
             ..file(self.feed_stream(), vec![self.feed_subject()])
         })
         .await?;
-        js.get_or_create_stream(file(self.deadletter_stream(), vec![self.deadletter_subject()])).await?;
+        js.get_or_create_stream(stream::Config {
+            allow_direct: true,
+            ..file(self.deadletter_stream(), vec![self.deadletter_subject()])
+        })
+        .await?;
         Ok(())
     }
 }

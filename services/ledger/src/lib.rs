@@ -41,12 +41,21 @@ pub struct LedgerConfig {
     pub path: PathBuf,
     /// sled's page cache, bytes.
     pub cache_bytes: u64,
+    /// How long `open` waits for another handle (in this or another
+    /// process) to let go of the directory lock. Rationale: sled's threads
+    /// release it shortly after the last handle is dropped, so a service
+    /// restarted at once would otherwise fail to start.
+    pub lock_wait: std::time::Duration,
 }
 
 impl LedgerConfig {
     /// Defaults for a ledger at `path`: 256 MiB of cache.
     pub fn new(path: impl AsRef<Path>) -> LedgerConfig {
-        LedgerConfig { path: path.as_ref().to_owned(), cache_bytes: 256 * 1024 * 1024 }
+        LedgerConfig {
+            path: path.as_ref().to_owned(),
+            cache_bytes: 256 * 1024 * 1024,
+            lock_wait: std::time::Duration::from_secs(10),
+        }
     }
 }
 
@@ -117,6 +126,8 @@ pub struct Ledger {
     timeline: Timeline,
     head: Head,
     poisoned: bool,
+    /// The intake cursor to write with the batch being committed.
+    cursor: Option<u64>,
 }
 
 fn chain_hash(prev_hash: &[u8; 32], body_bytes: &[u8]) -> [u8; 32] {
@@ -207,8 +218,20 @@ impl Ledger {
     pub fn open(config: &LedgerConfig) -> Result<Ledger, LedgerError> {
         // No background flusher: the ledger flushes at the end of every
         // batch, and that flush is the durability point (ADR 0002).
-        let db =
-            sled::Config::new().path(&config.path).cache_capacity(config.cache_bytes).flush_every_ms(None).open()?;
+        let sled_config =
+            sled::Config::new().path(&config.path).cache_capacity(config.cache_bytes).flush_every_ms(None);
+        let deadline = std::time::Instant::now() + config.lock_wait;
+        let db = loop {
+            match sled_config.open() {
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(sled::Error::Io(e).into());
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other => break other?,
+            }
+        };
         let tree = db.open_tree("ledger")?;
         let mut ledger = Ledger {
             db,
@@ -216,6 +239,7 @@ impl Ledger {
             timeline: Timeline::new(),
             head: Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 },
             poisoned: false,
+            cursor: None,
         };
         ledger.replay()?;
         Ok(ledger)
@@ -386,6 +410,34 @@ impl Ledger {
     /// flushed to disk. A duplicate (same source, id and content) gets its
     /// original receipt and records nothing.
     pub fn submit_batch(&mut self, batch: Vec<Incoming>, now_ms: u64) -> Result<Vec<Receipt>, LedgerError> {
+        self.submit_batch_from(batch, now_ms, None)
+    }
+
+    /// The last intake stream sequence committed with a batch (0: none).
+    pub fn intake_cursor(&self) -> Result<u64, LedgerError> {
+        match self.tree.get(disk::CURSOR_KEY)? {
+            None => Ok(0),
+            Some(value) => {
+                let bytes: [u8; 8] = value
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| LedgerError::corrupt(self.head.seq, "the intake cursor is not a sequence"))?;
+                Ok(u64::from_be_bytes(bytes))
+            }
+        }
+    }
+
+    /// [`Ledger::submit_batch`], also recording `intake_cursor` — the
+    /// position in the source stream the batch ends at — in the same
+    /// atomic write. Rationale: the ledger, not the server's ack state,
+    /// owns its position, so after a crash it resumes exactly after the
+    /// last committed message, in order, without waiting for redelivery.
+    pub fn submit_batch_from(
+        &mut self,
+        batch: Vec<Incoming>,
+        now_ms: u64,
+        intake_cursor: Option<u64>,
+    ) -> Result<Vec<Receipt>, LedgerError> {
         if self.poisoned {
             return Err(LedgerError::new(LedgerErrorKind::Poisoned));
         }
@@ -406,6 +458,7 @@ impl Ledger {
             receipts.push(self.record_one(incoming, recorded_at_ms, &mut pending)?);
         }
         let decided = started.elapsed();
+        self.cursor = intake_cursor;
         self.commit(&pending)?;
         self.poisoned = false;
         let accepted = receipts.iter().filter(|r| !r.duplicate && r.status == ReceiptStatus::Accepted).count();
@@ -562,8 +615,20 @@ impl Ledger {
     }
 
     fn commit(&mut self, pending: &Pending) -> Result<(), LedgerError> {
-        let Some(last) = pending.entries.last() else { return Ok(()) };
+        let cursor = self.cursor.take();
+        if pending.entries.is_empty() && cursor.is_none() {
+            return Ok(());
+        }
         let mut batch = sled::Batch::default();
+        if let Some(cursor) = cursor {
+            batch.insert(disk::CURSOR_KEY, cursor.to_be_bytes().to_vec());
+        }
+        let Some(last) = pending.entries.last() else {
+            // Only duplicates: nothing new, but the cursor moves on.
+            self.tree.apply_batch(batch)?;
+            self.db.flush()?;
+            return Ok(());
+        };
         let mut prev = (self.head.seq, self.head.hash);
         for entry in &pending.entries {
             // Pair assertion, write side: the chain is whole before it

@@ -63,6 +63,9 @@ pub fn main() -> Result<()> {
     runtime.block_on(run(args, muster_bus::service::shutdown_signal()))
 }
 
+/// The ledger's consumer on the intake stream.
+const LEDGER_CONSUMER: &str = "muster-ledger";
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -87,22 +90,29 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) ->
         .ensure_streams(&js, args.stream_replicas)
         .await
         .map_err(|e| anyhow::anyhow!("creating the streams: {e}"))?;
-    let consumer: jetstream::consumer::PullConsumer = js
-        .get_stream(topology.intake_stream())
-        .await?
-        .get_or_create_consumer(
-            "muster-ledger",
-            pull::Config {
-                durable_name: Some("muster-ledger".into()),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(limits::ACK_WAIT_SECS),
-                max_ack_pending: limits::LEDGER_ACK_PENDING_MAX as i64,
-                filter_subject: topology.intake_filter(),
-                ..Default::default()
+    // The ledger owns its position in the intake (written with every
+    // batch): the consumer is made afresh from just after it, so after a
+    // crash nothing waits for a redelivery timeout and order is kept.
+    let cursor = ledger.intake_cursor()?;
+    let intake = js.get_stream(topology.intake_stream()).await?;
+    let _ = intake.delete_consumer(LEDGER_CONSUMER).await;
+    let consumer: jetstream::consumer::PullConsumer = intake
+        .create_consumer(pull::Config {
+            durable_name: Some(LEDGER_CONSUMER.into()),
+            deliver_policy: if cursor == 0 {
+                jetstream::consumer::DeliverPolicy::All
+            } else {
+                jetstream::consumer::DeliverPolicy::ByStartSequence { start_sequence: cursor + 1 }
             },
-        )
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(limits::ACK_WAIT_SECS),
+            max_ack_pending: limits::LEDGER_ACK_PENDING_MAX as i64,
+            filter_subject: topology.intake_filter(),
+            ..Default::default()
+        })
         .await
         .context("creating the intake consumer")?;
+    tracing::info!(intake_cursor = cursor, "consuming the intake");
     let mut service = Service { ledger, js, topology };
     service.catch_up().await?;
     let wait = Duration::from_millis(args.batch_wait_ms);
@@ -181,7 +191,8 @@ impl Service {
         let first_new = self.ledger.head().seq + 1;
         let incoming: Vec<Incoming> = batch.iter().map(|m| incoming(m)).collect();
         // 1. Commit and flush (blocking IO: off the async workers' backs).
-        let receipts = tokio::task::block_in_place(|| self.ledger.submit_batch(incoming, now_ms()))?;
+        let cursor = batch.iter().filter_map(|m| m.info().ok().map(|i| i.stream_sequence)).max();
+        let receipts = tokio::task::block_in_place(|| self.ledger.submit_batch_from(incoming, now_ms(), cursor))?;
         let committed = started.elapsed();
         // 2. Ack. A lost ack means a redelivery, which is a duplicate.
         for message in &batch {

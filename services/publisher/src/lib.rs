@@ -17,6 +17,9 @@
 pub mod input;
 
 use async_nats::jetstream;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use muster_bus::Topology;
 use muster_proto::entry::Receipt;
@@ -92,6 +95,14 @@ fn error(context: &str, e: impl std::fmt::Display) -> PublishError {
     PublishError(format!("{context}: {e}"))
 }
 
+type AckFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = ((String, String), Result<jetstream::publish::PublishAck, jetstream::context::PublishError>),
+            > + Send,
+    >,
+>;
+
 /// Publishes events and collects their receipts.
 pub struct Publisher {
     client: async_nats::Client,
@@ -115,18 +126,25 @@ impl Publisher {
         Publisher { client, js, topology, config }
     }
 
-    async fn send(&self, event: &Outgoing) -> Result<(), PublishError> {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", Topology::message_id(&event.source, &event.id).as_str());
-        headers.insert(muster_bus::CONTENT_TYPE_HEADER, event.content_type);
-        headers.insert(muster_bus::SOURCE_HEADER, event.source.as_str());
-        headers.insert(muster_bus::ID_HEADER, event.id.as_str());
-        // A plain publish: the stream stores it and dedupes on Nats-Msg-Id;
-        // its PubAck would prove nothing the receipt does not.
-        self.client
-            .publish_with_headers(self.topology.intake_subject(&event.source), headers, event.payload.clone().into())
+    /// Publishes one event; the returned future is JetStream's PubAck.
+    /// The PubAck never counts as "recorded" (the server acknowledges
+    /// before it fsyncs); it tells us two things early: that no stream
+    /// took the message (nobody would ever record it), and that the stream
+    /// already had it (a duplicate, whose receipt can be looked up now).
+    async fn send(&self, event: &Outgoing) -> Result<AckFuture, PublishError> {
+        let message = PublishMessage::build()
+            .payload(event.payload.clone().into())
+            .message_id(Topology::message_id(&event.source, &event.id))
+            .header(muster_bus::CONTENT_TYPE_HEADER, event.content_type)
+            .header(muster_bus::SOURCE_HEADER, event.source.as_str())
+            .header(muster_bus::ID_HEADER, event.id.as_str());
+        let ack = self
+            .js
+            .send_publish(self.topology.intake_subject(&event.source), message)
             .await
-            .map_err(|e| error("publishing", e))
+            .map_err(|e| error("publishing", e))?;
+        let key = (event.source.clone(), event.id.clone());
+        Ok(Box::pin(async move { (key, ack.await) }))
     }
 
     /// The receipt already in the receipts stream, if any.
@@ -156,6 +174,7 @@ impl Publisher {
         let mut in_flight: HashMap<(String, String), InFlight> = HashMap::new();
         let mut deadlines: BTreeMap<(Instant, u64), (String, String)> = BTreeMap::new();
         let mut outcomes = Vec::new();
+        let mut acks: FuturesUnordered<AckFuture> = FuturesUnordered::new();
         let mut tick = 0u64;
         loop {
             while in_flight.len() < self.config.window {
@@ -167,7 +186,10 @@ impl Publisher {
                 if listening.insert(event.source.clone()) {
                     listeners.spawn(self.listen(&event.source, sender.clone()).await?);
                 }
-                self.send(&event).await?;
+                // Not `acks.push(… .await)`: that would hold a borrow of
+                // `acks` across the await and make this future !Send.
+                let ack = self.send(&event).await?;
+                acks.push(ack);
                 tick += 1;
                 let deadline = (Instant::now() + self.config.receipt_wait, tick);
                 deadlines.insert(deadline, key.clone());
@@ -177,7 +199,26 @@ impl Publisher {
                 break;
             }
             let next_deadline = deadlines.keys().next().map(|(d, _)| *d).unwrap_or_else(Instant::now);
+            let awaiting_acks = !acks.is_empty();
             tokio::select! {
+                Some((key, ack)) = acks.next(), if awaiting_acks => {
+                    match ack {
+                        Ok(ack) if !ack.duplicate => {}
+                        // Already in the stream: its receipt may exist; look now.
+                        Ok(_) => self.expire_now(&key, &mut in_flight, &mut deadlines, &mut tick),
+                        Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
+                            return Err(PublishError(format!(
+                                "no intake stream takes {}: is the ledger service running (and the prefix right)?",
+                                self.topology.intake_subject(&key.0)
+                            )));
+                        }
+                        Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => return Err(error("publishing", e)),
+                        Err(e) => {
+                            tracing::debug!(source = %key.0, id = %key.1, error = %e, "no PubAck; will retry");
+                            self.expire_now(&key, &mut in_flight, &mut deadlines, &mut tick);
+                        }
+                    }
+                }
                 receipt = receipts.recv() => {
                     let receipt = receipt.ok_or_else(|| PublishError("receipt subscription closed".into()))?;
                     if let Some(done) = in_flight.remove(&(receipt.source.clone(), receipt.id.clone())) {
@@ -231,8 +272,26 @@ impl Publisher {
         *tick += 1;
         entry.deadline = (Instant::now() + self.config.receipt_wait * entry.attempts, *tick);
         deadlines.insert(entry.deadline, key.clone());
-        self.send(&event).await?;
+        // The retry's PubAck is not needed: the receipt is what counts,
+        // and a missing one brings us back here.
+        drop(self.send(&event).await?);
         Ok(None)
+    }
+
+    /// Moves an in-flight event's deadline to now.
+    fn expire_now(
+        &self,
+        key: &(String, String),
+        in_flight: &mut HashMap<(String, String), InFlight>,
+        deadlines: &mut BTreeMap<(Instant, u64), (String, String)>,
+        tick: &mut u64,
+    ) {
+        if let Some(entry) = in_flight.get_mut(key) {
+            deadlines.remove(&entry.deadline);
+            *tick += 1;
+            entry.deadline = (Instant::now(), *tick);
+            deadlines.insert(entry.deadline, key.clone());
+        }
     }
 
     /// Subscribes to every receipt of `source`; the returned future

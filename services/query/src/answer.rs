@@ -1,0 +1,186 @@
+//! One dispatcher for every query, whatever carried it (NATS or HTTP):
+//! a JSON request in, a JSON answer or a typed error out.
+
+use muster_domain::{Date, Seq, StaffId, UnitId};
+use muster_ledger::Ledger;
+use muster_proto::answers::*;
+use muster_proto::limits::SERIES_POINTS_MAX;
+use muster_proto::requests::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The endpoints, by name.
+pub const ENDPOINTS: [&str; 9] =
+    ["headcount", "tree", "roster", "history", "lineage", "series", "receipt", "verify", "status"];
+
+/// Why a query has no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError {
+    /// `bad_request`, `not_found` or `internal`.
+    pub code: &'static str,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl QueryError {
+    fn bad(message: impl Into<String>) -> QueryError {
+        QueryError { code: "bad_request", message: message.into() }
+    }
+
+    /// As the JSON body of an error answer.
+    pub fn to_json(&self) -> Vec<u8> {
+        let answer = ErrorAnswer { code: self.code.into(), message: self.message.clone() };
+        serde_json::to_vec(&answer).expect("serializes")
+    }
+
+    /// The HTTP status that goes with it.
+    pub fn http_status(&self) -> u16 {
+        match self.code {
+            "bad_request" => 400,
+            "not_found" => 404,
+            _ => 500,
+        }
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, QueryError> {
+    serde_json::from_slice(body).map_err(|e| QueryError::bad(format!("request: {e}")))
+}
+
+fn date(field: &str, text: &str) -> Result<Date, QueryError> {
+    Date::parse(text).map_err(|e| QueryError::bad(format!("{field}: {e}")))
+}
+
+fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, QueryError> {
+    serde_json::to_vec(value).map_err(|e| QueryError { code: "internal", message: e.to_string() })
+}
+
+fn internal(e: impl std::fmt::Display) -> QueryError {
+    QueryError { code: "internal", message: e.to_string() }
+}
+
+/// `known_at` as a sequence.
+fn known_at(ledger: &Ledger, known_at: &KnownAt) -> Result<Option<Seq>, QueryError> {
+    match (known_at.known_at_seq, &known_at.known_at_time) {
+        (Some(_), Some(_)) => Err(QueryError::bad("give known_at_seq or known_at_time, not both")),
+        (Some(seq), None) => Ok(Some(seq)),
+        (None, Some(time)) => {
+            let ms = parse_utc_ms(time).map_err(QueryError::bad)?;
+            ledger.seq_at_time(ms).map(Some).map_err(internal)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` to Unix milliseconds.
+pub fn parse_utc_ms(text: &str) -> Result<u64, String> {
+    let bad = || format!("'{text}' is not a UTC time like 2016-01-05T08:00:00Z");
+    let (day, rest) = text.split_once('T').ok_or_else(bad)?;
+    let clock = rest.strip_suffix('Z').ok_or_else(bad)?;
+    let date = Date::parse(day).map_err(|_| bad())?;
+    let (clock, millis) = match clock.split_once('.') {
+        Some((c, f)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
+            (c, format!("{f:0<3}")[..3].parse::<u64>().map_err(|_| bad())?)
+        }
+        Some(_) => return Err(bad()),
+        None => (clock, 0),
+    };
+    let parts: Vec<u64> = clock.split(':').map(|p| p.parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
+    let [h, m, s] = parts[..] else { return Err(bad()) };
+    if h > 23 || m > 59 || s > 60 {
+        return Err(bad());
+    }
+    let epoch = Date::from_ymd(1970, 1, 1).expect("in range").day_number();
+    let days = date.day_number().checked_sub(epoch).ok_or_else(bad)?;
+    Ok((u64::from(days) * 86_400 + h * 3600 + m * 60 + s) * 1000 + millis)
+}
+
+/// Answers `endpoint` with `body` (JSON) from `ledger`. `status` is not
+/// answered here: it needs the feed's position, which the caller has.
+pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, QueryError> {
+    let timeline = ledger.timeline();
+    match endpoint {
+        "headcount" => {
+            let r: HeadcountRequest = parse(body)?;
+            let k = known_at(ledger, &r.known_at)?;
+            let h = timeline.headcount(&UnitId(r.unit), date("date", &r.date)?, k, r.rollup);
+            json(&HeadcountOut::new(&h, k))
+        }
+        "tree" => {
+            let r: TreeRequest = parse(body)?;
+            let k = known_at(ledger, &r.known_at)?;
+            let nodes: Vec<TreeNodeOut> = timeline.tree(date("date", &r.date)?, k).iter().map(Into::into).collect();
+            json(&nodes)
+        }
+        "roster" => {
+            let r: RosterRequest = parse(body)?;
+            let k = known_at(ledger, &r.known_at)?;
+            let rows: Vec<RosterEntryOut> =
+                timeline.roster(&UnitId(r.unit), date("date", &r.date)?, k).iter().map(Into::into).collect();
+            json(&rows)
+        }
+        "history" => {
+            let r: HistoryRequest = parse(body)?;
+            let k = known_at(ledger, &r.known_at)?;
+            let rows: Vec<HistoryEntryOut> =
+                timeline.staff_history(&StaffId(r.staff), k).iter().map(Into::into).collect();
+            json(&rows)
+        }
+        "lineage" => {
+            let r: LineageRequest = parse(body)?;
+            let k = known_at(ledger, &r.known_at)?;
+            let rows: Vec<LineageEdgeOut> = timeline.lineage(&UnitId(r.unit), k).iter().map(Into::into).collect();
+            json(&rows)
+        }
+        "series" => {
+            let r: SeriesRequest = parse(body)?;
+            let k = known_at(ledger, &r.known_at)?;
+            let (from, to) = (date("from", &r.from)?, date("to", &r.to)?);
+            if to < from {
+                return Err(QueryError::bad(format!("to {to} is before from {from}")));
+            }
+            let points = timeline.series(&UnitId(r.unit), from, to, k, r.rollup);
+            if points.len() > SERIES_POINTS_MAX {
+                return Err(QueryError::bad(format!(
+                    "{} points is over the limit of {SERIES_POINTS_MAX}",
+                    points.len()
+                )));
+            }
+            let rows: Vec<SeriesPointOut> = points.iter().map(Into::into).collect();
+            json(&rows)
+        }
+        "receipt" => {
+            let r: ReceiptRequest = parse(body)?;
+            match ledger.receipt(&r.source, &r.id).map_err(internal)? {
+                Some(receipt) => json(&receipt),
+                None => Err(QueryError {
+                    code: "not_found",
+                    message: format!("no event {}/{} was recorded", r.source, r.id),
+                }),
+            }
+        }
+        "verify" => {
+            let answer = match ledger.verify() {
+                Ok(report) => VerifyAnswer {
+                    ok: true,
+                    entries: report.entries,
+                    head_hash: Some(muster_ledger::hex(&report.head_hash)),
+                    first_bad_seq: None,
+                    reason: None,
+                },
+                Err(e) => match e.kind() {
+                    muster_ledger::LedgerErrorKind::Corrupt { seq, reason } => VerifyAnswer {
+                        ok: false,
+                        entries: ledger.head().seq,
+                        head_hash: None,
+                        first_bad_seq: Some(*seq),
+                        reason: Some(reason.clone()),
+                    },
+                    _ => return Err(internal(e)),
+                },
+            };
+            json(&answer)
+        }
+        other => Err(QueryError { code: "not_found", message: format!("no endpoint '{other}'") }),
+    }
+}

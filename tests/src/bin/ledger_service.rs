@@ -1,0 +1,6 @@
+//! The ledger service as a child process for tests that SIGKILL it: the
+//! very code of the `muster-ledger` binary.
+
+fn main() -> anyhow::Result<()> {
+    muster_ledger::service::main()
+}

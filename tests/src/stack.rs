@@ -1,0 +1,129 @@
+//! A whole Muster deployment for tests: a real nats-server, the ledger
+//! service (in-process, or a child process that can be SIGKILLed) and
+//! query replicas, each with its own sled directory.
+
+use crate::nats::NatsServer;
+use muster_bus::{ConnectConfig, Topology};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running in-process service and the switch that stops it.
+pub struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops the service between batches and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.expect("service task").expect("service result");
+    }
+}
+
+fn stopper() -> (oneshot::Sender<()>, impl std::future::Future<Output = ()>) {
+    let (sender, receiver) = oneshot::channel::<()>();
+    (sender, async move {
+        let _ = receiver.await;
+    })
+}
+
+/// nats-server plus a place for every service's data.
+pub struct Stack {
+    /// The server.
+    pub nats: NatsServer,
+    /// Root of the services' directories.
+    pub dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Starts nats-server.
+    pub fn new() -> Stack {
+        Stack { nats: NatsServer::start(), dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    /// The ledger service's sled directory.
+    pub fn ledger_dir(&self) -> PathBuf {
+        self.dir.path().join("ledger")
+    }
+
+    /// A connected client.
+    pub async fn client(&self) -> async_nats::Client {
+        muster_bus::connect(&ConnectConfig { urls: vec![self.nats.url()], name: "test".into() }).await.expect("connect")
+    }
+
+    /// The ledger service, in-process.
+    pub fn start_ledger(&self) -> Running {
+        let args = muster_ledger::service::Args {
+            config: None,
+            nats_url: vec![self.nats.url()],
+            prefix: "muster".into(),
+            ledger: self.ledger_dir(),
+            batch_wait_ms: 5,
+            stream_replicas: 1,
+            log_json: false,
+        };
+        let (stop, shutdown) = stopper();
+        Running { stop: Some(stop), task: tokio::spawn(muster_ledger::service::run(args, shutdown)) }
+    }
+
+    /// The ledger service as a child process (SIGKILL it with `kill`).
+    pub fn spawn_ledger_process(&self) -> Child {
+        let exe = std::env::current_exe().expect("test exe");
+        let bin = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("ledger_service");
+        Command::new(bin)
+            .args(["--nats-url", &self.nats.url(), "--ledger"])
+            .arg(self.ledger_dir())
+            .args(["--batch-wait-ms", "5"])
+            .env("MUSTER_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn ledger_service")
+    }
+
+    /// A query replica named `name`, in-process; returns it and its HTTP
+    /// address.
+    pub async fn start_query(&self, name: &str) -> (Running, std::net::SocketAddr) {
+        let args = muster_query::service::Args {
+            config: None,
+            nats_url: vec![self.nats.url()],
+            prefix: "muster".into(),
+            replica: self.dir.path().join(format!("query-{name}")),
+            http: "127.0.0.1:0".into(),
+            log_json: false,
+        };
+        let (stop, shutdown) = stopper();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let task = tokio::spawn(muster_query::service::run(args, shutdown, move |addr| {
+            let _ = ready_tx.send(addr);
+        }));
+        let addr = ready_rx.await.expect("query service ready").expect("HTTP on");
+        (Running { stop: Some(stop), task }, addr)
+    }
+
+    /// Waits (bounded) until the ledger service has created its streams,
+    /// so publishing can begin.
+    pub async fn wait_for_streams(&self) {
+        let js = async_nats::jetstream::new(self.client().await);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while js.get_stream(self.topology().feed_stream()).await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "the ledger service never created its streams");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The deployment's names.
+    pub fn topology(&self) -> Topology {
+        Topology::default()
+    }
+}
+
+impl Default for Stack {
+    fn default() -> Stack {
+        Stack::new()
+    }
+}

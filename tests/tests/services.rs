@@ -1,0 +1,317 @@
+//! The services end to end, over a real nats-server and real sled stores:
+//! publisher → intake → ledger service → receipts and feed → query
+//! replicas → NATS and HTTP answers.
+
+use muster_proto::entry::{Outcome as EntryOutcome, Receipt, ReceiptStatus, Submission};
+use muster_proto::requests::StatusAnswer;
+use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
+use muster_tests::stack::Stack;
+use std::time::{Duration, Instant};
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/examples/events.jsonl");
+
+fn example_events() -> Vec<Outgoing> {
+    let text = std::fs::read_to_string(EXAMPLE).expect("example events");
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            muster_publisher::input::from_json_line(
+                i as u64 + 1,
+                line.as_bytes(),
+                muster_publisher::input::Encoding::Json,
+            )
+            .expect("publishable")
+        })
+        .collect()
+}
+
+fn receipts(outcomes: Vec<Outcome>) -> Vec<Receipt> {
+    outcomes
+        .into_iter()
+        .map(|o| match o {
+            Outcome::Receipt(r) => r,
+            Outcome::NoReceipt { source, id, .. } => panic!("no receipt for {source}/{id}"),
+        })
+        .collect()
+}
+
+fn publisher(client: async_nats::Client) -> Publisher {
+    let config = PublisherConfig { receipt_wait: Duration::from_secs(2), ..PublisherConfig::default() };
+    Publisher::new(client, muster_bus::Topology::default(), config)
+}
+
+async fn request(client: &async_nats::Client, endpoint: &str, body: serde_json::Value) -> serde_json::Value {
+    let reply = client
+        .request(format!("muster.query.{endpoint}"), serde_json::to_vec(&body).unwrap().into())
+        .await
+        .expect("query reply");
+    serde_json::from_slice(&reply.payload).expect("JSON answer")
+}
+
+/// Waits (bounded) until the replica behind `http` has applied `seq`.
+async fn caught_up(http: std::net::SocketAddr, seq: u64) -> StatusAnswer {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: StatusAnswer = serde_json::from_value(http_get(http, "/v1/status").await.1).unwrap();
+        if status.applied_seq >= seq || Instant::now() > deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A tiny HTTP/1.1 GET, so the test checks the wire and not a client
+/// library's idea of it.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect HTTP");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8(response).expect("UTF-8 response");
+    let status: u16 = text[9..12].parse().expect("status code");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_receipt_query_end_to_end() {
+    let stack = Stack::new();
+    let ledger = stack.start_ledger();
+    stack.wait_for_streams().await;
+    let (query, http) = stack.start_query("a").await;
+    let client = stack.client().await;
+
+    let receipts = receipts(publisher(client.clone()).publish_all(example_events(), |_| {}).await.unwrap());
+    assert_eq!(receipts.len(), 63);
+    let accepted = receipts.iter().filter(|r| r.status == ReceiptStatus::Accepted).count();
+    assert_eq!(accepted, 62);
+    let rejected: Vec<&Receipt> = receipts.iter().filter(|r| r.status == ReceiptStatus::Rejected).collect();
+    assert_eq!(rejected[0].code.as_deref(), Some("staff_not_in_unit"));
+
+    let status = caught_up(http, 63).await;
+    assert_eq!((status.applied_seq, status.behind, status.chain_ok), (63, 0, true));
+
+    let answer =
+        request(&client, "headcount", serde_json::json!({"unit": "NH", "date": "2016-01-01", "rollup": true})).await;
+    assert_eq!((answer["posted"].as_u64(), answer["working"].as_u64()), (Some(39), Some(39)));
+    let (code, body) = http_get(http, "/v1/headcount?unit=NH-PS1&date=2015-09-20").await;
+    assert_eq!((code, body["posted"].as_u64()), (200, Some(10)));
+    let (code, body) = http_get(http, "/v1/headcount?unit=NH-PS1&date=2015-09-20&known_at_seq=57").await;
+    assert_eq!((code, body["posted"].as_u64()), (200, Some(9)), "the late order, before it was keyed in");
+    let (code, body) = http_get(http, "/v1/headcount?unit=NH-PS1&date=2015-13-01").await;
+    assert_eq!((code, body["code"].as_str()), (400, Some("bad_request")));
+    let lineage = request(&client, "lineage", serde_json::json!({"unit": "NH-LEGAL"})).await;
+    assert_eq!(lineage[0]["to"], "NH-SUP");
+    let receipt = request(&client, "receipt", serde_json::json!({"source": "hr/nanhu", "id": "nanhu-0058"})).await;
+    assert_eq!(receipt["status"], "accepted");
+
+    // Discoverable as a NATS micro service.
+    let info = client.request("$SRV.INFO.muster-query", "".into()).await.expect("$SRV info");
+    let info: serde_json::Value = serde_json::from_slice(&info.payload).unwrap();
+    assert_eq!(info["name"], "muster-query");
+    assert!(info["endpoints"].as_array().unwrap().len() >= 9);
+
+    // The same events again: JetStream drops them inside its dedupe
+    // window, and the publisher finds every original receipt.
+    let again = receipts_by_key(publisher(client.clone()).publish_all(example_events(), |_| {}).await.unwrap());
+    for original in &receipts {
+        let second = &again[&(original.source.clone(), original.id.clone())];
+        assert_eq!((second.seq, &second.hash, second.status), (original.seq, &original.hash, original.status));
+    }
+    // Past any dedupe window (here: no Nats-Msg-Id at all) the ledger
+    // itself answers a duplicate with the original receipt.
+    let first = &example_events()[0];
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(muster_bus::CONTENT_TYPE_HEADER, first.content_type);
+    let mut receipts_sub = client.subscribe(stack.topology().receipt_subject(&first.source, &first.id)).await.unwrap();
+    client.flush().await.unwrap();
+    client
+        .publish_with_headers(stack.topology().intake_subject(&first.source), headers, first.payload.clone().into())
+        .await
+        .unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(20), futures_util::StreamExt::next(&mut receipts_sub))
+        .await
+        .expect("a receipt for the re-published event")
+        .unwrap();
+    let duplicate: Receipt = serde_json::from_slice(&message.payload).unwrap();
+    assert!(duplicate.duplicate);
+    assert_eq!((duplicate.seq, &duplicate.hash), (receipts[0].seq, &receipts[0].hash));
+    assert_eq!(caught_up(http, 63).await.ledger_seq, 63, "duplicates record nothing");
+    query.stop().await;
+    ledger.stop().await;
+}
+
+fn receipts_by_key(outcomes: Vec<Outcome>) -> std::collections::HashMap<(String, String), Receipt> {
+    receipts(outcomes).into_iter().map(|r| ((r.source.clone(), r.id.clone()), r)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_messages_get_rejected_receipts_or_dead_letters_never_silence() {
+    let stack = Stack::new();
+    let ledger = stack.start_ledger();
+    stack.wait_for_streams().await;
+    let client = stack.client().await;
+    let topology = stack.topology();
+    let raw = |id: &str, content_type: &str, payload: &[u8]| Outgoing {
+        source: "hr/bad".into(),
+        id: id.into(),
+        content_type: Box::leak(content_type.to_owned().into_boxed_str()),
+        payload: payload.to_vec(),
+    };
+    let event = |id: &str, ty: &str, data: &str| {
+        format!(
+            r#"{{"specversion":"1.0","id":"{id}","source":"hr/bad","type":"{ty}","effectivedate":"2015-01-01","data":{data}}}"#
+        )
+    };
+    let cases = vec![
+        (raw("b1", "application/cloudevents+json", b"{not json"), "malformed_payload"),
+        (
+            raw("b2", "application/cloudevents+json", event("b2", "org.muster.staff.promoted.v1", "{}").as_bytes()),
+            "unknown_event_type",
+        ),
+        (
+            raw(
+                "b3",
+                "application/cloudevents+json",
+                event("b3", "org.muster.staff.joined.v1", r#"{"staff":"S1"}"#).as_bytes(),
+            ),
+            "missing_field",
+        ),
+        (raw("b4", "text/plain", b"hello"), "unsupported_content_type"),
+        (raw("b5", "application/vnd.muster.envelope+bincode", &[7, 7, 7]), "unsupported_version"),
+    ];
+    let (events, expected): (Vec<Outgoing>, Vec<&str>) = cases.into_iter().unzip();
+    let got = receipts_by_key(publisher(client.clone()).publish_all(events, |_| {}).await.unwrap());
+    for (i, code) in expected.iter().enumerate() {
+        let receipt = &got[&("hr/bad".to_owned(), format!("b{}", i + 1))];
+        assert_eq!((receipt.status, receipt.code.as_deref()), (ReceiptStatus::Rejected, Some(*code)), "{receipt:?}");
+        assert!(receipt.seq.is_some(), "recorded under its id");
+    }
+
+    // No id anywhere: a dead letter with the reason, not silence.
+    client.publish(topology.intake_subject("nobody"), "garbage".into()).await.unwrap();
+    client.flush().await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let letter = loop {
+        let stream = js.get_stream(topology.deadletter_stream()).await.unwrap();
+        if let Ok(message) = stream.direct_get_last_for_subject(topology.deadletter_subject()).await {
+            break message;
+        }
+        assert!(Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let letter: muster_proto::entry::DeadLetter = serde_json::from_slice(&letter.payload).unwrap();
+    assert_eq!(letter.code, "unsupported_content_type");
+
+    // Oversize: refused before it leaves the client, with a clear error.
+    let huge = raw("b9", "application/cloudevents+json", &vec![b' '; 2 * 1024 * 1024]);
+    let error = publisher(client.clone()).publish_all(vec![huge], |_| {}).await.unwrap_err();
+    assert!(error.to_string().contains("publishing"), "{error}");
+    ledger.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_with_no_ledger_running_is_a_clear_error_not_a_silent_loss() {
+    let stack = Stack::new();
+    let error = publisher(stack.client().await).publish_all(example_events(), |_| {}).await.unwrap_err();
+    assert!(error.to_string().contains("is the ledger service running"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_catches_up_from_zero_and_a_second_agrees() {
+    let stack = Stack::new();
+    let ledger = stack.start_ledger();
+    stack.wait_for_streams().await;
+    let client = stack.client().await;
+    receipts(publisher(client.clone()).publish_all(example_events(), |_| {}).await.unwrap());
+    let (a, http_a) = stack.start_query("a").await;
+    let (b, http_b) = stack.start_query("b").await;
+    assert_eq!(caught_up(http_a, 63).await.applied_seq, 63);
+    assert_eq!(caught_up(http_b, 63).await.applied_seq, 63);
+    for path in [
+        "/v1/tree?date=2014-12-31",
+        "/v1/tree?date=2016-01-01",
+        "/v1/tree?date=2016-01-01&known_at_seq=40",
+        "/v1/roster?unit=NH-SUP&date=2016-01-01",
+        "/v1/history?staff=P007",
+        "/v1/series?unit=NH&from=2013-01-01&to=2016-12-31&rollup=true",
+        "/v1/verify",
+    ] {
+        let (code_a, body_a) = http_get(http_a, path).await;
+        let (code_b, body_b) = http_get(http_b, path).await;
+        assert_eq!(code_a, 200, "{path}: {body_a}");
+        assert_eq!((code_a, &body_a), (code_b, &body_b), "{path}");
+    }
+    // A replica restarted from its own disk resumes, it does not start over.
+    b.stop().await;
+    let (b, http_b) = stack.start_query("b").await;
+    assert_eq!(caught_up(http_b, 63).await.head_hash, caught_up(http_a, 63).await.head_hash);
+    a.stop().await;
+    b.stop().await;
+    ledger.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_killed_mid_stream_loses_nothing_and_doubles_nothing() {
+    const EVENTS: u64 = 3000;
+    let stack = Stack::new();
+    let mut child = stack.spawn_ledger_process();
+    stack.wait_for_streams().await;
+    let client = stack.client().await;
+    let events: Vec<Outgoing> = (1..=EVENTS)
+        .map(|i| {
+            let envelope = muster_tests::crash::event(i);
+            Outgoing {
+                source: envelope.source.clone(),
+                id: envelope.id.clone(),
+                content_type: muster_proto::cloudevents::CONTENT_TYPE,
+                payload: muster_proto::cloudevents::encode_json(&envelope),
+            }
+        })
+        .collect();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = done.clone();
+    let publishing = tokio::spawn({
+        let publisher = publisher(client.clone());
+        async move {
+            publisher
+                .publish_all(events, move |_| {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                })
+                .await
+        }
+    });
+    // Kill it (SIGKILL) twice while receipts are flowing, restarting it each time.
+    for threshold in [EVENTS / 4, EVENTS / 2] {
+        while done.load(std::sync::atomic::Ordering::SeqCst) < threshold {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        child = stack.spawn_ledger_process();
+    }
+    let outcomes = receipts(publishing.await.unwrap().unwrap());
+    assert_eq!(outcomes.len() as u64, EVENTS);
+    let not_accepted: Vec<&Receipt> = outcomes.iter().filter(|r| r.status != ReceiptStatus::Accepted).collect();
+    assert!(not_accepted.is_empty(), "every event accepted: {:?}", &not_accepted[..not_accepted.len().min(3)]);
+    let mut seqs: Vec<u64> = outcomes.iter().map(|r| r.seq.unwrap()).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len() as u64, EVENTS, "one entry per event");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The ledger holds exactly the input, in order, once: the same content
+    // as an uninterrupted run (which records event i as entry i).
+    let ledger = muster_tests::open_ledger(&stack.ledger_dir());
+    assert_eq!(ledger.verify().unwrap().entries, EVENTS);
+    for entry in ledger.entries() {
+        let entry = entry.unwrap();
+        let Submission::Event(envelope) = &entry.body.submission else { panic!("undecodable entry") };
+        assert_eq!(envelope, &muster_tests::crash::event(entry.body.seq));
+        assert!(matches!(entry.body.outcome, EntryOutcome::Accepted { .. }));
+    }
+}
