@@ -47,6 +47,8 @@ pub const LEDGER_ACK_PENDING_MAX: usize = 4 * BATCH_EVENTS_MAX;
 /// Most feed entries a replica applies as one batch (one flush).
 pub const FEED_BATCH_MAX: usize = BATCH_EVENTS_MAX;
 /// Most events a publisher has sent and not yet seen a receipt for.
+/// Rationale: also bounds outstanding PubAcks, which async-nats caps at
+/// 5,000 per context (a publish past that waits for an ack).
 pub const PUBLISH_IN_FLIGHT_MAX: usize = 4096;
 /// Attempts a publisher makes to get one event recorded.
 pub const PUBLISH_ATTEMPTS_MAX: u32 = 8;

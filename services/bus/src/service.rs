@@ -51,9 +51,15 @@ pub fn load_config_from_args() -> Result<(), String> {
 }
 
 /// Logs to stderr, as text or JSON lines, filtered by `MUSTER_LOG`
-/// (default `info`).
+/// (default `info` for services).
 pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MUSTER_LOG").unwrap_or_else(|_| "info".into());
+    init_tracing_with(json, "info")
+}
+
+/// The same with another default filter (`warn` for command-line tools,
+/// whose output is for people).
+pub fn init_tracing_with(json: bool, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MUSTER_LOG").unwrap_or_else(|_| default_filter.into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();

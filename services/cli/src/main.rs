@@ -4,6 +4,8 @@
 //! muster import  --ledger DIR events.jsonl      # or - for stdin
 //! muster headcount --ledger DIR --unit U --date 2016-01-01 [--rollup] [--known-at 42|2016-01-05T00:00:00Z]
 //! muster tree | roster | history | lineage | series | receipt | verify
+//! muster --nats nats://127.0.0.1:4222 headcount …   # ask the query service instead
+//! muster --nats nats://127.0.0.1:4222 status        # how far the replica is behind
 //! ```
 //! Every query takes `--format table|json|csv`.
 //!
@@ -15,12 +17,14 @@ mod output;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use muster_domain::{Date, Seq, StaffId, UnitId};
-use muster_ledger::{Incoming, Ledger, LedgerConfig, LedgerErrorKind};
+use muster_domain::Date;
+use muster_ledger::{Incoming, Ledger, LedgerConfig};
 use muster_proto::answers::*;
-use muster_proto::entry::ReceiptStatus;
-use muster_proto::limits::{BATCH_EVENTS_MAX, PAYLOAD_BYTES_MAX, SERIES_POINTS_MAX};
+use muster_proto::entry::{Receipt, ReceiptStatus};
+use muster_proto::limits::{BATCH_EVENTS_MAX, PAYLOAD_BYTES_MAX};
+use muster_proto::requests::{StatusAnswer, VerifyAnswer};
 use output::{Format, SummaryRows, Table};
+use serde_json::json;
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,9 +32,16 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "muster", version, about = "Muster: an event-sourced staffing ledger")]
 struct Cli {
-    /// The ledger directory (sled).
+    /// The ledger directory (sled), for local use.
     #[arg(long, global = true, env = "MUSTER_LEDGER", default_value = "data/ledger")]
     ledger: PathBuf,
+    /// Ask the query service over NATS at these URLs instead of a local
+    /// ledger (comma-separated).
+    #[arg(long, global = true, value_delimiter = ',')]
+    nats: Option<Vec<String>>,
+    /// Subject prefix of the ledger, with --nats.
+    #[arg(long, global = true, env = "MUSTER_PREFIX", default_value = "muster")]
+    prefix: String,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
@@ -126,6 +137,8 @@ enum Command {
     },
     /// Re-walk the hash chain on disk.
     Verify,
+    /// How far a query replica is behind the ledger (with --nats).
+    Status,
 }
 
 fn main() -> ExitCode {
@@ -154,107 +167,150 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Where queries are answered: a local ledger directory, or the query
+/// service over NATS. Both speak the same JSON requests and answers
+/// (`muster_proto::requests`, `muster_proto::answers`).
+enum Backend {
+    Local(Ledger),
+    Remote { client: async_nats::Client, topology: muster_bus::Topology, runtime: tokio::runtime::Runtime },
+}
+
+impl Backend {
+    fn ask(&self, endpoint: &str, request: serde_json::Value) -> Result<Vec<u8>> {
+        let body = serde_json::to_vec(&request)?;
+        match self {
+            Backend::Local(ledger) => muster_query::answer::answer(ledger, endpoint, &body)
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message)),
+            Backend::Remote { client, topology, runtime } => runtime.block_on(async {
+                let subject = format!("{}.{endpoint}", topology.query_group());
+                let reply = tokio::time::timeout(QUERY_TIMEOUT, client.request(subject, body.into()))
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the query service did not answer within {QUERY_TIMEOUT:?}"))?
+                    .context("asking the query service (is muster-query running?)")?;
+                let failed = reply.headers.as_ref().and_then(|h| h.get("Nats-Service-Error")).is_some();
+                if failed {
+                    let error: muster_proto::requests::ErrorAnswer = serde_json::from_slice(&reply.payload)?;
+                    bail!("{}: {}", error.code, error.message);
+                }
+                Ok(reply.payload.to_vec())
+            }),
+        }
+    }
+}
+
+const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `--known-at`: a sequence number, or an RFC 3339 UTC time.
+fn with_known_at(mut request: serde_json::Value, known_at: Option<&str>) -> serde_json::Value {
+    if let Some(text) = known_at {
+        match text.parse::<u64>() {
+            Ok(seq) => request["known_at_seq"] = seq.into(),
+            Err(_) => request["known_at_time"] = text.into(),
+        }
+    }
+    request
+}
+
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).context("reading the answer")
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     let format = match cli.format {
         FormatArg::Table => Format::Table,
         FormatArg::Json => Format::Json,
         FormatArg::Csv => Format::Csv,
     };
-    let mut ledger = Ledger::open(&LedgerConfig::new(&cli.ledger))
-        .with_context(|| format!("opening the ledger at {}", cli.ledger.display()))?;
     let out = &mut std::io::stdout().lock();
+    let backend = match &cli.nats {
+        Some(urls) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let config = muster_bus::ConnectConfig { urls: urls.clone(), name: "muster".into() };
+            let client = runtime
+                .block_on(async { tokio::time::timeout(QUERY_TIMEOUT, muster_bus::connect(&config)).await })
+                .map_err(|_| anyhow::anyhow!("could not reach NATS at {}", urls.join(",")))??;
+            Backend::Remote { client, topology: muster_bus::Topology::new(&cli.prefix), runtime }
+        }
+        None => Backend::Local(
+            Ledger::open(&LedgerConfig::new(&cli.ledger))
+                .with_context(|| format!("opening the ledger at {}", cli.ledger.display()))?,
+        ),
+    };
     match cli.command {
         Command::Import { file, rejections, strict } => {
-            return import(&mut ledger, &file, rejections, strict, format, out)
+            let Backend::Local(mut ledger) = backend else {
+                bail!("import writes a local ledger; to send events to the ledger service use muster-publish");
+            };
+            return import(&mut ledger, &file, rejections, strict, format, out);
         }
         Command::Headcount { unit, date, rollup, known_at } => {
-            let k = known_at_seq(&ledger, known_at.as_deref())?;
-            let answer = ledger.timeline().headcount(&UnitId(unit), date, k, rollup);
-            let row = HeadcountOut::new(&answer, k);
+            let request = json!({"unit": unit, "date": date.to_string(), "rollup": rollup});
+            let row: HeadcountOut = parse(&backend.ask("headcount", with_known_at(request, known_at.as_deref()))?)?;
             output::one(out, format, &row, Table::headcount(&row))?;
         }
         Command::Tree { date, known_at } => {
-            let k = known_at_seq(&ledger, known_at.as_deref())?;
-            let rows: Vec<TreeNodeOut> = ledger.timeline().tree(date, k).iter().map(Into::into).collect();
+            let request = json!({"date": date.to_string()});
+            let rows: Vec<TreeNodeOut> = parse(&backend.ask("tree", with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::tree(&rows))?;
         }
         Command::Roster { unit, date, known_at } => {
-            let k = known_at_seq(&ledger, known_at.as_deref())?;
+            let request = json!({"unit": unit, "date": date.to_string()});
             let rows: Vec<RosterEntryOut> =
-                ledger.timeline().roster(&UnitId(unit), date, k).iter().map(Into::into).collect();
+                parse(&backend.ask("roster", with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::roster(&rows))?;
         }
         Command::History { staff, known_at } => {
-            let k = known_at_seq(&ledger, known_at.as_deref())?;
+            let request = json!({"staff": staff});
             let rows: Vec<HistoryEntryOut> =
-                ledger.timeline().staff_history(&StaffId(staff), k).iter().map(Into::into).collect();
+                parse(&backend.ask("history", with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::history(&rows))?;
         }
         Command::Lineage { unit, known_at } => {
-            let k = known_at_seq(&ledger, known_at.as_deref())?;
+            let request = json!({"unit": unit});
             let rows: Vec<LineageEdgeOut> =
-                ledger.timeline().lineage(&UnitId(unit), k).iter().map(Into::into).collect();
+                parse(&backend.ask("lineage", with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::lineage(&rows))?;
         }
         Command::Series { unit, from, to, rollup, known_at } => {
-            if to < from {
-                bail!("--to {to} is before --from {from}");
-            }
-            let k = known_at_seq(&ledger, known_at.as_deref())?;
-            let points = ledger.timeline().series(&UnitId(unit), from, to, k, rollup);
-            if points.len() > SERIES_POINTS_MAX {
-                bail!("{} points is over the limit of {SERIES_POINTS_MAX}: ask for a shorter range", points.len());
-            }
-            let rows: Vec<SeriesPointOut> = points.iter().map(Into::into).collect();
+            let request = json!({"unit": unit, "from": from.to_string(), "to": to.to_string(), "rollup": rollup});
+            let rows: Vec<SeriesPointOut> =
+                parse(&backend.ask("series", with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::series(&rows))?;
         }
-        Command::Receipt { source, id } => match ledger.receipt(&source, &id)? {
-            Some(receipt) => output::one(out, format, &receipt, Table::receipts(std::slice::from_ref(&receipt)))?,
-            None => bail!("no event {source}/{id} was ever recorded"),
-        },
-        Command::Verify => match ledger.verify() {
-            Ok(report) => {
-                let head = muster_ledger::hex(&report.head_hash);
-                let row = serde_json::json!({"ok": true, "entries": report.entries, "head_hash": head});
-                output::one(
-                    out,
-                    format,
-                    &row,
-                    Table::kv(&[("ok", "true".into()), ("entries", report.entries.to_string()), ("head_hash", head)]),
-                )?;
-            }
-            Err(error) => match error.kind() {
-                LedgerErrorKind::Corrupt { seq, reason } => {
-                    let row = serde_json::json!({"ok": false, "first_bad_seq": seq, "reason": reason});
-                    output::one(
-                        out,
-                        format,
-                        &row,
-                        Table::kv(&[
-                            ("ok", "false".into()),
-                            ("first_bad_seq", seq.to_string()),
-                            ("reason", reason.clone()),
-                        ]),
-                    )?;
-                    return Ok(ExitCode::from(2));
+        Command::Receipt { source, id } => {
+            let receipt: Receipt = parse(&backend.ask("receipt", json!({"source": source, "id": id}))?)?;
+            output::one(out, format, &receipt, Table::receipts(std::slice::from_ref(&receipt)))?;
+        }
+        Command::Verify => {
+            let answer: VerifyAnswer = parse(&backend.ask("verify", json!({}))?)?;
+            let mut pairs = vec![("ok", answer.ok.to_string()), ("entries", answer.entries.to_string())];
+            match (&answer.head_hash, answer.first_bad_seq, &answer.reason) {
+                (Some(hash), _, _) => pairs.push(("head_hash", hash.clone())),
+                (None, Some(seq), reason) => {
+                    pairs.push(("first_bad_seq", seq.to_string()));
+                    pairs.push(("reason", reason.clone().unwrap_or_default()));
                 }
-                _ => return Err(error.into()),
-            },
-        },
+                _ => {}
+            }
+            output::one(out, format, &answer, Table::kv(&pairs))?;
+            if !answer.ok {
+                return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Status => {
+            let Backend::Remote { .. } = backend else { bail!("status is a query service's: give --nats") };
+            let answer: StatusAnswer = parse(&backend.ask("status", json!({}))?)?;
+            let pairs = [
+                ("ledger_seq", answer.ledger_seq.to_string()),
+                ("applied_seq", answer.applied_seq.to_string()),
+                ("behind", answer.behind.to_string()),
+                ("chain_ok", answer.chain_ok.to_string()),
+                ("head_hash", answer.head_hash.clone()),
+            ];
+            output::one(out, format, &answer, Table::kv(&pairs))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--known-at`: a sequence number, or an RFC 3339 UTC time mapped to the
-/// last sequence committed by then.
-fn known_at_seq(ledger: &Ledger, known_at: Option<&str>) -> Result<Option<Seq>> {
-    let Some(text) = known_at else { return Ok(None) };
-    if let Ok(seq) = text.parse::<Seq>() {
-        return Ok(Some(seq));
-    }
-    let ms = output::parse_utc_ms(text)
-        .with_context(|| format!("--known-at '{text}' is neither a sequence nor a time like 2016-01-05T08:00:00Z"))?;
-    Ok(Some(ledger.seq_at_time(ms)?))
 }
 
 fn import(

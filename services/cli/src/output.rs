@@ -1,7 +1,6 @@
 //! Tables for people, JSON and CSV for machines.
 
-use anyhow::{bail, Result};
-use muster_domain::Date;
+use anyhow::Result;
 use muster_proto::answers::*;
 use muster_proto::entry::{Receipt, ReceiptStatus};
 use serde::Serialize;
@@ -230,23 +229,4 @@ impl SummaryRows for ImportSummary {
             ("head_hash", self.head_hash.clone()),
         ]
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` to Unix milliseconds.
-pub fn parse_utc_ms(text: &str) -> Result<u64> {
-    let Some((day, rest)) = text.split_once('T') else { bail!("no 'T' between date and time") };
-    let Some(clock) = rest.strip_suffix('Z') else { bail!("times must be UTC, ending in 'Z'") };
-    let date = Date::parse(day)?;
-    let (clock, millis) = match clock.split_once('.') {
-        Some((c, f)) => (c, format!("{f:0<3}")[..3].parse::<u64>()?),
-        None => (clock, 0),
-    };
-    let parts: Vec<u64> = clock.split(':').map(str::parse).collect::<Result<_, _>>()?;
-    let [h, m, s] = parts[..] else { bail!("time must be HH:MM:SS") };
-    if h > 23 || m > 59 || s > 60 {
-        bail!("time out of range");
-    }
-    let epoch = Date::from_ymd(1970, 1, 1)?.day_number();
-    let Some(days) = date.day_number().checked_sub(epoch) else { bail!("before 1970") };
-    Ok(((u64::from(days) * 86_400 + h * 3600 + m * 60 + s) * 1000) + millis)
 }

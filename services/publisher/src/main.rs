@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     let args = Args::parse();
-    muster_bus::service::init_tracing(args.log_json);
+    muster_bus::service::init_tracing_with(args.log_json, "warn");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(args)) {
         Ok(code) => code,
