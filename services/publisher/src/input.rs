@@ -101,3 +101,48 @@ pub fn csv_record_to_json(
     event.insert("data".into(), Value::Object(data));
     serde_json::to_vec(&Value::Object(event)).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert(csv_text: &str, source: Option<&str>) -> Vec<Result<Outgoing, String>> {
+        let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        reader
+            .records()
+            .enumerate()
+            .map(|(i, record)| {
+                let json = csv_record_to_json(&headers, &record.unwrap(), source)?;
+                from_json_line(i as u64 + 1, &json, Encoding::Json).map_err(|e| e.message)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn csv_rows_become_cloudevents_with_flat_or_json_data() {
+        let rows = convert(
+            "id,type,effectivedate,orderref,staff,from,to,until,data\n\
+             e1,staff.transferred,2015-10-01,南湖公〔2015〕44号,P002,NH-SUP,NH-PS1,,\n\
+             e2,staff.seconded,2015-11-01,,P030,NH-PS1,NH-SUP,2015-12-31,\n\
+             e3,units.merged,2015-09-01,,,,,,\"{\"\"sources\"\":[\"\"A\"\",\"\"B\"\"],\"\"target\"\":\"\"C\"\"}\"\n",
+            Some("hr/nanhu"),
+        );
+        let events: Vec<Outgoing> = rows.into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e1", "e2", "e3"]);
+        let first = muster_proto::cloudevents::decode_json(&events[0].payload).unwrap();
+        assert_eq!(first.source, "hr/nanhu");
+        assert_eq!(first.order_ref.as_deref(), Some("南湖公〔2015〕44号"));
+        let second = muster_proto::cloudevents::decode_json(&events[1].payload).unwrap();
+        let muster_proto::wire::EventBody::StaffSeconded(seconded) = second.body else { panic!("not a secondment") };
+        assert_eq!(seconded.until.unwrap().0.to_string(), "2015-12-31");
+    }
+
+    #[test]
+    fn csv_problems_are_named() {
+        let rows = convert("id,type,effectivedate,colour\ne1,staff.left,2015-01-01,red\n", Some("hr"));
+        assert_eq!(rows[0].as_ref().unwrap_err(), "unknown column 'colour'");
+        let rows = convert("id,type,effectivedate,staff\ne1,staff.left,2015-01-01,P1\n", None);
+        assert!(rows[0].as_ref().unwrap_err().contains("no source column"));
+    }
+}
