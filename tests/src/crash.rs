@@ -39,3 +39,14 @@ pub fn event(i: u64) -> Envelope {
         body,
     }
 }
+
+/// Event `i` ready for the publisher, as CloudEvents JSON.
+pub fn outgoing(i: u64) -> muster_publisher::Outgoing {
+    let envelope = event(i);
+    muster_publisher::Outgoing {
+        source: envelope.source.clone(),
+        id: envelope.id.clone(),
+        content_type: muster_proto::cloudevents::CONTENT_TYPE,
+        payload: muster_proto::cloudevents::encode_json(&envelope),
+    }
+}

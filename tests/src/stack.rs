@@ -59,13 +59,10 @@ impl Stack {
     /// The ledger service, in-process.
     pub fn start_ledger(&self) -> Running {
         let args = muster_ledger::service::Args {
-            config: None,
-            nats_url: vec![self.nats.url()],
-            prefix: "muster".into(),
+            common: muster_bus::service::CommonArgs::for_url(&self.nats.url()),
             ledger: self.ledger_dir(),
             batch_wait_ms: 5,
             stream_replicas: 1,
-            log_json: false,
         };
         let (stop, shutdown) = stopper();
         Running { stop: Some(stop), task: tokio::spawn(muster_ledger::service::run(args, shutdown)) }
@@ -89,12 +86,9 @@ impl Stack {
     /// address.
     pub async fn start_query(&self, name: &str) -> (Running, std::net::SocketAddr) {
         let args = muster_query::service::Args {
-            config: None,
-            nats_url: vec![self.nats.url()],
-            prefix: "muster".into(),
+            common: muster_bus::service::CommonArgs::for_url(&self.nats.url()),
             replica: self.dir.path().join(format!("query-{name}")),
             http: "127.0.0.1:0".into(),
-            log_json: false,
         };
         let (stop, shutdown) = stopper();
         let (ready_tx, ready_rx) = oneshot::channel();

@@ -261,17 +261,7 @@ async fn the_ledger_killed_mid_stream_loses_nothing_and_doubles_nothing() {
     let mut child = stack.spawn_ledger_process();
     stack.wait_for_streams().await;
     let client = stack.client().await;
-    let events: Vec<Outgoing> = (1..=EVENTS)
-        .map(|i| {
-            let envelope = muster_tests::crash::event(i);
-            Outgoing {
-                source: envelope.source.clone(),
-                id: envelope.id.clone(),
-                content_type: muster_proto::cloudevents::CONTENT_TYPE,
-                payload: muster_proto::cloudevents::encode_json(&envelope),
-            }
-        })
-        .collect();
+    let events: Vec<Outgoing> = (1..=EVENTS).map(muster_tests::crash::outgoing).collect();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = done.clone();
     let publishing = tokio::spawn({

@@ -7,7 +7,32 @@
 //! comment. Rationale: one set of names for all three places, documented
 //! once in `ops/README.md`, and no config parser to maintain.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The settings every Muster service and tool shares; flattened into each
+/// one's own `Args`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// A file of MUSTER_*=value lines.
+    #[arg(long, env = "MUSTER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// NATS server URLs, comma-separated.
+    #[arg(long, env = "MUSTER_NATS_URL", default_value = "nats://127.0.0.1:4222", value_delimiter = ',')]
+    pub nats_url: Vec<String>,
+    /// Subject prefix of the ledger's streams (one per independent ledger).
+    #[arg(long, env = "MUSTER_PREFIX", default_value = "muster")]
+    pub prefix: String,
+    /// Log JSON lines instead of text.
+    #[arg(long, env = "MUSTER_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl CommonArgs {
+    /// Settings for a server at `url` with the default prefix.
+    pub fn for_url(url: &str) -> CommonArgs {
+        CommonArgs { config: None, nats_url: vec![url.to_owned()], prefix: "muster".into(), log_json: false }
+    }
+}
 
 /// Loads `KEY=VALUE` lines from `path` into the environment, leaving
 /// variables that are already set alone (environment beats file). Call

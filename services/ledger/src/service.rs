@@ -31,15 +31,9 @@ use std::time::{Duration, Instant};
 #[derive(Parser, Debug, Clone)]
 #[command(name = "muster-ledger", version, about = "Muster ledger service")]
 pub struct Args {
-    /// A file of MUSTER_*=value lines.
-    #[arg(long, env = "MUSTER_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// NATS server URLs, comma-separated.
-    #[arg(long, env = "MUSTER_NATS_URL", default_value = "nats://127.0.0.1:4222", value_delimiter = ',')]
-    pub nats_url: Vec<String>,
-    /// Subject prefix of this ledger's streams.
-    #[arg(long, env = "MUSTER_PREFIX", default_value = "muster")]
-    pub prefix: String,
+    /// NATS, prefix, config file, logging.
+    #[command(flatten)]
+    pub common: muster_bus::service::CommonArgs,
     /// The sled directory.
     #[arg(long, env = "MUSTER_LEDGER", default_value = "data/ledger")]
     pub ledger: PathBuf,
@@ -49,16 +43,13 @@ pub struct Args {
     /// Replicas of each stream (1 on a single server, 3 on a cluster).
     #[arg(long, env = "MUSTER_STREAM_REPLICAS", default_value_t = 1)]
     pub stream_replicas: usize,
-    /// Log JSON lines instead of text.
-    #[arg(long, env = "MUSTER_LOG_JSON")]
-    pub log_json: bool,
 }
 
 /// The binary's whole life: settings, logging, run until Ctrl-C/SIGTERM.
 pub fn main() -> Result<()> {
     muster_bus::service::load_config_from_args().map_err(anyhow::Error::msg)?;
     let args = Args::parse();
-    muster_bus::service::init_tracing(args.log_json);
+    muster_bus::service::init_tracing(args.common.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(args, muster_bus::service::shutdown_signal()))
 }
@@ -83,9 +74,10 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) ->
         .with_context(|| format!("opening the ledger at {}", args.ledger.display()))?;
     tracing::info!(head_seq = ledger.head().seq, path = %args.ledger.display(), "ledger open");
     let client =
-        muster_bus::connect(&ConnectConfig { urls: args.nats_url.clone(), name: "muster-ledger".into() }).await?;
+        muster_bus::connect(&ConnectConfig { urls: args.common.nats_url.clone(), name: "muster-ledger".into() })
+            .await?;
     let js = jetstream::new(client);
-    let topology = Topology::new(&args.prefix);
+    let topology = Topology::new(&args.common.prefix);
     topology
         .ensure_streams(&js, args.stream_replicas)
         .await

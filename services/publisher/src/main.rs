@@ -22,9 +22,9 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(name = "muster-publish", version, about = "Publish events to Muster and wait for receipts")]
 struct Args {
-    /// A file of MUSTER_*=value lines.
-    #[arg(long, env = "MUSTER_CONFIG")]
-    config: Option<PathBuf>,
+    /// NATS, prefix, config file, logging.
+    #[command(flatten)]
+    common: muster_bus::service::CommonArgs,
     /// The events: .jsonl / .csv, or - for stdin.
     file: PathBuf,
     /// Input format (default: by extension; stdin is JSONL).
@@ -36,12 +36,6 @@ struct Args {
     /// Source for CSV rows without a source column.
     #[arg(long)]
     source: Option<String>,
-    /// NATS server URLs, comma-separated.
-    #[arg(long, env = "MUSTER_NATS_URL", default_value = "nats://127.0.0.1:4222", value_delimiter = ',')]
-    nats_url: Vec<String>,
-    /// Subject prefix of the ledger.
-    #[arg(long, env = "MUSTER_PREFIX", default_value = "muster")]
-    prefix: String,
     /// Most events in flight.
     #[arg(long, default_value_t = limits::PUBLISH_IN_FLIGHT_MAX)]
     window: usize,
@@ -60,9 +54,6 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Log JSON lines instead of text.
-    #[arg(long, env = "MUSTER_LOG_JSON")]
-    log_json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -83,7 +74,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     let args = Args::parse();
-    muster_bus::service::init_tracing_with(args.log_json, "warn");
+    muster_bus::service::init_tracing_with(args.common.log_json, "warn");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(args)) {
         Ok(code) => code,
@@ -166,15 +157,16 @@ fn read_events(args: &Args) -> Result<(Vec<Outgoing>, Vec<Unpublishable>)> {
 
 async fn run(args: Args) -> Result<ExitCode> {
     let (events, unpublishable) = read_events(&args)?;
-    let client = muster_bus::connect(&ConnectConfig { urls: args.nats_url.clone(), name: "muster-publish".into() })
-        .await
-        .context("connecting to NATS")?;
+    let client =
+        muster_bus::connect(&ConnectConfig { urls: args.common.nats_url.clone(), name: "muster-publish".into() })
+            .await
+            .context("connecting to NATS")?;
     let config = PublisherConfig {
         window: args.window.clamp(1, limits::PUBLISH_IN_FLIGHT_MAX),
         receipt_wait: Duration::from_millis(args.receipt_wait_ms),
         ..PublisherConfig::default()
     };
-    let publisher = Publisher::new(client.clone(), Topology::new(&args.prefix), config);
+    let publisher = Publisher::new(client.clone(), Topology::new(&args.common.prefix), config);
     let bar =
         if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(events.len() as u64) };
     bar.set_style(

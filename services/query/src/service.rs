@@ -26,31 +26,22 @@ use std::time::Duration;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "muster-query", version, about = "Muster query service (read replica)")]
 pub struct Args {
-    /// A file of MUSTER_*=value lines.
-    #[arg(long, env = "MUSTER_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// NATS server URLs, comma-separated.
-    #[arg(long, env = "MUSTER_NATS_URL", default_value = "nats://127.0.0.1:4222", value_delimiter = ',')]
-    pub nats_url: Vec<String>,
-    /// Subject prefix of the ledger to follow.
-    #[arg(long, env = "MUSTER_PREFIX", default_value = "muster")]
-    pub prefix: String,
+    /// NATS, prefix, config file, logging.
+    #[command(flatten)]
+    pub common: muster_bus::service::CommonArgs,
     /// This replica's own sled directory.
     #[arg(long, env = "MUSTER_REPLICA", default_value = "data/query")]
     pub replica: PathBuf,
     /// HTTP listen address, or `off`.
     #[arg(long, env = "MUSTER_HTTP", default_value = "127.0.0.1:8080")]
     pub http: String,
-    /// Log JSON lines instead of text.
-    #[arg(long, env = "MUSTER_LOG_JSON")]
-    pub log_json: bool,
 }
 
 /// The binary's whole life.
 pub fn main() -> Result<()> {
     muster_bus::service::load_config_from_args().map_err(anyhow::Error::msg)?;
     let args = Args::parse();
-    muster_bus::service::init_tracing(args.log_json);
+    muster_bus::service::init_tracing(args.common.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(args, muster_bus::service::shutdown_signal(), |_| {}))
 }
@@ -110,9 +101,9 @@ pub async fn run(
         .with_context(|| format!("opening the replica at {}", args.replica.display()))?;
     tracing::info!(applied_seq = ledger.head().seq, path = %args.replica.display(), "replica open");
     let client =
-        muster_bus::connect(&ConnectConfig { urls: args.nats_url.clone(), name: "muster-query".into() }).await?;
+        muster_bus::connect(&ConnectConfig { urls: args.common.nats_url.clone(), name: "muster-query".into() }).await?;
     let js = jetstream::new(client.clone());
-    let topology = Topology::new(&args.prefix);
+    let topology = Topology::new(&args.common.prefix);
     topology.ensure_streams(&js, 1).await.map_err(|e| anyhow::anyhow!("streams: {e}"))?;
     let replica = Arc::new(Replica {
         ledger: RwLock::new(ledger),

@@ -15,17 +15,7 @@ use std::time::Instant;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let events: u64 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(20_000);
-    let payloads: Vec<Outgoing> = (1..=events)
-        .map(|i| {
-            let envelope = muster_tests::crash::event(i);
-            Outgoing {
-                source: envelope.source.clone(),
-                id: envelope.id.clone(),
-                content_type: muster_proto::cloudevents::CONTENT_TYPE,
-                payload: muster_proto::cloudevents::encode_json(&envelope),
-            }
-        })
-        .collect();
+    let payloads: Vec<Outgoing> = (1..=events).map(muster_tests::crash::outgoing).collect();
     let stack = Stack::new();
     let client = stack.client().await;
     let js = jetstream::new(client.clone());
