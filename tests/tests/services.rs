@@ -139,6 +139,26 @@ async fn publish_receipt_query_end_to_end() {
     assert!(duplicate.duplicate);
     assert_eq!((duplicate.seq, &duplicate.hash), (receipts[0].seq, &receipts[0].hash));
     assert_eq!(caught_up(http, 63).await.ledger_seq, 63, "duplicates record nothing");
+
+    // Other content under a recorded id is rejected, and the original
+    // receipt stays the one a lookup finds.
+    let mut forged = first.payload.clone();
+    let at = forged.windows(5).position(|w| w == b"Nanhu").expect("a name to change");
+    forged[at] = b'X';
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(muster_bus::CONTENT_TYPE_HEADER, first.content_type);
+    let topology = stack.topology();
+    let mut conflicts = client.subscribe(topology.receipt_conflict_subject(&first.source, &first.id)).await.unwrap();
+    client.flush().await.unwrap();
+    client.publish_with_headers(topology.intake_subject(&first.source), headers, forged.into()).await.unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(20), futures_util::StreamExt::next(&mut conflicts))
+        .await
+        .expect("a receipt for the other content")
+        .unwrap();
+    let conflict: Receipt = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(conflict.code.as_deref(), Some("duplicate_id_different_content"));
+    let looked_up = publisher(client.clone()).lookup(&first.source, &first.id).await.unwrap().unwrap();
+    assert_eq!((looked_up.status, looked_up.seq), (ReceiptStatus::Accepted, receipts[0].seq));
     query.stop().await;
     ledger.stop().await;
 }

@@ -109,6 +109,14 @@ impl Topology {
     pub fn receipt_subject(&self, source: &str, id: &str) -> String {
         format!("{}.receipts.{}.{}", self.prefix, token(&[source], 16), token(&[source, id], 32))
     }
+    /// Where the receipt of a *different* submission under an already
+    /// recorded (source, id) goes (`duplicate_id_different_content`).
+    /// Rationale: the receipts stream keeps the last message per subject,
+    /// so such a rejection must not take the original receipt's place;
+    /// publishers listening to their source's receipts still get it.
+    pub fn receipt_conflict_subject(&self, source: &str, id: &str) -> String {
+        format!("{}.conflict", self.receipt_subject(source, id))
+    }
     /// Every receipt of one source: what a publisher listens to.
     pub fn receipts_of_source(&self, source: &str) -> String {
         format!("{}.receipts.{}.>", self.prefix, token(&[source], 16))

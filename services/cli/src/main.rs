@@ -153,7 +153,6 @@ fn main() -> ExitCode {
     }
 }
 
-
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

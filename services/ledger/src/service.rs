@@ -206,6 +206,17 @@ impl Service {
         Ok(())
     }
 
+    /// Where a receipt goes: its event's subject, or beside it for a
+    /// different submission under a recorded key (which must not replace
+    /// the original receipt there).
+    fn receipt_subject(&self, receipt: &Receipt) -> String {
+        if receipt.code.as_deref() == Some(ReasonCode::DuplicateIdDifferentContent.as_str()) {
+            self.topology.receipt_conflict_subject(&receipt.source, &receipt.id)
+        } else {
+            self.topology.receipt_subject(&receipt.source, &receipt.id)
+        }
+    }
+
     async fn publish_receipts(&self, messages: &[&async_nats::Message], receipts: &[Receipt]) -> Result<()> {
         let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(receipts.len());
         for (message, receipt) in messages.iter().zip(receipts) {
@@ -213,7 +224,7 @@ impl Service {
                 acks.push(self.dead_letter(message, receipt).await?);
                 continue;
             }
-            let subject = self.topology.receipt_subject(&receipt.source, &receipt.id);
+            let subject = self.receipt_subject(receipt);
             let payload = serde_json::to_vec(receipt)?;
             acks.push(self.js.publish(subject, payload.into()).await?);
         }
@@ -279,7 +290,7 @@ impl Service {
         for seq in feed_last + 1..=head {
             let entry = self.ledger.entry(seq)?.with_context(|| format!("entry {seq} missing"))?;
             let receipt = receipt_of(&entry, false);
-            let subject = self.topology.receipt_subject(&receipt.source, &receipt.id);
+            let subject = self.receipt_subject(&receipt);
             self.js.publish(subject, serde_json::to_vec(&receipt)?.into()).await?.await?;
         }
         self.publish_feed(feed_last + 1).await
