@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod audit;
 mod counts;
 mod date;
 mod decide;
@@ -37,6 +38,7 @@ mod query;
 mod reason;
 mod timeline;
 
+pub use audit::{Audit, Move, MoveCause, Reconciliation, Strength, UnitQuota};
 pub use date::{Date, DateError};
 pub use event::{Allocation, Category, Event, EventKind, MergeTarget, NewUnit, Seq, StaffId, UnitId};
 pub use history::Pos;

@@ -14,11 +14,11 @@ fn count(value: i64) -> u32 {
 impl Timeline {
     /// `known_at` at or past the last sequence is the same as now; the
     /// fast paths rely on seeing `None` then.
-    fn normalize(&self, known_at: Option<Seq>) -> Option<Seq> {
+    pub(crate) fn normalize(&self, known_at: Option<Seq>) -> Option<Seq> {
         known_at.filter(|k| *k < self.last_seq)
     }
 
-    fn unit_on(&self, u: U, date: Date, known_at: Option<Seq>) -> (UnitStatus, Option<&UnitState>) {
+    pub(crate) fn unit_on(&self, u: U, date: Date, known_at: Option<Seq>) -> (UnitStatus, Option<&UnitState>) {
         let history = &self.units[u as usize].history;
         match history.state_on(date, known_at) {
             Some((_, state)) if state.open => (UnitStatus::Active, Some(state)),
@@ -28,13 +28,13 @@ impl Timeline {
         }
     }
 
-    fn staff_on(&self, s: S, date: Date, known_at: Option<Seq>) -> Option<StaffState> {
+    pub(crate) fn staff_on(&self, s: S, date: Date, known_at: Option<Seq>) -> Option<StaffState> {
         let (_, state) = self.staff[s as usize].history.state_on(date, known_at)?;
         state.active.then(|| state.on(date))
     }
 
     /// Active units below `u` on `date` (not `u` itself), depth-first.
-    fn descendants(&self, u: U, date: Date, known_at: Option<Seq>) -> Vec<U> {
+    pub(crate) fn descendants(&self, u: U, date: Date, known_at: Option<Seq>) -> Vec<U> {
         let mut found = Vec::new();
         let mut stack = vec![u];
         while let Some(parent) = stack.pop() {

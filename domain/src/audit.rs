@@ -1,0 +1,369 @@
+//! The front-line audit (警力下沉) between two days: who really moved from
+//! the office to the front line, and why — separating real moves from
+//! relabelled units, restructurings, paper moves and round trips.
+//! Semantics: the "Front-line audit" section of `shared/SPEC.md`.
+//!
+//! A staff member counts in the category of their home unit (posted) or
+//! working unit (working) as that unit is classified on that day. With a
+//! scope unit, only staff whose home is in its subtree (as the tree stood
+//! that day) count on that day.
+
+use crate::timeline::{Ev, StaffState, Timeline, S, U};
+use crate::{Category, Date, Seq, StaffId, UnitId, UnitStatus};
+use std::collections::BTreeSet;
+
+/// Office and front-line strength on one day.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub struct Strength {
+    /// Posted at office units.
+    pub office_posted: u32,
+    /// Working at office units.
+    pub office_working: u32,
+    /// Posted at front-line units.
+    pub front_posted: u32,
+    /// Working at front-line units.
+    pub front_working: u32,
+}
+
+/// Why a member's home went from one category to the other.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum MoveCause {
+    /// At least one transfer (or leaving and joining again) in (D1, D2]
+    /// changed their home unit.
+    Transferred,
+    /// Their home unit changed only through mergers and splits.
+    Restructured,
+    /// Same home unit on both days; only its category changed. Nobody moved.
+    Reclassified,
+}
+
+impl MoveCause {
+    /// A stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoveCause::Transferred => "transferred",
+            MoveCause::Restructured => "restructured",
+            MoveCause::Reclassified => "reclassified",
+        }
+    }
+}
+
+/// One member whose home changed category between the two days.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Move {
+    /// The member.
+    pub staff: StaffId,
+    /// Home unit on D1.
+    pub from_unit: UnitId,
+    /// Home unit on D2.
+    pub to_unit: UnitId,
+    /// Exactly one cause.
+    pub cause: MoveCause,
+    /// Working unit on D2 (differs from `to_unit` while seconded).
+    pub working_on_to: UnitId,
+    /// Moved down (cause not `reclassified`) but working in the office on
+    /// D2: posted at the front line, working in the office.
+    pub paper_move: bool,
+}
+
+/// One unit's establishment on a day.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct UnitQuota {
+    /// The unit.
+    pub unit: UnitId,
+    /// Its category that day.
+    pub category: Category,
+    /// Its quota that day.
+    pub quota: Option<u32>,
+    /// Staff posted there.
+    pub posted: u32,
+    /// posted − quota when positive (超编).
+    pub over_quota: u32,
+    /// quota − posted when positive (空编).
+    pub vacancies: u32,
+}
+
+/// The change in posted office strength, by cause. By construction
+/// `office_posted_to − office_posted_from` equals
+/// `joined − left + entered_scope − left_scope + moved_up_total − moved_down_total`,
+/// where the totals include reclassifications (shown apart).
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub struct Reconciliation {
+    /// Posted office strength on D1.
+    pub office_posted_from: u32,
+    /// Posted office strength on D2.
+    pub office_posted_to: u32,
+    /// In the office on D2, not active on D1.
+    pub joined: u32,
+    /// In the office on D1, not active on D2.
+    pub left: u32,
+    /// In the office on D2, active but outside the scope on D1.
+    pub entered_scope: u32,
+    /// In the office on D1, active but outside the scope on D2.
+    pub left_scope: u32,
+    /// Moved down by transfer.
+    pub moved_down_transferred: u32,
+    /// Moved down by mergers and splits.
+    pub moved_down_restructured: u32,
+    /// Relabelled from office to front line.
+    pub moved_down_reclassified: u32,
+    /// Moved up by transfer.
+    pub moved_up_transferred: u32,
+    /// Moved up by mergers and splits.
+    pub moved_up_restructured: u32,
+    /// Relabelled from front line to office.
+    pub moved_up_reclassified: u32,
+}
+
+impl Reconciliation {
+    /// Whether the identity holds (it always should: asserted when built).
+    pub fn balances(&self) -> bool {
+        let plus = i64::from(self.joined)
+            + i64::from(self.entered_scope)
+            + i64::from(self.moved_up_transferred + self.moved_up_restructured + self.moved_up_reclassified);
+        let minus = i64::from(self.left)
+            + i64::from(self.left_scope)
+            + i64::from(self.moved_down_transferred + self.moved_down_restructured + self.moved_down_reclassified);
+        i64::from(self.office_posted_to) - i64::from(self.office_posted_from) == plus - minus
+    }
+}
+
+/// The audit between two days.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Audit {
+    /// D1.
+    pub from: Date,
+    /// D2.
+    pub to: Date,
+    /// The subtree audited (None: the whole ledger).
+    pub scope: Option<UnitId>,
+    /// Strength on D1.
+    pub strength_from: Strength,
+    /// Strength on D2.
+    pub strength_to: Strength,
+    /// Office on D1, front line on D2, by staff id.
+    pub moved_down: Vec<Move>,
+    /// Front line on D1, office on D2, by staff id.
+    pub moved_up: Vec<Move>,
+    /// Office on D1 and D2, front line on some day between.
+    pub round_trips: Vec<StaffId>,
+    /// Units in scope on D1 with their establishment.
+    pub units_from: Vec<UnitQuota>,
+    /// Units in scope on D2 with their establishment.
+    pub units_to: Vec<UnitQuota>,
+    /// The arithmetic of the change in office strength.
+    pub reconciliation: Reconciliation,
+}
+
+/// Where one member stood on a day, as the audit sees it.
+struct Standing {
+    home: U,
+    working: U,
+    home_category: Category,
+    working_category: Category,
+}
+
+impl Timeline {
+    fn category_on(&self, unit: U, date: Date, known_at: Option<Seq>) -> Option<Category> {
+        match self.unit_on(unit, date, known_at) {
+            (UnitStatus::Active, Some(state)) => Some(state.category),
+            _ => None,
+        }
+    }
+
+    fn scope_units(&self, scope: Option<U>, date: Date, known_at: Option<Seq>) -> Option<BTreeSet<U>> {
+        let root = scope?;
+        let mut units: BTreeSet<U> = self.descendants(root, date, known_at).into_iter().collect();
+        if self.unit_on(root, date, known_at).0 == UnitStatus::Active {
+            units.insert(root);
+        }
+        Some(units)
+    }
+
+    fn standing(&self, s: S, date: Date, known_at: Option<Seq>, scope: &Option<BTreeSet<U>>) -> Option<Standing> {
+        let state: StaffState = self.staff_on(s, date, known_at)?;
+        if scope.as_ref().is_some_and(|units| !units.contains(&state.home)) {
+            return None;
+        }
+        let working = state.working_on(date);
+        Some(Standing {
+            home: state.home,
+            working,
+            home_category: self.category_on(state.home, date, known_at)?,
+            working_category: self.category_on(working, date, known_at)?,
+        })
+    }
+
+    /// Whether a transfer, or leaving and joining again, changed the
+    /// member's home in (from, to].
+    fn transferred_between(&self, s: S, from: Date, to: Date, known_at: Option<Seq>) -> bool {
+        self.staff[s as usize].history.visible(known_at).iter().any(|(pos, _)| {
+            pos.date > from
+                && pos.date <= to
+                && matches!(
+                    self.record(pos.seq).map(|r| &r.ev),
+                    Some(Ev::StaffTransferred { .. } | Ev::StaffJoined { .. } | Ev::StaffLeft { .. })
+                )
+        })
+    }
+
+    /// Whether the member's home was a front-line unit on some day strictly
+    /// between `from` and `to`: checked on every day their home or its
+    /// category could have changed.
+    fn front_line_between(&self, s: S, from: Date, to: Date, known_at: Option<Seq>) -> bool {
+        let history = &self.staff[s as usize].history;
+        let inside = |d: Date| d > from && d < to;
+        let mut days: BTreeSet<Date> = BTreeSet::new();
+        let mut homes: BTreeSet<U> = BTreeSet::new();
+        if let Some((_, state)) = history.state_on(from, known_at) {
+            homes.insert(state.home);
+        }
+        for (pos, state) in history.visible(known_at) {
+            if inside(pos.date) {
+                days.insert(pos.date);
+                homes.insert(state.home);
+            }
+        }
+        for home in &homes {
+            days.extend(self.units[*home as usize].history.all_dates().filter(|d| inside(*d)));
+        }
+        if let Some(next) = from.next().filter(|d| inside(*d)) {
+            days.insert(next);
+        }
+        days.into_iter().any(|day| {
+            self.staff_on(s, day, known_at)
+                .and_then(|state| self.category_on(state.home, day, known_at))
+                .is_some_and(|c| c == Category::FrontLine)
+        })
+    }
+
+    fn unit_quotas(&self, date: Date, known_at: Option<Seq>, scope: &Option<BTreeSet<U>>) -> Vec<UnitQuota> {
+        self.tree(date, known_at)
+            .into_iter()
+            .filter(|node| {
+                let u = self.unit_ids.get(node.unit.as_str()).expect("tree units are known");
+                scope.as_ref().is_none_or(|units| units.contains(&u))
+            })
+            .map(|node| {
+                let quota = node.quota.unwrap_or(node.posted);
+                UnitQuota {
+                    unit: node.unit,
+                    category: node.category,
+                    quota: node.quota,
+                    posted: node.posted,
+                    over_quota: node.posted.saturating_sub(quota),
+                    vacancies: quota.saturating_sub(node.posted),
+                }
+            })
+            .collect()
+    }
+
+    /// The front-line audit between `from` and `to` (from < to), for the
+    /// whole ledger or the subtree of `scope`, as known at `known_at`.
+    pub fn audit(&self, from: Date, to: Date, scope: Option<&UnitId>, known_at: Option<Seq>) -> Audit {
+        assert!(from < to, "an audit runs from an earlier day to a later one");
+        let known_at = self.normalize(known_at);
+        let scope_unit = scope.and_then(|u| self.unit_ids.get(u.as_str()));
+        let (scope_from, scope_to) = match (scope, scope_unit) {
+            // A scope naming no known unit audits nobody.
+            (Some(_), None) => (Some(BTreeSet::new()), Some(BTreeSet::new())),
+            _ => (self.scope_units(scope_unit, from, known_at), self.scope_units(scope_unit, to, known_at)),
+        };
+        let name = |u: U| UnitId(self.unit_ids.name(u).to_owned());
+        let mut audit = Audit {
+            from,
+            to,
+            scope: scope.cloned(),
+            strength_from: Strength::default(),
+            strength_to: Strength::default(),
+            moved_down: Vec::new(),
+            moved_up: Vec::new(),
+            round_trips: Vec::new(),
+            units_from: self.unit_quotas(from, known_at, &scope_from),
+            units_to: self.unit_quotas(to, known_at, &scope_to),
+            reconciliation: Reconciliation::default(),
+        };
+        let mut order: Vec<S> = (0..self.staff.len() as S).collect();
+        order.sort_by(|a, b| self.staff_ids.name(*a).cmp(self.staff_ids.name(*b)));
+        let r = &mut audit.reconciliation;
+        for s in order {
+            let before = self.standing(s, from, known_at, &scope_from);
+            let after = self.standing(s, to, known_at, &scope_to);
+            for (standing, strength) in [(&before, &mut audit.strength_from), (&after, &mut audit.strength_to)] {
+                if let Some(st) = standing {
+                    count(strength, st.home_category, st.working_category);
+                }
+            }
+            let office = |st: &Option<Standing>| st.as_ref().is_some_and(|st| st.home_category == Category::Office);
+            let active_on = |d: Date| self.staff_on(s, d, known_at).is_some();
+            match (&before, &after) {
+                (Some(b), Some(a)) if b.home_category != a.home_category => {
+                    let cause = if b.home == a.home {
+                        MoveCause::Reclassified
+                    } else if self.transferred_between(s, from, to, known_at) {
+                        MoveCause::Transferred
+                    } else {
+                        MoveCause::Restructured
+                    };
+                    let down = b.home_category == Category::Office;
+                    let paper_move = down && cause != MoveCause::Reclassified && a.working_category == Category::Office;
+                    let entry = Move {
+                        staff: StaffId(self.staff_ids.name(s).to_owned()),
+                        from_unit: name(b.home),
+                        to_unit: name(a.home),
+                        cause,
+                        working_on_to: name(a.working),
+                        paper_move,
+                    };
+                    let slot = match (down, cause) {
+                        (true, MoveCause::Transferred) => &mut r.moved_down_transferred,
+                        (true, MoveCause::Restructured) => &mut r.moved_down_restructured,
+                        (true, MoveCause::Reclassified) => &mut r.moved_down_reclassified,
+                        (false, MoveCause::Transferred) => &mut r.moved_up_transferred,
+                        (false, MoveCause::Restructured) => &mut r.moved_up_restructured,
+                        (false, MoveCause::Reclassified) => &mut r.moved_up_reclassified,
+                    };
+                    *slot += 1;
+                    if down {
+                        audit.moved_down.push(entry);
+                    } else {
+                        audit.moved_up.push(entry);
+                    }
+                }
+                (Some(_), Some(_)) if office(&before) && self.front_line_between(s, from, to, known_at) => {
+                    audit.round_trips.push(StaffId(self.staff_ids.name(s).to_owned()));
+                }
+                (None, Some(_)) if office(&after) => {
+                    if active_on(from) {
+                        r.entered_scope += 1;
+                    } else {
+                        r.joined += 1;
+                    }
+                }
+                (Some(_), None) if office(&before) => {
+                    if active_on(to) {
+                        r.left_scope += 1;
+                    } else {
+                        r.left += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        r.office_posted_from = audit.strength_from.office_posted;
+        r.office_posted_to = audit.strength_to.office_posted;
+        assert!(r.balances(), "the audit's reconciliation does not balance: {r:?}");
+        audit
+    }
+}
+
+fn count(strength: &mut Strength, home: Category, working: Category) {
+    match home {
+        Category::Office => strength.office_posted += 1,
+        Category::FrontLine => strength.front_posted += 1,
+    }
+    match working {
+        Category::Office => strength.office_working += 1,
+        Category::FrontLine => strength.front_working += 1,
+    }
+}

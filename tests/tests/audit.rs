@@ -1,0 +1,200 @@
+//! The front-line audit, case by case, through the real ledger: each cause,
+//! paper moves, round trips, relabelling, quotas, `known_at`, scope, and
+//! the reconciliation identity.
+
+mod support;
+
+use muster_domain::{Audit, MoveCause, UnitId};
+use support::*;
+
+fn audit(l: &TestLedger, from: &str, to: &str) -> Audit {
+    l.ledger.timeline().audit(date(from), date(to), None, None)
+}
+
+fn causes(moves: &[muster_domain::Move]) -> Vec<(String, MoveCause, bool)> {
+    moves.iter().map(|m| (m.staff.to_string(), m.cause, m.paper_move)).collect()
+}
+
+/// One audit case: what happens between 2015-01-15 and 2015-03-01, and
+/// who must show up moved down, how.
+struct Case {
+    name: &'static str,
+    events: Vec<(&'static str, muster_proto::wire::EventBody)>,
+    down: Vec<(&'static str, MoveCause, bool)>,
+    up: Vec<(&'static str, MoveCause)>,
+    round_trips: Vec<&'static str>,
+}
+
+fn check(cases: Vec<Case>) {
+    for case in cases {
+        let mut l = small_bureau();
+        l.given(&case.events);
+        let a = audit(&l, "2015-01-15", "2015-03-01");
+        let down: Vec<(String, MoveCause, bool)> = case.down.iter().map(|(s, c, p)| (s.to_string(), *c, *p)).collect();
+        assert_eq!(causes(&a.moved_down), down, "{}: moved down", case.name);
+        let up: Vec<(String, MoveCause)> = a.moved_up.iter().map(|m| (m.staff.to_string(), m.cause)).collect();
+        let expected_up: Vec<(String, MoveCause)> = case.up.iter().map(|(s, c)| (s.to_string(), *c)).collect();
+        assert_eq!(up, expected_up, "{}: moved up", case.name);
+        let trips: Vec<String> = a.round_trips.iter().map(|s| s.to_string()).collect();
+        assert_eq!(trips, case.round_trips, "{}: round trips", case.name);
+        assert!(a.reconciliation.balances(), "{}: {:?}", case.name, a.reconciliation);
+    }
+}
+
+#[test]
+fn every_move_has_exactly_one_cause() {
+    use MoveCause::*;
+    let p = || vec![new_unit("P1", FRONT, Some("HQ")), new_unit("P2", OFFICE, Some("HQ"))];
+    check(vec![
+        Case {
+            name: "a transfer down",
+            events: vec![("2015-02-01", transfer("S1", "U1", "PS"))],
+            down: vec![("S1", Transferred, false)],
+            up: vec![],
+            round_trips: vec![],
+        },
+        Case {
+            name: "a split into a front-line part",
+            events: vec![("2015-02-01", split("U1", p(), &[("S1", "P1"), ("S2", "P2"), ("S3", "P1")], &[], &[]))],
+            down: vec![("S1", Restructured, false), ("S3", Restructured, false)],
+            up: vec![],
+            round_trips: vec![],
+        },
+        Case {
+            name: "a merger of an office unit into a station",
+            events: vec![("2015-02-01", merge_into(&["U1"], "PS"))],
+            down: vec![("S1", Restructured, false), ("S2", Restructured, false), ("S3", Restructured, false)],
+            up: vec![],
+            round_trips: vec![],
+        },
+        Case {
+            name: "an office unit relabelled front line",
+            events: vec![("2015-02-01", reclassify("U1", FRONT))],
+            down: vec![("S1", Reclassified, false), ("S2", Reclassified, false), ("S3", Reclassified, false)],
+            up: vec![],
+            round_trips: vec![],
+        },
+        Case {
+            name: "posted down, seconded back to the office: a paper move",
+            events: vec![("2015-02-01", transfer("S1", "U1", "PS")), ("2015-02-02", second("S1", "PS", "U2", None))],
+            down: vec![("S1", Transferred, true)],
+            up: vec![],
+            round_trips: vec![],
+        },
+        Case {
+            name: "a secondment back that ran out before D2 is a real move",
+            events: vec![
+                ("2015-02-01", transfer("S1", "U1", "PS")),
+                ("2015-02-02", second("S1", "PS", "U2", Some("2015-02-20"))),
+            ],
+            down: vec![("S1", Transferred, false)],
+            up: vec![],
+            round_trips: vec![],
+        },
+        Case {
+            name: "leaving and joining again at the front counts as a transfer",
+            events: vec![("2015-02-01", leave("S2")), ("2015-02-10", join("S2", "PS"))],
+            down: vec![("S2", Transferred, false)],
+            up: vec![],
+            round_trips: vec![],
+        },
+        Case {
+            name: "down and back up again: a round trip, not a move",
+            events: vec![("2015-02-01", transfer("S1", "U1", "PS")), ("2015-02-15", transfer("S1", "PS", "U2"))],
+            down: vec![],
+            up: vec![],
+            round_trips: vec!["S1"],
+        },
+        Case {
+            name: "relabelled and relabelled back: a round trip for everyone in it",
+            events: vec![("2015-02-01", reclassify("U1", FRONT)), ("2015-02-15", reclassify("U1", OFFICE))],
+            down: vec![],
+            up: vec![],
+            round_trips: vec!["S1", "S2", "S3"],
+        },
+        Case {
+            name: "moved up, mirrored",
+            events: vec![("2015-02-01", transfer("S4", "PS", "U2"))],
+            down: vec![],
+            up: vec![("S4", Transferred)],
+            round_trips: vec![],
+        },
+    ]);
+}
+
+#[test]
+fn strength_posted_and_working_with_percent_inputs() {
+    let mut l = small_bureau();
+    l.given(&[("2015-02-01", transfer("S1", "U1", "PS")), ("2015-02-02", second("S1", "PS", "U2", None))]);
+    let a = audit(&l, "2015-01-15", "2015-03-01");
+    let s1 = a.strength_from;
+    let s2 = a.strength_to;
+    assert_eq!((s1.office_posted, s1.office_working, s1.front_posted, s1.front_working), (3, 3, 1, 1));
+    assert_eq!((s2.office_posted, s2.office_working, s2.front_posted, s2.front_working), (2, 3, 2, 1));
+}
+
+#[test]
+fn quotas_show_over_establishment_and_vacancies_on_both_days() {
+    let mut l = small_bureau();
+    l.given(&[
+        ("2015-01-02", quota("U1", 2)),
+        ("2015-01-02", quota("PS", 3)),
+        ("2015-02-01", transfer("S1", "U1", "PS")),
+    ]);
+    let a = audit(&l, "2015-01-15", "2015-03-01");
+    let find = |units: &[muster_domain::UnitQuota], id: &str| {
+        let u = units.iter().find(|u| u.unit.as_str() == id).unwrap();
+        (u.posted, u.quota, u.over_quota, u.vacancies)
+    };
+    assert_eq!(find(&a.units_from, "U1"), (3, Some(2), 1, 0));
+    assert_eq!(find(&a.units_from, "PS"), (1, Some(3), 0, 2));
+    assert_eq!(find(&a.units_to, "U1"), (2, Some(2), 0, 0));
+    assert_eq!(find(&a.units_to, "PS"), (2, Some(3), 0, 1));
+}
+
+#[test]
+fn a_backdated_order_changes_the_audit_but_not_what_was_known_before() {
+    let mut l = small_bureau();
+    l.given(&[("2015-03-05", quota("U2", 4))]);
+    let known_before = l.ledger.head().seq;
+    l.given(&[("2015-02-01", transfer("S1", "U1", "PS"))]);
+    let now = audit(&l, "2015-01-15", "2015-03-01");
+    let then = l.ledger.timeline().audit(date("2015-01-15"), date("2015-03-01"), None, Some(known_before));
+    assert_eq!(now.moved_down.len(), 1);
+    assert!(then.moved_down.is_empty());
+}
+
+#[test]
+fn the_reconciliation_adds_up_joins_leaves_and_moves() {
+    let mut l = small_bureau();
+    l.given(&[
+        ("2015-02-01", join("S5", "U2")),
+        ("2015-02-01", join("S6", "U2")),
+        ("2015-02-02", leave("S2")),
+        ("2015-02-03", transfer("S1", "U1", "PS")),
+        ("2015-02-04", transfer("S4", "PS", "U2")),
+    ]);
+    let r = audit(&l, "2015-01-15", "2015-03-01").reconciliation;
+    assert_eq!((r.office_posted_from, r.office_posted_to), (3, 4));
+    assert_eq!((r.joined, r.left, r.moved_down_transferred, r.moved_up_transferred), (2, 1, 1, 1));
+    assert!(r.balances());
+}
+
+#[test]
+fn a_scope_audits_one_subtree_as_it_stood_each_day() {
+    let mut l = small_bureau();
+    l.given(&[
+        ("2015-01-02", unit("B2", OFFICE, None)),
+        ("2015-01-02", unit("B2U", OFFICE, Some("B2"))),
+        ("2015-01-02", join("S9", "B2U")),
+        ("2015-02-01", transfer("S1", "U1", "PS")),
+        ("2015-02-02", transfer("S2", "U1", "B2U")),
+    ]);
+    let a = l.ledger.timeline().audit(date("2015-01-15"), date("2015-03-01"), Some(&UnitId::from("HQ")), None);
+    assert_eq!(causes(&a.moved_down), vec![("S1".to_string(), MoveCause::Transferred, false)]);
+    assert_eq!(a.reconciliation.left_scope, 1, "S2 went to another bureau");
+    assert!(a.units_to.iter().all(|u| u.unit.as_str() != "B2U"));
+    let other = l.ledger.timeline().audit(date("2015-01-15"), date("2015-03-01"), Some(&UnitId::from("B2")), None);
+    assert_eq!((other.strength_from.office_posted, other.strength_to.office_posted), (1, 2));
+    assert_eq!(other.reconciliation.entered_scope, 1);
+}
