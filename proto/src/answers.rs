@@ -214,3 +214,189 @@ impl ImportSummary {
         }
     }
 }
+
+/// Office and front-line strength on one day.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[allow(missing_docs)]
+pub struct StrengthOut {
+    pub office_posted: u32,
+    pub office_working: u32,
+    pub front_posted: u32,
+    pub front_working: u32,
+}
+
+impl From<d::Strength> for StrengthOut {
+    fn from(s: d::Strength) -> StrengthOut {
+        StrengthOut {
+            office_posted: s.office_posted,
+            office_working: s.office_working,
+            front_posted: s.front_posted,
+            front_working: s.front_working,
+        }
+    }
+}
+
+/// One figure on both days, with its change.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+pub struct ChangeOut {
+    /// On D1.
+    pub from: u32,
+    /// On D2.
+    pub to: u32,
+    /// to − from.
+    pub change: i64,
+    /// 100 × change / from, one decimal (None when from is 0).
+    pub percent: Option<f64>,
+}
+
+impl ChangeOut {
+    /// The change from `from` to `to`.
+    pub fn new(from: u32, to: u32) -> ChangeOut {
+        let change = i64::from(to) - i64::from(from);
+        let percent = (from > 0).then(|| (1000.0 * change as f64 / f64::from(from)).round() / 10.0);
+        ChangeOut { from, to, change, percent }
+    }
+}
+
+/// One member whose home changed category.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[allow(missing_docs)]
+pub struct MoveOut {
+    pub staff: String,
+    pub from_unit: String,
+    pub to_unit: String,
+    /// `transferred`, `restructured` or `reclassified`.
+    pub cause: String,
+    pub working_on_to: String,
+    pub paper_move: bool,
+}
+
+impl From<&d::Move> for MoveOut {
+    fn from(m: &d::Move) -> MoveOut {
+        MoveOut {
+            staff: m.staff.to_string(),
+            from_unit: m.from_unit.to_string(),
+            to_unit: m.to_unit.to_string(),
+            cause: m.cause.as_str().to_owned(),
+            working_on_to: m.working_on_to.to_string(),
+            paper_move: m.paper_move,
+        }
+    }
+}
+
+/// One unit's establishment on a day.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[allow(missing_docs)]
+pub struct UnitQuotaOut {
+    pub unit: String,
+    pub category: String,
+    pub quota: Option<u32>,
+    pub posted: u32,
+    pub over_quota: u32,
+    pub vacancies: u32,
+}
+
+impl From<&d::UnitQuota> for UnitQuotaOut {
+    fn from(u: &d::UnitQuota) -> UnitQuotaOut {
+        UnitQuotaOut {
+            unit: u.unit.to_string(),
+            category: u.category.as_str().to_owned(),
+            quota: u.quota,
+            posted: u.posted,
+            over_quota: u.over_quota,
+            vacancies: u.vacancies,
+        }
+    }
+}
+
+/// The arithmetic of the change in posted office strength.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[allow(missing_docs)]
+pub struct ReconciliationOut {
+    pub office_posted_from: u32,
+    pub office_posted_to: u32,
+    pub joined: u32,
+    pub left: u32,
+    pub entered_scope: u32,
+    pub left_scope: u32,
+    pub moved_down_transferred: u32,
+    pub moved_down_restructured: u32,
+    pub moved_down_reclassified: u32,
+    pub moved_up_transferred: u32,
+    pub moved_up_restructured: u32,
+    pub moved_up_reclassified: u32,
+    /// Whether to − from = joined − left + entered − left_scope + up − down.
+    pub balances: bool,
+}
+
+impl From<d::Reconciliation> for ReconciliationOut {
+    fn from(r: d::Reconciliation) -> ReconciliationOut {
+        ReconciliationOut {
+            office_posted_from: r.office_posted_from,
+            office_posted_to: r.office_posted_to,
+            joined: r.joined,
+            left: r.left,
+            entered_scope: r.entered_scope,
+            left_scope: r.left_scope,
+            moved_down_transferred: r.moved_down_transferred,
+            moved_down_restructured: r.moved_down_restructured,
+            moved_down_reclassified: r.moved_down_reclassified,
+            moved_up_transferred: r.moved_up_transferred,
+            moved_up_restructured: r.moved_up_restructured,
+            moved_up_reclassified: r.moved_up_reclassified,
+            balances: r.balances(),
+        }
+    }
+}
+
+/// The front-line audit between two days.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+#[allow(missing_docs)]
+pub struct AuditOut {
+    pub from: String,
+    pub to: String,
+    pub scope: Option<String>,
+    pub known_at_seq: Option<u64>,
+    pub strength_from: StrengthOut,
+    pub strength_to: StrengthOut,
+    pub office_posted: ChangeOut,
+    pub office_working: ChangeOut,
+    pub front_posted: ChangeOut,
+    pub front_working: ChangeOut,
+    /// Moved down, not counting relabelled units.
+    pub moved_down_real: u32,
+    pub moved_down: Vec<MoveOut>,
+    pub moved_up: Vec<MoveOut>,
+    pub paper_moves: Vec<String>,
+    pub round_trips: Vec<String>,
+    pub units_from: Vec<UnitQuotaOut>,
+    pub units_to: Vec<UnitQuotaOut>,
+    pub reconciliation: ReconciliationOut,
+}
+
+impl AuditOut {
+    /// From the domain's audit.
+    pub fn new(a: &d::Audit, known_at_seq: Option<u64>) -> AuditOut {
+        let (f, t) = (a.strength_from, a.strength_to);
+        AuditOut {
+            from: a.from.to_string(),
+            to: a.to.to_string(),
+            scope: a.scope.as_ref().map(|s| s.to_string()),
+            known_at_seq,
+            strength_from: f.into(),
+            strength_to: t.into(),
+            office_posted: ChangeOut::new(f.office_posted, t.office_posted),
+            office_working: ChangeOut::new(f.office_working, t.office_working),
+            front_posted: ChangeOut::new(f.front_posted, t.front_posted),
+            front_working: ChangeOut::new(f.front_working, t.front_working),
+            moved_down_real: a.moved_down.iter().filter(|m| m.cause != d::MoveCause::Reclassified).count() as u32,
+            moved_down: a.moved_down.iter().map(Into::into).collect(),
+            moved_up: a.moved_up.iter().map(Into::into).collect(),
+            paper_moves: a.moved_down.iter().filter(|m| m.paper_move).map(|m| m.staff.to_string()).collect(),
+            round_trips: a.round_trips.iter().map(|s| s.to_string()).collect(),
+            units_from: a.units_from.iter().map(Into::into).collect(),
+            units_to: a.units_to.iter().map(Into::into).collect(),
+            reconciliation: a.reconciliation.into(),
+        }
+    }
+}

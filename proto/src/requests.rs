@@ -87,6 +87,19 @@ request!(
     }
 );
 
+request!(
+    /// `audit`: the front-line audit between two days.
+    AuditRequest {
+        /// D1.
+        from: String,
+        /// D2 (after D1).
+        to: String,
+        /// A subtree to audit (default: the whole ledger).
+        #[serde(default)]
+        scope: Option<String>,
+    }
+);
+
 /// `receipt`: the outcome of one event.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 #[serde(deny_unknown_fields)]

@@ -104,6 +104,10 @@ async fn publish_receipt_query_end_to_end() {
     assert_eq!((code, body["code"].as_str()), (400, Some("bad_request")));
     let lineage = request(&client, "lineage", serde_json::json!({"unit": "NH-LEGAL"})).await;
     assert_eq!(lineage[0]["to"], "NH-SUP");
+    let audit = request(&client, "audit", serde_json::json!({"from": "2013-01-01", "to": "2016-06-30"})).await;
+    assert_eq!(audit["moved_down_real"], 7);
+    assert_eq!(audit["paper_moves"], serde_json::json!(["P007"]));
+    assert_eq!(audit["reconciliation"]["balances"], true);
     let receipt = request(&client, "receipt", serde_json::json!({"source": "hr/nanhu", "id": "nanhu-0058"})).await;
     assert_eq!(receipt["status"], "accepted");
 
@@ -111,7 +115,7 @@ async fn publish_receipt_query_end_to_end() {
     let info = client.request("$SRV.INFO.muster-query", "".into()).await.expect("$SRV info");
     let info: serde_json::Value = serde_json::from_slice(&info.payload).unwrap();
     assert_eq!(info["name"], "muster-query");
-    assert!(info["endpoints"].as_array().unwrap().len() >= 9);
+    assert!(info["endpoints"].as_array().unwrap().len() >= 10);
 
     // The same events again: JetStream drops them inside its dedupe
     // window, and the publisher finds every original receipt.

@@ -128,6 +128,19 @@ enum Command {
         #[arg(long)]
         known_at: Option<String>,
     },
+    /// The front-line audit between two days: strength, moves by cause,
+    /// paper moves, round trips, quotas, and the arithmetic.
+    Audit {
+        #[arg(long)]
+        from: Date,
+        #[arg(long)]
+        to: Date,
+        /// Audit only this unit's subtree.
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long)]
+        known_at: Option<String>,
+    },
     /// The receipt of one event.
     Receipt {
         #[arg(long)]
@@ -266,6 +279,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let rows: Vec<SeriesPointOut> =
                 parse(&backend.ask("series", with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::series(&rows))?;
+        }
+        Command::Audit { from, to, scope, known_at } => {
+            let request = json!({"from": from.to_string(), "to": to.to_string(), "scope": scope});
+            let audit: AuditOut = parse(&backend.ask("audit", with_known_at(request, known_at.as_deref()))?)?;
+            output::audit(out, format, &audit)?;
         }
         Command::Receipt { source, id } => {
             let receipt: Receipt = parse(&backend.ask("receipt", json!({"source": source, "id": id}))?)?;

@@ -230,3 +230,108 @@ impl SummaryRows for ImportSummary {
         ]
     }
 }
+
+fn percent(p: Option<f64>) -> String {
+    p.map_or("-".into(), |p| format!("{p:+.1}%"))
+}
+
+fn moves_table(down: &[MoveOut], up: &[MoveOut]) -> Table {
+    let row = |direction: &str, m: &MoveOut| {
+        vec![
+            direction.to_owned(),
+            m.staff.clone(),
+            m.from_unit.clone(),
+            m.to_unit.clone(),
+            m.cause.clone(),
+            m.working_on_to.clone(),
+            m.paper_move.to_string(),
+        ]
+    };
+    Table {
+        header: vec!["direction", "staff", "from_unit", "to_unit", "cause", "working_on_to", "paper_move"],
+        rows: down.iter().map(|m| row("down", m)).chain(up.iter().map(|m| row("up", m))).collect(),
+    }
+}
+
+/// The audit: sections for people, the whole object as JSON, the moves as CSV.
+pub fn audit(out: &mut impl Write, format: Format, a: &AuditOut) -> Result<()> {
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(a)?)?,
+        Format::Csv => moves_table(&a.moved_down, &a.moved_up).print_csv(out)?,
+        Format::Table => {
+            let scope = a.scope.clone().unwrap_or_else(|| "the whole ledger".into());
+            writeln!(out, "Front-line audit {} → {} ({scope})", a.from, a.to)?;
+            let strength = Table {
+                header: vec!["strength", "from", "to", "change", "percent"],
+                rows: [
+                    ("office posted", &a.office_posted),
+                    ("office working", &a.office_working),
+                    ("front line posted", &a.front_posted),
+                    ("front line working", &a.front_working),
+                ]
+                .iter()
+                .map(|(name, c)| {
+                    vec![
+                        (*name).into(),
+                        c.from.to_string(),
+                        c.to.to_string(),
+                        format!("{:+}", c.change),
+                        percent(c.percent),
+                    ]
+                })
+                .collect(),
+            };
+            strength.print_aligned(out)?;
+            let r = &a.reconciliation;
+            writeln!(out)?;
+            writeln!(
+                out,
+                "Moved down: {} real ({} transferred, {} restructured), {} relabelled (not moves); moved up: {}",
+                a.moved_down_real,
+                r.moved_down_transferred,
+                r.moved_down_restructured,
+                r.moved_down_reclassified,
+                a.moved_up.len()
+            )?;
+            writeln!(out, "Paper moves (posted down, working in the office): {}", a.paper_moves.join(" "))?;
+            writeln!(out, "Round trips (office → front line → office): {}", a.round_trips.join(" "))?;
+            writeln!(out)?;
+            moves_table(&a.moved_down, &a.moved_up).print_aligned(out)?;
+            writeln!(out)?;
+            writeln!(
+                out,
+                "Reconciliation of office posted: {} → {} = {} + {} joined − {} left + {} entered − {} left scope + {} up ({}/{}/{}) − {} down ({}/{}/{}) [transferred/restructured/reclassified]: {}",
+                r.office_posted_from,
+                r.office_posted_to,
+                r.office_posted_from,
+                r.joined,
+                r.left,
+                r.entered_scope,
+                r.left_scope,
+                r.moved_up_transferred + r.moved_up_restructured + r.moved_up_reclassified,
+                r.moved_up_transferred,
+                r.moved_up_restructured,
+                r.moved_up_reclassified,
+                r.moved_down_transferred + r.moved_down_restructured + r.moved_down_reclassified,
+                r.moved_down_transferred,
+                r.moved_down_restructured,
+                r.moved_down_reclassified,
+                if r.balances { "balances" } else { "DOES NOT BALANCE" }
+            )?;
+            let over: Vec<String> = a
+                .units_to
+                .iter()
+                .filter(|u| u.over_quota > 0 || u.vacancies > 0)
+                .map(|u| {
+                    if u.over_quota > 0 {
+                        format!("{} +{}", u.unit, u.over_quota)
+                    } else {
+                        format!("{} -{}", u.unit, u.vacancies)
+                    }
+                })
+                .collect();
+            writeln!(out, "Quota on {} (over +n / vacant -n): {}", a.to, over.join(", "))?;
+        }
+    }
+    Ok(())
+}

@@ -149,6 +149,16 @@ pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, Q
             let rows: Vec<SeriesPointOut> = points.iter().map(Into::into).collect();
             json(&rows)
         }
+        "audit" => {
+            let r: AuditRequest = parse(body)?;
+            let k = known_at(ledger, &r.known_at)?;
+            let (from, to) = (date("from", &r.from)?, date("to", &r.to)?);
+            if to <= from {
+                return Err(QueryError::bad(format!("to {to} must be after from {from}")));
+            }
+            let scope = r.scope.map(UnitId);
+            json(&AuditOut::new(&timeline.audit(from, to, scope.as_ref(), k), k))
+        }
         "receipt" => {
             let r: ReceiptRequest = parse(body)?;
             match ledger.receipt(&r.source, &r.id).map_err(internal)? {
