@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// The endpoints, by name.
-pub const ENDPOINTS: [&str; 9] =
-    ["headcount", "tree", "roster", "history", "lineage", "series", "receipt", "verify", "status"];
+pub const ENDPOINTS: [&str; 10] =
+    ["headcount", "tree", "roster", "history", "lineage", "series", "audit", "receipt", "verify", "status"];
 
 /// Why a query has no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
