@@ -33,5 +33,8 @@ echo
 echo "== P007: posted down, seconded back to the office (a paper move)"
 muster history --staff P007
 echo
+echo "== the front-line audit 2013-01-01 → 2016-06-30"
+muster audit --from 2013-01-01 --to 2016-06-30
+echo
 echo "== the chain"
 muster verify
