@@ -25,6 +25,7 @@ use muster_proto::entry::{DeadLetter, Receipt};
 use muster_proto::{cloudevents, codec, limits, DecodeError, ReasonCode};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Settings: flags, then `MUSTER_*` environment variables, then the
 /// `--config` file (same names), then these defaults.
@@ -177,8 +178,13 @@ fn incoming(message: &async_nats::Message) -> Incoming {
 
 impl Service {
     async fn process(&mut self, batch: Vec<jetstream::Message>) -> Result<()> {
+        // A span per batch; `instrument`, not `enter`, so it stays right
+        // across the awaits below.
         let span = tracing::info_span!("intake_batch", size = batch.len());
-        let _guard = span.enter();
+        self.process_in_span(batch).instrument(span).await
+    }
+
+    async fn process_in_span(&mut self, batch: Vec<jetstream::Message>) -> Result<()> {
         let started = Instant::now();
         let first_new = self.ledger.head().seq + 1;
         let incoming: Vec<Incoming> = batch.iter().map(|m| incoming(m)).collect();
