@@ -367,3 +367,34 @@ fn count(strength: &mut Strength, home: Category, working: Category) {
         Category::FrontLine => strength.front_working += 1,
     }
 }
+
+impl Timeline {
+    /// Office and front-line strength on `date`, for the whole ledger or a
+    /// subtree, from the tree's counts (O(units)).
+    pub fn strength_on(&self, date: Date, scope: Option<&UnitId>, known_at: Option<Seq>) -> Strength {
+        let known_at = self.normalize(known_at);
+        let scope_unit = scope.and_then(|u| self.unit_ids.get(u.as_str()));
+        let units = match (scope, scope_unit) {
+            (Some(_), None) => Some(BTreeSet::new()),
+            _ => self.scope_units(scope_unit, date, known_at),
+        };
+        let mut strength = Strength::default();
+        for node in self.tree(date, known_at) {
+            let u = self.unit_ids.get(node.unit.as_str()).expect("tree units are known");
+            if units.as_ref().is_some_and(|units| !units.contains(&u)) {
+                continue;
+            }
+            match node.category {
+                Category::Office => {
+                    strength.office_posted += node.posted;
+                    strength.office_working += node.working;
+                }
+                Category::FrontLine => {
+                    strength.front_posted += node.posted;
+                    strength.front_working += node.working;
+                }
+            }
+        }
+        strength
+    }
+}

@@ -198,3 +198,13 @@ fn a_scope_audits_one_subtree_as_it_stood_each_day() {
     assert_eq!((other.strength_from.office_posted, other.strength_to.office_posted), (1, 2));
     assert_eq!(other.reconciliation.entered_scope, 1);
 }
+
+#[test]
+fn strength_from_the_tree_equals_the_audits_count_of_members() {
+    let mut l = small_bureau();
+    l.given(&[("2015-02-01", transfer("S1", "U1", "PS")), ("2015-02-02", second("S1", "PS", "U2", None))]);
+    let a = audit(&l, "2015-01-15", "2015-03-01");
+    let timeline = l.ledger.timeline();
+    assert_eq!(timeline.strength_on(date("2015-01-15"), None, None), a.strength_from);
+    assert_eq!(timeline.strength_on(date("2015-03-01"), None, None), a.strength_to);
+}
