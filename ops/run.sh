@@ -79,7 +79,8 @@ echo "== P007: posted down, seconded back to the office"
 muster history --staff P007
 echo
 echo "== the front-line audit 2013-01-01 → 2016-06-30"
-muster audit --from 2013-01-01 --to 2016-06-30
+muster audit --from 2013-01-01 --to 2016-06-30 --html "$run/audit.html"
+echo "   HTML report with charts: $run/audit.html"
 echo
 echo "== the same over HTTP: http://$http/v1/headcount?unit=NH&date=2016-01-01&rollup=true"
 

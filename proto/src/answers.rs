@@ -372,11 +372,32 @@ pub struct AuditOut {
     pub units_from: Vec<UnitQuotaOut>,
     pub units_to: Vec<UnitQuotaOut>,
     pub reconciliation: ReconciliationOut,
+    /// Strength on D1, the first of every month between, and D2: for the
+    /// report's chart.
+    pub strength_series: Vec<StrengthPointOut>,
+    /// The tree (in scope) on D1 and on D2, for the report.
+    pub tree_from: Vec<TreeNodeOut>,
+    pub tree_to: Vec<TreeNodeOut>,
+}
+
+/// Strength on one day.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct StrengthPointOut {
+    /// The day.
+    pub date: String,
+    /// The strength.
+    pub strength: StrengthOut,
 }
 
 impl AuditOut {
-    /// From the domain's audit.
-    pub fn new(a: &d::Audit, known_at_seq: Option<u64>) -> AuditOut {
+    /// From the domain's audit, the strength series and the trees.
+    pub fn new(
+        a: &d::Audit,
+        known_at_seq: Option<u64>,
+        series: &[(d::Date, d::Strength)],
+        tree_from: &[d::TreeNode],
+        tree_to: &[d::TreeNode],
+    ) -> AuditOut {
         let (f, t) = (a.strength_from, a.strength_to);
         AuditOut {
             from: a.from.to_string(),
@@ -397,6 +418,12 @@ impl AuditOut {
             units_from: a.units_from.iter().map(Into::into).collect(),
             units_to: a.units_to.iter().map(Into::into).collect(),
             reconciliation: a.reconciliation.into(),
+            strength_series: series
+                .iter()
+                .map(|(date, strength)| StrengthPointOut { date: date.to_string(), strength: (*strength).into() })
+                .collect(),
+            tree_from: tree_from.iter().map(Into::into).collect(),
+            tree_to: tree_to.iter().map(Into::into).collect(),
         }
     }
 }

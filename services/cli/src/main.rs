@@ -140,6 +140,9 @@ enum Command {
         scope: Option<String>,
         #[arg(long)]
         known_at: Option<String>,
+        /// Also write a self-contained HTML report (charts included) here.
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
     /// The receipt of one event.
     Receipt {
@@ -280,10 +283,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 parse(&backend.ask("series", with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::series(&rows))?;
         }
-        Command::Audit { from, to, scope, known_at } => {
+        Command::Audit { from, to, scope, known_at, html } => {
             let request = json!({"from": from.to_string(), "to": to.to_string(), "scope": scope});
             let audit: AuditOut = parse(&backend.ask("audit", with_known_at(request, known_at.as_deref()))?)?;
             output::audit(out, format, &audit)?;
+            if let Some(path) = html {
+                std::fs::write(&path, muster_report::audit_html(&audit)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("report written to {}", path.display());
+            }
         }
         Command::Receipt { source, id } => {
             let receipt: Receipt = parse(&backend.ask("receipt", json!({"source": source, "id": id}))?)?;

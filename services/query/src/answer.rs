@@ -95,6 +95,32 @@ pub fn parse_utc_ms(text: &str) -> Result<u64, String> {
     Ok((u64::from(days) * 86_400 + h * 3600 + m * 60 + s) * 1000 + millis)
 }
 
+/// D1, the first of every month after it up to D2 (at most 600 of them,
+/// evenly thinned), and D2.
+fn audit_days(from: Date, to: Date) -> Vec<Date> {
+    let mut days = vec![from];
+    let (mut year, mut month, _) = from.ymd();
+    loop {
+        (year, month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+        match Date::from_ymd(year, month, 1) {
+            Ok(day) if day < to => days.push(day),
+            _ => break,
+        }
+    }
+    let step = days.len().div_ceil(600).max(1);
+    let mut days: Vec<Date> = days.into_iter().step_by(step).collect();
+    days.push(to);
+    days
+}
+
+/// The part of a depth-first tree under `root` (inclusive).
+fn subtree(tree: Vec<muster_domain::TreeNode>, root: &UnitId) -> Vec<muster_domain::TreeNode> {
+    let Some(start) = tree.iter().position(|n| &n.unit == root) else { return Vec::new() };
+    let depth = tree[start].depth;
+    let end = tree[start + 1..].iter().position(|n| n.depth <= depth).map_or(tree.len(), |i| start + 1 + i);
+    tree[start..end].to_vec()
+}
+
 /// Answers `endpoint` with `body` (JSON) from `ledger`. `status` is not
 /// answered here: it needs the feed's position, which the caller has.
 pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, QueryError> {
@@ -157,7 +183,17 @@ pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, Q
                 return Err(QueryError::bad(format!("to {to} must be after from {from}")));
             }
             let scope = r.scope.map(UnitId);
-            json(&AuditOut::new(&timeline.audit(from, to, scope.as_ref(), k), k))
+            let audit = timeline.audit(from, to, scope.as_ref(), k);
+            let series: Vec<(Date, muster_domain::Strength)> =
+                audit_days(from, to).into_iter().map(|d| (d, timeline.strength_on(d, scope.as_ref(), k))).collect();
+            let in_scope = |date: Date| {
+                let tree = timeline.tree(date, k);
+                match &scope {
+                    None => tree,
+                    Some(root) => subtree(tree, root),
+                }
+            };
+            json(&AuditOut::new(&audit, k, &series, &in_scope(from), &in_scope(to)))
         }
         "receipt" => {
             let r: ReceiptRequest = parse(body)?;

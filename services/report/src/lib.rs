@@ -1,0 +1,213 @@
+//! The audit as a self-contained HTML page: figures, a chart of office and
+//! front-line strength over time (SVG, drawn with plotters, inline), the
+//! moves by cause, paper moves, round trips, the reconciliation, and the
+//! unit tree before and after with counts. No scripts, no external files.
+//!
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+use muster_proto::answers::{AuditOut, MoveOut, StrengthOut, TreeNodeOut};
+use plotters::prelude::*;
+use std::fmt::Write;
+
+/// Why a report could not be drawn.
+#[derive(Debug)]
+pub struct ReportError(pub String);
+
+impl std::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReportError {}
+
+/// Text safe inside HTML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Office and front-line posted strength over time, as an SVG document.
+pub fn strength_chart_svg(points: &[(String, StrengthOut)]) -> Result<String, ReportError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 320)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| ReportError(format!("drawing the chart: {e}"));
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let top = points
+            .iter()
+            .map(|(_, s)| s.office_posted.max(s.front_posted).max(s.office_working).max(s.front_working))
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let last = points.len().saturating_sub(1).max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Posted strength: office vs front line", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0..last, 0..top + top / 10 + 1)
+            .map_err(|e| err(&e))?;
+        let label_every = (points.len() / 8).max(1);
+        chart
+            .configure_mesh()
+            .x_labels(points.len().min(9))
+            .x_label_formatter(&|i| {
+                if i % label_every == 0 {
+                    points.get(*i).map_or(String::new(), |(d, _)| d.clone())
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("staff")
+            .draw()
+            .map_err(|e| err(&e))?;
+        let office = points.iter().enumerate().map(|(i, (_, s))| (i, s.office_posted));
+        let front = points.iter().enumerate().map(|(i, (_, s))| (i, s.front_posted));
+        chart
+            .draw_series(LineSeries::new(office, BLUE.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label("office")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE));
+        chart
+            .draw_series(LineSeries::new(front, RED.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label("front line")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
+        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(svg)
+}
+
+fn tree_html(out: &mut String, nodes: &[TreeNodeOut]) {
+    out.push_str("<table><tr><th>unit</th><th>category</th><th>quota</th><th>posted</th><th>working</th><th>rolled up (posted)</th></tr>");
+    for n in nodes {
+        let _ = write!(
+            out,
+            "<tr class=\"{}\"><td style=\"padding-left:{}em\">{} <small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&n.category),
+            n.depth,
+            escape(&n.name),
+            escape(&n.unit),
+            escape(&n.category),
+            n.quota.map_or("-".into(), |q| q.to_string()),
+            n.posted,
+            n.working,
+            n.rolled_posted
+        );
+    }
+    out.push_str("</table>");
+}
+
+fn moves_html(out: &mut String, moves: &[MoveOut]) {
+    out.push_str("<table><tr><th>staff</th><th>from</th><th>to</th><th>cause</th><th>working on the last day</th><th>paper move</th></tr>");
+    for m in moves {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&m.staff),
+            escape(&m.from_unit),
+            escape(&m.to_unit),
+            escape(&m.cause),
+            escape(&m.working_on_to),
+            if m.paper_move { "yes" } else { "" }
+        );
+    }
+    out.push_str("</table>");
+}
+
+fn percent(p: Option<f64>) -> String {
+    p.map_or("–".into(), |p| format!("{p:+.1}%"))
+}
+
+/// The whole report.
+pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
+    let points: Vec<(String, StrengthOut)> =
+        a.strength_series.iter().map(|p| (p.date.clone(), p.strength.clone())).collect();
+    let chart = strength_chart_svg(&points)?;
+    let scope = a.scope.clone().unwrap_or_else(|| "whole ledger".into());
+    let r = &a.reconciliation;
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Front-line audit {from} to {to}</title>\n<style>\n\
+         body{{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}\n\
+         td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left}}tr.front_line td:first-child{{color:#b00}}\n\
+         .figure{{font-size:1.4em;font-weight:bold}}\n</style></head><body>\n\
+         <h1>Front-line audit (警力下沉)</h1>\n<p>{from} → {to}, {scope}{known}.</p>\n",
+        from = escape(&a.from),
+        to = escape(&a.to),
+        scope = escape(&scope),
+        known = a.known_at_seq.map_or(String::new(), |k| format!(", as the ledger knew it at entry {k}")),
+    );
+    html.push_str("<h2>Strength</h2><table><tr><th></th><th>from</th><th>to</th><th>change</th><th>percent</th></tr>");
+    for (name, c) in [
+        ("office, posted", &a.office_posted),
+        ("office, working", &a.office_working),
+        ("front line, posted", &a.front_posted),
+        ("front line, working", &a.front_working),
+    ] {
+        let _ = write!(
+            html,
+            "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{:+}</td><td>{}</td></tr>",
+            c.from,
+            c.to,
+            c.change,
+            percent(c.percent)
+        );
+    }
+    html.push_str("</table>\n");
+    html.push_str(&chart);
+    let _ = write!(
+        html,
+        "\n<h2>Moved down</h2><p><span class=\"figure\" id=\"moved-down-real\">{}</span> moved down for real \
+         ({} transferred, {} restructured); {} only relabelled (a unit reclassified: nobody moved). \
+         Paper moves (posted at the front line, working in the office): <b id=\"paper-moves\">{}</b>. \
+         Round trips (office → front line → office): <b id=\"round-trips\">{}</b>.</p>\n",
+        a.moved_down_real,
+        r.moved_down_transferred,
+        r.moved_down_restructured,
+        r.moved_down_reclassified,
+        a.paper_moves.len(),
+        a.round_trips.len()
+    );
+    moves_html(&mut html, &a.moved_down);
+    html.push_str("<h2>Moved up</h2>");
+    moves_html(&mut html, &a.moved_up);
+    let _ = write!(
+        html,
+        "<h2>Reconciliation of posted office strength</h2><p>{} → {} = {} + {} joined − {} left + {} entered the scope − {} left it \
+         + {} moved up − {} moved down ({} transferred, {} restructured, {} relabelled): <b>{}</b>.</p>\n",
+        r.office_posted_from,
+        r.office_posted_to,
+        r.office_posted_from,
+        r.joined,
+        r.left,
+        r.entered_scope,
+        r.left_scope,
+        r.moved_up_transferred + r.moved_up_restructured + r.moved_up_reclassified,
+        r.moved_down_transferred + r.moved_down_restructured + r.moved_down_reclassified,
+        r.moved_down_transferred,
+        r.moved_down_restructured,
+        r.moved_down_reclassified,
+        if r.balances { "balances" } else { "does NOT balance" }
+    );
+    let _ = write!(html, "<h2>Units on {}</h2>", escape(&a.from));
+    tree_html(&mut html, &a.tree_from);
+    let _ = write!(html, "<h2>Units on {}</h2>", escape(&a.to));
+    tree_html(&mut html, &a.tree_to);
+    html.push_str("\n</body></html>\n");
+    Ok(html)
+}
