@@ -186,10 +186,10 @@ pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
     moves_html(&mut html, &a.moved_down);
     html.push_str("<h2>Moved up</h2>");
     moves_html(&mut html, &a.moved_up);
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<h2>Reconciliation of posted office strength</h2><p>{} → {} = {} + {} joined − {} left + {} entered the scope − {} left it \
-         + {} moved up − {} moved down ({} transferred, {} restructured, {} relabelled): <b>{}</b>.</p>\n",
+         + {} moved up − {} moved down ({} transferred, {} restructured, {} relabelled): <b>{}</b>.</p>",
         r.office_posted_from,
         r.office_posted_to,
         r.office_posted_from,
