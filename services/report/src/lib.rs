@@ -85,7 +85,14 @@ pub fn strength_chart_svg(points: &[(String, StrengthOut)]) -> Result<String, Re
             .map_err(|e| err(&e))?
             .label("front line")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(|e| err(&e))?;
+        // Bottom right: the lines sit above it unless a category empties.
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()
+            .map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))?;
     }
     Ok(svg)
