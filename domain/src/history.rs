@@ -16,13 +16,6 @@ pub struct Pos {
     pub seq: Seq,
 }
 
-impl Pos {
-    /// The last place on `date`: everything of that day is at or before it.
-    pub fn end_of(date: Date) -> Pos {
-        Pos { date, seq: Seq::MAX }
-    }
-}
-
 /// A state held from `pos` on, as recorded from `tx_from` on.
 #[derive(Clone, Debug)]
 pub(crate) struct Step<S> {

@@ -375,12 +375,6 @@ impl Decision {
     pub fn seq(&self) -> Seq {
         self.pos.seq
     }
-
-    /// How many staff members' and units' histories it rewrites: the part
-    /// of the timeline this event touched.
-    pub fn touched(&self) -> (usize, usize) {
-        (self.staff.len(), self.units.len())
-    }
 }
 
 /// An entity's new history from `from` on.

@@ -329,6 +329,18 @@ pub struct ReconciliationOut {
     pub balances: bool,
 }
 
+impl ReconciliationOut {
+    /// Everyone moved up, relabelled units included.
+    pub fn moved_up_total(&self) -> u32 {
+        self.moved_up_transferred + self.moved_up_restructured + self.moved_up_reclassified
+    }
+
+    /// Everyone moved down, relabelled units included.
+    pub fn moved_down_total(&self) -> u32 {
+        self.moved_down_transferred + self.moved_down_restructured + self.moved_down_reclassified
+    }
+}
+
 impl From<d::Reconciliation> for ReconciliationOut {
     fn from(r: d::Reconciliation) -> ReconciliationOut {
         ReconciliationOut {

@@ -30,8 +30,6 @@ pub const SPLIT_ALLOCATIONS_MAX: usize = 20_000;
 /// Rationale: one flush costs about as much as a few hundred entry writes;
 /// bigger batches add latency to every receipt in them.
 pub const BATCH_EVENTS_MAX: usize = 1024;
-/// Most lines the importer reads ahead of the ledger.
-pub const IMPORT_LINES_IN_FLIGHT_MAX: usize = BATCH_EVENTS_MAX;
 /// Most points one series query returns.
 pub const SERIES_POINTS_MAX: usize = 100_000;
 /// How long the ledger service waits for a batch to fill before it takes

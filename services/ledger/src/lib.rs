@@ -284,13 +284,19 @@ impl Ledger {
 
     /// The entry at `seq`, checked against its own hash.
     pub fn entry(&self, seq: Seq) -> Result<Option<StoredEntry>, LedgerError> {
+        Ok(self.checked_entry(seq)?.map(|(entry, _)| entry))
+    }
+
+    /// Entry `seq` decoded and checked against its own hash, with the bytes
+    /// it is stored as.
+    fn checked_entry(&self, seq: Seq) -> Result<Option<(StoredEntry, sled::IVec)>, LedgerError> {
         let Some(bytes) = self.tree.get(disk::entry(seq))? else { return Ok(None) };
         let entry = codec::decode_stored_entry(&bytes).map_err(|e| LedgerError::corrupt(seq, e.to_string()))?;
         let hash = chain_hash(&entry.body.prev_hash, &codec::encode_entry_body(&entry.body));
         if hash != entry.hash || entry.body.seq != seq {
             return Err(LedgerError::corrupt(seq, "entry does not match its hash"));
         }
-        Ok(Some(entry))
+        Ok(Some((entry, bytes)))
     }
 
     fn seq_of(&self, source: &str, id: &str) -> Result<Option<Seq>, LedgerError> {
@@ -360,7 +366,8 @@ impl Ledger {
 
     /// The stored bytes of entry `seq`, as they go out on the ledger feed.
     pub fn entry_bytes(&self, seq: Seq) -> Result<Option<Vec<u8>>, LedgerError> {
-        Ok(self.entry(seq)?.map(|entry| codec::encode_stored_entry(&entry)))
+        // Checked like any read, then sent as stored: no re-encoding.
+        Ok(self.checked_entry(seq)?.map(|(_, bytes)| bytes.to_vec()))
     }
 
     /// A replica's write path: appends entries copied from another ledger
