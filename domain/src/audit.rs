@@ -9,8 +9,8 @@
 //! that day) count on that day.
 
 use crate::timeline::{Ev, StaffState, Timeline, S, U};
-use crate::{Category, Date, Seq, StaffId, UnitId, UnitStatus};
-use std::collections::BTreeSet;
+use crate::{Category, Date, Seq, StaffId, TreeNode, UnitId, UnitStatus};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Office and front-line strength on one day.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
@@ -83,6 +83,20 @@ pub struct UnitQuota {
     pub vacancies: u32,
 }
 
+/// A unit whose number of direct sub-units changed between the two days
+/// (拆庙: "32 internal units merged into 9" is such a line).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SubunitChange {
+    /// The unit, active and in scope on both days.
+    pub unit: UnitId,
+    /// Its name on D2.
+    pub name: String,
+    /// Active units directly below it on D1.
+    pub from: u32,
+    /// Active units directly below it on D2.
+    pub to: u32,
+}
+
 /// The change in posted office strength, by cause. By construction
 /// `office_posted_to − office_posted_from` equals
 /// `joined − left + entered_scope − left_scope + moved_up_total − moved_down_total`,
@@ -151,6 +165,8 @@ pub struct Audit {
     pub units_from: Vec<UnitQuota>,
     /// Units in scope on D2 with their establishment.
     pub units_to: Vec<UnitQuota>,
+    /// Units whose number of direct sub-units changed, by unit id.
+    pub subunits: Vec<SubunitChange>,
     /// The arithmetic of the change in office strength.
     pub reconciliation: Reconciliation,
 }
@@ -237,25 +253,14 @@ impl Timeline {
         })
     }
 
-    fn unit_quotas(&self, date: Date, known_at: Option<Seq>, scope: &Option<BTreeSet<U>>) -> Vec<UnitQuota> {
-        self.tree(date, known_at)
-            .into_iter()
-            .filter(|node| {
-                let u = self.unit_ids.get(node.unit.as_str()).expect("tree units are known");
-                scope.as_ref().is_none_or(|units| units.contains(&u))
-            })
-            .map(|node| {
-                let quota = node.quota.unwrap_or(node.posted);
-                UnitQuota {
-                    unit: node.unit,
-                    category: node.category,
-                    quota: node.quota,
-                    posted: node.posted,
-                    over_quota: node.posted.saturating_sub(quota),
-                    vacancies: quota.saturating_sub(node.posted),
-                }
-            })
-            .collect()
+    /// The tree on `date`, only the units in scope.
+    fn tree_in_scope(&self, date: Date, known_at: Option<Seq>, scope: &Option<BTreeSet<U>>) -> Vec<TreeNode> {
+        let mut tree = self.tree(date, known_at);
+        tree.retain(|node| {
+            let u = self.unit_ids.get(node.unit.as_str()).expect("tree units are known");
+            scope.as_ref().is_none_or(|units| units.contains(&u))
+        });
+        tree
     }
 
     /// The front-line audit between `from` and `to` (from < to), for the
@@ -270,6 +275,8 @@ impl Timeline {
             _ => (self.scope_units(scope_unit, from, known_at), self.scope_units(scope_unit, to, known_at)),
         };
         let name = |u: U| UnitId(self.unit_ids.name(u).to_owned());
+        let tree_from = self.tree_in_scope(from, known_at, &scope_from);
+        let tree_to = self.tree_in_scope(to, known_at, &scope_to);
         let mut audit = Audit {
             from,
             to,
@@ -279,8 +286,9 @@ impl Timeline {
             moved_down: Vec::new(),
             moved_up: Vec::new(),
             round_trips: Vec::new(),
-            units_from: self.unit_quotas(from, known_at, &scope_from),
-            units_to: self.unit_quotas(to, known_at, &scope_to),
+            units_from: tree_from.iter().map(unit_quota).collect(),
+            units_to: tree_to.iter().map(unit_quota).collect(),
+            subunits: subunit_changes(&tree_from, &tree_to),
             reconciliation: Reconciliation::default(),
         };
         let mut order: Vec<S> = (0..self.staff.len() as S).collect();
@@ -355,6 +363,41 @@ impl Timeline {
         assert!(r.balances(), "the audit's reconciliation does not balance: {r:?}");
         audit
     }
+}
+
+fn unit_quota(node: &TreeNode) -> UnitQuota {
+    let quota = node.quota.unwrap_or(node.posted);
+    UnitQuota {
+        unit: node.unit.clone(),
+        category: node.category,
+        quota: node.quota,
+        posted: node.posted,
+        over_quota: node.posted.saturating_sub(quota),
+        vacancies: quota.saturating_sub(node.posted),
+    }
+}
+
+/// Units on both trees whose number of direct children differs.
+fn subunit_changes(from: &[TreeNode], to: &[TreeNode]) -> Vec<SubunitChange> {
+    let children = |tree: &[TreeNode]| {
+        let mut counts: BTreeMap<UnitId, u32> = tree.iter().map(|n| (n.unit.clone(), 0)).collect();
+        for parent in tree.iter().filter_map(|n| n.parent.as_ref()) {
+            if let Some(count) = counts.get_mut(parent) {
+                *count += 1;
+            }
+        }
+        counts
+    };
+    let (before, after) = (children(from), children(to));
+    to.iter()
+        .filter_map(|node| {
+            let (was, is) = (*before.get(&node.unit)?, after[&node.unit]);
+            let change = SubunitChange { unit: node.unit.clone(), name: node.name.clone(), from: was, to: is };
+            (was != is).then(|| (node.unit.clone(), change))
+        })
+        .collect::<BTreeMap<_, _>>()
+        .into_values()
+        .collect()
 }
 
 fn count(strength: &mut Strength, home: Category, working: Category) {

@@ -38,7 +38,7 @@ mod query;
 mod reason;
 mod timeline;
 
-pub use audit::{Audit, Move, MoveCause, Reconciliation, Strength, UnitQuota};
+pub use audit::{Audit, Move, MoveCause, Reconciliation, Strength, SubunitChange, UnitQuota};
 pub use date::{Date, DateError};
 pub use event::{Allocation, Category, Event, EventKind, MergeTarget, NewUnit, Seq, StaffId, UnitId};
 pub use history::Pos;

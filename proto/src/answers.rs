@@ -253,9 +253,23 @@ impl ChangeOut {
     /// The change from `from` to `to`.
     pub fn new(from: u32, to: u32) -> ChangeOut {
         let change = i64::from(to) - i64::from(from);
-        let percent = (from > 0).then(|| (1000.0 * change as f64 / f64::from(from)).round() / 10.0);
-        ChangeOut { from, to, change, percent }
+        ChangeOut { from, to, change, percent: percent_of(change as f64, from) }
     }
+}
+
+/// 100 × part / whole, one decimal; None when whole is 0.
+fn percent_of(part: f64, whole: u32) -> Option<f64> {
+    (whole > 0).then(|| (1000.0 * part / f64::from(whole)).round() / 10.0)
+}
+
+/// A unit whose number of direct sub-units changed.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[allow(missing_docs)]
+pub struct SubunitChangeOut {
+    pub unit: String,
+    pub name: String,
+    pub from: u32,
+    pub to: u32,
 }
 
 /// One member whose home changed category.
@@ -377,12 +391,20 @@ pub struct AuditOut {
     pub front_working: ChangeOut,
     /// Moved down, not counting relabelled units.
     pub moved_down_real: u32,
+    /// Of those, working at the front line on D2 (paper moves left out):
+    /// the figure a "one third of the office moved down" claim is about.
+    pub moved_down_at_front: u32,
+    /// `moved_down_at_front` as a percentage of office posted strength on
+    /// D1, one decimal (None when that was 0).
+    pub moved_down_share: Option<f64>,
     pub moved_down: Vec<MoveOut>,
     pub moved_up: Vec<MoveOut>,
     pub paper_moves: Vec<String>,
     pub round_trips: Vec<String>,
     pub units_from: Vec<UnitQuotaOut>,
     pub units_to: Vec<UnitQuotaOut>,
+    /// Units whose number of direct sub-units changed (e.g. 32 → 9).
+    pub subunits: Vec<SubunitChangeOut>,
     pub reconciliation: ReconciliationOut,
     /// Strength on D1, the first of every month between, and D2: for the
     /// report's chart.
@@ -411,6 +433,8 @@ impl AuditOut {
         tree_to: &[d::TreeNode],
     ) -> AuditOut {
         let (f, t) = (a.strength_from, a.strength_to);
+        let real = a.moved_down.iter().filter(|m| m.cause != d::MoveCause::Reclassified).count() as u32;
+        let at_front = a.moved_down.iter().filter(|m| m.cause != d::MoveCause::Reclassified && !m.paper_move).count();
         AuditOut {
             from: a.from.to_string(),
             to: a.to.to_string(),
@@ -422,13 +446,20 @@ impl AuditOut {
             office_working: ChangeOut::new(f.office_working, t.office_working),
             front_posted: ChangeOut::new(f.front_posted, t.front_posted),
             front_working: ChangeOut::new(f.front_working, t.front_working),
-            moved_down_real: a.moved_down.iter().filter(|m| m.cause != d::MoveCause::Reclassified).count() as u32,
+            moved_down_real: real,
+            moved_down_at_front: at_front as u32,
+            moved_down_share: percent_of(at_front as f64, f.office_posted),
             moved_down: a.moved_down.iter().map(Into::into).collect(),
             moved_up: a.moved_up.iter().map(Into::into).collect(),
             paper_moves: a.moved_down.iter().filter(|m| m.paper_move).map(|m| m.staff.to_string()).collect(),
             round_trips: a.round_trips.iter().map(|s| s.to_string()).collect(),
             units_from: a.units_from.iter().map(Into::into).collect(),
             units_to: a.units_to.iter().map(Into::into).collect(),
+            subunits: a
+                .subunits
+                .iter()
+                .map(|c| SubunitChangeOut { unit: c.unit.to_string(), name: c.name.clone(), from: c.from, to: c.to })
+                .collect(),
             reconciliation: a.reconciliation.into(),
             strength_series: series
                 .iter()

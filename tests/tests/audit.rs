@@ -264,3 +264,36 @@ fn the_html_report_parses_and_holds_the_figures() {
     assert!(html.contains("balances"));
     assert!(html.contains("Unit U2"), "the trees name the units");
 }
+
+#[test]
+fn units_whose_number_of_sub_units_changed_are_listed() {
+    let mut l = small_bureau();
+    l.given(&[
+        ("2015-02-01", merge_new(&["U1", "U2"], new_unit("U12", OFFICE, Some("HQ")))),
+        ("2015-02-02", unit("C1", FRONT, Some("PS"))),
+    ]);
+    let a = audit(&l, "2015-01-15", "2015-03-01");
+    let changes: Vec<(&str, u32, u32)> = a.subunits.iter().map(|c| (c.unit.as_str(), c.from, c.to)).collect();
+    // HQ: U1, U2, PS → U12, PS; the station gained a community office; the
+    // new unit was not there on D1, so it has no "before".
+    assert_eq!(changes, vec![("HQ", 3, 2), ("PS", 0, 1)]);
+}
+
+#[test]
+fn the_share_moved_down_leaves_out_paper_moves_and_relabelled_units() {
+    let mut l = small_bureau();
+    l.given(&[
+        ("2015-02-01", transfer("S1", "U1", "PS")),
+        ("2015-02-02", transfer("S2", "U1", "PS")),
+        ("2015-02-03", second("S2", "PS", "U2", None)),
+        ("2015-02-04", reclassify("U1", FRONT)),
+    ]);
+    let body = br#"{"from": "2015-01-15", "to": "2015-03-01"}"#;
+    let json = muster_query::answer::answer(&l.ledger, "audit", body).unwrap();
+    let audit: muster_proto::answers::AuditOut = serde_json::from_slice(&json).unwrap();
+    // Office on D1: S1, S2, S3. S1 really moved, S2 only on paper, S3 was
+    // relabelled with U1: one of three.
+    assert_eq!((audit.moved_down_real, audit.moved_down_at_front), (2, 1));
+    assert_eq!(audit.moved_down_share, Some(33.3));
+    assert_eq!(audit.office_posted.percent, Some(-100.0));
+}
