@@ -143,6 +143,9 @@ enum Command {
         /// Also write a self-contained HTML report (charts included) here.
         #[arg(long)]
         html: Option<PathBuf>,
+        /// List every move in the table.
+        #[arg(long)]
+        moves: bool,
     },
     /// The receipt of one event.
     Receipt {
@@ -283,10 +286,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 parse(&backend.ask("series", with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::series(&rows))?;
         }
-        Command::Audit { from, to, scope, known_at, html } => {
+        Command::Audit { from, to, scope, known_at, html, moves } => {
             let request = json!({"from": from.to_string(), "to": to.to_string(), "scope": scope});
             let audit: AuditOut = parse(&backend.ask("audit", with_known_at(request, known_at.as_deref()))?)?;
-            output::audit(out, format, &audit)?;
+            output::audit(out, format, &audit, moves)?;
+            out.flush()?;
             if let Some(path) = html {
                 std::fs::write(&path, muster_report::audit_html(&audit)?)
                     .with_context(|| format!("writing {}", path.display()))?;

@@ -253,14 +253,16 @@ fn moves_table(down: &[MoveOut], up: &[MoveOut]) -> Table {
     }
 }
 
-/// The audit: sections for people, the whole object as JSON, the moves as CSV.
-pub fn audit(out: &mut impl Write, format: Format, a: &AuditOut) -> Result<()> {
+/// The audit: a summary for people (every move with `moves`), the whole
+/// object as JSON, the moves as CSV.
+pub fn audit(out: &mut impl Write, format: Format, a: &AuditOut, moves: bool) -> Result<()> {
     match format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(a)?)?,
         Format::Csv => moves_table(&a.moved_down, &a.moved_up).print_csv(out)?,
         Format::Table => {
             let scope = a.scope.clone().unwrap_or_else(|| "the whole ledger".into());
-            writeln!(out, "Front-line audit {} → {} ({scope})", a.from, a.to)?;
+            let known = a.known_at_seq.map_or(String::new(), |k| format!(", as known at entry {k}"));
+            writeln!(out, "Front-line audit {} → {} ({scope}{known})", a.from, a.to)?;
             let strength = Table {
                 header: vec!["strength", "from", "to", "change", "percent"],
                 rows: [
@@ -286,18 +288,47 @@ pub fn audit(out: &mut impl Write, format: Format, a: &AuditOut) -> Result<()> {
             writeln!(out)?;
             writeln!(
                 out,
-                "Moved down: {} real ({} transferred, {} restructured), {} relabelled (not moves); moved up: {}",
+                "Moved to the front line and working there: {} = {} of the {} office posted on {}",
+                a.moved_down_at_front,
+                a.moved_down_share.map_or("-".into(), |p| format!("{p:.1}%")),
+                r.office_posted_from,
+                a.from
+            )?;
+            writeln!(
+                out,
+                "  moved down {} ({} transferred, {} restructured), of which {} only on paper",
                 a.moved_down_real,
                 r.moved_down_transferred,
                 r.moved_down_restructured,
-                r.moved_down_reclassified,
-                a.moved_up.len()
+                a.paper_moves.len()
+            )?;
+            writeln!(out, "  relabelled office → front line (nobody moved): {}", r.moved_down_reclassified)?;
+            writeln!(
+                out,
+                "  moved up {} ({} transferred, {} restructured, {} relabelled)",
+                r.moved_up_total(),
+                r.moved_up_transferred,
+                r.moved_up_restructured,
+                r.moved_up_reclassified
             )?;
             writeln!(out, "Paper moves (posted down, working in the office): {}", a.paper_moves.join(" "))?;
             writeln!(out, "Round trips (office → front line → office): {}", a.round_trips.join(" "))?;
             writeln!(out)?;
-            moves_table(&a.moved_down, &a.moved_up).print_aligned(out)?;
+            writeln!(out, "Units whose number of sub-units changed:")?;
+            Table {
+                header: vec!["unit", "name", "sub-units from", "to"],
+                rows: a
+                    .subunits
+                    .iter()
+                    .map(|c| vec![c.unit.clone(), c.name.clone(), c.from.to_string(), c.to.to_string()])
+                    .collect(),
+            }
+            .print_aligned(out)?;
             writeln!(out)?;
+            if moves {
+                moves_table(&a.moved_down, &a.moved_up).print_aligned(out)?;
+                writeln!(out)?;
+            }
             writeln!(
                 out,
                 "Reconciliation of office posted: {} → {} = {} + {} joined − {} left + {} entered − {} left scope + {} up ({}/{}/{}) − {} down ({}/{}/{}) [transferred/restructured/reclassified]: {}",
@@ -331,6 +362,10 @@ pub fn audit(out: &mut impl Write, format: Format, a: &AuditOut) -> Result<()> {
                 })
                 .collect();
             writeln!(out, "Quota on {} (over +n / vacant -n): {}", a.to, over.join(", "))?;
+            if !moves {
+                let n = a.moved_down.len() + a.moved_up.len();
+                writeln!(out, "({n} moves: --moves lists them, --format csv writes them)")?;
+            }
         }
     }
     Ok(())

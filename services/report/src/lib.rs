@@ -98,6 +98,75 @@ pub fn strength_chart_svg(points: &[(String, StrengthOut)]) -> Result<String, Re
     Ok(svg)
 }
 
+/// The unit tree on one day as an icicle chart: one column per level, each
+/// unit a block as tall as its rolled-up posted strength (office blue,
+/// front line red), labelled with its id and count where there is room.
+fn tree_panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    title: &str,
+    nodes: &[TreeNodeOut],
+) -> Result<(), ReportError> {
+    let err = |e: &dyn std::fmt::Display| ReportError(format!("drawing the tree: {e}"));
+    let area = area.titled(title, ("sans-serif", 16)).map_err(|e| err(&e))?;
+    let (width, height) = area.dim_in_pixel();
+    let Some(top) = nodes.iter().map(|n| n.depth).min() else { return Ok(()) };
+    let levels = (nodes.iter().map(|n| n.depth - top).max().unwrap_or(0) + 1).min(8);
+    let column = f64::from(width) / f64::from(levels);
+    let total: u32 = nodes.iter().filter(|n| n.depth == top).map(|n| n.rolled_posted).sum();
+    let scale = f64::from(height.saturating_sub(4)) / f64::from(total.max(1));
+    let office = RGBColor(70, 110, 180);
+    let front = RGBColor(200, 70, 60);
+    // next[d]: where the next block at level d starts (DFS order: a unit's
+    // children start at its top; its own posted staff fill its bottom).
+    let mut next = vec![0.0f64; levels as usize + 1];
+    for node in nodes {
+        let level = (node.depth - top) as usize;
+        if level >= levels as usize {
+            continue;
+        }
+        let y0 = next[level];
+        let h = f64::from(node.rolled_posted) * scale;
+        next[level] = y0 + h;
+        next[level + 1] = y0;
+        if h < 0.5 {
+            continue;
+        }
+        let x0 = (level as f64 * column) as i32;
+        let x1 = ((level as f64 + 1.0) * column) as i32 - 1;
+        let color = if node.category == "front_line" { front } else { office };
+        area.draw(&Rectangle::new([(x0, y0 as i32), (x1, (y0 + h) as i32)], color.filled())).map_err(|e| err(&e))?;
+        area.draw(&Rectangle::new([(x0, y0 as i32), (x1, (y0 + h) as i32)], WHITE.stroke_width(1)))
+            .map_err(|e| err(&e))?;
+        if h >= 11.0 {
+            // Room for ~6 px per character; the count is never cut.
+            let count = node.rolled_posted.to_string();
+            let room = (((column - 6.0) / 6.0) as usize).saturating_sub(count.len() + 1);
+            let id: String = node.unit.chars().take(room).collect();
+            let label = format!("{id} {count}");
+            let at = (x0 + 3, y0 as i32 + (h as i32).min(14) / 2 - 5);
+            area.draw(&Text::new(label, at, ("sans-serif", 10).into_font().color(&WHITE))).map_err(|e| err(&e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The tree before and after, side by side, as one SVG document.
+pub fn trees_chart_svg(
+    from: (&str, &[TreeNodeOut]),
+    to: (&str, &[TreeNodeOut]),
+) -> Result<String, ReportError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (960, 640)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| ReportError(format!("drawing the tree: {e}")))?;
+        let (left, right) = root.split_horizontally(480);
+        tree_panel(&left.margin(4, 4, 4, 8), &format!("Units on {}", from.0), from.1)?;
+        tree_panel(&right.margin(4, 4, 8, 4), &format!("Units on {}", to.0), to.1)?;
+        root.present().map_err(|e| ReportError(format!("drawing the tree: {e}")))?;
+    }
+    Ok(svg)
+}
+
 fn tree_html(out: &mut String, nodes: &[TreeNodeOut]) {
     out.push_str("<table><tr><th>unit</th><th>category</th><th>quota</th><th>posted</th><th>working</th><th>rolled up (posted)</th></tr>");
     for n in nodes {
@@ -179,7 +248,17 @@ pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
     html.push_str(&chart);
     let _ = write!(
         html,
-        "\n<h2>Moved down</h2><p><span class=\"figure\" id=\"moved-down-real\">{}</span> moved down for real \
+        "\n<h2>Moved down</h2><p><span class=\"figure\" id=\"moved-down-at-front\">{}</span> moved to the front line \
+         and working there on {}: <span class=\"figure\" id=\"moved-down-share\">{}</span> of the {} office posted on {}.</p>\n",
+        a.moved_down_at_front,
+        escape(&a.to),
+        a.moved_down_share.map_or("–".into(), |p| format!("{p:.1}%")),
+        r.office_posted_from,
+        escape(&a.from),
+    );
+    let _ = write!(
+        html,
+        "<p><span class=\"figure\" id=\"moved-down-real\">{}</span> moved down \
          ({} transferred, {} restructured); {} only relabelled (a unit reclassified: nobody moved). \
          Paper moves (posted at the front line, working in the office): <b id=\"paper-moves\">{}</b>. \
          Round trips (office → front line → office): <b id=\"round-trips\">{}</b>.</p>\n",
@@ -211,7 +290,21 @@ pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
         r.moved_down_reclassified,
         if r.balances { "balances" } else { "does NOT balance" }
     );
-    let _ = write!(html, "<h2>Units on {}</h2>", escape(&a.from));
+    html.push_str("<h2>Units whose number of sub-units changed</h2><table><tr><th>unit</th><th>sub-units before</th><th>after</th></tr>");
+    for c in &a.subunits {
+        let _ = write!(
+            html,
+            "<tr><td>{} <small>{}</small></td><td>{}</td><td>{}</td></tr>",
+            escape(&c.name),
+            escape(&c.unit),
+            c.from,
+            c.to
+        );
+    }
+    html.push_str("</table>\n<h2>The tree before and after</h2>\n<p>Each block is a unit, as tall as the staff posted in it and below it; \
+         blue office, red front line; one column per level.</p>\n");
+    html.push_str(&trees_chart_svg((&a.from, &a.tree_from), (&a.to, &a.tree_to))?);
+    let _ = write!(html, "\n<h2>Units on {}</h2>", escape(&a.from));
     tree_html(&mut html, &a.tree_from);
     let _ = write!(html, "<h2>Units on {}</h2>", escape(&a.to));
     tree_html(&mut html, &a.tree_to);
