@@ -2,10 +2,12 @@
 # The main job: a whole Muster on this machine.
 #  1. starts the pinned nats-server (JetStream store under data/run/nats),
 #  2. starts the ledger service and a query service (HTTP on 127.0.0.1:8080),
-#  3. publishes ops/examples/events.jsonl through muster-publish, waiting
-#     for every receipt,
-#  4. asks the query service (over NATS, with the auditor CLI) for
-#     headcounts, a late order seen both ways, lineage, a paper move,
+#  3. publishes the reform scenario (ops/scenarios/reform: Nanhu 2013–2016,
+#     Pujiang 2015–2016) through muster-publish, waiting for every receipt,
+#  4. asks the query service (over NATS, with the auditor CLI) for the
+#     front-line audit of both bureaus, writing the HTML reports to
+#     data/run/nanhu-audit.html and data/run/pujiang-audit.html, then a
+#     late order seen both ways, a lineage, a paper move's history,
 #  5. keeps everything running until Ctrl-C, then stops it all cleanly.
 # In CI (CI=true) or without a terminal it stops after step 4.
 set -euo pipefail
@@ -46,14 +48,15 @@ for _ in $(seq 1 300); do
 done
 muster status
 
+events=ops/scenarios/reform/events.jsonl
 echo
-echo "== publishing ops/examples/events.jsonl (every event waits for its ledger receipt)"
-"$bin/muster-publish" --nats-url "$url" ops/examples/events.jsonl --rejections "$run/rejections.jsonl" --quiet
-echo "   rejections: $run/rejections.jsonl"
+echo "== publishing the reform scenario, $events ($(wc -l <"$events") events; every one waits for its ledger receipt)"
+"$bin/muster-publish" --nats-url "$url" "$events" --rejections "$run/rejections.jsonl" --quiet
+echo "   rejections (none expected): $run/rejections.jsonl"
 
 echo
 echo "== the query replica catches up"
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do
   behind=$(muster status --format json | sed -n 's/.*"behind": \([0-9]*\).*/\1/p')
   [ "$behind" = "0" ] && break
   sleep 0.1
@@ -61,28 +64,33 @@ done
 muster status
 
 echo
-echo "== the tree on 2016-01-01"
-muster tree --date 2016-01-01
+echo "== Jiaxing Nanhu sub-bureau: the front-line audit 2013-01-01 → 2016-12-01"
+muster audit --scope NH --from 2013-01-01 --to 2016-12-01 --html "$run/nanhu-audit.html"
 echo
-echo "== the whole sub-bureau, rolled up, 2016-01-01"
-muster headcount --unit NH --date 2016-01-01 --rollup
+echo "== Pujiang county bureau: the front-line audit 2015-09-01 → 2016-12-01"
+muster audit --scope PJ --from 2015-09-01 --to 2016-12-01 --html "$run/pujiang-audit.html"
+
 echo
-echo "== Dongzha station on 2015-09-20: now, and as known before the late order was keyed in"
-muster headcount --unit NH-PS1 --date 2015-09-20
-late=$(muster receipt --source hr/nanhu --id nanhu-0058 --format json | sed -n 's/.*"seq": \([0-9]*\).*/\1/p')
-muster headcount --unit NH-PS1 --date 2015-09-20 --known-at "$((late - 1))"
+echo "== a late order: decided for 2016-01-04, keyed in seven weeks later"
+late=$(grep 'keyed in late' "$events" | head -n 1)
+late_id=$(sed -n 's/.*"id":"\([^"]*\)".*/\1/p' <<<"$late")
+late_to=$(sed -n 's/.*"to":"\([^"]*\)".*/\1/p' <<<"$late")
+late_seq=$(muster receipt --source hr/nanhu --id "$late_id" --format json | sed -n 's/.*"seq": \([0-9]*\).*/\1/p')
+echo "   $late_to on 2016-01-31, as the ledger knew it before entry $late_seq and now:"
+muster headcount --unit "$late_to" --date 2016-01-31 --known-at "$((late_seq - 1))"
+muster headcount --unit "$late_to" --date 2016-01-31
 echo
-echo "== where the former legal affairs brigade went"
-muster lineage --unit NH-LEGAL
+echo "== what became of the criminal investigation brigade (split in 2014 and again in 2015)"
+muster lineage --unit NH-CRIM
+paper=$(muster audit --scope NH --from 2013-01-01 --to 2016-12-01 --format json | tr -d ' \n' \
+  | sed -n 's/.*"paper_moves":\["\([^"]*\)".*/\1/p')
 echo
-echo "== P007: posted down, seconded back to the office"
-muster history --staff P007
+echo "== $paper: posted down to a station, seconded back to the office (a paper move)"
+muster history --staff "$paper"
+
 echo
-echo "== the front-line audit 2013-01-01 → 2016-06-30"
-muster audit --from 2013-01-01 --to 2016-06-30 --html "$run/audit.html"
-echo "   HTML report with charts: $run/audit.html"
-echo
-echo "== the same over HTTP: http://$http/v1/headcount?unit=NH&date=2016-01-01&rollup=true"
+echo "HTML reports with charts: $run/nanhu-audit.html and $run/pujiang-audit.html"
+echo "The same over HTTP: http://$http/v1/audit?scope=NH&from=2013-01-01&to=2016-12-01"
 
 if [ "${CI:-}" != "true" ] && [ -t 0 ]; then
   echo

@@ -116,7 +116,13 @@ pub struct Org {
 
 impl Org {
     /// An organisation publishing as `source`.
-    pub fn new(rng: Rng, source: &'static str, id_prefix: &str, staff_prefix: &'static str, order_prefix: &'static str) -> Org {
+    pub fn new(
+        rng: Rng,
+        source: &'static str,
+        id_prefix: &str,
+        staff_prefix: &'static str,
+        order_prefix: &'static str,
+    ) -> Org {
         Org {
             plan: Plan::new(source, id_prefix, order_prefix),
             rng,
@@ -128,7 +134,15 @@ impl Org {
     }
 
     /// Establishes a unit.
-    pub fn unit(&mut self, date: Date, id: &str, name: &str, category: WireCategory, parent: Option<&str>, quota: Option<u32>) {
+    pub fn unit(
+        &mut self,
+        date: Date,
+        id: &str,
+        name: &str,
+        category: WireCategory,
+        parent: Option<&str>,
+        quota: Option<u32>,
+    ) {
         self.categories.insert(id.into(), category);
         self.plan.add_ordered(
             date,
@@ -175,9 +189,9 @@ impl Org {
         }
         let born = born_at(age);
         let hired_at_age = 21 + self.rng.below(4) as i32;
-        let joined = hire.on.unwrap_or_else(|| {
-            years_after(born, hired_at_age).min(days_after(hire.as_of, -30)).max(hire.earliest)
-        });
+        let joined = hire
+            .on
+            .unwrap_or_else(|| years_after(born, hired_at_age).min(days_after(hire.as_of, -30)).max(hire.earliest));
         let retires = years_after(born, retirement_age);
         self.plan.add(joined, Act::Join { staff: id.clone(), unit: unit.into() });
         if retires <= until {

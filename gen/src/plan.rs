@@ -24,27 +24,78 @@ pub type Ticket = usize;
 #[derive(Clone, Debug)]
 #[allow(missing_docs)]
 pub enum Act {
-    Establish { unit: String, name: String, category: WireCategory, parent: Option<String>, quota: Option<u32> },
-    Rename { unit: String, name: String },
-    Move { unit: String, parent: Option<String> },
-    Reclassify { unit: String, category: WireCategory },
-    Quota { unit: String, quota: u32 },
+    Establish {
+        unit: String,
+        name: String,
+        category: WireCategory,
+        parent: Option<String>,
+        quota: Option<u32>,
+    },
+    Rename {
+        unit: String,
+        name: String,
+    },
+    Move {
+        unit: String,
+        parent: Option<String>,
+    },
+    Reclassify {
+        unit: String,
+        category: WireCategory,
+    },
+    Quota {
+        unit: String,
+        quota: u32,
+    },
     /// Sets the quota to `percent` of the staff posted there at the time.
-    QuotaFromPosted { unit: String, percent: u32 },
+    QuotaFromPosted {
+        unit: String,
+        percent: u32,
+    },
     /// Into an existing unit (`target`) or a new one (`new_target`).
-    Merge { sources: Vec<String>, target: Option<String>, new_target: Option<NewUnit> },
+    Merge {
+        sources: Vec<String>,
+        target: Option<String>,
+        new_target: Option<NewUnit>,
+    },
     /// Everyone posted at or seconded into the source goes to `default_part`
     /// unless named in `staff`; every child unit likewise.
-    Split { source: String, parts: Vec<NewUnit>, staff: BTreeMap<String, String>, default_part: String },
-    Join { staff: String, unit: String },
-    Transfer { staff: String, to: String },
+    Split {
+        source: String,
+        parts: Vec<NewUnit>,
+        staff: BTreeMap<String, String>,
+        default_part: String,
+    },
+    Join {
+        staff: String,
+        unit: String,
+    },
+    Transfer {
+        staff: String,
+        to: String,
+    },
     /// A transfer keyed in by mistake: published (and later retracted), but
     /// never applied to the tracker.
-    MistakenTransfer { staff: String, to: String },
-    Second { staff: String, to: String, until: Option<Date> },
-    EndSecondment { staff: String },
-    Leave { staff: String, reason: String },
-    Retract { target: Ticket, reason: String },
+    MistakenTransfer {
+        staff: String,
+        to: String,
+    },
+    Second {
+        staff: String,
+        to: String,
+        until: Option<Date>,
+    },
+    EndSecondment {
+        staff: String,
+    },
+    Leave {
+        staff: String,
+        reason: String,
+    },
+    Retract {
+        target: Ticket,
+        reason: String,
+    },
 }
 
 #[derive(Clone)]
@@ -83,7 +134,12 @@ impl Plan {
     /// A plan for the system `source`, whose event ids start with
     /// `id_prefix` and whose orders are numbered `<order_prefix>〔year〕n号`.
     pub fn new(source: &str, id_prefix: &str, order_prefix: &str) -> Plan {
-        Plan { source: source.into(), id_prefix: id_prefix.into(), order_prefix: order_prefix.into(), items: Vec::new() }
+        Plan {
+            source: source.into(),
+            id_prefix: id_prefix.into(),
+            order_prefix: order_prefix.into(),
+            items: Vec::new(),
+        }
     }
 
     /// Plans `act` on `date`. Actions of the same day run in the order
@@ -229,7 +285,11 @@ impl Tracker {
     }
 
     fn children_of(&self, unit: &str) -> Vec<String> {
-        self.units.iter().filter(|(_, u)| u.active && u.parent.as_deref() == Some(unit)).map(|(id, _)| id.clone()).collect()
+        self.units
+            .iter()
+            .filter(|(_, u)| u.active && u.parent.as_deref() == Some(unit))
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     fn apply(&mut self, date: Date, act: &Act) -> EventBody {
@@ -318,10 +378,8 @@ impl Tracker {
             Act::Split { source, parts, staff, default_part } => {
                 self.active_unit(source, date, "split source");
                 let part_of = |id: &String| staff.get(id).unwrap_or(default_part).clone();
-                let posted: Vec<StaffAllocation> = self
-                    .posted_at(source)
-                    .map(|id| StaffAllocation { staff: id.clone(), part: part_of(id) })
-                    .collect();
+                let posted: Vec<StaffAllocation> =
+                    self.posted_at(source).map(|id| StaffAllocation { staff: id.clone(), part: part_of(id) }).collect();
                 let seconded: Vec<StaffAllocation> = self
                     .staff
                     .iter()
@@ -355,7 +413,13 @@ impl Tracker {
                 for a in &children {
                     self.units.get_mut(&a.unit).expect("child").parent = Some(a.part.clone());
                 }
-                EventBody::UnitSplit(UnitSplit { source: source.clone(), parts: parts.clone(), posted, seconded, children })
+                EventBody::UnitSplit(UnitSplit {
+                    source: source.clone(),
+                    parts: parts.clone(),
+                    posted,
+                    seconded,
+                    children,
+                })
             }
             Act::Join { staff, unit } => {
                 self.active_unit(unit, date, "join");

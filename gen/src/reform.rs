@@ -48,10 +48,7 @@ pub fn generate(seed: u64) -> Scenario {
     let province = province(Org::new(rng.fork("province"), "hr/zhejiang", "zhejiang", "ZJ", "浙公"));
     let orgs = [nanhu, pujiang, province];
     let plans: Vec<_> = orgs.iter().map(|o| o.plan.clone()).collect();
-    Scenario {
-        events: publish_order(&plans),
-        people: orgs.iter().flat_map(|o| o.people.values().cloned()).collect(),
-    }
+    Scenario { events: publish_order(&plans), people: orgs.iter().flat_map(|o| o.people.values().cloned()).collect() }
 }
 
 fn name(zh: &str, en: &str) -> String {
@@ -92,8 +89,10 @@ const NANHU_COMMAND: [UnitRow; 4] = [
     ("NH-INTEL", "情报信息中心", "Intelligence centre", 9),
     ("NH-ITECH", "科技信息科", "Information technology section", 6),
 ];
-const NANHU_LOGISTICS: [UnitRow; 2] =
-    [("NH-EQUIP", "装备财务科", "Equipment and finance section", 7), ("NH-SERVICES", "后勤服务中心", "Services centre", 6)];
+const NANHU_LOGISTICS: [UnitRow; 2] = [
+    ("NH-EQUIP", "装备财务科", "Equipment and finance section", 7),
+    ("NH-SERVICES", "后勤服务中心", "Services centre", 6),
+];
 const NANHU_DOMESTIC: [UnitRow; 2] = [
     ("NH-DOMSEC", "国内安全保卫大队", "Domestic security brigade", 8),
     ("NH-ANTICULT", "反邪教办公室", "Anti-cult office", 3),
@@ -136,14 +135,19 @@ const NANHU_STATIONS: [(&str, &str); 11] = [
     ("余新", "Yuxin"),
 ];
 
-/// Hires a unit's staff as of `as_of`: the first one (two from eight
-/// staff) hold leading posts; non-leading ages up to `oldest`.
-fn staff_unit(org: &mut Org, unit: &str, size: u32, oldest: u64, as_of: Date, earliest: Date, stays: Stays, end: Date) {
+/// Hires a unit's office staff like `base`: the first one (two from eight
+/// staff) hold leading posts, aged 38–59; the others have `base.ages`.
+fn staff_unit(org: &mut Org, unit: &str, size: u32, base: Hire, end: Date) {
     for i in 0..size {
         let leading = i == 0 || (i == 1 && size >= 8);
-        let ages = if leading { (38, 59) } else { (24, oldest) };
-        org.hire(unit, Hire { leading, as_of, earliest, stays, ages, on: None }, end);
+        let ages = if leading { (38, 59) } else { base.ages };
+        org.hire(unit, Hire { leading, ages, ..base }, end);
     }
+}
+
+/// Office staff as of `as_of`, non-leading aged 24 to `oldest`.
+fn office_staff(as_of: Date, earliest: Date, oldest: u64, stays: Stays) -> Hire {
+    Hire { leading: false, as_of, earliest, stays, ages: (24, oldest), on: None }
 }
 
 fn quota_near(org: &mut Org, size: u32) -> Option<u32> {
@@ -175,23 +179,33 @@ fn nanhu(mut org: Org) -> Org {
     let (id, zh, en, size) = NANHU_DETENTION;
     let quota = quota_near(&mut org, size);
     org.unit(start, id, &name(zh, en), FRONT, Some("NH-HQ"), quota);
-    for (id, zh, en, size) in [NANHU_VICE] {
-        org.unit(start, id, &name(zh, en), OFFICE, Some("NH-ORDER"), Some(size));
-        office_units.push((id, size));
-    }
-    for (id, zh, en, size) in [NANHU_ACCIDENT] {
-        org.unit(start, id, &name(zh, en), OFFICE, Some("NH-TRAFFIC"), Some(size));
+    for ((id, zh, en, size), parent) in [(NANHU_VICE, "NH-ORDER"), (NANHU_ACCIDENT, "NH-TRAFFIC")] {
+        org.unit(start, id, &name(zh, en), OFFICE, Some(parent), Some(size));
         office_units.push((id, size));
     }
     for n in 1..=4 {
         let zh = ["一", "二", "三", "四"][n - 1];
-        org.unit(start, &format!("NH-TR{n}"), &name(&format!("交警{zh}中队"), &format!("Traffic squadron {n}")), FRONT, Some("NH-TRAFFIC"), Some(16));
+        org.unit(
+            start,
+            &format!("NH-TR{n}"),
+            &name(&format!("交警{zh}中队"), &format!("Traffic squadron {n}")),
+            FRONT,
+            Some("NH-TRAFFIC"),
+            Some(16),
+        );
     }
     for (i, (zh, en)) in NANHU_STATIONS.iter().enumerate() {
         let station = format!("NH-PS{:02}", i + 1);
         org.unit(start, &station, &name(&format!("{zh}派出所"), &format!("{en} station")), FRONT, Some("NH"), Some(32));
         let squad = format!("{station}-CID");
-        org.unit(start, &squad, &name(&format!("{zh}派出所刑侦中队"), &format!("{en} station criminal squad")), FRONT, Some(&station), Some(5));
+        org.unit(
+            start,
+            &squad,
+            &name(&format!("{zh}派出所刑侦中队"), &format!("{en} station criminal squad")),
+            FRONT,
+            Some(&station),
+            Some(5),
+        );
     }
 
     // Staff. Office first: their ids come first in the files.
@@ -202,7 +216,7 @@ fn nanhu(mut org: Org) -> Org {
     // nobody moved) have nobody over 49 in non-leading posts.
     for (unit, size) in &office_units {
         let oldest = if ["NH-AUDIT", "NH-ACCIDENT"].contains(unit) { 49 } else { 58 };
-        staff_unit(&mut org, unit, *size, oldest, d1, start, Stays::NonLeadingMenUntil(end), end);
+        staff_unit(&mut org, unit, *size, office_staff(d1, start, oldest, Stays::NonLeadingMenUntil(end)), end);
     }
     let front_units: Vec<(String, u32)> = (1..=11)
         .flat_map(|i| [(format!("NH-PS{i:02}"), 30), (format!("NH-PS{i:02}-CID"), 5)])
@@ -220,24 +234,24 @@ fn nanhu(mut org: Org) -> Org {
     let serving = |p: &Person| p.retires > end;
     let office_on_d1: Vec<Person> =
         org.people.values().filter(|p| p.first_category == OFFICE && p.joined <= d1).cloned().collect();
-    let fifty_plus: BTreeSet<String> = office_on_d1
-        .iter()
-        .filter(|p| p.male_non_leading_50_plus(d1))
-        .map(|p| p.id.clone())
-        .collect();
+    let fifty_plus: BTreeSet<String> =
+        office_on_d1.iter().filter(|p| p.male_non_leading_50_plus(d1)).map(|p| p.id.clone()).collect();
 
     // The 89: twenty of the criminal brigade go with its area teams
     // (restructured); 69 are transferred. One of the audit office's five.
     let mut movers: Vec<String> = Vec::new();
-    let crim: Vec<&Person> = office_on_d1.iter().filter(|p| p.first_unit == "NH-CRIM" && !p.leading && serving(p)).collect();
-    let mut restructured: Vec<String> = crim.iter().filter(|p| fifty_plus.contains(&p.id)).map(|p| p.id.clone()).collect();
+    let crim: Vec<&Person> =
+        office_on_d1.iter().filter(|p| p.first_unit == "NH-CRIM" && !p.leading && serving(p)).collect();
+    let mut restructured: Vec<String> =
+        crim.iter().filter(|p| fifty_plus.contains(&p.id)).map(|p| p.id.clone()).collect();
     let mut others: Vec<String> = crim.iter().filter(|p| !fifty_plus.contains(&p.id)).map(|p| p.id.clone()).collect();
     org.rng.shuffle(&mut others);
     restructured.extend(others.into_iter().take(20usize.saturating_sub(restructured.len())));
     restructured.truncate(20);
     restructured.sort();
     let audit_office: Vec<&Person> = office_on_d1.iter().filter(|p| p.first_unit == "NH-AUDIT" && !p.leading).collect();
-    let audit_mover = audit_office.iter().find(|p| serving(p)).map(|p| p.id.clone()).expect("the audit office has staff");
+    let audit_mover =
+        audit_office.iter().find(|p| serving(p)).map(|p| p.id.clone()).expect("the audit office has staff");
     let mut transferred: Vec<String> = fifty_plus.iter().filter(|id| !restructured.contains(id)).cloned().collect();
     if !transferred.contains(&audit_mover) {
         transferred.push(audit_mover.clone());
@@ -317,9 +331,13 @@ fn nanhu(mut org: Org) -> Org {
                 // Keyed to the wrong office, retracted two days later,
                 // keyed again correctly (with its real date) the day after.
                 mistake_done = true;
-                let wrong = now.iter().find(|(o, s, _)| s == station && o != office).unwrap_or(&now[(k + 1) % now.len()]);
+                let wrong =
+                    now.iter().find(|(o, s, _)| s == station && o != office).unwrap_or(&now[(k + 1) % now.len()]);
                 let t = org.ordered(*date, Act::MistakenTransfer { staff: officer.clone(), to: wrong.0.clone() });
-                org.plan.add(days_after(*date, 2), Act::Retract { target: t, reason: "keyed to the wrong community office".into() });
+                org.plan.add(
+                    days_after(*date, 2),
+                    Act::Retract { target: t, reason: "keyed to the wrong community office".into() },
+                );
                 let fix = org.ordered(*date, Act::Transfer { staff: officer.clone(), to: office.clone() });
                 org.plan.key_in_late(fix, 3);
                 continue;
@@ -338,7 +356,13 @@ fn nanhu(mut org: Org) -> Org {
     let mut parts = vec![new_unit("NH-CRIM2", "刑事侦查大队", "Criminal investigation brigade", OFFICE, Some("NH-HQ"))];
     for (n, id) in areas.iter().enumerate() {
         let zh = ["一", "二", "三", "四"][n];
-        parts.push(new_unit(id, &format!("片区刑侦{zh}队"), &format!("Area criminal team {}", n + 1), FRONT, Some("NH-HQ")));
+        parts.push(new_unit(
+            id,
+            &format!("片区刑侦{zh}队"),
+            &format!("Area criminal team {}", n + 1),
+            FRONT,
+            Some("NH-HQ"),
+        ));
     }
     parts.push(new_unit("NH-ANTIGANG", "打黑队", "Anti-gang team", FRONT, Some("NH-HQ")));
     let team_of: BTreeMap<String, String> = restructured
@@ -346,10 +370,7 @@ fn nanhu(mut org: Org) -> Org {
         .enumerate()
         .map(|(i, s)| (s.clone(), if i < 16 { areas[i / 4].to_string() } else { "NH-ANTIGANG".into() }))
         .collect();
-    org.ordered(
-        step2,
-        Act::Split { source: "NH-CRIM".into(), parts, staff: team_of, default_part: "NH-CRIM2".into() },
-    );
+    org.ordered(step2, Act::Split { source: "NH-CRIM".into(), parts, staff: team_of, default_part: "NH-CRIM2".into() });
     for team in areas.iter().chain(&["NH-ANTIGANG"]) {
         org.plan.add(step2, Act::Move { unit: team.to_string(), parent: Some("NH-CRIM2".into()) });
         org.plan.add(step2, Act::Quota { unit: team.to_string(), quota: 8 });
@@ -364,7 +385,10 @@ fn nanhu(mut org: Org) -> Org {
             org.plan.add(step2, Act::Move { unit: squad.clone(), parent: Some(areas[n].into()) });
             org.plan.add(
                 step2,
-                Act::Rename { unit: squad, name: name(&format!("{zh}派出所刑侦探组"), &format!("{en} station criminal cell")) },
+                Act::Rename {
+                    unit: squad,
+                    name: name(&format!("{zh}派出所刑侦探组"), &format!("{en} station criminal cell")),
+                },
             );
         }
     }
@@ -388,7 +412,14 @@ fn nanhu(mut org: Org) -> Org {
 
     // The 2015-09-01 pilot: 32 internal units become 9.
     let pilot = day("2015-09-01");
-    org.unit(pilot, "NH-SUPERVISION", &name("执法执纪监督中心", "Law-enforcement and discipline supervision centre"), OFFICE, Some("NH-HQ"), None);
+    org.unit(
+        pilot,
+        "NH-SUPERVISION",
+        &name("执法执纪监督中心", "Law-enforcement and discipline supervision centre"),
+        OFFICE,
+        Some("NH-HQ"),
+        None,
+    );
     org.unit(pilot, "NH-CIB", &name("刑事犯罪侦查局", "Criminal investigation bureau"), OFFICE, Some("NH-HQ"), None);
     let sc = Some("NH-SUPERVISION");
     for (sources, target) in [
@@ -423,7 +454,10 @@ fn nanhu(mut org: Org) -> Org {
     for (sources, target) in [
         (vec!["NH-ECON"], new_unit("NH-CIB-ECON", "经侦队", "Economic crimes team", OFFICE, cib)),
         (vec!["NH-NARC"], new_unit("NH-CIB-NARC", "禁毒队", "Narcotics team", OFFICE, cib)),
-        (vec!["NH-CYBER", "NH-TECHINV"], new_unit("NH-CIB-CYBER", "网络侦查队", "Cyber investigation team", OFFICE, cib)),
+        (
+            vec!["NH-CYBER", "NH-TECHINV"],
+            new_unit("NH-CIB-CYBER", "网络侦查队", "Cyber investigation team", OFFICE, cib),
+        ),
         (vec!["NH-FDE"], new_unit("NH-CIB-FDE", "食药环侦查队", "Food, drug and environment team", OFFICE, cib)),
         (vec!["NH-VICE"], new_unit("NH-CIB-VICE", "治安刑事打击队", "Vice and gambling team", OFFICE, cib)),
     ] {
@@ -440,7 +474,10 @@ fn nanhu(mut org: Org) -> Org {
             new_unit("NH-LINGCHU", "警令处", "Command department", OFFICE, hq),
         ),
         (vec!["NH-EQUIP", "NH-SERVICES"], new_unit("NH-LOGISTICS", "警务保障处", "Logistics department", OFFICE, hq)),
-        (vec!["NH-DOMSEC", "NH-ANTICULT"], new_unit("NH-DSB", "国内安全保卫局", "Domestic security bureau", OFFICE, hq)),
+        (
+            vec!["NH-DOMSEC", "NH-ANTICULT"],
+            new_unit("NH-DSB", "国内安全保卫局", "Domestic security bureau", OFFICE, hq),
+        ),
         (
             vec!["NH-ORDER", "NH-HUKOU", "NH-EXIT", "NH-FIRE"],
             new_unit("NH-POB", "治安管理局", "Public order bureau", OFFICE, hq),
@@ -535,7 +572,8 @@ fn nanhu(mut org: Org) -> Org {
                 (2013 | 2015, 10 | 11) => continue,
                 _ => format!("NH-PS{:02}", org.rng.range(1, 11)),
             };
-            let hire = Hire { leading: false, as_of: on, earliest: on, stays: Stays::Natural, ages: (22, 26), on: Some(on) };
+            let hire =
+                Hire { leading: false, as_of: on, earliest: on, stays: Stays::Natural, ages: (22, 26), on: Some(on) };
             org.hire(&unit, hire, end);
         }
     }
@@ -571,7 +609,10 @@ const PUJIANG_GROUPS: [(&str, &str, &str, &[UnitRow]); 8] = [
         "PJ-LOGISTICS",
         "警务保障处",
         "Logistics department",
-        &[("PJ-EQUIP", "装备财务科", "Equipment and finance section", 4), ("PJ-SERVICES", "后勤服务中心", "Services centre", 3)],
+        &[
+            ("PJ-EQUIP", "装备财务科", "Equipment and finance section", 4),
+            ("PJ-SERVICES", "后勤服务中心", "Services centre", 3),
+        ],
     ),
     (
         "PJ-SUPERVISION",
@@ -612,7 +653,10 @@ const PUJIANG_GROUPS: [(&str, &str, &str, &[UnitRow]); 8] = [
         "PJ-DSB",
         "国内安全保卫局",
         "Domestic security bureau",
-        &[("PJ-DOMSEC", "国保大队", "Domestic security brigade", 5), ("PJ-ANTICULT", "反邪教办公室", "Anti-cult office", 2)],
+        &[
+            ("PJ-DOMSEC", "国保大队", "Domestic security brigade", 5),
+            ("PJ-ANTICULT", "反邪教办公室", "Anti-cult office", 2),
+        ],
     ),
     ("PJ-TB", "交通管理局", "Traffic bureau", &[("PJ-TRAFFIC", "交警大队", "Traffic police brigade", 5)]),
 ];
@@ -649,10 +693,24 @@ fn pujiang(mut org: Org) -> Org {
     }
     for n in 1..=3 {
         let zh = ["一", "二", "三"][n - 1];
-        org.unit(start, &format!("PJ-TR{n}"), &name(&format!("交警{zh}中队"), &format!("Traffic squadron {n}")), FRONT, Some("PJ-TRAFFIC"), Some(14));
+        org.unit(
+            start,
+            &format!("PJ-TR{n}"),
+            &name(&format!("交警{zh}中队"), &format!("Traffic squadron {n}")),
+            FRONT,
+            Some("PJ-TRAFFIC"),
+            Some(14),
+        );
     }
     for (i, (zh, en)) in PUJIANG_STATIONS.iter().enumerate() {
-        org.unit(start, &format!("PJ-PS{:02}", i + 1), &name(&format!("{zh}派出所"), &format!("{en} station")), FRONT, Some("PJ"), Some(20));
+        org.unit(
+            start,
+            &format!("PJ-PS{:02}", i + 1),
+            &name(&format!("{zh}派出所"), &format!("{en} station")),
+            FRONT,
+            Some("PJ"),
+            Some(20),
+        );
     }
     org.unit(start, "PJ-JAIL", &name("看守所", "Detention centre"), FRONT, Some("PJ"), Some(16));
     org.unit(start, "PJ-DETENTION", &name("拘留所", "Detention house"), FRONT, Some("PJ"), Some(8));
@@ -661,7 +719,7 @@ fn pujiang(mut org: Org) -> Org {
     // in the office retires before the audit's end.
     for (_, _, _, units) in PUJIANG_GROUPS {
         for (id, _, _, size) in units {
-            staff_unit(&mut org, id, *size, 58, d1, start, Stays::EveryoneUntil(end), end);
+            staff_unit(&mut org, id, *size, office_staff(d1, start, 58, Stays::EveryoneUntil(end)), end);
         }
     }
     let front: Vec<(String, u32)> = (1..=15)
@@ -680,7 +738,8 @@ fn pujiang(mut org: Org) -> Org {
     // 29 of 125 moved down (23.2%): 8 with the criminal brigade's two new
     // area squads (restructured), 21 transferred to stations and traffic
     // squadrons.
-    let office: Vec<Person> = org.people.values().filter(|p| p.first_category == OFFICE && !p.leading).cloned().collect();
+    let office: Vec<Person> =
+        org.people.values().filter(|p| p.first_category == OFFICE && !p.leading).cloned().collect();
     let mut crim: Vec<String> = office.iter().filter(|p| p.first_unit == "PJ-CRIM").map(|p| p.id.clone()).collect();
     org.rng.shuffle(&mut crim);
     let restructured: Vec<String> = crim.drain(..8).collect();
@@ -690,7 +749,13 @@ fn pujiang(mut org: Org) -> Org {
 
     let reform = day("2015-09-15");
     let area = |n: u32| {
-        new_unit(&format!("PJ-AREA{n}"), &format!("片区刑侦{}中队", ["一", "二"][n as usize - 1]), &format!("Area criminal squad {n}"), FRONT, Some("PJ"))
+        new_unit(
+            &format!("PJ-AREA{n}"),
+            &format!("片区刑侦{}中队", ["一", "二"][n as usize - 1]),
+            &format!("Area criminal squad {n}"),
+            FRONT,
+            Some("PJ"),
+        )
     };
     let parts = vec![
         new_unit("PJ-CRIM-CORE", "刑侦大队", "Criminal investigation brigade", OFFICE, Some("PJ-HQ")),
@@ -724,7 +789,8 @@ fn pujiang(mut org: Org) -> Org {
         let on = day(&format!("{year}-08-01"));
         for _ in 0..6 {
             let unit = format!("PJ-PS{:02}", org.rng.range(1, 15));
-            let hire = Hire { leading: false, as_of: on, earliest: on, stays: Stays::Natural, ages: (22, 26), on: Some(on) };
+            let hire =
+                Hire { leading: false, as_of: on, earliest: on, stays: Stays::Natural, ages: (22, 26), on: Some(on) };
             org.hire(&unit, hire, end);
         }
     }
@@ -747,7 +813,7 @@ fn province(mut org: Org) -> Org {
     for (id, zh, en, size) in units {
         let quota = quota_near(&mut org, size);
         org.unit(start, id, &name(zh, en), OFFICE, Some("ZJ"), quota);
-        staff_unit(&mut org, id, size, 58, day("2016-01-01"), start, Stays::Natural, end);
+        staff_unit(&mut org, id, size, office_staff(day("2016-01-01"), start, 58, Stays::Natural), end);
     }
     let order_sup = new_unit("ZJ-ORDER-SUP", "治安监督管理总队", "Public order supervision corps", OFFICE, Some("ZJ"));
     org.merge(reform, &["ZJ-ORDER", "ZJ-POP"], order_sup);

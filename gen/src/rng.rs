@@ -20,7 +20,8 @@ impl Rng {
     /// one part does not reshuffle the others.
     pub fn fork(&self, label: &str) -> Rng {
         // FNV-1a of the label, mixed into the seed.
-        let hash = label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let hash =
+            label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         let mut rng = Rng(self.0 ^ hash);
         rng.next_u64();
         rng

@@ -43,3 +43,35 @@ pub fn open_ledger(path: &std::path::Path) -> muster_ledger::Ledger {
         }
     }
 }
+
+/// Open and close tags balance (void and self-closing tags aside): enough
+/// to catch a report that would not parse.
+pub fn tags_balance(html: &str) -> Result<(), String> {
+    let mut open: Vec<String> = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        let end = rest[start..].find('>').ok_or("a tag never closes")? + start;
+        let tag = &rest[start + 1..end];
+        rest = &rest[end + 1..];
+        if tag.starts_with('!') || tag.starts_with('?') || tag.ends_with('/') {
+            continue;
+        }
+        let name: String = tag.trim_start_matches('/').chars().take_while(|c| c.is_alphanumeric()).collect();
+        if ["meta", "br", "hr", "img", "link", "input"].contains(&name.as_str()) {
+            continue;
+        }
+        if tag.starts_with('/') {
+            match open.pop() {
+                Some(top) if top == name => {}
+                other => return Err(format!("</{name}> closes {other:?}")),
+            }
+        } else {
+            open.push(name);
+        }
+    }
+    if open.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("unclosed: {open:?}"))
+    }
+}

@@ -209,38 +209,6 @@ fn strength_from_the_tree_equals_the_audits_count_of_members() {
     assert_eq!(timeline.strength_on(date("2015-03-01"), None, None), a.strength_to);
 }
 
-/// Open and close tags balance (void and self-closing tags aside): enough
-/// to catch a report that would not parse.
-fn tags_balance(html: &str) -> Result<(), String> {
-    let mut open: Vec<String> = Vec::new();
-    let mut rest = html;
-    while let Some(start) = rest.find('<') {
-        let end = rest[start..].find('>').ok_or("a tag never closes")? + start;
-        let tag = &rest[start + 1..end];
-        rest = &rest[end + 1..];
-        if tag.starts_with('!') || tag.starts_with('?') || tag.ends_with('/') {
-            continue;
-        }
-        let name: String = tag.trim_start_matches('/').chars().take_while(|c| c.is_alphanumeric()).collect();
-        if ["meta", "br", "hr", "img", "link", "input"].contains(&name.as_str()) {
-            continue;
-        }
-        if tag.starts_with('/') {
-            match open.pop() {
-                Some(top) if top == name => {}
-                other => return Err(format!("</{name}> closes {other:?}")),
-            }
-        } else {
-            open.push(name);
-        }
-    }
-    if open.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("unclosed: {open:?}"))
-    }
-}
-
 #[test]
 fn the_html_report_parses_and_holds_the_figures() {
     let mut l = small_bureau();
@@ -257,7 +225,7 @@ fn the_html_report_parses_and_holds_the_figures() {
     assert!(audit.strength_series.len() >= 6, "a point a month");
     let html = muster_report::audit_html(&audit).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
-    tags_balance(&html).unwrap();
+    muster_tests::tags_balance(&html).unwrap();
     assert!(html.contains("<svg"), "the chart is inline SVG");
     assert!(html.contains(r#"<span class="figure" id="moved-down-real">2</span>"#));
     assert!(html.contains(r#"<b id="paper-moves">1</b>"#));

@@ -53,7 +53,7 @@ pub fn strength_chart_svg(points: &[(String, StrengthOut)]) -> Result<String, Re
             .max(1);
         let last = points.len().saturating_sub(1).max(1);
         let mut chart = ChartBuilder::on(&root)
-            .caption("Posted strength: office vs front line", ("sans-serif", 18))
+            .caption("Strength: office vs front line (solid: posted, dashed: working)", ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(48)
@@ -62,7 +62,7 @@ pub fn strength_chart_svg(points: &[(String, StrengthOut)]) -> Result<String, Re
         let label_every = (points.len() / 8).max(1);
         chart
             .configure_mesh()
-            .x_labels(points.len().min(9))
+            .x_labels(points.len())
             .x_label_formatter(&|i| {
                 if i % label_every == 0 {
                     points.get(*i).map_or(String::new(), |(d, _)| d.clone())
@@ -85,6 +85,12 @@ pub fn strength_chart_svg(points: &[(String, StrengthOut)]) -> Result<String, Re
             .map_err(|e| err(&e))?
             .label("front line")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
+        // Working strength dashed: where it parts from posted, people are
+        // seconded across the line (paper moves show as a gap).
+        for (pick, color) in [(office_working as fn(&StrengthOut) -> u32, BLUE), (front_working, RED)] {
+            let line = points.iter().enumerate().map(|(i, (_, s))| (i, pick(s)));
+            chart.draw_series(DashedLineSeries::new(line, 6, 4, color.stroke_width(1))).map_err(|e| err(&e))?;
+        }
         // Bottom right: the lines sit above it unless a category empties.
         chart
             .configure_series_labels()
@@ -151,10 +157,7 @@ fn tree_panel(
 }
 
 /// The tree before and after, side by side, as one SVG document.
-pub fn trees_chart_svg(
-    from: (&str, &[TreeNodeOut]),
-    to: (&str, &[TreeNodeOut]),
-) -> Result<String, ReportError> {
+pub fn trees_chart_svg(from: (&str, &[TreeNodeOut]), to: (&str, &[TreeNodeOut])) -> Result<String, ReportError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (960, 640)).into_drawing_area();
@@ -165,6 +168,14 @@ pub fn trees_chart_svg(
         root.present().map_err(|e| ReportError(format!("drawing the tree: {e}")))?;
     }
     Ok(svg)
+}
+
+fn office_working(s: &StrengthOut) -> u32 {
+    s.office_working
+}
+
+fn front_working(s: &StrengthOut) -> u32 {
+    s.front_working
 }
 
 fn tree_html(out: &mut String, nodes: &[TreeNodeOut]) {
@@ -256,12 +267,12 @@ pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
         r.office_posted_from,
         escape(&a.from),
     );
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<p><span class=\"figure\" id=\"moved-down-real\">{}</span> moved down \
          ({} transferred, {} restructured); {} only relabelled (a unit reclassified: nobody moved). \
          Paper moves (posted at the front line, working in the office): <b id=\"paper-moves\">{}</b>. \
-         Round trips (office → front line → office): <b id=\"round-trips\">{}</b>.</p>\n",
+         Round trips (office → front line → office): <b id=\"round-trips\">{}</b>.</p>",
         a.moved_down_real,
         r.moved_down_transferred,
         r.moved_down_restructured,
@@ -269,9 +280,20 @@ pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
         a.paper_moves.len(),
         a.round_trips.len()
     );
-    moves_html(&mut html, &a.moved_down);
-    html.push_str("<h2>Moved up</h2>");
-    moves_html(&mut html, &a.moved_up);
+    html.push_str("<h2>Units whose number of sub-units changed</h2><table><tr><th>unit</th><th>sub-units before</th><th>after</th></tr>");
+    for c in &a.subunits {
+        let _ = write!(
+            html,
+            "<tr><td>{} <small>{}</small></td><td>{}</td><td>{}</td></tr>",
+            escape(&c.name),
+            escape(&c.unit),
+            c.from,
+            c.to
+        );
+    }
+    html.push_str("</table>\n<h2>The tree before and after</h2>\n<p>Each block is a unit, as tall as the staff posted in it and below it; \
+         blue office, red front line; one column per level.</p>\n");
+    html.push_str(&trees_chart_svg((&a.from, &a.tree_from), (&a.to, &a.tree_to))?);
     let _ = writeln!(
         html,
         "<h2>Reconciliation of posted office strength</h2><p>{} → {} = {} + {} joined − {} left + {} entered the scope − {} left it \
@@ -290,20 +312,10 @@ pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
         r.moved_down_reclassified,
         if r.balances { "balances" } else { "does NOT balance" }
     );
-    html.push_str("<h2>Units whose number of sub-units changed</h2><table><tr><th>unit</th><th>sub-units before</th><th>after</th></tr>");
-    for c in &a.subunits {
-        let _ = write!(
-            html,
-            "<tr><td>{} <small>{}</small></td><td>{}</td><td>{}</td></tr>",
-            escape(&c.name),
-            escape(&c.unit),
-            c.from,
-            c.to
-        );
-    }
-    html.push_str("</table>\n<h2>The tree before and after</h2>\n<p>Each block is a unit, as tall as the staff posted in it and below it; \
-         blue office, red front line; one column per level.</p>\n");
-    html.push_str(&trees_chart_svg((&a.from, &a.tree_from), (&a.to, &a.tree_to))?);
+    html.push_str("<h2>Every move down</h2>");
+    moves_html(&mut html, &a.moved_down);
+    html.push_str("<h2>Every move up</h2>");
+    moves_html(&mut html, &a.moved_up);
     let _ = write!(html, "\n<h2>Units on {}</h2>", escape(&a.from));
     tree_html(&mut html, &a.tree_from);
     let _ = write!(html, "<h2>Units on {}</h2>", escape(&a.to));
