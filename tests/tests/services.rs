@@ -108,6 +108,8 @@ async fn publish_receipt_query_end_to_end() {
     assert_eq!(audit["moved_down_real"], 7);
     assert_eq!(audit["paper_moves"], serde_json::json!(["P007"]));
     assert_eq!(audit["reconciliation"]["balances"], true);
+    let (code, body) = http_get(http, "/v1/audit?from=2013-01-01&to=2016-06-30&scope=NH").await;
+    assert_eq!((code, body["moved_down_real"].as_u64(), body["scope"].as_str()), (200, Some(7), Some("NH")));
     let receipt = request(&client, "receipt", serde_json::json!({"source": "hr/nanhu", "id": "nanhu-0058"})).await;
     assert_eq!(receipt["status"], "accepted");
 
