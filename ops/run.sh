@@ -90,7 +90,7 @@ muster history --staff "$paper"
 
 echo
 echo "HTML reports with charts: $run/nanhu-audit.html and $run/pujiang-audit.html"
-echo "The same over HTTP: http://$http/v1/audit?scope=NH&from=2013-01-01&to=2016-12-01"
+echo "The same over HTTP: http://$http/v1/audit?scope=NH&from=2013-01-01&to=2016-12-01 (JSON), /v1/audit.html?… (the report), /v1/audit.csv?… (every move)"
 
 if [ "${CI:-}" != "true" ] && [ -t 0 ]; then
   echo

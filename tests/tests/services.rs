@@ -63,6 +63,11 @@ async fn caught_up(http: std::net::SocketAddr, seq: u64) -> StatusAnswer {
 /// A tiny HTTP/1.1 GET, so the test checks the wire and not a client
 /// library's idea of it.
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) = http_get_text(addr, path).await;
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+}
+
+async fn http_get_text(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect HTTP");
     let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
@@ -72,7 +77,7 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::V
     let text = String::from_utf8(response).expect("UTF-8 response");
     let status: u16 = text[9..12].parse().expect("status code");
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    (status, body.to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,6 +115,15 @@ async fn publish_receipt_query_end_to_end() {
     assert_eq!(audit["reconciliation"]["balances"], true);
     let (code, body) = http_get(http, "/v1/audit?from=2013-01-01&to=2016-06-30&scope=NH").await;
     assert_eq!((code, body["moved_down_real"].as_u64(), body["scope"].as_str()), (200, Some(7), Some("NH")));
+    let (code, html) = http_get_text(http, "/v1/audit.html?from=2013-01-01&to=2016-06-30").await;
+    assert_eq!(code, 200);
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"), "the report over HTTP");
+    let (code, csv) = http_get_text(http, "/v1/audit.csv?from=2013-01-01&to=2016-06-30").await;
+    assert_eq!(
+        (code, csv.lines().next()),
+        (200, Some("direction,staff,from_unit,to_unit,cause,working_on_to,paper_move"))
+    );
+    assert!(csv.contains("down,P007,"), "{csv}");
     let receipt = request(&client, "receipt", serde_json::json!({"source": "hr/nanhu", "id": "nanhu-0058"})).await;
     assert_eq!(receipt["status"], "accepted");
 

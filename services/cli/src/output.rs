@@ -258,7 +258,7 @@ fn moves_table(down: &[MoveOut], up: &[MoveOut]) -> Table {
 pub fn audit(out: &mut impl Write, format: Format, a: &AuditOut, moves: bool) -> Result<()> {
     match format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(a)?)?,
-        Format::Csv => moves_table(&a.moved_down, &a.moved_up).print_csv(out)?,
+        Format::Csv => out.write_all(muster_report::moves_csv(a).as_bytes())?,
         Format::Table => {
             let scope = a.scope.clone().unwrap_or_else(|| "the whole ledger".into());
             let known = a.known_at_seq.map_or(String::new(), |k| format!(", as known at entry {k}"));

@@ -4,6 +4,8 @@
 //! ```text
 //! GET /v1/headcount?unit=NH-SUP&date=2016-01-01&rollup=true&known_at_seq=57
 //! GET /v1/status
+//! GET /v1/audit.html?scope=NH&from=2013-01-01&to=2016-12-01   (the report, charts included)
+//! GET /v1/audit.csv?scope=NH&from=2013-01-01&to=2016-12-01    (every move)
 //! ```
 
 use crate::service::Replica;
@@ -64,7 +66,27 @@ async fn by_query(
         Ok(body) => body,
         Err(e) => return respond(Err(e)),
     };
-    respond(replica.query(&endpoint, &body).await)
+    match endpoint.as_str() {
+        "audit.html" | "audit.csv" => audit_document(&replica, &endpoint, &body).await,
+        _ => respond(replica.query(&endpoint, &body).await),
+    }
+}
+
+/// The audit as the HTML report or the CSV of its moves.
+async fn audit_document(replica: &Replica, endpoint: &str, body: &[u8]) -> Response {
+    let answer = match replica.query("audit", body).await {
+        Ok(answer) => answer,
+        Err(e) => return respond(Err(e)),
+    };
+    let audit: muster_proto::answers::AuditOut = serde_json::from_slice(&answer).expect("the audit answer parses");
+    if endpoint == "audit.csv" {
+        let csv = muster_report::moves_csv(&audit);
+        return ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response();
+    }
+    match muster_report::audit_html(&audit) {
+        Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        Err(e) => respond(Err(crate::answer::QueryError { code: "internal", message: e.to_string() })),
+    }
 }
 
 async fn by_body(State(replica): State<Arc<Replica>>, Path(endpoint): Path<String>, body: Bytes) -> Response {

@@ -215,6 +215,34 @@ fn moves_html(out: &mut String, moves: &[MoveOut]) {
     out.push_str("</table>");
 }
 
+/// Every move, down then up, as CSV (RFC 4180): direction, staff,
+/// from_unit, to_unit, cause, working_on_to, paper_move.
+pub fn moves_csv(a: &AuditOut) -> String {
+    let cell = |text: &str| {
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text.to_owned()
+        }
+    };
+    let mut out = String::from("direction,staff,from_unit,to_unit,cause,working_on_to,paper_move\n");
+    for (direction, moves) in [("down", &a.moved_down), ("up", &a.moved_up)] {
+        for m in moves {
+            let _ = writeln!(
+                out,
+                "{direction},{},{},{},{},{},{}",
+                cell(&m.staff),
+                cell(&m.from_unit),
+                cell(&m.to_unit),
+                cell(&m.cause),
+                cell(&m.working_on_to),
+                m.paper_move
+            );
+        }
+    }
+    out
+}
+
 fn percent(p: Option<f64>) -> String {
     p.map_or("–".into(), |p| format!("{p:+.1}%"))
 }
