@@ -2,6 +2,8 @@
 //!
 //! - [`reform`]: the 2013–2016 police reform of `shared/DOMAIN.md` as a
 //!   replayable scenario (shipped in `ops/scenarios/reform/`).
+//! - [`synthetic`]: a large ledger for benchmarks (10M events by default),
+//!   streamed as JSON Lines and as length-prefixed bincode envelopes.
 //!
 //! Generation is a plan of dated actions per HR system ([`plan`]), run in
 //! timeline order against a small tracker that fills in what the HR system
@@ -13,6 +15,7 @@ pub mod org;
 pub mod plan;
 pub mod reform;
 pub mod rng;
+pub mod synthetic;
 
 use muster_proto::cloudevents::encode_json;
 use muster_proto::wire::Envelope;

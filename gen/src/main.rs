@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -23,6 +24,19 @@ enum Command {
         #[arg(long, default_value = "ops/scenarios/reform")]
         out: PathBuf,
     },
+    /// A large synthetic ledger for benchmarks: writes events.jsonl (JSON
+    /// Lines) and events.bin (each event as a little-endian u32 length and
+    /// the bincode envelope of proto's codec).
+    Synthetic {
+        /// How many events.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> Result<()> {
@@ -42,6 +56,43 @@ fn main() -> Result<()> {
                 events.display(),
                 scenario.people.len(),
                 staff.display()
+            );
+        }
+        Command::Synthetic { events, seed, out } => {
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let create = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
+                let path = out.join(name);
+                let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                Ok(std::io::BufWriter::with_capacity(1 << 20, file))
+            };
+            let (mut jsonl, mut bin) = (create("events.jsonl")?, create("events.bin")?);
+            let mut failed: Option<std::io::Error> = None;
+            let config = muster_gen::synthetic::Config { events, seed };
+            let tally = muster_gen::synthetic::generate(config, |e| {
+                if failed.is_some() {
+                    return;
+                }
+                let encoded = muster_proto::codec::encode_envelope(e);
+                let written = jsonl
+                    .write_all(&muster_proto::cloudevents::encode_json(e))
+                    .and_then(|()| jsonl.write_all(b"\n"))
+                    .and_then(|()| bin.write_all(&(encoded.len() as u32).to_le_bytes()))
+                    .and_then(|()| bin.write_all(&encoded));
+                failed = written.err();
+            });
+            if let Some(e) = failed {
+                return Err(e).context("writing the events");
+            }
+            jsonl.flush()?;
+            bin.flush()?;
+            println!(
+                "{} events ({} backdated, {} retractions, {} built to be rejected, {} mergers and splits) to {}",
+                tally.events,
+                tally.backdated,
+                tally.retractions,
+                tally.invalid,
+                tally.restructurings,
+                out.display()
             );
         }
     }
