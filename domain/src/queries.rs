@@ -54,6 +54,16 @@ impl Timeline {
         self.units[u as usize].counts.at(date, known_at)
     }
 
+    /// Every staff id the timeline has seen, in the order first seen.
+    pub fn staff_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.staff_ids.len() as u32).map(|i| self.staff_ids.name(i))
+    }
+
+    /// Every unit id the timeline has seen, in the order first seen.
+    pub fn unit_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.unit_ids.len() as u32).map(|i| self.unit_ids.name(i))
+    }
+
     /// Posted and working headcount of `unit` on `date`, as the ledger
     /// knew it at `known_at` (None: now), alone or rolled up over the units
     /// below it as the tree stood that day.
