@@ -10,7 +10,7 @@
 
 use crate::timeline::{Ev, StaffState, Timeline, S, U};
 use crate::{Category, Date, Seq, StaffId, TreeNode, UnitId, UnitStatus};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Office and front-line strength on one day.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
@@ -196,7 +196,20 @@ impl Timeline {
         Some(units)
     }
 
-    fn standing(&self, s: S, date: Date, known_at: Option<Seq>, scope: &Option<BTreeSet<U>>) -> Option<Standing> {
+    /// Every unit's category on `date` (None: not active), by unit: one
+    /// history lookup per unit instead of two per staff member.
+    fn categories_on(&self, date: Date, known_at: Option<Seq>) -> Vec<Option<Category>> {
+        (0..self.units.len() as U).map(|u| self.category_on(u, date, known_at)).collect()
+    }
+
+    fn standing(
+        &self,
+        s: S,
+        date: Date,
+        known_at: Option<Seq>,
+        scope: &Option<BTreeSet<U>>,
+        categories: &[Option<Category>],
+    ) -> Option<Standing> {
         let state: StaffState = self.staff_on(s, date, known_at)?;
         if scope.as_ref().is_some_and(|units| !units.contains(&state.home)) {
             return None;
@@ -205,15 +218,15 @@ impl Timeline {
         Some(Standing {
             home: state.home,
             working,
-            home_category: self.category_on(state.home, date, known_at)?,
-            working_category: self.category_on(working, date, known_at)?,
+            home_category: categories[state.home as usize]?,
+            working_category: categories[working as usize]?,
         })
     }
 
     /// Whether a transfer, or leaving and joining again, changed the
     /// member's home in (from, to].
     fn transferred_between(&self, s: S, from: Date, to: Date, known_at: Option<Seq>) -> bool {
-        self.staff[s as usize].history.visible(known_at).iter().any(|(pos, _)| {
+        self.staff[s as usize].history.any_visible(known_at, |pos, _| {
             pos.date > from
                 && pos.date <= to
                 && matches!(
@@ -224,28 +237,46 @@ impl Timeline {
     }
 
     /// Whether the member's home was a front-line unit on some day strictly
-    /// between `from` and `to`: checked on every day their home or its
-    /// category could have changed.
-    fn front_line_between(&self, s: S, from: Date, to: Date, known_at: Option<Seq>) -> bool {
+    /// between `from` and `to`: checked on every day their home, or the
+    /// category of a unit they were posted at, could have changed (not on
+    /// every quota change or rename of those units: those never change a
+    /// category).
+    fn front_line_between(
+        &self,
+        s: S,
+        from: Date,
+        to: Date,
+        known_at: Option<Seq>,
+        category_changes: &mut HashMap<U, Vec<Date>>,
+    ) -> bool {
         let history = &self.staff[s as usize].history;
-        let inside = |d: Date| d > from && d < to;
-        let mut days: BTreeSet<Date> = BTreeSet::new();
-        let mut homes: BTreeSet<U> = BTreeSet::new();
+        let inside = |d: &Date| *d > from && *d < to;
+        let mut days: Vec<Date> = Vec::new();
+        let mut homes: Vec<U> = Vec::new();
         if let Some((_, state)) = history.state_on(from, known_at) {
-            homes.insert(state.home);
+            homes.push(state.home);
         }
-        for (pos, state) in history.visible(known_at) {
-            if inside(pos.date) {
-                days.insert(pos.date);
-                homes.insert(state.home);
+        history.any_visible(known_at, |pos, state| {
+            if inside(&pos.date) {
+                days.push(pos.date);
+                homes.push(state.home);
             }
-        }
+            false
+        });
+        homes.sort_unstable();
+        homes.dedup();
         for home in &homes {
-            days.extend(self.units[*home as usize].history.all_dates().filter(|d| inside(*d)));
+            // Per unit once per audit: a unit's history is mostly quota
+            // changes and renames, and many members share a home.
+            let changes = category_changes.entry(*home).or_insert_with(|| {
+                let history = &self.units[*home as usize].history;
+                history.dates_where(|a, b| a.category != b.category || a.open != b.open).filter(inside).collect()
+            });
+            days.extend_from_slice(changes);
         }
-        if let Some(next) = from.next().filter(|d| inside(*d)) {
-            days.insert(next);
-        }
+        days.extend(from.next().filter(inside));
+        days.sort_unstable();
+        days.dedup();
         days.into_iter().any(|day| {
             self.staff_on(s, day, known_at)
                 .and_then(|state| self.category_on(state.home, day, known_at))
@@ -291,12 +322,13 @@ impl Timeline {
             subunits: subunit_changes(&tree_from, &tree_to),
             reconciliation: Reconciliation::default(),
         };
-        let mut order: Vec<S> = (0..self.staff.len() as S).collect();
-        order.sort_by(|a, b| self.staff_ids.name(*a).cmp(self.staff_ids.name(*b)));
+        let (categories_from, categories_to) = (self.categories_on(from, known_at), self.categories_on(to, known_at));
         let r = &mut audit.reconciliation;
-        for s in order {
-            let before = self.standing(s, from, known_at, &scope_from);
-            let after = self.standing(s, to, known_at, &scope_to);
+        let mut category_changes = HashMap::new();
+        // In index order; the lists are sorted by staff id at the end.
+        for s in 0..self.staff.len() as S {
+            let before = self.standing(s, from, known_at, &scope_from, &categories_from);
+            let after = self.standing(s, to, known_at, &scope_to, &categories_to);
             for (standing, strength) in [(&before, &mut audit.strength_from), (&after, &mut audit.strength_to)] {
                 if let Some(st) = standing {
                     count(strength, st.home_category, st.working_category);
@@ -338,7 +370,9 @@ impl Timeline {
                         audit.moved_up.push(entry);
                     }
                 }
-                (Some(_), Some(_)) if office(&before) && self.front_line_between(s, from, to, known_at) => {
+                (Some(_), Some(_))
+                    if office(&before) && self.front_line_between(s, from, to, known_at, &mut category_changes) =>
+                {
                     audit.round_trips.push(StaffId(self.staff_ids.name(s).to_owned()));
                 }
                 (None, Some(_)) if office(&after) => {
@@ -358,6 +392,9 @@ impl Timeline {
                 _ => {}
             }
         }
+        audit.moved_down.sort_by(|a, b| a.staff.cmp(&b.staff));
+        audit.moved_up.sort_by(|a, b| a.staff.cmp(&b.staff));
+        audit.round_trips.sort();
         r.office_posted_from = audit.strength_from.office_posted;
         r.office_posted_to = audit.strength_to.office_posted;
         assert!(r.balances(), "the audit's reconciliation does not balance: {r:?}");

@@ -93,6 +93,15 @@ impl<S: Clone> History<S> {
         }
     }
 
+    /// Whether `f` holds for some version visible at `known_at` (None:
+    /// now); without allocating when asked about now.
+    pub fn any_visible(&self, known_at: Option<Seq>, mut f: impl FnMut(Pos, &S) -> bool) -> bool {
+        match known_at {
+            None => self.live.iter().any(|step| f(step.pos, &step.state)),
+            Some(_) => self.visible(known_at).into_iter().any(|(pos, state)| f(pos, state)),
+        }
+    }
+
     /// Every version visible at `known_at` (None: now), in timeline order.
     pub fn visible(&self, known_at: Option<Seq>) -> Vec<(Pos, &S)> {
         let Some(known_at) = known_at else {
@@ -112,6 +121,18 @@ impl<S: Clone> History<S> {
             .collect();
         steps.sort_by_key(|(pos, _)| *pos);
         steps
+    }
+
+    /// The days on which `changed(previous, next)` holds between
+    /// consecutive current steps, the first step's day, and every
+    /// superseded step's day: a superset, for any `known_at`, of the days
+    /// on which what `changed` looks at can change.
+    pub fn dates_where<'a>(&'a self, changed: impl Fn(&S, &S) -> bool + 'a) -> impl Iterator<Item = Date> + 'a {
+        let live = self.live.iter().enumerate().filter_map(move |(i, step)| {
+            let new = i == 0 || changed(&self.live[i - 1].state, &step.state);
+            new.then_some(step.pos.date)
+        });
+        live.chain(self.dead.iter().map(|step| step.pos.date))
     }
 
     /// Every position ever held, live or superseded (for candidate dates).

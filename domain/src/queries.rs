@@ -5,7 +5,7 @@ use crate::counts::CountPair;
 use crate::query::{Headcount, HistoryEntry, LineageEdge, RosterEntry, SeriesPoint, TreeNode, UnitStatus};
 use crate::timeline::{StaffState, Timeline, UnitState, S, U};
 use crate::{Date, Seq, StaffId, UnitId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 fn count(value: i64) -> u32 {
     u32::try_from(value).expect("headcount out of range")
@@ -93,24 +93,27 @@ impl Timeline {
     /// siblings in id order.
     pub fn tree(&self, date: Date, known_at: Option<Seq>) -> Vec<TreeNode> {
         let known_at = self.normalize(known_at);
-        let mut children: BTreeMap<Option<&str>, Vec<(&str, U, &UnitState)>> = BTreeMap::new();
+        // Children by parent index (the last slot: roots), O(units).
+        let roots = self.units.len();
+        let mut children: Vec<Vec<(U, &UnitState)>> = vec![Vec::new(); roots + 1];
         for u in 0..self.units.len() as U {
             if let (UnitStatus::Active, Some(state)) = self.unit_on(u, date, known_at) {
-                let parent = state.parent.map(|p| self.unit_ids.name(p));
-                children.entry(parent).or_default().push((self.unit_ids.name(u), u, state));
+                children[state.parent.map_or(roots, |p| p as usize)].push((u, state));
             }
         }
-        for siblings in children.values_mut() {
-            siblings.sort_by(|a, b| a.0.cmp(b.0));
+        for siblings in &mut children {
+            siblings.sort_by(|a, b| self.unit_ids.name(a.0).cmp(self.unit_ids.name(b.0)));
         }
-        let mut nodes = Vec::new();
-        let mut stack: Vec<(u32, &str, U, &UnitState)> = children
-            .get(&None)
-            .map_or(Vec::new(), |roots| roots.iter().rev().map(|(id, u, s)| (0, *id, *u, *s)).collect());
-        while let Some((depth, id, u, state)) = stack.pop() {
+        let mut nodes: Vec<TreeNode> = Vec::new();
+        // The index of each node's parent node, for the roll-up.
+        let mut parent_of: Vec<Option<usize>> = Vec::new();
+        let mut stack: Vec<(u32, Option<usize>, U, &UnitState)> =
+            children[roots].iter().rev().map(|(u, s)| (0, None, *u, *s)).collect();
+        while let Some((depth, parent, u, state)) = stack.pop() {
             let counts = self.counts_of(u, date, known_at);
+            let index = nodes.len();
             nodes.push(TreeNode {
-                unit: UnitId(id.to_owned()),
+                unit: UnitId(self.unit_ids.name(u).to_owned()),
                 name: state.name.to_string(),
                 category: state.category,
                 parent: state.parent.map(|p| UnitId(self.unit_ids.name(p).to_owned())),
@@ -121,28 +124,19 @@ impl Timeline {
                 rolled_posted: 0,
                 rolled_working: 0,
             });
-            if let Some(kids) = children.get(&Some(id)) {
-                stack.extend(kids.iter().rev().map(|(kid, k, s)| (depth + 1, *kid, *k, *s)));
-            }
+            parent_of.push(parent);
+            stack.extend(children[u as usize].iter().rev().map(|(k, s)| (depth + 1, Some(index), *k, *s)));
         }
-        // Post-order roll-up: in depth-first order every subtree is a
-        // contiguous run after its root, so walking backwards with a stack
-        // of open subtrees sums each child into its parent.
-        let mut totals: Vec<(u32, u32)> = nodes.iter().map(|n| (n.posted, n.working)).collect();
+        // Roll-up: children come after their parent in depth-first order,
+        // so one backward pass adds each subtree's total into its parent.
         for i in (0..nodes.len()).rev() {
-            let depth = nodes[i].depth;
-            let mut j = i + 1;
-            while j < nodes.len() && nodes[j].depth > depth {
-                if nodes[j].depth == depth + 1 {
-                    totals[i].0 += totals[j].0;
-                    totals[i].1 += totals[j].1;
-                }
-                j += 1;
+            nodes[i].rolled_posted += nodes[i].posted;
+            nodes[i].rolled_working += nodes[i].working;
+            if let Some(p) = parent_of[i] {
+                let (posted, working) = (nodes[i].rolled_posted, nodes[i].rolled_working);
+                nodes[p].rolled_posted += posted;
+                nodes[p].rolled_working += working;
             }
-        }
-        for (node, (posted, working)) in nodes.iter_mut().zip(totals) {
-            node.rolled_posted = posted;
-            node.rolled_working = working;
         }
         nodes
     }
