@@ -22,7 +22,7 @@ if [ "${BENCH_CRITERION:-1}" = 1 ]; then
     echo "Criterion (in process, same ledger; \`cargo bench -p muster-bench --bench inprocess\`):"
     echo
     echo '```'
-    grep -E '^[a-z_/]+ +time:' -A0 data/bench/criterion.txt || true
+    grep -E '^[a-z_/]+ +time:' data/bench/criterion.txt || true
     echo '```'
   } >>"$out"
 fi

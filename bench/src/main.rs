@@ -131,7 +131,7 @@ fn run(
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     eprintln!("== point headcounts over NATS");
-    let over_nats = runtime.block_on(nats::query_latency(&ledger, &opened.samples))?;
+    let (over_nats, echo) = runtime.block_on(nats::query_latency(&ledger, &opened.samples))?;
     eprintln!("== ingest: raw JetStream, then publisher → ledger → receipt ({ingest_events} events)");
     let ingest = runtime.block_on(nats::ingest(nats::first_events(&jsonl, ingest_events)?))?;
     let baseline = if no_postgres {
@@ -147,7 +147,7 @@ fn run(
         samples,
         nats_version: nats_version.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default(),
     };
-    let text = report::markdown(&context, &built, disk, &opened, &over_nats, &ingest, baseline.as_ref());
+    let text = report::markdown(&context, &built, disk, &opened, (&over_nats, &echo), &ingest, baseline.as_ref());
     std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("== wrote {}", out.display());
     print!("{text}");

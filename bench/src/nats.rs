@@ -92,9 +92,12 @@ pub async fn ingest(events: Vec<Outgoing>) -> Result<Ingest> {
 }
 
 /// Point headcounts asked one at a time over NATS of a query service whose
-/// replica is a copy of the benchmark ledger.
-pub async fn query_latency(ledger: &Path, samples: &[Sample]) -> Result<Latencies> {
+/// replica is a copy of the benchmark ledger; and, as the baseline, the
+/// same number of requests to a bare echo responder on the same server
+/// (what NATS request/reply itself costs here).
+pub async fn query_latency(ledger: &Path, samples: &[Sample]) -> Result<(Latencies, Latencies)> {
     let stack = Stack::new();
+    let echo = echo_latency(&stack, samples).await?;
     let replica = stack.dir.path().join("query-bench");
     copy_dir(ledger, &replica)?;
     let args = muster_query::service::Args {
@@ -132,6 +135,34 @@ pub async fn query_latency(ledger: &Path, samples: &[Sample]) -> Result<Latencie
     }
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(60), task).await.context("query service stop")???;
+    Ok((Latencies::new(latencies), echo))
+}
+
+async fn echo_latency(stack: &Stack, samples: &[Sample]) -> Result<Latencies> {
+    use futures_util::StreamExt;
+    let responder = stack.client().await;
+    let mut requests = responder.subscribe("bench.echo").await?;
+    responder.flush().await?;
+    let echo = tokio::spawn(async move {
+        while let Some(message) = requests.next().await {
+            if let Some(reply) = message.reply {
+                let _ = responder.publish(reply, message.payload).await;
+            }
+        }
+    });
+    let client = stack.client().await;
+    let body = |s: &Sample| serde_json::to_vec(&serde_json::json!({"unit": s.unit, "date": s.date})).expect("JSON");
+    for s in samples.iter().take(1000) {
+        client.request("bench.echo", body(s).into()).await?;
+    }
+    let mut latencies = Vec::with_capacity(samples.len());
+    for s in samples {
+        let payload = body(s);
+        let t = Instant::now();
+        client.request("bench.echo", payload.into()).await?;
+        latencies.push(t.elapsed());
+    }
+    echo.abort();
     Ok(Latencies::new(latencies))
 }
 

@@ -72,7 +72,7 @@ pub fn markdown(
     built: &Built,
     disk: u64,
     o: &Opened,
-    over_nats: &Latencies,
+    (over_nats, echo): (&Latencies, &Latencies),
     ingest: &Ingest,
     pg: Option<&Baseline>,
 ) -> String {
@@ -119,8 +119,10 @@ pub fn markdown(
     let _ = writeln!(s, "| the same, rolled up over the subtree, in process | {} | | | | |", pct(&o.headcount_rolled));
     let _ = writeln!(
         s,
-        "| point headcount over NATS (request/reply to muster-query) | {} | | | p99 ≤ 2 ms | {} |",
+        "| point headcount over NATS (request/reply to muster-query) | {} | bare NATS request/reply echo, same server: {} | {:.2} (p50) | p99 ≤ 2 ms | {} |",
         pct(over_nats),
+        pct(echo),
+        over_nats.p50().as_secs_f64() / echo.p50().as_secs_f64().max(1e-9),
         met(over_nats.p99() <= Duration::from_millis(2))
     );
     if let Some(pg) = pg {
