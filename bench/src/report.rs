@@ -84,6 +84,14 @@ pub fn markdown(
          same run, on the same machine, against the same data. Numbers are this machine's, not a promise.\n",
         c.events
     );
+    if c.events < 10_000_000 {
+        let _ = writeln!(
+            s,
+            "**Interim, at {} events.** The targets are set for 10M events; at this scale the last column only \
+             says how this run compares with them (memory, disk, tree, audit and rebuild grow with the ledger).\n",
+            c.events
+        );
+    }
     let _ = writeln!(s, "- machine: {}", machine());
     let _ = writeln!(s, "- commit: {}", first_line("git", &["rev-parse", "--short", "HEAD"]));
     let _ = writeln!(s, "- toolchain: {}", first_line("rustc", &["--version"]));
