@@ -40,11 +40,15 @@ pub fn read_bin(path: &Path) -> Result<impl Iterator<Item = Result<Envelope>>> {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
             Err(e) => return Some(Err(e.into())),
         }
-        let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
+        let len = u32::from_le_bytes(len) as usize;
+        if len > muster_proto::limits::PAYLOAD_BYTES_MAX {
+            return Some(Err(anyhow::anyhow!("an event of {len} bytes: not an events.bin file")));
+        }
+        let mut bytes = vec![0u8; len];
         Some(
             reader
                 .read_exact(&mut bytes)
-                .map_err(anyhow::Error::from)
+                .map_err(|e| anyhow::anyhow!("the file ends inside an event (truncated?): {e}"))
                 .and_then(|()| muster_proto::codec::decode_envelope(&bytes).map_err(|e| anyhow::anyhow!("{e}"))),
         )
     }))
