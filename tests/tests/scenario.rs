@@ -146,6 +146,11 @@ fn the_reformed_structure_is_the_articles() {
         assert!((2..=4).contains(&covered), "{} covers {covered} stations", team.unit);
     }
 
+    // One department of five gave up one officer: the audit office.
+    let audit_office = nanhu.units_from.iter().find(|u| u.unit == "NH-AUDIT").unwrap();
+    let gave_up = nanhu.moved_down.iter().filter(|m| m.from_unit == "NH-AUDIT").count();
+    assert_eq!((audit_office.posted, gave_up), (5, 1));
+
     // 70 community police offices, one dedicated officer each.
     let offices: Vec<&TreeNodeOut> = nanhu.tree_to.iter().filter(|n| n.name.contains("社区警务室")).collect();
     assert_eq!(offices.len(), 70);
