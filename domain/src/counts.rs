@@ -15,11 +15,6 @@ pub(crate) struct CountPair {
 }
 
 impl CountPair {
-    fn add(&mut self, other: CountPair) {
-        self.posted += other.posted;
-        self.working += other.working;
-    }
-
     fn sub(&mut self, other: CountPair) {
         self.posted -= other.posted;
         self.working -= other.working;
@@ -30,42 +25,69 @@ impl CountPair {
     }
 }
 
+/// A count pair as stored: headcounts fit in i32 (asserted on the way in),
+/// halving the index's memory against i64.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+struct Small {
+    posted: i32,
+    working: i32,
+}
+
+impl Small {
+    fn of(pair: CountPair) -> Small {
+        let narrow = |v: i64| i32::try_from(v).expect("a headcount or delta beyond i32");
+        Small { posted: narrow(pair.posted), working: narrow(pair.working) }
+    }
+
+    fn wide(self) -> CountPair {
+        CountPair { posted: i64::from(self.posted), working: i64::from(self.working) }
+    }
+}
+
+/// Dates and counts in separate arrays: the binary search over dates only
+/// touches 4-byte keys (16 to a cache line), which is what a whole-tree
+/// query over tens of thousands of units spends its time on.
 #[derive(Clone, Default, Debug)]
 pub(crate) struct CountIndex {
-    /// Cumulative counts from each change date on, sorted by date.
-    cumulative: Vec<(Date, CountPair)>,
+    /// Each change date, sorted.
+    dates: Vec<Date>,
+    /// Cumulative counts from `dates[i]` on.
+    cumulative: Vec<Small>,
     /// Every delta in transaction order: (seq, valid date, delta).
-    deltas: Vec<(Seq, Date, CountPair)>,
+    deltas: Vec<(Seq, Date, Small)>,
 }
 
 impl CountIndex {
     pub fn add(&mut self, seq: Seq, date: Date, delta: CountPair) {
         debug_assert!(!delta.is_zero());
         debug_assert!(self.deltas.last().is_none_or(|(last, _, _)| *last <= seq));
-        self.deltas.push((seq, date, delta));
-        let i = match self.cumulative.binary_search_by_key(&date, |(d, _)| *d) {
+        let small = Small::of(delta);
+        self.deltas.push((seq, date, small));
+        let i = match self.dates.binary_search(&date) {
             Ok(i) => i,
             Err(i) => {
-                let before = i.checked_sub(1).map_or(CountPair::default(), |j| self.cumulative[j].1);
-                self.cumulative.insert(i, (date, before));
+                let before = i.checked_sub(1).map_or(Small::default(), |j| self.cumulative[j]);
+                self.dates.insert(i, date);
+                self.cumulative.insert(i, before);
                 i
             }
         };
         // A backdated delta shifts every later point of this unit: the cost
         // is the unit's own timeline after `date`, never the ledger's.
-        for (_, counts) in &mut self.cumulative[i..] {
-            counts.add(delta);
+        for counts in &mut self.cumulative[i..] {
+            counts.posted += small.posted;
+            counts.working += small.working;
         }
     }
 
     pub fn at(&self, date: Date, known_at: Option<Seq>) -> CountPair {
-        let i = self.cumulative.partition_point(|(d, _)| *d <= date);
-        let mut counts = i.checked_sub(1).map_or(CountPair::default(), |j| self.cumulative[j].1);
+        let i = self.dates.partition_point(|d| *d <= date);
+        let mut counts = i.checked_sub(1).map_or(CountPair::default(), |j| self.cumulative[j].wide());
         if let Some(known_at) = known_at {
             let later = self.deltas.partition_point(|(seq, _, _)| *seq <= known_at);
             for (_, delta_date, delta) in &self.deltas[later..] {
                 if *delta_date <= date {
-                    counts.sub(*delta);
+                    counts.sub(delta.wide());
                 }
             }
         }
