@@ -26,21 +26,7 @@ pub struct Ingest {
 
 /// The first `n` events of a JSON Lines file, as the publisher sends them.
 pub fn first_events(jsonl: &Path, n: u64) -> Result<Vec<Outgoing>> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(jsonl).with_context(|| format!("opening {}", jsonl.display()))?;
-    std::io::BufReader::new(file)
-        .lines()
-        .take(n as usize)
-        .enumerate()
-        .map(|(i, line)| {
-            muster_publisher::input::from_json_line(
-                i as u64 + 1,
-                line?.as_bytes(),
-                muster_publisher::input::Encoding::Json,
-            )
-            .map_err(|e| anyhow::anyhow!("line {}: {e:?}", i + 1))
-        })
-        .collect()
+    muster_tests::outgoing_from_jsonl(jsonl, Some(n as usize))
 }
 
 /// Raw JetStream, then Muster, on one fresh server.

@@ -75,3 +75,28 @@ pub fn tags_balance(html: &str) -> Result<(), String> {
         Err(format!("unclosed: {open:?}"))
     }
 }
+
+/// The events of a JSON Lines file (the first `limit`, if given), as the
+/// publisher sends them.
+pub fn outgoing_from_jsonl(
+    path: &std::path::Path,
+    limit: Option<usize>,
+) -> anyhow::Result<Vec<muster_publisher::Outgoing>> {
+    use anyhow::Context;
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    std::io::BufReader::new(file)
+        .lines()
+        .take(limit.unwrap_or(usize::MAX))
+        .enumerate()
+        .map(|(i, line)| {
+            let line = line?;
+            muster_publisher::input::from_json_line(
+                i as u64 + 1,
+                line.as_bytes(),
+                muster_publisher::input::Encoding::Json,
+            )
+            .map_err(|e| anyhow::anyhow!("{} line {}: {e:?}", path.display(), i + 1))
+        })
+        .collect()
+}

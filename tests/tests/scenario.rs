@@ -258,19 +258,7 @@ async fn over_nats_the_services_give_the_same_figures() {
     stack.wait_for_streams().await;
     let (query, _http) = stack.start_query("a").await;
     let client = stack.client().await;
-    let text = String::from_utf8(shipped("events.jsonl")).unwrap();
-    let events: Vec<_> = text
-        .lines()
-        .enumerate()
-        .map(|(i, line)| {
-            muster_publisher::input::from_json_line(
-                i as u64 + 1,
-                line.as_bytes(),
-                muster_publisher::input::Encoding::Json,
-            )
-            .unwrap()
-        })
-        .collect();
+    let events = muster_tests::outgoing_from_jsonl(&std::path::Path::new(SCENARIO).join("events.jsonl"), None).unwrap();
     let total = events.len() as u64;
     let publisher = muster_publisher::Publisher::new(
         client.clone(),

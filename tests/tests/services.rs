@@ -11,18 +11,7 @@ use std::time::{Duration, Instant};
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/examples/events.jsonl");
 
 fn example_events() -> Vec<Outgoing> {
-    let text = std::fs::read_to_string(EXAMPLE).expect("example events");
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| {
-            muster_publisher::input::from_json_line(
-                i as u64 + 1,
-                line.as_bytes(),
-                muster_publisher::input::Encoding::Json,
-            )
-            .expect("publishable")
-        })
-        .collect()
+    muster_tests::outgoing_from_jsonl(std::path::Path::new(EXAMPLE), None).expect("example events")
 }
 
 fn receipts(outcomes: Vec<Outcome>) -> Vec<Receipt> {
