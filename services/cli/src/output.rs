@@ -329,26 +329,7 @@ pub fn audit(out: &mut impl Write, format: Format, a: &AuditOut, moves: bool) ->
                 moves_table(&a.moved_down, &a.moved_up).print_aligned(out)?;
                 writeln!(out)?;
             }
-            writeln!(
-                out,
-                "Reconciliation of office posted: {} → {} = {} + {} joined − {} left + {} entered − {} left scope + {} up ({}/{}/{}) − {} down ({}/{}/{}) [transferred/restructured/reclassified]: {}",
-                r.office_posted_from,
-                r.office_posted_to,
-                r.office_posted_from,
-                r.joined,
-                r.left,
-                r.entered_scope,
-                r.left_scope,
-                r.moved_up_total(),
-                r.moved_up_transferred,
-                r.moved_up_restructured,
-                r.moved_up_reclassified,
-                r.moved_down_total(),
-                r.moved_down_transferred,
-                r.moved_down_restructured,
-                r.moved_down_reclassified,
-                if r.balances { "balances" } else { "DOES NOT BALANCE" }
-            )?;
+            writeln!(out, "Reconciliation of office posted: {}", muster_report::reconciliation_line(r))?;
             let over: Vec<String> = a
                 .units_to
                 .iter()

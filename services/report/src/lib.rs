@@ -6,7 +6,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-use muster_proto::answers::{AuditOut, MoveOut, StrengthOut, TreeNodeOut};
+use muster_proto::answers::{AuditOut, MoveOut, ReconciliationOut, StrengthOut, TreeNodeOut};
 use plotters::prelude::*;
 use std::fmt::Write;
 
@@ -215,6 +215,32 @@ fn moves_html(out: &mut String, moves: &[MoveOut]) {
     out.push_str("</table>");
 }
 
+/// The arithmetic of the change in posted office strength as one line a
+/// reader can check, for the terminal and the report alike.
+pub fn reconciliation_line(r: &ReconciliationOut) -> String {
+    format!(
+        "{} → {} = {} + {} joined − {} left + {} entered the scope − {} left it + {} moved up \
+         ({} transferred, {} restructured, {} relabelled) − {} moved down ({} transferred, {} restructured, \
+         {} relabelled): {}",
+        r.office_posted_from,
+        r.office_posted_to,
+        r.office_posted_from,
+        r.joined,
+        r.left,
+        r.entered_scope,
+        r.left_scope,
+        r.moved_up_total(),
+        r.moved_up_transferred,
+        r.moved_up_restructured,
+        r.moved_up_reclassified,
+        r.moved_down_total(),
+        r.moved_down_transferred,
+        r.moved_down_restructured,
+        r.moved_down_reclassified,
+        if r.balances { "balances" } else { "DOES NOT BALANCE" }
+    )
+}
+
 /// Every move, down then up, as CSV (RFC 4180): direction, staff,
 /// from_unit, to_unit, cause, working_on_to, paper_move.
 pub fn moves_csv(a: &AuditOut) -> String {
@@ -324,21 +350,8 @@ pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
     html.push_str(&trees_chart_svg((&a.from, &a.tree_from), (&a.to, &a.tree_to))?);
     let _ = writeln!(
         html,
-        "<h2>Reconciliation of posted office strength</h2><p>{} → {} = {} + {} joined − {} left + {} entered the scope − {} left it \
-         + {} moved up − {} moved down ({} transferred, {} restructured, {} relabelled): <b>{}</b>.</p>",
-        r.office_posted_from,
-        r.office_posted_to,
-        r.office_posted_from,
-        r.joined,
-        r.left,
-        r.entered_scope,
-        r.left_scope,
-        r.moved_up_total(),
-        r.moved_down_total(),
-        r.moved_down_transferred,
-        r.moved_down_restructured,
-        r.moved_down_reclassified,
-        if r.balances { "balances" } else { "does NOT balance" }
+        "<h2>Reconciliation of posted office strength</h2><p id=\"reconciliation\">{}</p>",
+        escape(&reconciliation_line(r))
     );
     html.push_str("<h2>Every move down</h2>");
     moves_html(&mut html, &a.moved_down);
