@@ -213,9 +213,4 @@ impl Org {
         );
         id
     }
-
-    /// Staff first posted at `unit`, in id order.
-    pub fn first_posted(&self, unit: &str) -> Vec<String> {
-        self.people.values().filter(|p| p.first_unit == unit).map(|p| p.id.clone()).collect()
-    }
 }

@@ -239,7 +239,6 @@ fn nanhu(mut org: Org) -> Org {
 
     // The 89: twenty of the criminal brigade go with its area teams
     // (restructured); 69 are transferred. One of the audit office's five.
-    let mut movers: Vec<String> = Vec::new();
     let crim: Vec<&Person> =
         office_on_d1.iter().filter(|p| p.first_unit == "NH-CRIM" && !p.leading && serving(p)).collect();
     let mut restructured: Vec<String> =
@@ -277,9 +276,7 @@ fn nanhu(mut org: Org) -> Org {
     let fill = 69 - transferred.len();
     transferred.extend(pool.drain(..fill));
     org.rng.shuffle(&mut transferred);
-    movers.extend(restructured.iter().cloned());
-    movers.extend(transferred.iter().cloned());
-    assert_eq!(movers.len(), 89);
+    assert_eq!(restructured.len() + transferred.len(), 89, "the 89");
 
     // Step 1 (from April 2013): 70 community offices in three batches,
     // each with one dedicated officer: 30 from the office, 40 from the
