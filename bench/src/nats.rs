@@ -4,12 +4,12 @@
 
 use crate::inprocess::Sample;
 use crate::measure::Latencies;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use async_nats::jetstream::{self, stream};
 use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
 use muster_tests::stack::Stack;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Ingest, both ways, in events per second.
 #[derive(Debug)]
@@ -86,23 +86,7 @@ pub async fn query_latency(ledger: &Path, samples: &[Sample]) -> Result<(Latenci
     let echo = echo_latency(&stack, samples).await?;
     let replica = stack.dir.path().join("query-bench");
     copy_dir(ledger, &replica)?;
-    let args = muster_query::service::Args {
-        common: muster_bus::service::CommonArgs::for_url(&stack.nats.url()),
-        replica,
-        http: "off".into(),
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(muster_query::service::run(
-        args,
-        async move {
-            let _ = stopped.await;
-        },
-        move |addr| {
-            let _ = ready_tx.send(addr);
-        },
-    ));
-    ready_rx.await.context("the query service never came up")?;
+    let (query, _) = stack.start_query_with(replica, "off").await;
     let client = stack.client().await;
     let ask = |s: &Sample| {
         let body = serde_json::to_vec(&serde_json::json!({"unit": s.unit, "date": s.date})).expect("JSON");
@@ -119,8 +103,7 @@ pub async fn query_latency(ledger: &Path, samples: &[Sample]) -> Result<(Latenci
         let answer: serde_json::Value = serde_json::from_slice(&reply.payload)?;
         anyhow::ensure!(answer["posted"] == s.posted, "over NATS {} on {}: {answer}", s.unit, s.date);
     }
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(60), task).await.context("query service stop")???;
+    query.stop().await;
     Ok((Latencies::new(latencies), echo))
 }
 

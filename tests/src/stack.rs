@@ -85,17 +85,25 @@ impl Stack {
     /// A query replica named `name`, in-process; returns it and its HTTP
     /// address.
     pub async fn start_query(&self, name: &str) -> (Running, std::net::SocketAddr) {
+        let replica = self.dir.path().join(format!("query-{name}"));
+        let (running, addr) = self.start_query_with(replica, "127.0.0.1:0").await;
+        (running, addr.expect("HTTP on"))
+    }
+
+    /// A query replica in-process over the sled directory `replica` (which
+    /// may hold a copy of a ledger already), with HTTP on `http` or `off`.
+    pub async fn start_query_with(&self, replica: PathBuf, http: &str) -> (Running, Option<std::net::SocketAddr>) {
         let args = muster_query::service::Args {
             common: muster_bus::service::CommonArgs::for_url(&self.nats.url()),
-            replica: self.dir.path().join(format!("query-{name}")),
-            http: "127.0.0.1:0".into(),
+            replica,
+            http: http.into(),
         };
         let (stop, shutdown) = stopper();
         let (ready_tx, ready_rx) = oneshot::channel();
         let task = tokio::spawn(muster_query::service::run(args, shutdown, move |addr| {
             let _ = ready_tx.send(addr);
         }));
-        let addr = ready_rx.await.expect("query service ready").expect("HTTP on");
+        let addr = ready_rx.await.expect("query service ready");
         (Running { stop: Some(stop), task }, addr)
     }
 
