@@ -77,15 +77,16 @@ pub struct EntryBody {
     /// Wall-clock commit time, milliseconds since the Unix epoch; never
     /// less than the previous entry's.
     pub recorded_at_ms: u64,
-    /// The previous entry's hash (all zero for seq 1).
-    pub prev_hash: [u8; 32],
     /// What was submitted.
     pub submission: Submission,
     /// The verdict.
     pub outcome: Outcome,
 }
 
-/// An entry as stored: the body and SHA-256(prev_hash ‖ body bytes).
+/// An entry as stored: the body and its chain hash, SHA-256(the previous
+/// entry's hash ‖ body bytes), all zero before seq 1. The previous hash is
+/// not stored in the entry: it is the entry before's own `hash` (and a
+/// block's header for its first entry, see [`crate::disk`]).
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 pub struct StoredEntry {
     /// The entry.

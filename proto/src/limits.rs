@@ -42,8 +42,10 @@ pub const BATCH_WAIT_MS: u64 = 20;
 pub const ACK_WAIT_SECS: u64 = 30;
 /// Most intake messages delivered to the ledger and not yet acked.
 pub const LEDGER_ACK_PENDING_MAX: usize = 4 * BATCH_EVENTS_MAX;
-/// Most feed entries a replica applies as one batch (one flush).
-pub const FEED_BATCH_MAX: usize = BATCH_EVENTS_MAX;
+/// Most feed messages (each one stored block, see `disk`) a replica
+/// applies as one batch (one flush): at most 16 blocks of ~512 KiB, or of
+/// one entry at its limit.
+pub const FEED_BATCH_MAX: usize = 16;
 /// Most events a publisher has sent and not yet seen a receipt for.
 /// Rationale: also bounds outstanding PubAcks, which async-nats caps at
 /// 5,000 per context (a publish past that waits for an ack).

@@ -274,10 +274,15 @@ async fn a_replica_catches_up_from_zero_and_a_second_agrees() {
         assert_eq!(code_a, 200, "{path}: {body_a}");
         assert_eq!((code_a, &body_a), (code_b, &body_b), "{path}");
     }
-    // A replica restarted from its own disk resumes, it does not start over.
+    // A replica restarted from its own disk resumes from the feed message
+    // after the last block it stored, also after the ledger went on.
     b.stop().await;
+    let more: Vec<Outgoing> = (1..=300).map(muster_tests::crash::outgoing).collect();
+    receipts(publisher(client.clone()).publish_all(more, |_| {}).await.unwrap());
     let (b, http_b) = stack.start_query("b").await;
-    assert_eq!(caught_up(http_b, 63).await.head_hash, caught_up(http_a, 63).await.head_hash);
+    let status_b = caught_up(http_b, 363).await;
+    assert_eq!(status_b.applied_seq, 363);
+    assert_eq!(status_b.head_hash, caught_up(http_a, 363).await.head_hash);
     a.stop().await;
     b.stop().await;
     ledger.stop().await;

@@ -4,14 +4,17 @@
 //! ```text
 //! <prefix>.intake.<source token>          MUSTER_INTAKE      events from HR systems (dedupe window)
 //! <prefix>.receipts.<source>.<event>      MUSTER_RECEIPTS    one receipt per event, last one kept
-//! <prefix>.feed                           MUSTER_FEED        every ledger entry; stream seq == ledger seq
+//! <prefix>.feed                           MUSTER_FEED        every ledger entry, one stored block per message
 //! <prefix>.deadletter                     MUSTER_DEADLETTER  messages with no usable event id
 //! <prefix>.query.<endpoint>               (micro service)    the query service
 //! ```
 //!
-//! **Invariant:** the feed stream's sequence equals the ledger sequence:
-//! the ledger publishes entry N with `Nats-Expected-Last-Sequence: N-1`, so
-//! a gap, a duplicate or a second writer is refused by the server.
+//! **Invariant:** the feed carries the ledger's blocks in order, each once:
+//! the ledger publishes each block with `Nats-Expected-Last-Sequence` set
+//! to the feed message before it, so a gap, a duplicate or a second writer
+//! is refused by the server; each message names the ledger sequences it
+//! carries (`Muster-First-Seq`, `Muster-Seq`), and the block's header links
+//! it to the entry before.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -28,8 +31,10 @@ pub const CONTENT_TYPE_HEADER: &str = "Content-Type";
 pub const SOURCE_HEADER: &str = "Muster-Source";
 /// The event's id, likewise.
 pub const ID_HEADER: &str = "Muster-Id";
-/// On feed messages: the ledger sequence.
+/// On feed messages: the last ledger sequence in the block it carries.
 pub const SEQ_HEADER: &str = "Muster-Seq";
+/// On feed messages: the first ledger sequence in the block.
+pub const FIRST_SEQ_HEADER: &str = "Muster-First-Seq";
 
 /// How long JetStream remembers a `Nats-Msg-Id` to drop a re-publish.
 /// Rationale: covers a publisher's retries; anything later is caught by
@@ -178,6 +183,32 @@ impl Topology {
         .await?;
         Ok(())
     }
+}
+
+/// Where the feed ends: its last message's stream sequence and the last
+/// ledger sequence that message carries (both 0 for an empty feed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FeedTip {
+    /// The feed stream's last sequence.
+    pub message_seq: u64,
+    /// The last ledger entry on the feed.
+    pub ledger_seq: u64,
+}
+
+/// Reads the feed's tip from the server.
+pub async fn feed_tip(js: &jetstream::Context, topology: &Topology) -> Result<FeedTip, async_nats::Error> {
+    let mut feed = js.get_stream(topology.feed_stream()).await?;
+    let message_seq = feed.info().await?.state.last_sequence;
+    if message_seq == 0 {
+        return Ok(FeedTip::default());
+    }
+    let last = feed.get_raw_message(message_seq).await?;
+    let ledger_seq = last
+        .headers
+        .get(SEQ_HEADER)
+        .and_then(|v| v.as_str().parse().ok())
+        .ok_or_else(|| format!("feed message {message_seq} has no {SEQ_HEADER} header"))?;
+    Ok(FeedTip { message_seq, ledger_seq })
 }
 
 /// The largest event payload, mirrored here to size the intake stream.

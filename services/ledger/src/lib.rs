@@ -22,6 +22,7 @@
 mod error;
 mod hex;
 pub mod service;
+mod store;
 
 pub use error::{LedgerError, LedgerErrorKind};
 pub use hex::hex;
@@ -30,9 +31,9 @@ use muster_domain::{Event, ReasonCode, Rejection, Seq, Timeline};
 use muster_proto::entry::{EntryBody, EntryRef, Outcome, Receipt, ReceiptStatus, StoredEntry, Submission, Undecodable};
 use muster_proto::validate::{validate, Validated};
 use muster_proto::{codec, disk, limits, DecodeError};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use store::{chain_hash, check_entry, IdIndex, Store};
 
 /// Where and how to open a ledger.
 #[derive(Clone, Debug)]
@@ -121,37 +122,24 @@ pub struct VerifyReport {
 
 /// The ledger: sled on disk, the timeline in memory.
 pub struct Ledger {
-    db: sled::Db,
-    tree: sled::Tree,
+    store: Store,
+    ids: IdIndex,
     timeline: Timeline,
     head: Head,
     poisoned: bool,
-    /// The intake cursor to write with the batch being committed.
+    /// The stream cursor to write with the batch being committed.
     cursor: Option<u64>,
 }
 
-fn chain_hash(prev_hash: &[u8; 32], body_bytes: &[u8]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash);
-    hasher.update(body_bytes);
-    hasher.finalize().into()
-}
-
-/// Checks an entry read from disk: well-formed, the expected sequence, and
-/// its hash over the previous one. Returns it decoded.
-fn check_entry(seq: Seq, prev_hash: &[u8; 32], bytes: &[u8]) -> Result<StoredEntry, LedgerError> {
-    let entry = codec::decode_stored_entry(bytes).map_err(|e| LedgerError::corrupt(seq, e.to_string()))?;
-    if entry.body.seq != seq {
-        return Err(LedgerError::corrupt(seq, format!("entry says seq {}", entry.body.seq)));
-    }
-    if &entry.body.prev_hash != prev_hash {
-        return Err(LedgerError::corrupt(seq, "previous hash does not match the entry before it"));
-    }
-    let hash = chain_hash(prev_hash, &codec::encode_entry_body(&entry.body));
-    if hash != entry.hash {
-        return Err(LedgerError::corrupt(seq, "hash does not match the entry's content"));
-    }
-    Ok(entry)
+/// A stored block as it goes out on the feed.
+#[derive(Clone, Debug)]
+pub struct FeedBlock {
+    /// Its first entry's sequence.
+    pub first_seq: Seq,
+    /// Its last entry's sequence.
+    pub last_seq: Seq,
+    /// The block's bytes, as stored (`muster_proto::disk`).
+    pub bytes: Vec<u8>,
 }
 
 /// The domain event a stored entry stands for: `None` for a rejected
@@ -209,6 +197,11 @@ fn rejected(code: ReasonCode, message: String) -> Outcome {
 #[derive(Default)]
 struct Pending {
     entries: Vec<StoredEntry>,
+    /// Each entry's codec bytes.
+    encoded: Vec<Vec<u8>>,
+    /// Indexes into `entries` where a new block must begin (a replica
+    /// keeps the blocks it was sent).
+    block_starts: Vec<usize>,
     ids: HashMap<(String, String), Seq>,
 }
 
@@ -234,8 +227,8 @@ impl Ledger {
         };
         let tree = db.open_tree("ledger")?;
         let mut ledger = Ledger {
-            db,
-            tree,
+            store: Store { db, tree },
+            ids: IdIndex::new(),
             timeline: Timeline::new(),
             head: Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 },
             poisoned: false,
@@ -246,30 +239,35 @@ impl Ledger {
     }
 
     fn replay(&mut self) -> Result<(), LedgerError> {
-        let mut head = self.head;
-        for item in self.tree.scan_prefix([disk::ENTRY_PREFIX]) {
-            let (key, value) = item?;
-            let seq = head.seq + 1;
-            if disk::seq_of_entry_key(&key) != Some(seq) {
-                return Err(LedgerError::corrupt(seq, "entry missing or out of order"));
-            }
-            let entry = check_entry(seq, &head.hash, &value)?;
+        let (store, timeline, ids) = (&self.store, &mut self.timeline, &mut self.ids);
+        let head = store.walk(|entry, _| {
+            let seq = entry.body.seq;
             if let Some((date, event)) = replayed_event(&entry)? {
-                let decision = self.timeline.decide(seq, date, &event).map_err(|r| {
+                let decision = timeline.decide(seq, date, &event).map_err(|r| {
                     LedgerError::corrupt(seq, format!("recorded as accepted, but the timeline rejects it now: {r}"))
                 })?;
-                self.timeline.apply(decision);
+                timeline.apply(decision);
             }
-            head = Head { seq, hash: entry.hash, recorded_at_ms: entry.body.recorded_at_ms };
-        }
-        let stored_head = self.tree.get(disk::HEAD_KEY)?.map(|v| disk::decode_head(&v));
-        match stored_head {
-            None if head.seq == 0 => {}
-            Some(Some((seq, hash, _))) if seq == head.seq && hash == head.hash => {}
-            _ => return Err(LedgerError::corrupt(head.seq, "the stored head does not match the last entry")),
-        }
+            // The first entry of a key is the one its lookups return.
+            let (source, id) = entry.body.submission.key();
+            if ids.get(store, source, id)?.is_none() {
+                ids.insert_new(source, id, seq);
+            }
+            Ok(())
+        })?;
+        self.check_stored_head(head)?;
         self.head = head;
         Ok(())
+    }
+
+    /// Pair assertion, read side: the head written with the last batch is
+    /// the entry the chain ends at (a lost or extra block shows here).
+    fn check_stored_head(&self, head: Head) -> Result<(), LedgerError> {
+        match self.store.tree.get(disk::HEAD_KEY)?.map(|v| disk::decode_head(&v)) {
+            None if head.seq == 0 => Ok(()),
+            Some(Some((seq, hash, _))) if seq == head.seq && hash == head.hash => Ok(()),
+            _ => Err(LedgerError::corrupt(head.seq + 1, "the stored head does not match the last entry")),
+        }
     }
 
     /// The timeline of accepted events, for queries.
@@ -282,29 +280,14 @@ impl Ledger {
         self.head
     }
 
-    /// The entry at `seq`, checked against its own hash.
+    /// The entry at `seq`, checked against its own hash and the stored
+    /// hash before it.
     pub fn entry(&self, seq: Seq) -> Result<Option<StoredEntry>, LedgerError> {
-        Ok(self.checked_entry(seq)?.map(|(entry, _)| entry))
-    }
-
-    /// Entry `seq` decoded and checked against its own hash, with the bytes
-    /// it is stored as.
-    fn checked_entry(&self, seq: Seq) -> Result<Option<(StoredEntry, sled::IVec)>, LedgerError> {
-        let Some(bytes) = self.tree.get(disk::entry(seq))? else { return Ok(None) };
-        let entry = codec::decode_stored_entry(&bytes).map_err(|e| LedgerError::corrupt(seq, e.to_string()))?;
-        let hash = chain_hash(&entry.body.prev_hash, &codec::encode_entry_body(&entry.body));
-        if hash != entry.hash || entry.body.seq != seq {
-            return Err(LedgerError::corrupt(seq, "entry does not match its hash"));
-        }
-        Ok(Some((entry, bytes)))
+        Ok(self.store.entry(seq)?.map(|(entry, _)| entry))
     }
 
     fn seq_of(&self, source: &str, id: &str) -> Result<Option<Seq>, LedgerError> {
-        let Some(value) = self.tree.get(disk::id_index(source, id))? else { return Ok(None) };
-        let bytes: [u8; 8] = value.as_ref().try_into().map_err(|_| {
-            LedgerError::corrupt(self.head.seq, format!("the id index row of {source}/{id} is not a sequence"))
-        })?;
-        Ok(Some(u64::from_be_bytes(bytes)))
+        self.ids.get(&self.store, source, id)
     }
 
     /// The receipt of the event (source, id), if it was ever recorded.
@@ -332,82 +315,124 @@ impl Ledger {
         Ok(low)
     }
 
-    /// Re-walks the whole chain on disk, checking every entry's sequence,
-    /// link and hash, and the stored head. Names the first bad sequence.
+    /// Re-walks the whole chain on disk, checking every block's place and
+    /// link, every entry's sequence and hash, and the stored head. Names
+    /// the first bad sequence.
     pub fn verify(&self) -> Result<VerifyReport, LedgerError> {
-        let (mut seq, mut hash) = (0u64, [0u8; 32]);
-        for item in self.tree.scan_prefix([disk::ENTRY_PREFIX]) {
-            let (key, value) = item?;
-            let expected = seq + 1;
-            if disk::seq_of_entry_key(&key) != Some(expected) {
-                return Err(LedgerError::corrupt(expected, "entry missing or out of order"));
-            }
-            hash = check_entry(expected, &hash, &value)?.hash;
-            seq = expected;
-        }
-        match self.tree.get(disk::HEAD_KEY)?.map(|v| disk::decode_head(&v)) {
-            None if seq == 0 => {}
-            Some(Some((head_seq, head_hash, _))) if head_seq == seq && head_hash == hash => {}
-            _ => return Err(LedgerError::corrupt(seq + 1, "the stored head does not match the last entry")),
-        }
-        Ok(VerifyReport { entries: seq, head_hash: hash })
+        let mut entries = 0u64;
+        let head = self.store.walk(|_, _| {
+            entries += 1;
+            Ok(())
+        })?;
+        self.check_stored_head(head)?;
+        Ok(VerifyReport { entries, head_hash: head.hash })
     }
 
-    /// Every entry in sequence order, each checked against the chain.
+    /// Every entry in sequence order, each checked against the chain; the
+    /// walk stops at the first bad one.
     pub fn entries(&self) -> impl Iterator<Item = Result<StoredEntry, LedgerError>> + '_ {
+        let mut blocks = self.store.tree.scan_prefix([disk::BLOCK_PREFIX]);
         let mut prev = (0u64, [0u8; 32]);
-        self.tree.scan_prefix([disk::ENTRY_PREFIX]).map(move |item| {
-            let (_, value) = item?;
-            let entry = check_entry(prev.0 + 1, &prev.1, &value)?;
-            prev = (entry.body.seq, entry.hash);
-            Ok(entry)
+        let mut ready = std::collections::VecDeque::new();
+        let mut failure: Option<Option<LedgerError>> = None;
+        std::iter::from_fn(move || loop {
+            if let Some(entry) = ready.pop_front() {
+                return Some(Ok(entry));
+            }
+            if let Some(failure) = &mut failure {
+                // The good entries before the break, then the error, then
+                // nothing.
+                return failure.take().map(Err);
+            }
+            let block = blocks.next()?;
+            let result = (|| {
+                let (key, bytes) = block?;
+                let first = prev.0 + 1;
+                if disk::first_seq_of_block_key(&key) != Some(first) {
+                    return Err(LedgerError::corrupt(first, "block missing or out of order"));
+                }
+                let block = disk::Block::read(&bytes).map_err(|e| LedgerError::corrupt(first, e.reason))?;
+                if block.prev_hash != prev.1 {
+                    return Err(LedgerError::corrupt(first, "block not linked to the entry before it"));
+                }
+                for raw in block.entries() {
+                    let raw = raw.map_err(|e| LedgerError::corrupt(prev.0 + 1, e.reason))?;
+                    let entry = check_entry(prev.0 + 1, &prev.1, raw)?;
+                    prev = (entry.body.seq, entry.hash);
+                    ready.push_back(entry);
+                }
+                Ok(())
+            })();
+            if let Err(error) = result {
+                failure = Some(Some(error));
+            }
         })
     }
 
-    /// The stored bytes of entry `seq`, as they go out on the ledger feed.
-    pub fn entry_bytes(&self, seq: Seq) -> Result<Option<Vec<u8>>, LedgerError> {
-        // Checked like any read, then sent as stored: no re-encoding.
-        Ok(self.checked_entry(seq)?.map(|(_, bytes)| bytes.to_vec()))
+    /// The stored blocks from the one that starts at `first_seq` to the
+    /// head, as the feed carries them. `first_seq` must start a block.
+    pub fn blocks_from(&self, first_seq: Seq) -> Result<Vec<FeedBlock>, LedgerError> {
+        Ok(self
+            .store
+            .blocks_from(first_seq)?
+            .into_iter()
+            .map(|(first_seq, last_seq, bytes)| FeedBlock { first_seq, last_seq, bytes })
+            .collect())
     }
 
-    /// A replica's write path: appends entries copied from another ledger
-    /// (the feed), each checked against the chain — next sequence, link to
-    /// the head, hash — and replayed into the timeline; then one flush.
-    /// Entries at or below the head are skipped (a redelivered feed
-    /// message). Returns how many were appended.
-    pub fn append_replicated(&mut self, entries: &[Vec<u8>]) -> Result<u64, LedgerError> {
+    /// A replica's write path: appends blocks copied from another ledger
+    /// (the feed), each checked against the chain — the next sequence, the
+    /// link to the head, every hash — and replayed into the timeline; then
+    /// one commit and flush, with `cursor` (the feed position they end
+    /// at). Blocks at or below the head are skipped (a redelivered feed
+    /// message). The blocks are stored as they came. Returns how many
+    /// entries were appended.
+    pub fn append_replicated(&mut self, blocks: &[Vec<u8>], cursor: Option<u64>) -> Result<u64, LedgerError> {
         if self.poisoned {
             return Err(LedgerError::new(LedgerErrorKind::Poisoned));
         }
         self.poisoned = true;
         let mut pending = Pending::default();
-        for bytes in entries {
-            let decoded = codec::decode_stored_entry(bytes)
-                .map_err(|e| LedgerError::corrupt(self.head.seq + 1, e.to_string()))?;
+        for bytes in blocks {
             let tip = pending.entries.last().map_or((self.head.seq, self.head.hash), |e| (e.body.seq, e.hash));
-            if decoded.body.seq <= tip.0 {
+            let block = disk::Block::read(bytes).map_err(|e| LedgerError::corrupt(tip.0 + 1, e.reason))?;
+            let mut raws = Vec::new();
+            for raw in block.entries() {
+                raws.push(raw.map_err(|e| LedgerError::corrupt(tip.0 + 1 + raws.len() as u64, e.reason))?);
+            }
+            let Some(first) = raws.first() else { return Err(LedgerError::corrupt(tip.0 + 1, "an empty block")) };
+            let first_seq =
+                codec::decode_stored_entry(first).map_err(|e| LedgerError::corrupt(tip.0 + 1, e.to_string()))?.body.seq;
+            if first_seq + raws.len() as u64 - 1 <= tip.0 {
                 continue;
             }
-            let entry = check_entry(tip.0 + 1, &tip.1, bytes)?;
-            if let Some((date, event)) = replayed_event(&entry)? {
-                let decision = self.timeline.decide(entry.body.seq, date, &event).map_err(|r| {
-                    LedgerError::corrupt(
-                        entry.body.seq,
-                        format!("recorded as accepted, but the timeline rejects it: {r}"),
-                    )
-                })?;
-                self.timeline.apply(decision);
+            if first_seq != tip.0 + 1 || block.prev_hash != tip.1 {
+                return Err(LedgerError::corrupt(tip.0 + 1, "a block that does not follow the head"));
             }
-            let (source, id) = entry.body.submission.key();
-            let key = (source.to_owned(), id.to_owned());
-            // The first entry of a key is the one its lookups return.
-            if self.seq_of(&key.0, &key.1)?.is_none() && !pending.ids.contains_key(&key) {
-                pending.ids.insert(key, entry.body.seq);
+            pending.block_starts.push(pending.entries.len());
+            for raw in raws {
+                let prev = pending.entries.last().map_or(self.head.hash, |e| e.hash);
+                let seq = self.head.seq + pending.entries.len() as u64 + 1;
+                let entry = check_entry(seq, &prev, raw)?;
+                if let Some((date, event)) = replayed_event(&entry)? {
+                    let decision = self.timeline.decide(seq, date, &event).map_err(|r| {
+                        LedgerError::corrupt(seq, format!("recorded as accepted, but the timeline rejects it: {r}"))
+                    })?;
+                    self.timeline.apply(decision);
+                }
+                let (source, id) = entry.body.submission.key();
+                let key = (source.to_owned(), id.to_owned());
+                // The first entry of a key is the one its lookups return.
+                if !pending.ids.contains_key(&key) && self.seq_of(&key.0, &key.1)?.is_none() {
+                    pending.ids.insert(key, seq);
+                }
+                pending.entries.push(entry);
+                pending.encoded.push(raw.to_vec());
             }
-            pending.entries.push(entry);
         }
         let appended = pending.entries.len() as u64;
-        self.commit(&pending)?;
+        self.cursor = cursor;
+        self.commit(pending)?;
         self.poisoned = false;
         Ok(appended)
     }
@@ -420,15 +445,16 @@ impl Ledger {
         self.submit_batch_from(batch, now_ms, None)
     }
 
-    /// The last intake stream sequence committed with a batch (0: none).
-    pub fn intake_cursor(&self) -> Result<u64, LedgerError> {
-        match self.tree.get(disk::CURSOR_KEY)? {
+    /// The last stream sequence committed with a batch (0: none): the
+    /// intake for the ledger service, the feed for a replica.
+    pub fn cursor(&self) -> Result<u64, LedgerError> {
+        match self.store.tree.get(disk::CURSOR_KEY)? {
             None => Ok(0),
             Some(value) => {
                 let bytes: [u8; 8] = value
                     .as_ref()
                     .try_into()
-                    .map_err(|_| LedgerError::corrupt(self.head.seq, "the intake cursor is not a sequence"))?;
+                    .map_err(|_| LedgerError::corrupt(self.head.seq, "the cursor is not a sequence"))?;
                 Ok(u64::from_be_bytes(bytes))
             }
         }
@@ -466,7 +492,7 @@ impl Ledger {
         }
         let decided = started.elapsed();
         self.cursor = intake_cursor;
-        self.commit(&pending)?;
+        self.commit(pending)?;
         self.poisoned = false;
         let accepted = receipts.iter().filter(|r| !r.duplicate && r.status == ReceiptStatus::Accepted).count();
         let duplicates = receipts.iter().filter(|r| r.duplicate).count();
@@ -530,9 +556,10 @@ impl Ledger {
                 }
             }
         };
-        let entry = self.seal(seq, recorded_at_ms, submission, outcome, pending);
+        let (entry, encoded) = self.seal(seq, recorded_at_ms, submission, outcome, pending);
         let receipt = receipt_of(&entry, false);
         pending.entries.push(entry);
+        pending.encoded.push(encoded);
         Ok(receipt)
     }
 
@@ -607,6 +634,7 @@ impl Ledger {
         Ok(Outcome::Rejected { code: rejection.code.as_str().to_owned(), message, conflicts_with })
     }
 
+    /// The entry and its codec bytes, hashed onto the chain's tip.
     fn seal(
         &self,
         seq: Seq,
@@ -614,14 +642,21 @@ impl Ledger {
         submission: Submission,
         outcome: Outcome,
         pending: &Pending,
-    ) -> StoredEntry {
+    ) -> (StoredEntry, Vec<u8>) {
         let prev_hash = pending.entries.last().map_or(self.head.hash, |e| e.hash);
-        let body = EntryBody { seq, recorded_at_ms, prev_hash, submission, outcome };
-        let hash = chain_hash(&prev_hash, &codec::encode_entry_body(&body));
-        StoredEntry { body, hash }
+        let body = EntryBody { seq, recorded_at_ms, submission, outcome };
+        let mut bytes = codec::encode_entry_body(&body);
+        let hash = chain_hash(&prev_hash, &bytes);
+        // The stored form is the body's bytes then the hash
+        // (`codec::split_stored_entry`), so no second encoding.
+        bytes.extend_from_slice(&hash);
+        (StoredEntry { body, hash }, bytes)
     }
 
-    fn commit(&mut self, pending: &Pending) -> Result<(), LedgerError> {
+    /// Frames the pending entries into blocks and writes them, the head and
+    /// the cursor in one atomic batch; flushes; then moves the head and the
+    /// id index on.
+    fn commit(&mut self, pending: Pending) -> Result<(), LedgerError> {
         let cursor = self.cursor.take();
         if pending.entries.is_empty() && cursor.is_none() {
             return Ok(());
@@ -632,30 +667,41 @@ impl Ledger {
         }
         let Some(last) = pending.entries.last() else {
             // Only duplicates: nothing new, but the cursor moves on.
-            self.tree.apply_batch(batch)?;
-            self.db.flush()?;
+            self.store.tree.apply_batch(batch)?;
+            self.store.db.flush()?;
             return Ok(());
         };
         let mut prev = (self.head.seq, self.head.hash);
-        for entry in &pending.entries {
+        let mut block = (prev.0 + 1, disk::BlockWriter::new(&prev.1));
+        for (i, (entry, bytes)) in pending.entries.iter().zip(&pending.encoded).enumerate() {
             // Pair assertion, write side: the chain is whole before it
             // reaches the disk; `check_entry` repeats this on every read.
             assert_eq!(entry.body.seq, prev.0 + 1, "entries out of sequence");
-            assert_eq!(entry.body.prev_hash, prev.1, "entry not linked to its predecessor");
-            let bytes = codec::encode_stored_entry(entry);
+            assert_eq!(
+                codec::split_stored_entry(bytes).map(|(body, hash)| (chain_hash(&prev.1, body), hash)),
+                Some((entry.hash, entry.hash)),
+                "entry {} not hashed onto its predecessor",
+                entry.body.seq
+            );
             assert!(bytes.len() <= codec::ENTRY_BYTES_MAX, "entry {} over the size limit", entry.body.seq);
-            batch.insert(disk::entry(entry.body.seq).to_vec(), bytes);
+            let starts = pending.block_starts.contains(&i) && !block.1.is_empty();
+            if starts || !block.1.has_room(bytes.len()) {
+                let full = std::mem::replace(&mut block, (entry.body.seq, disk::BlockWriter::new(&prev.1)));
+                batch.insert(&disk::block_key(full.0), full.1.finish());
+            }
+            block.1.push(bytes);
             prev = (entry.body.seq, entry.hash);
         }
-        for ((source, id), seq) in &pending.ids {
-            batch.insert(disk::id_index(source, id), seq.to_be_bytes().to_vec());
-        }
+        batch.insert(&disk::block_key(block.0), block.1.finish());
         batch.insert(disk::HEAD_KEY, disk::encode_head(last.body.seq, &last.hash, last.body.recorded_at_ms).to_vec());
-        self.tree.apply_batch(batch)?;
+        self.store.tree.apply_batch(batch)?;
         // Durable before acknowledged: sled writes are only on disk after
         // a flush.
-        self.db.flush()?;
+        self.store.db.flush()?;
         self.head = Head { seq: last.body.seq, hash: last.hash, recorded_at_ms: last.body.recorded_at_ms };
+        for ((source, id), seq) in &pending.ids {
+            self.ids.insert_new(source, id, *seq);
+        }
         Ok(())
     }
 }

@@ -4,11 +4,12 @@
 //! consumer, in bounded batches, and for each batch, in this order:
 //!
 //! 1. decodes, validates in order, commits and **flushes** it to sled;
-//! 2. acknowledges the JetStream messages;
+//! 2. acknowledges the JetStream messages (one ack for the batch: the
+//!    consumer acknowledges everything up to a message);
 //! 3. publishes one receipt per event to the receipts stream (keyed by the
 //!    event's source and id), or a dead letter for a message with no id;
-//! 4. publishes each new ledger entry to the feed, with
-//!    `Nats-Expected-Last-Sequence` so the feed's sequence is the ledger's.
+//! 4. publishes each new stored block to the feed, with
+//!    `Nats-Expected-Last-Sequence` fencing it on the feed message before.
 //!
 //! An event counts as recorded when its receipt arrives, never on a PubAck
 //! (ADR 0005). After a crash between 1 and 4, start-up publishes the
@@ -20,7 +21,7 @@ use anyhow::{bail, Context, Result};
 use async_nats::jetstream::{self, consumer::pull, context::PublishAckFuture, message::PublishMessage};
 use clap::Parser;
 use futures_util::StreamExt;
-use muster_bus::{ConnectConfig, Topology};
+use muster_bus::{ConnectConfig, FeedTip, Topology};
 use muster_proto::entry::{DeadLetter, Receipt};
 use muster_proto::{cloudevents, codec, limits, DecodeError, ReasonCode};
 use std::path::PathBuf;
@@ -66,6 +67,8 @@ struct Service {
     ledger: Ledger,
     js: jetstream::Context,
     topology: Topology,
+    /// Where the feed ends (after `catch_up`, what this service published).
+    feed: FeedTip,
 }
 
 /// Runs the service until `shutdown` completes (between batches).
@@ -86,7 +89,7 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) ->
     // The ledger owns its position in the intake (written with every
     // batch): the consumer is made afresh from just after it, so after a
     // crash nothing waits for a redelivery timeout and order is kept.
-    let cursor = ledger.intake_cursor()?;
+    let cursor = ledger.cursor()?;
     let intake = js.get_stream(topology.intake_stream()).await?;
     let _ = intake.delete_consumer(LEDGER_CONSUMER).await;
     let consumer: jetstream::consumer::PullConsumer = intake
@@ -97,7 +100,7 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) ->
             } else {
                 jetstream::consumer::DeliverPolicy::ByStartSequence { start_sequence: cursor + 1 }
             },
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_policy: jetstream::consumer::AckPolicy::All,
             ack_wait: Duration::from_secs(limits::ACK_WAIT_SECS),
             max_ack_pending: limits::LEDGER_ACK_PENDING_MAX as i64,
             filter_subject: topology.intake_filter(),
@@ -106,7 +109,7 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) ->
         .await
         .context("creating the intake consumer")?;
     tracing::info!(intake_cursor = cursor, "consuming the intake");
-    let mut service = Service { ledger, js, topology };
+    let mut service = Service { ledger, js, topology, feed: FeedTip::default() };
     service.catch_up().await?;
     let wait = Duration::from_millis(args.batch_wait_ms);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -192,10 +195,11 @@ impl Service {
         let cursor = batch.iter().filter_map(|m| m.info().ok().map(|i| i.stream_sequence)).max();
         let receipts = tokio::task::block_in_place(|| self.ledger.submit_batch_from(incoming, now_ms(), cursor))?;
         let committed = started.elapsed();
-        // 2. Ack. A lost ack means a redelivery, which is a duplicate.
-        for message in &batch {
-            if let Err(error) = message.ack().await {
-                tracing::warn!(%error, "ack failed; the message will be redelivered as a duplicate");
+        // 2. Ack, the last message for all. A lost ack means a
+        // redelivery, which is a duplicate.
+        if let Some(last) = batch.last() {
+            if let Err(error) = last.ack().await {
+                tracing::warn!(%error, "ack failed; the batch will be redelivered as duplicates");
             }
         }
         // 3. Receipts, 4. feed.
@@ -255,35 +259,50 @@ impl Service {
         Ok(self.js.publish(self.topology.deadletter_subject(), serde_json::to_vec(&letter)?.into()).await?)
     }
 
-    /// Publishes entries `from..=head` to the feed, each fenced on its
-    /// predecessor.
-    async fn publish_feed(&self, from: u64) -> Result<()> {
-        let head = self.ledger.head().seq;
-        let mut acks = Vec::new();
-        for seq in from..=head {
-            let bytes = self.ledger.entry_bytes(seq)?.with_context(|| format!("entry {seq} missing"))?;
+    /// Publishes the stored blocks from the one starting at `from` to the
+    /// head, each fenced on the feed message before it.
+    async fn publish_feed(&mut self, from: u64) -> Result<()> {
+        let blocks = tokio::task::block_in_place(|| self.ledger.blocks_from(from))?;
+        let mut acks = Vec::with_capacity(blocks.len());
+        let mut tip = self.feed;
+        for block in blocks {
+            anyhow::ensure!(
+                block.first_seq == tip.ledger_seq + 1,
+                "block {} after entry {}",
+                block.first_seq,
+                tip.ledger_seq
+            );
             let message = PublishMessage::build()
-                .payload(bytes.into())
-                .message_id(seq.to_string())
-                .expected_last_sequence(seq - 1)
-                .header(muster_bus::SEQ_HEADER, seq.to_string().as_str());
-            acks.push((seq, self.js.send_publish(self.topology.feed_subject(), message).await?));
+                .payload(block.bytes.into())
+                .message_id(block.first_seq.to_string())
+                .expected_last_sequence(tip.message_seq)
+                .header(muster_bus::FIRST_SEQ_HEADER, block.first_seq.to_string().as_str())
+                .header(muster_bus::SEQ_HEADER, block.last_seq.to_string().as_str());
+            tip = FeedTip { message_seq: tip.message_seq + 1, ledger_seq: block.last_seq };
+            acks.push((tip, self.js.send_publish(self.topology.feed_subject(), message).await?));
         }
-        for (seq, ack) in acks {
-            let ack = ack.await.with_context(|| format!("feed entry {seq} refused"))?;
-            if ack.sequence != seq {
-                bail!("feed sequence {} for ledger entry {seq}: the feed and the ledger disagree", ack.sequence);
+        for (expected, ack) in acks {
+            let ack =
+                ack.await.with_context(|| format!("feed block ending at entry {} refused", expected.ledger_seq))?;
+            if ack.sequence != expected.message_seq {
+                bail!(
+                    "feed message {} for the block ending at entry {}: the feed and the ledger disagree",
+                    ack.sequence,
+                    expected.ledger_seq
+                );
             }
+            self.feed = expected;
         }
         Ok(())
     }
 
     /// After a restart: whatever was committed but not yet on the feed gets
-    /// its receipt and feed entry now.
+    /// its receipt and feed message now.
     async fn catch_up(&mut self) -> Result<()> {
-        let mut feed = self.js.get_stream(self.topology.feed_stream()).await?;
-        let feed_last = feed.info().await?.state.last_sequence;
-        let head = self.ledger.head().seq;
+        self.feed = muster_bus::feed_tip(&self.js, &self.topology)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the feed's tip: {e}"))?;
+        let (feed_last, head) = (self.feed.ledger_seq, self.ledger.head().seq);
         if feed_last > head {
             bail!(
                 "the feed has {feed_last} entries but this ledger only {head}: wrong ledger directory, or a ledger restored from an old copy"
@@ -292,7 +311,7 @@ impl Service {
         if feed_last == head {
             return Ok(());
         }
-        tracing::warn!(feed_last, head, "publishing receipts and feed entries missed before a restart");
+        tracing::warn!(feed_last, head, "publishing receipts and feed blocks missed before a restart");
         for seq in feed_last + 1..=head {
             let entry = self.ledger.entry(seq)?.with_context(|| format!("entry {seq} missing"))?;
             let receipt = receipt_of(&entry, false);

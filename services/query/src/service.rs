@@ -70,10 +70,8 @@ impl Replica {
 
     /// How far behind the ledger this replica is.
     pub async fn status(&self) -> StatusAnswer {
-        if let Ok(mut stream) = self.js.get_stream(self.topology.feed_stream()).await {
-            if let Ok(info) = stream.info().await {
-                self.feed_seq.fetch_max(info.state.last_sequence, Ordering::SeqCst);
-            }
+        if let Ok(tip) = muster_bus::feed_tip(&self.js, &self.topology).await {
+            self.feed_seq.fetch_max(tip.ledger_seq, Ordering::SeqCst);
         }
         let (applied, hash) = {
             let ledger = self.ledger.read().expect("replica lock");
@@ -172,7 +170,7 @@ async fn serve_endpoint(
 }
 
 /// Applies the feed from where this replica's copy ends, in batches of at
-/// most `FEED_BATCH_MAX` entries (one flush each).
+/// most `FEED_BATCH_MAX` blocks (one flush each).
 async fn follow_feed(replica: Arc<Replica>) {
     loop {
         match follow_feed_once(&replica).await {
@@ -189,7 +187,9 @@ async fn follow_feed(replica: Arc<Replica>) {
 }
 
 async fn follow_feed_once(replica: &Replica) -> Result<()> {
-    let start = replica.ledger.read().expect("replica lock").head().seq + 1;
+    // The replica stores the feed position with every append, so it
+    // resumes after the last message it holds.
+    let start = replica.ledger.read().expect("replica lock").cursor()? + 1;
     let stream = replica.js.get_stream(replica.topology.feed_stream()).await?;
     let consumer: consumer::Consumer<consumer::pull::OrderedConfig> = stream
         .create_consumer(consumer::pull::OrderedConfig {
@@ -208,12 +208,17 @@ async fn follow_feed_once(replica: &Replica) -> Result<()> {
                 _ => break,
             }
         }
-        if let Some(info) = batch.last().and_then(|m| m.info().ok()) {
-            replica.feed_seq.fetch_max(info.stream_sequence + info.pending, Ordering::SeqCst);
+        let last_seq = |m: &jetstream::Message| {
+            m.headers.as_ref().and_then(|h| h.get(muster_bus::SEQ_HEADER)).and_then(|v| v.as_str().parse().ok())
+        };
+        if let Some(seq) = batch.last().and_then(last_seq) {
+            replica.feed_seq.fetch_max(seq, Ordering::SeqCst);
         }
-        let entries: Vec<Vec<u8>> = batch.iter().map(|m| m.payload.to_vec()).collect();
-        let result =
-            tokio::task::block_in_place(|| replica.ledger.write().expect("replica lock").append_replicated(&entries));
+        let cursor = batch.last().and_then(|m| m.info().ok()).map(|info| info.stream_sequence);
+        let blocks: Vec<Vec<u8>> = batch.iter().map(|m| m.payload.to_vec()).collect();
+        let result = tokio::task::block_in_place(|| {
+            replica.ledger.write().expect("replica lock").append_replicated(&blocks, cursor)
+        });
         match result {
             Ok(appended) => tracing::debug!(appended, "feed batch applied"),
             Err(e) => {

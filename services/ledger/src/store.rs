@@ -1,0 +1,199 @@
+//! The ledger on disk: blocks of chained entries in one sled tree (layout
+//! in `muster_proto::disk`), and the in-memory (source, id) index rebuilt
+//! from them.
+//!
+//! Everything read back is checked before it is used: a block's key is the
+//! sequence it must start at, its header links it to the entry before, and
+//! every entry's hash is recomputed over its bytes.
+
+use crate::{Head, LedgerError};
+use muster_domain::Seq;
+use muster_proto::entry::StoredEntry;
+use muster_proto::{codec, disk};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+
+/// SHA-256(previous hash ‖ entry body bytes): the chain.
+pub(crate) fn chain_hash(prev_hash: &[u8; 32], body_bytes: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash);
+    hasher.update(body_bytes);
+    hasher.finalize().into()
+}
+
+/// Checks one entry's bytes as entry `seq` following `prev_hash`: the hash
+/// recomputed over its body bytes, then decoded, then its sequence.
+pub(crate) fn check_entry(seq: Seq, prev_hash: &[u8; 32], bytes: &[u8]) -> Result<StoredEntry, LedgerError> {
+    let (body, hash) =
+        codec::split_stored_entry(bytes).ok_or_else(|| LedgerError::corrupt(seq, "an entry shorter than its hash"))?;
+    if chain_hash(prev_hash, body) != hash {
+        return Err(LedgerError::corrupt(seq, "hash does not match the entry's content and the hash before it"));
+    }
+    let entry = codec::decode_stored_entry(bytes).map_err(|e| LedgerError::corrupt(seq, e.to_string()))?;
+    if entry.body.seq != seq {
+        return Err(LedgerError::corrupt(seq, format!("entry says seq {}", entry.body.seq)));
+    }
+    Ok(entry)
+}
+
+/// The sled side of the ledger.
+pub(crate) struct Store {
+    pub(crate) db: sled::Db,
+    pub(crate) tree: sled::Tree,
+}
+
+impl Store {
+    /// The block holding `seq`: its first sequence and bytes.
+    fn block_of(&self, seq: Seq) -> Result<Option<(Seq, sled::IVec)>, LedgerError> {
+        if seq == 0 {
+            return Ok(None);
+        }
+        let Some(item) = self.tree.range(disk::block_key(1)..=disk::block_key(seq)).next_back() else {
+            return Ok(None);
+        };
+        let (key, bytes) = item?;
+        let first = disk::first_seq_of_block_key(&key).ok_or_else(|| LedgerError::corrupt(seq, "a bad block key"))?;
+        Ok(Some((first, bytes)))
+    }
+
+    /// Entry `seq` with its bytes, checked against its own hash and the
+    /// stored hash before it (`None` past the last entry).
+    pub(crate) fn entry(&self, seq: Seq) -> Result<Option<(StoredEntry, Vec<u8>)>, LedgerError> {
+        let Some((first, bytes)) = self.block_of(seq)? else { return Ok(None) };
+        let block = disk::Block::read(&bytes).map_err(|e| LedgerError::corrupt(first, e.reason))?;
+        let mut prev = block.prev_hash;
+        for (at, raw) in (first..).zip(block.entries()) {
+            let raw = raw.map_err(|e| LedgerError::corrupt(at, e.reason))?;
+            if at == seq {
+                return Ok(Some((check_entry(seq, &prev, raw)?, raw.to_vec())));
+            }
+            prev = codec::split_stored_entry(raw)
+                .ok_or_else(|| LedgerError::corrupt(at, "an entry shorter than its hash"))?
+                .1;
+        }
+        Ok(None)
+    }
+
+    /// Walks the whole chain from the first block: block keys in sequence,
+    /// each block linked to the entry before it, every entry checked; calls
+    /// `visit` with each entry in order and returns the last one's head.
+    /// An error names the first bad sequence.
+    pub(crate) fn walk(
+        &self,
+        mut visit: impl FnMut(StoredEntry, &[u8]) -> Result<(), LedgerError>,
+    ) -> Result<Head, LedgerError> {
+        let mut head = Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 };
+        for item in self.tree.scan_prefix([disk::BLOCK_PREFIX]) {
+            let (key, bytes) = item?;
+            let first = head.seq + 1;
+            if disk::first_seq_of_block_key(&key) != Some(first) {
+                return Err(LedgerError::corrupt(first, "block missing or out of order"));
+            }
+            let block = disk::Block::read(&bytes).map_err(|e| LedgerError::corrupt(first, e.reason))?;
+            if block.prev_hash != head.hash {
+                return Err(LedgerError::corrupt(first, "block not linked to the entry before it"));
+            }
+            for raw in block.entries() {
+                let seq = head.seq + 1;
+                let raw = raw.map_err(|e| LedgerError::corrupt(seq, e.reason))?;
+                let entry = check_entry(seq, &head.hash, raw)?;
+                head = Head { seq, hash: entry.hash, recorded_at_ms: entry.body.recorded_at_ms };
+                visit(entry, raw)?;
+            }
+            if head.seq < first {
+                return Err(LedgerError::corrupt(first, "an empty block"));
+            }
+        }
+        Ok(head)
+    }
+
+    /// The stored blocks from the one starting at `first_seq` on: (first
+    /// seq, last seq, bytes), each checked for its framing and linked to
+    /// the one before. For the feed.
+    pub(crate) fn blocks_from(&self, first_seq: Seq) -> Result<Vec<(Seq, Seq, Vec<u8>)>, LedgerError> {
+        let mut blocks = Vec::new();
+        let mut expected = first_seq;
+        for item in self.tree.range(disk::block_key(first_seq)..=disk::block_key(u64::MAX)) {
+            let (key, bytes) = item?;
+            if disk::first_seq_of_block_key(&key) != Some(expected) {
+                return Err(LedgerError::corrupt(expected, "no block starts here"));
+            }
+            let block = disk::Block::read(&bytes).map_err(|e| LedgerError::corrupt(expected, e.reason))?;
+            let mut count = 0u64;
+            for raw in block.entries() {
+                raw.map_err(|e| LedgerError::corrupt(expected + count, e.reason))?;
+                count += 1;
+            }
+            blocks.push((expected, expected + count - 1, bytes.to_vec()));
+            expected += count;
+        }
+        Ok(blocks)
+    }
+}
+
+/// A hasher for keys that already are hashes.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("the id index is keyed by u64 only")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// (source, id) → the sequence of the first entry recorded under it.
+///
+/// In memory, 64-bit keyed hashes of the key, ~20 bytes per event.
+/// Rationale: a sled row per event cost a leaf rewrite per event (see
+/// `muster_proto::disk`); the index is rebuilt from the chain on open,
+/// which reads every entry anyway. A hash hit is confirmed against the
+/// entry it points to, and the rare second key with the same hash is kept
+/// whole in `collided`, so a collision can never merge two events.
+pub(crate) struct IdIndex {
+    keys: RandomState,
+    by_hash: HashMap<u64, Seq, BuildHasherDefault<Prehashed>>,
+    collided: HashMap<(String, String), Seq>,
+}
+
+impl IdIndex {
+    pub(crate) fn new() -> IdIndex {
+        IdIndex { keys: RandomState::new(), by_hash: HashMap::default(), collided: HashMap::new() }
+    }
+
+    fn hash(&self, source: &str, id: &str) -> u64 {
+        self.keys.hash_one((source, id))
+    }
+
+    /// The sequence recorded under (source, id), if any.
+    pub(crate) fn get(&self, store: &Store, source: &str, id: &str) -> Result<Option<Seq>, LedgerError> {
+        if !self.collided.is_empty() {
+            if let Some(seq) = self.collided.get(&(source.to_owned(), id.to_owned())) {
+                return Ok(Some(*seq));
+            }
+        }
+        let Some(&seq) = self.by_hash.get(&self.hash(source, id)) else { return Ok(None) };
+        let (entry, _) = store.entry(seq)?.ok_or_else(|| LedgerError::corrupt(seq, "an indexed entry is missing"))?;
+        Ok((entry.body.submission.key() == (source, id)).then_some(seq))
+    }
+
+    /// Records (source, id) → `seq` for a key [`IdIndex::get`] does not
+    /// know.
+    pub(crate) fn insert_new(&mut self, source: &str, id: &str, seq: Seq) {
+        let hash = self.hash(source, id);
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(seq);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.insert((source.to_owned(), id.to_owned()), seq);
+            }
+        }
+    }
+}

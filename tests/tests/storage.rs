@@ -1,0 +1,89 @@
+//! The ledger's blocks on disk: a changed byte or a lost block in the sled
+//! store is found on open, naming the first bad sequence, and a replica
+//! fed the stored blocks holds the same chain.
+
+use muster_ledger::{Incoming, Ledger, LedgerConfig, LedgerErrorKind};
+use muster_proto::disk;
+use muster_tests::crash::event;
+
+/// A ledger of three batches (entries 1–100, 101–200, 201–300).
+fn three_batches(dir: &std::path::Path) {
+    let mut ledger = Ledger::open(&LedgerConfig::new(dir)).unwrap();
+    for batch in 0..3u64 {
+        let events = (batch * 100 + 1..=batch * 100 + 100).map(|i| Incoming::Decoded(event(i))).collect();
+        ledger.submit_batch(events, 1_700_000_000_000 + batch).unwrap();
+    }
+    assert_eq!(ledger.head().seq, 300);
+}
+
+/// Opens the sled tree directly, as someone with the files could.
+fn with_raw_tree(dir: &std::path::Path, change: impl FnOnce(&sled::Tree)) {
+    let db = sled::Config::new().path(dir).open().unwrap();
+    change(&db.open_tree("ledger").unwrap());
+    db.flush().unwrap();
+}
+
+fn broken_at(dir: &std::path::Path) -> (u64, String) {
+    match Ledger::open(&LedgerConfig::new(dir)).err().expect("the ledger must refuse to open").kind() {
+        LedgerErrorKind::Corrupt { seq, reason } => (*seq, reason.clone()),
+        other => panic!("not a broken chain: {other:?}"),
+    }
+}
+
+#[test]
+fn one_block_per_batch_and_a_flipped_byte_names_its_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    three_batches(dir.path());
+    with_raw_tree(dir.path(), |tree| {
+        let keys: Vec<Option<u64>> =
+            tree.scan_prefix([disk::BLOCK_PREFIX]).keys().map(|k| disk::first_seq_of_block_key(&k.unwrap())).collect();
+        assert_eq!(keys, [Some(1), Some(101), Some(201)]);
+        // Change one byte inside entry 150 (the 50th of the second block).
+        let mut bytes = tree.get(disk::block_key(101)).unwrap().unwrap().to_vec();
+        let block = disk::Block::read(&bytes).unwrap();
+        let entry = block.entries().nth(49).unwrap().unwrap();
+        let offset = entry.as_ptr() as usize - bytes.as_ptr() as usize + entry.len() / 2;
+        bytes[offset] ^= 0x01;
+        tree.insert(disk::block_key(101), bytes).unwrap();
+    });
+    let (seq, reason) = broken_at(dir.path());
+    assert_eq!(seq, 150, "{reason}");
+}
+
+#[test]
+fn a_deleted_block_names_the_first_missing_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    three_batches(dir.path());
+    with_raw_tree(dir.path(), |tree| {
+        tree.remove(disk::block_key(101)).unwrap();
+    });
+    assert_eq!(broken_at(dir.path()).0, 101);
+    // And the last block gone: the stored head no longer matches.
+    let dir = tempfile::tempdir().unwrap();
+    three_batches(dir.path());
+    with_raw_tree(dir.path(), |tree| {
+        tree.remove(disk::block_key(201)).unwrap();
+    });
+    assert_eq!(broken_at(dir.path()).0, 201);
+}
+
+#[test]
+fn a_replica_fed_the_stored_blocks_holds_the_same_chain_and_skips_repeats() {
+    let (source, copy) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    three_batches(source.path());
+    let ledger = Ledger::open(&LedgerConfig::new(source.path())).unwrap();
+    let blocks: Vec<Vec<u8>> = ledger.blocks_from(1).unwrap().into_iter().map(|b| b.bytes).collect();
+    let mut replica = Ledger::open(&LedgerConfig::new(copy.path())).unwrap();
+    assert_eq!(replica.append_replicated(&blocks[..2], Some(2)).unwrap(), 200);
+    // A redelivered block is skipped; the next one appends.
+    assert_eq!(replica.append_replicated(&blocks[1..], Some(3)).unwrap(), 100);
+    assert_eq!(replica.head(), ledger.head());
+    assert_eq!(replica.cursor().unwrap(), 3);
+    assert_eq!(replica.verify().unwrap(), ledger.verify().unwrap());
+    assert_eq!(replica.receipt("hr/crash", "missing").unwrap(), None);
+    assert_eq!(replica.receipt("hr/crash", "c150").unwrap().and_then(|r| r.seq), Some(150));
+    // A block out of order is refused, naming where the chain stands.
+    let mut other = Ledger::open(&LedgerConfig::new(tempfile::tempdir().unwrap().path())).unwrap();
+    let error = other.append_replicated(&blocks[1..2], None).unwrap_err();
+    assert!(matches!(error.kind(), LedgerErrorKind::Corrupt { seq: 1, .. }), "{error}");
+}
