@@ -11,12 +11,18 @@
 //! 4. publishes each new stored block to the feed, with
 //!    `Nats-Expected-Last-Sequence` fencing it on the feed message before.
 //!
+//! Steps 3 and 4 of one batch run in the *outbox* task while the next batch
+//! is committed: a bounded queue of [`OUTBOX_BATCHES_MAX`] committed batches
+//! between them, so a batch's receipts go out only after its flush, in
+//! order, and a slow receipts stream holds back commits rather than
+//! growing memory.
+//!
 //! An event counts as recorded when its receipt arrives, never on a PubAck
 //! (ADR 0005). After a crash between 1 and 4, start-up publishes the
 //! receipts and feed entries the feed is missing; a message redelivered
 //! because its ack was lost is a duplicate and gets its original receipt.
 
-use crate::{receipt_of, Incoming, Ledger, LedgerConfig};
+use crate::{receipt_of, FeedBlock, Incoming, Ledger, LedgerConfig};
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::{self, consumer::pull, context::PublishAckFuture, message::PublishMessage};
 use clap::Parser;
@@ -63,8 +69,25 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Committed batches waiting for their receipts and feed messages.
+/// Rationale: two lets the next batch commit while one is published,
+/// and bounds what waits in memory to two batches.
+pub const OUTBOX_BATCHES_MAX: usize = 2;
+
+/// The committing side: the ledger and the intake.
 struct Service {
     ledger: Ledger,
+}
+
+/// One committed batch, for the outbox.
+struct Committed {
+    messages: Vec<async_nats::Message>,
+    receipts: Vec<Receipt>,
+    blocks: Vec<FeedBlock>,
+}
+
+/// The publishing side: receipts, dead letters and the feed.
+struct Outbox {
     js: jetstream::Context,
     topology: Topology,
     /// Where the feed ends (after `catch_up`, what this service published).
@@ -109,23 +132,37 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) ->
         .await
         .context("creating the intake consumer")?;
     tracing::info!(intake_cursor = cursor, "consuming the intake");
-    let mut service = Service { ledger, js, topology, feed: FeedTip::default() };
-    service.catch_up().await?;
+    let mut outbox = Outbox { js, topology, feed: FeedTip::default() };
+    outbox.catch_up(&ledger).await?;
+    let (to_outbox, committed) = tokio::sync::mpsc::channel(OUTBOX_BATCHES_MAX);
+    let publishing = tokio::spawn(outbox.run(committed));
+    let mut service = Service { ledger };
     let wait = Duration::from_millis(args.batch_wait_ms);
     let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        // Only waiting is interruptible: a fetched batch is always carried
-        // through commit, ack, receipts and feed before shutdown.
-        let batch = tokio::select! {
-            _ = &mut shutdown => break,
-            batch = fetch(&consumer, wait) => batch?,
-        };
-        if !batch.is_empty() {
-            service.process(batch).await?;
+    let stopped: Result<()> = async {
+        loop {
+            // Only waiting is interruptible: a fetched batch is always
+            // carried through commit, ack, receipts and feed before
+            // shutdown.
+            let batch = tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                batch = fetch(&consumer, wait) => batch?,
+            };
+            if !batch.is_empty() {
+                let committed = service.process(batch).await?;
+                if to_outbox.send(committed).await.is_err() {
+                    // The outbox stopped: its error is reported below.
+                    return Ok(());
+                }
+            }
         }
     }
+    .await;
+    // The outbox drains what was committed, then ends.
+    drop(to_outbox);
+    let published = publishing.await.context("the outbox task")?;
     tracing::info!(head_seq = service.ledger.head().seq, "ledger service stopped");
-    Ok(())
+    stopped.and(published)
 }
 
 async fn fetch(consumer: &jetstream::consumer::PullConsumer, wait: Duration) -> Result<Vec<jetstream::Message>> {
@@ -180,20 +217,25 @@ fn incoming(message: &async_nats::Message) -> Incoming {
 }
 
 impl Service {
-    async fn process(&mut self, batch: Vec<jetstream::Message>) -> Result<()> {
+    async fn process(&mut self, batch: Vec<jetstream::Message>) -> Result<Committed> {
         // A span per batch; `instrument`, not `enter`, so it stays right
         // across the awaits below.
         let span = tracing::info_span!("intake_batch", size = batch.len());
         self.process_in_span(batch).instrument(span).await
     }
 
-    async fn process_in_span(&mut self, batch: Vec<jetstream::Message>) -> Result<()> {
+    async fn process_in_span(&mut self, batch: Vec<jetstream::Message>) -> Result<Committed> {
         let started = Instant::now();
         let first_new = self.ledger.head().seq + 1;
         let incoming: Vec<Incoming> = batch.iter().map(|m| incoming(m)).collect();
         // 1. Commit and flush (blocking IO: off the async workers' backs).
         let cursor = batch.iter().filter_map(|m| m.info().ok().map(|i| i.stream_sequence)).max();
-        let receipts = tokio::task::block_in_place(|| self.ledger.submit_batch_from(incoming, now_ms(), cursor))?;
+        let (receipts, blocks) = tokio::task::block_in_place(|| {
+            let receipts = self.ledger.submit_batch_from(incoming, now_ms(), cursor)?;
+            let blocks =
+                if self.ledger.head().seq >= first_new { self.ledger.blocks_from(first_new)? } else { Vec::new() };
+            Ok::<_, crate::LedgerError>((receipts, blocks))
+        })?;
         let committed = started.elapsed();
         // 2. Ack, the last message for all. A lost ack means a
         // redelivery, which is a duplicate.
@@ -202,17 +244,33 @@ impl Service {
                 tracing::warn!(%error, "ack failed; the batch will be redelivered as duplicates");
             }
         }
-        // 3. Receipts, 4. feed.
-        let messages: Vec<&async_nats::Message> = batch.iter().map(|m| &m.message).collect();
-        self.publish_receipts(&messages, &receipts).await?;
-        self.publish_feed(first_new).await?;
         tracing::info!(
             events = batch.len(),
             head_seq = self.ledger.head().seq,
             commit_ms = committed.as_millis() as u64,
-            total_ms = started.elapsed().as_millis() as u64,
-            "batch done"
+            "batch committed; receipts and feed to the outbox"
         );
+        // 3. Receipts, 4. feed: the outbox's.
+        Ok(Committed { messages: batch.into_iter().map(|m| m.message).collect(), receipts, blocks })
+    }
+}
+
+impl Outbox {
+    /// Publishes each committed batch's receipts, then its feed blocks, in
+    /// commit order, until the service drops its end of the queue.
+    async fn run(mut self, mut committed: tokio::sync::mpsc::Receiver<Committed>) -> Result<()> {
+        while let Some(batch) = committed.recv().await {
+            let started = Instant::now();
+            let messages: Vec<&async_nats::Message> = batch.messages.iter().collect();
+            self.publish_receipts(&messages, &batch.receipts).await?;
+            self.publish_feed(batch.blocks).await?;
+            tracing::info!(
+                events = batch.receipts.len(),
+                feed_seq = self.feed.ledger_seq,
+                publish_ms = started.elapsed().as_millis() as u64,
+                "receipts and feed published"
+            );
+        }
         Ok(())
     }
 
@@ -259,10 +317,8 @@ impl Service {
         Ok(self.js.publish(self.topology.deadletter_subject(), serde_json::to_vec(&letter)?.into()).await?)
     }
 
-    /// Publishes the stored blocks from the one starting at `from` to the
-    /// head, each fenced on the feed message before it.
-    async fn publish_feed(&mut self, from: u64) -> Result<()> {
-        let blocks = tokio::task::block_in_place(|| self.ledger.blocks_from(from))?;
+    /// Publishes stored blocks, each fenced on the feed message before it.
+    async fn publish_feed(&mut self, blocks: Vec<FeedBlock>) -> Result<()> {
         let mut acks = Vec::with_capacity(blocks.len());
         let mut tip = self.feed;
         for block in blocks {
@@ -298,11 +354,11 @@ impl Service {
 
     /// After a restart: whatever was committed but not yet on the feed gets
     /// its receipt and feed message now.
-    async fn catch_up(&mut self) -> Result<()> {
+    async fn catch_up(&mut self, ledger: &Ledger) -> Result<()> {
         self.feed = muster_bus::feed_tip(&self.js, &self.topology)
             .await
             .map_err(|e| anyhow::anyhow!("reading the feed's tip: {e}"))?;
-        let (feed_last, head) = (self.feed.ledger_seq, self.ledger.head().seq);
+        let (feed_last, head) = (self.feed.ledger_seq, ledger.head().seq);
         if feed_last > head {
             bail!(
                 "the feed has {feed_last} entries but this ledger only {head}: wrong ledger directory, or a ledger restored from an old copy"
@@ -313,11 +369,11 @@ impl Service {
         }
         tracing::warn!(feed_last, head, "publishing receipts and feed blocks missed before a restart");
         for seq in feed_last + 1..=head {
-            let entry = self.ledger.entry(seq)?.with_context(|| format!("entry {seq} missing"))?;
+            let entry = ledger.entry(seq)?.with_context(|| format!("entry {seq} missing"))?;
             let receipt = receipt_of(&entry, false);
             let subject = self.receipt_subject(&receipt);
             self.js.publish(subject, serde_json::to_vec(&receipt)?.into()).await?.await?;
         }
-        self.publish_feed(feed_last + 1).await
+        self.publish_feed(ledger.blocks_from(feed_last + 1)?).await
     }
 }
