@@ -134,17 +134,13 @@ async fn publish_receipt_query_end_to_end() {
     let first = &example_events()[0];
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(muster_bus::CONTENT_TYPE_HEADER, first.content_type);
-    let mut receipts_sub = client.subscribe(stack.topology().receipt_subject(&first.source, &first.id)).await.unwrap();
+    let mut receipts_sub = client.subscribe(stack.topology().receipts_subject(&first.source)).await.unwrap();
     client.flush().await.unwrap();
     client
         .publish_with_headers(stack.topology().intake_subject(&first.source), headers, first.payload.clone().into())
         .await
         .unwrap();
-    let message = tokio::time::timeout(Duration::from_secs(20), futures_util::StreamExt::next(&mut receipts_sub))
-        .await
-        .expect("a receipt for the re-published event")
-        .unwrap();
-    let duplicate: Receipt = serde_json::from_slice(&message.payload).unwrap();
+    let duplicate = next_receipt(&mut receipts_sub).await;
     assert!(duplicate.duplicate);
     assert_eq!((duplicate.seq, &duplicate.hash), (receipts[0].seq, &receipts[0].hash));
     assert_eq!(caught_up(http, 63).await.ledger_seq, 63, "duplicates record nothing");
@@ -157,19 +153,31 @@ async fn publish_receipt_query_end_to_end() {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(muster_bus::CONTENT_TYPE_HEADER, first.content_type);
     let topology = stack.topology();
-    let mut conflicts = client.subscribe(topology.receipt_conflict_subject(&first.source, &first.id)).await.unwrap();
-    client.flush().await.unwrap();
     client.publish_with_headers(topology.intake_subject(&first.source), headers, forged.into()).await.unwrap();
-    let message = tokio::time::timeout(Duration::from_secs(20), futures_util::StreamExt::next(&mut conflicts))
-        .await
-        .expect("a receipt for the other content")
-        .unwrap();
-    let conflict: Receipt = serde_json::from_slice(&message.payload).unwrap();
+    let conflict = next_receipt(&mut receipts_sub).await;
+    assert_eq!((conflict.source.as_str(), conflict.id.as_str()), (first.source.as_str(), first.id.as_str()));
     assert_eq!(conflict.code.as_deref(), Some("duplicate_id_different_content"));
     let looked_up = publisher(client.clone()).lookup(&first.source, &first.id).await.unwrap().unwrap();
     assert_eq!((looked_up.status, looked_up.seq), (ReceiptStatus::Accepted, receipts[0].seq));
+    // The ledger answers lookups: nothing recorded is `null`, a request
+    // that is not a lookup gets a reason.
+    assert_eq!(publisher(client.clone()).lookup(&first.source, "never-sent").await.unwrap(), None);
+    let reply = client.request(topology.lookup_subject(&first.source), "{\"id\": 7}".into()).await.unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(answer["code"], "malformed_payload", "{answer}");
     query.stop().await;
     ledger.stop().await;
+}
+
+/// The one receipt in the next receipts message of a subscription.
+async fn next_receipt(subscription: &mut async_nats::Subscriber) -> Receipt {
+    let message = tokio::time::timeout(Duration::from_secs(20), futures_util::StreamExt::next(subscription))
+        .await
+        .expect("a receipts message")
+        .unwrap();
+    let mut receipts: Vec<Receipt> = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(receipts.len(), 1, "one event, one receipt");
+    receipts.pop().unwrap()
 }
 
 fn receipts_by_key(outcomes: Vec<Outcome>) -> std::collections::HashMap<(String, String), Receipt> {

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! <prefix>.intake.<source token>          MUSTER_INTAKE      events from HR systems (dedupe window)
-//! <prefix>.receipts.<source>.<event>      MUSTER_RECEIPTS    one receipt per event, last one kept
+//! <prefix>.receipts.<source token>        (core NATS)        the receipts of one committed batch and source
+//! <prefix>.lookup.<source token>          (request/reply)    the ledger answers: the receipt of (source, id)
 //! <prefix>.feed                           MUSTER_FEED        every ledger entry, one stored block per message
 //! <prefix>.deadletter                     MUSTER_DEADLETTER  messages with no usable event id
 //! <prefix>.query.<endpoint>               (micro service)    the query service
@@ -89,10 +90,6 @@ impl Topology {
     pub fn intake_stream(&self) -> String {
         format!("{}_INTAKE", self.stream_prefix)
     }
-    /// Stream of receipts.
-    pub fn receipts_stream(&self) -> String {
-        format!("{}_RECEIPTS", self.stream_prefix)
-    }
     /// Stream of ledger entries.
     pub fn feed_stream(&self) -> String {
         format!("{}_FEED", self.stream_prefix)
@@ -110,25 +107,28 @@ impl Topology {
     pub fn intake_filter(&self) -> String {
         format!("{}.intake.>", self.prefix)
     }
-    /// The subject of the receipt of event (source, id).
-    pub fn receipt_subject(&self, source: &str, id: &str) -> String {
-        format!("{}.receipts.{}.{}", self.prefix, token(&[source], 16), token(&[source, id], 32))
+    /// Where the ledger sends the receipts of `source`'s events: one core
+    /// NATS message per committed batch (a JSON array, in submission
+    /// order), what a publisher listens to.
+    ///
+    /// Rationale: a receipt is derived from the ledger, which keeps every
+    /// outcome forever and answers lookups ([`Topology::lookup_subject`]);
+    /// storing each receipt again in a stream cost the server one write
+    /// per event, as much as the event itself. A publisher that missed a
+    /// batch looks its events up.
+    pub fn receipts_subject(&self, source: &str) -> String {
+        format!("{}.receipts.{}", self.prefix, token(&[source], 16))
     }
-    /// Where the receipt of a *different* submission under an already
-    /// recorded (source, id) goes (`duplicate_id_different_content`).
-    /// Rationale: the receipts stream keeps the last message per subject,
-    /// so such a rejection must not take the original receipt's place;
-    /// publishers listening to their source's receipts still get it.
-    pub fn receipt_conflict_subject(&self, source: &str, id: &str) -> String {
-        format!("{}.conflict", self.receipt_subject(source, id))
+    /// Where a receipt of `source` is looked up (request: JSON
+    /// `{"source": …, "id": …}`; reply: the receipt, or `null` when the
+    /// ledger never recorded it). Per source, so permissions can scope a
+    /// publisher to its own.
+    pub fn lookup_subject(&self, source: &str) -> String {
+        format!("{}.lookup.{}", self.prefix, token(&[source], 16))
     }
-    /// Every receipt of one source: what a publisher listens to.
-    pub fn receipts_of_source(&self, source: &str) -> String {
-        format!("{}.receipts.{}.>", self.prefix, token(&[source], 16))
-    }
-    /// All receipts.
-    pub fn receipts_filter(&self) -> String {
-        format!("{}.receipts.>", self.prefix)
+    /// Every lookup subject: what the ledger serves.
+    pub fn lookup_filter(&self) -> String {
+        format!("{}.lookup.*", self.prefix)
     }
     /// The ledger feed.
     pub fn feed_subject(&self) -> String {
@@ -162,12 +162,6 @@ impl Topology {
             duplicate_window: DUPLICATE_WINDOW,
             max_message_size: (muster_payload_bytes_max() + 4096) as i32,
             ..file(self.intake_stream(), vec![self.intake_filter()])
-        })
-        .await?;
-        js.get_or_create_stream(stream::Config {
-            max_messages_per_subject: 1,
-            allow_direct: true,
-            ..file(self.receipts_stream(), vec![self.receipts_filter()])
         })
         .await?;
         js.get_or_create_stream(stream::Config {
@@ -251,9 +245,14 @@ mod tests {
     #[test]
     fn subjects_are_valid_whatever_the_ids() {
         let t = Topology::default();
-        let subject = t.receipt_subject("hr/nanhu sub.bureau", "a.b c>*");
-        assert!(subject.split('.').all(|tok| !tok.is_empty() && !tok.contains([' ', '*', '>'])), "{subject}");
-        assert!(subject.starts_with(&t.receipts_of_source("hr/nanhu sub.bureau").trim_end_matches('>').to_owned()));
+        for subject in [
+            t.receipts_subject("hr/nanhu sub.bureau>*"),
+            t.lookup_subject("hr/nanhu sub.bureau>*"),
+            t.intake_subject("a.b c>*"),
+        ] {
+            assert!(subject.split('.').all(|tok| !tok.is_empty() && !tok.contains([' ', '*', '>'])), "{subject}");
+        }
+        assert_eq!(t.lookup_subject("x").split('.').count(), t.lookup_filter().split('.').count());
         assert_ne!(Topology::message_id("a", "bc"), Topology::message_id("ab", "c"));
     }
 }

@@ -6,8 +6,8 @@
 //! 1. decodes, validates in order, commits and **flushes** it to sled;
 //! 2. acknowledges the JetStream messages (one ack for the batch: the
 //!    consumer acknowledges everything up to a message);
-//! 3. publishes one receipt per event to the receipts stream (keyed by the
-//!    event's source and id), or a dead letter for a message with no id;
+//! 3. publishes the receipts, one core NATS message per source (a JSON
+//!    array), or a dead letter for a message with no id;
 //! 4. publishes each new stored block to the feed, with
 //!    `Nats-Expected-Last-Sequence` fencing it on the feed message before.
 //!
@@ -18,7 +18,9 @@
 //! growing memory.
 //!
 //! An event counts as recorded when its receipt arrives, never on a PubAck
-//! (ADR 0005). After a crash between 1 and 4, start-up publishes the
+//! (ADR 0005). A publisher that missed its receipt asks the ledger
+//! (`<prefix>.lookup.<source>`), which answers from its (source, id) index
+//! between commits. After a crash between 1 and 4, start-up publishes the
 //! receipts and feed entries the feed is missing; a message redelivered
 //! because its ack was lost is a duplicate and gets its original receipt.
 
@@ -29,8 +31,10 @@ use clap::Parser;
 use futures_util::StreamExt;
 use muster_bus::{ConnectConfig, FeedTip, Topology};
 use muster_proto::entry::{DeadLetter, Receipt};
+use muster_proto::requests::ReceiptRequest;
 use muster_proto::{cloudevents, codec, limits, DecodeError, ReasonCode};
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -74,9 +78,18 @@ fn now_ms() -> u64 {
 /// and bounds what waits in memory to two batches.
 pub const OUTBOX_BATCHES_MAX: usize = 2;
 
-/// The committing side: the ledger and the intake.
+/// Most bytes of receipts in one message; a batch's receipts of one source
+/// may take several. Rationale: under NATS's `max_payload` whatever the
+/// receipts' messages hold.
+pub const RECEIPTS_MESSAGE_BYTES_MAX: usize = 256 * 1024;
+
+/// Largest receipt lookup request read (two ids at their limit and JSON).
+const LOOKUP_REQUEST_BYTES_MAX: usize = 4 * limits::ID_BYTES_MAX + 64;
+
+/// The committing side: the ledger (shared with the lookups, which read it
+/// between commits) and the intake.
 struct Service {
-    ledger: Ledger,
+    ledger: Arc<RwLock<Ledger>>,
 }
 
 /// One committed batch, for the outbox.
@@ -88,6 +101,7 @@ struct Committed {
 
 /// The publishing side: receipts, dead letters and the feed.
 struct Outbox {
+    client: async_nats::Client,
     js: jetstream::Context,
     topology: Topology,
     /// Where the feed ends (after `catch_up`, what this service published).
@@ -103,7 +117,7 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) ->
     let client =
         muster_bus::connect(&ConnectConfig { urls: args.common.nats_url.clone(), name: "muster-ledger".into() })
             .await?;
-    let js = jetstream::new(client);
+    let js = jetstream::new(client.clone());
     let topology = Topology::new(&args.common.prefix);
     topology
         .ensure_streams(&js, args.stream_replicas)
@@ -132,8 +146,14 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) ->
         .await
         .context("creating the intake consumer")?;
     tracing::info!(intake_cursor = cursor, "consuming the intake");
-    let mut outbox = Outbox { js, topology, feed: FeedTip::default() };
+    let mut outbox = Outbox { client: client.clone(), js, topology: topology.clone(), feed: FeedTip::default() };
     outbox.catch_up(&ledger).await?;
+    let ledger = Arc::new(RwLock::new(ledger));
+    let lookups = client
+        .queue_subscribe(topology.lookup_filter(), LEDGER_CONSUMER.into())
+        .await
+        .map_err(|e| anyhow::anyhow!("subscribing to receipt lookups: {e}"))?;
+    let serving = tokio::spawn(serve_lookups(client, lookups, ledger.clone()));
     let (to_outbox, committed) = tokio::sync::mpsc::channel(OUTBOX_BATCHES_MAX);
     let publishing = tokio::spawn(outbox.run(committed));
     let mut service = Service { ledger };
@@ -161,8 +181,44 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) ->
     // The outbox drains what was committed, then ends.
     drop(to_outbox);
     let published = publishing.await.context("the outbox task")?;
-    tracing::info!(head_seq = service.ledger.head().seq, "ledger service stopped");
+    serving.abort();
+    tracing::info!(head_seq = service.ledger.read().expect("ledger lock").head().seq, "ledger service stopped");
     stopped.and(published)
+}
+
+/// Answers receipt lookups from the ledger's (source, id) index: the
+/// receipt as JSON, `null` when nothing was recorded under the key, or a
+/// `{"code", "message"}` object for a request that is not one.
+async fn serve_lookups(client: async_nats::Client, mut requests: async_nats::Subscriber, ledger: Arc<RwLock<Ledger>>) {
+    while let Some(request) = requests.next().await {
+        let Some(reply) = request.reply else { continue };
+        let answer = tokio::task::block_in_place(|| lookup_answer(&ledger, &request.payload));
+        if let Err(error) = client.publish(reply, answer.into()).await {
+            tracing::warn!(%error, "could not answer a receipt lookup");
+        }
+    }
+}
+
+fn lookup_answer(ledger: &RwLock<Ledger>, payload: &[u8]) -> Vec<u8> {
+    let bad = |message: String| {
+        serde_json::json!({ "code": ReasonCode::MalformedPayload.as_str(), "message": message })
+            .to_string()
+            .into_bytes()
+    };
+    if payload.len() > LOOKUP_REQUEST_BYTES_MAX {
+        return bad(format!("a lookup of {} bytes; the limit is {LOOKUP_REQUEST_BYTES_MAX}", payload.len()));
+    }
+    let request: ReceiptRequest = match serde_json::from_slice(payload) {
+        Ok(request) => request,
+        Err(e) => return bad(format!("not a receipt lookup ({{\"source\", \"id\"}}): {e}")),
+    };
+    match ledger.read().expect("ledger lock").receipt(&request.source, &request.id) {
+        Ok(receipt) => serde_json::to_vec(&receipt).expect("a receipt encodes"),
+        Err(e) => {
+            tracing::error!(error = %e, "receipt lookup failed");
+            serde_json::json!({ "code": "internal", "message": e.to_string() }).to_string().into_bytes()
+        }
+    }
 }
 
 async fn fetch(consumer: &jetstream::consumer::PullConsumer, wait: Duration) -> Result<Vec<jetstream::Message>> {
@@ -226,15 +282,16 @@ impl Service {
 
     async fn process_in_span(&mut self, batch: Vec<jetstream::Message>) -> Result<Committed> {
         let started = Instant::now();
-        let first_new = self.ledger.head().seq + 1;
         let incoming: Vec<Incoming> = batch.iter().map(|m| incoming(m)).collect();
         // 1. Commit and flush (blocking IO: off the async workers' backs).
         let cursor = batch.iter().filter_map(|m| m.info().ok().map(|i| i.stream_sequence)).max();
-        let (receipts, blocks) = tokio::task::block_in_place(|| {
-            let receipts = self.ledger.submit_batch_from(incoming, now_ms(), cursor)?;
-            let blocks =
-                if self.ledger.head().seq >= first_new { self.ledger.blocks_from(first_new)? } else { Vec::new() };
-            Ok::<_, crate::LedgerError>((receipts, blocks))
+        let (receipts, blocks, head_seq) = tokio::task::block_in_place(|| {
+            let mut ledger = self.ledger.write().expect("ledger lock");
+            let first_new = ledger.head().seq + 1;
+            let receipts = ledger.submit_batch_from(incoming, now_ms(), cursor)?;
+            let head_seq = ledger.head().seq;
+            let blocks = if head_seq >= first_new { ledger.blocks_from(first_new)? } else { Vec::new() };
+            Ok::<_, crate::LedgerError>((receipts, blocks, head_seq))
         })?;
         let committed = started.elapsed();
         // 2. Ack, the last message for all. A lost ack means a
@@ -246,7 +303,7 @@ impl Service {
         }
         tracing::info!(
             events = batch.len(),
-            head_seq = self.ledger.head().seq,
+            head_seq,
             commit_ms = committed.as_millis() as u64,
             "batch committed; receipts and feed to the outbox"
         );
@@ -274,32 +331,49 @@ impl Outbox {
         Ok(())
     }
 
-    /// Where a receipt goes: its event's subject, or beside it for a
-    /// different submission under a recorded key (which must not replace
-    /// the original receipt there).
-    fn receipt_subject(&self, receipt: &Receipt) -> String {
-        if receipt.code.as_deref() == Some(ReasonCode::DuplicateIdDifferentContent.as_str()) {
-            self.topology.receipt_conflict_subject(&receipt.source, &receipt.id)
-        } else {
-            self.topology.receipt_subject(&receipt.source, &receipt.id)
-        }
-    }
-
+    /// Publishes receipts, per source in submission order, as JSON arrays
+    /// of at most [`RECEIPTS_MESSAGE_BYTES_MAX`]; a message with no usable
+    /// key gets a dead letter instead. Core NATS: the ledger keeps every
+    /// outcome, and a missed message is made good by a lookup.
     async fn publish_receipts(&self, messages: &[&async_nats::Message], receipts: &[Receipt]) -> Result<()> {
-        let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(receipts.len());
-        for (message, receipt) in messages.iter().zip(receipts) {
+        let mut letters: Vec<PublishAckFuture> = Vec::new();
+        let mut by_source: Vec<(&str, Vec<u8>)> = Vec::new();
+        let mut slots: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, receipt) in receipts.iter().enumerate() {
             if receipt.source.is_empty() || receipt.id.is_empty() {
-                acks.push(self.dead_letter(message, receipt).await?);
+                let message = messages.get(i).context("a receipt without a key and without its message")?;
+                letters.push(self.dead_letter(message, receipt).await?);
                 continue;
             }
-            let subject = self.receipt_subject(receipt);
-            let payload = serde_json::to_vec(receipt)?;
-            acks.push(self.js.publish(subject, payload.into()).await?);
+            let json = serde_json::to_vec(receipt)?;
+            let slot = *slots.entry(receipt.source.as_str()).or_insert_with(|| {
+                by_source.push((receipt.source.as_str(), Vec::new()));
+                by_source.len() - 1
+            });
+            let buffer = &mut by_source[slot].1;
+            if !buffer.is_empty() && buffer.len() + json.len() + 2 > RECEIPTS_MESSAGE_BYTES_MAX {
+                let full = std::mem::take(buffer);
+                self.send_receipts(&receipt.source, full).await?;
+            }
+            let buffer = &mut by_source[slot].1;
+            buffer.push(if buffer.is_empty() { b'[' } else { b',' });
+            buffer.extend_from_slice(&json);
         }
-        for ack in acks {
-            ack.await.context("receipt not stored by JetStream")?;
+        for (source, buffer) in by_source {
+            if !buffer.is_empty() {
+                self.send_receipts(source, buffer).await?;
+            }
+        }
+        self.client.flush().await.context("sending receipts")?;
+        for letter in letters {
+            letter.await.context("dead letter not stored by JetStream")?;
         }
         Ok(())
+    }
+
+    async fn send_receipts(&self, source: &str, mut array: Vec<u8>) -> Result<()> {
+        array.push(b']');
+        self.client.publish(self.topology.receipts_subject(source), array.into()).await.context("sending receipts")
     }
 
     async fn dead_letter(&self, message: &async_nats::Message, receipt: &Receipt) -> Result<PublishAckFuture> {
@@ -368,11 +442,14 @@ impl Outbox {
             return Ok(());
         }
         tracing::warn!(feed_last, head, "publishing receipts and feed blocks missed before a restart");
+        let mut receipts = Vec::new();
         for seq in feed_last + 1..=head {
             let entry = ledger.entry(seq)?.with_context(|| format!("entry {seq} missing"))?;
-            let receipt = receipt_of(&entry, false);
-            let subject = self.receipt_subject(&receipt);
-            self.js.publish(subject, serde_json::to_vec(&receipt)?.into()).await?.await?;
+            receipts.push(receipt_of(&entry, false));
+            if receipts.len() == limits::BATCH_EVENTS_MAX || seq == head {
+                // Recorded entries always have a key: no dead letters here.
+                self.publish_receipts(&[], &std::mem::take(&mut receipts)).await?;
+            }
         }
         self.publish_feed(ledger.blocks_from(feed_last + 1)?).await
     }

@@ -4,10 +4,11 @@
 //! **The rule:** an event is recorded when its receipt arrives, not when
 //! JetStream acknowledges the publish (the server acknowledges before it
 //! fsyncs). So the publisher never trusts a PubAck: it publishes with
-//! `Nats-Msg-Id` set from (source, id), waits for the receipt, and, if
-//! none comes, looks it up in the receipts stream and publishes again with
-//! the same id, up to `attempts` times. Re-publishing is always safe: the
-//! ledger answers a duplicate with its original receipt.
+//! `Nats-Msg-Id` set from (source, id), waits for the receipt (the ledger
+//! sends its source's receipts of each committed batch as one message), and,
+//! if none comes, asks the ledger for it and publishes again with the same
+//! id, up to `attempts` times. Re-publishing is always safe: the ledger
+//! answers a duplicate with its original receipt.
 //!
 //! At most `window` events are in flight (published, no receipt yet).
 
@@ -24,6 +25,7 @@ use futures_util::StreamExt;
 use muster_bus::Topology;
 use muster_proto::entry::Receipt;
 use muster_proto::limits;
+use muster_proto::requests::ReceiptRequest;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -147,15 +149,26 @@ impl Publisher {
         Ok(Box::pin(async move { (key, ack.await) }))
     }
 
-    /// The receipt already in the receipts stream, if any.
+    /// The ledger's receipt of (source, id), if it recorded the event.
+    /// `None` too when no ledger answers in time (it is down or busy):
+    /// the caller publishes again, which is always safe.
     pub async fn lookup(&self, source: &str, id: &str) -> Result<Option<Receipt>, PublishError> {
-        let stream =
-            self.js.get_stream(self.topology.receipts_stream()).await.map_err(|e| error("receipts stream", e))?;
-        match stream.direct_get_last_for_subject(self.topology.receipt_subject(source, id)).await {
-            Ok(message) => serde_json::from_slice(&message.payload).map(Some).map_err(|e| error("receipt", e)),
-            Err(e) if e.kind() == jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
-            Err(e) => Err(error("looking up a receipt", e)),
-        }
+        let request = ReceiptRequest { source: source.to_owned(), id: id.to_owned() };
+        let body = serde_json::to_vec(&request).map_err(|e| error("lookup", e))?;
+        let asked = self.client.request(self.topology.lookup_subject(source), body.into());
+        let reply = match tokio::time::timeout(self.config.receipt_wait, asked).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => return Ok(None),
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::TimedOut => return Ok(None),
+            Ok(Err(e)) => return Err(error("looking up a receipt", e)),
+            Err(_) => return Ok(None),
+        };
+        serde_json::from_slice::<Option<Receipt>>(&reply.payload).map_err(|e| {
+            error(
+                "the ledger's answer to a receipt lookup",
+                format!("{e}: {}", String::from_utf8_lossy(&reply.payload)),
+            )
+        })
     }
 
     /// Publishes every event and returns one outcome per event, in the
@@ -294,30 +307,30 @@ impl Publisher {
         }
     }
 
-    /// Subscribes to every receipt of `source`; the returned future
-    /// forwards them into `sender`.
+    /// Subscribes to the receipts of `source` (JSON arrays); the returned
+    /// future forwards them one by one into `sender`.
     async fn listen(
         &self,
         source: &str,
         sender: tokio::sync::mpsc::Sender<Receipt>,
     ) -> Result<impl std::future::Future<Output = ()> + Send + 'static, PublishError> {
-        let mut subscription = self
-            .client
-            .subscribe(self.topology.receipts_of_source(source))
-            .await
-            .map_err(|e| error("subscribing", e))?;
+        let mut subscription =
+            self.client.subscribe(self.topology.receipts_subject(source)).await.map_err(|e| error("subscribing", e))?;
         // Make sure the server has the subscription before anything is
         // published, so no receipt can slip past it.
         self.client.flush().await.map_err(|e| error("flushing", e))?;
         Ok(async move {
             while let Some(message) = subscription.next().await {
-                match serde_json::from_slice::<Receipt>(&message.payload) {
-                    Ok(receipt) => {
-                        if sender.send(receipt).await.is_err() {
-                            break;
+                match serde_json::from_slice::<Vec<Receipt>>(&message.payload) {
+                    Ok(receipts) => {
+                        for receipt in receipts {
+                            if sender.send(receipt).await.is_err() {
+                                return;
+                            }
                         }
                     }
-                    Err(e) => tracing::warn!(%e, "unreadable receipt"),
+                    // Its events time out and are looked up.
+                    Err(e) => tracing::warn!(%e, "unreadable receipts"),
                 }
             }
         })
