@@ -12,7 +12,10 @@
 
 use crate::history::Pos;
 use crate::reason::{ReasonCode as R, Rejection};
-use crate::timeline::{Decision, Ev, NewUnitI, Overlay, Ref, Secondment, StaffState, Timeline, UnitState, S, U};
+use crate::timeline::{
+    Decision, EstablishedI, Ev, MergedI, NewUnitI, Overlay, Ref, Secondment, SplitI, StaffState, Timeline, UnitState,
+    S, U,
+};
 use crate::{Date, Event, MergeTarget, NewUnit, Seq};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -95,13 +98,13 @@ impl<'a> Resolver<'a> {
         Ok(match event {
             Event::UnitEstablished { unit, name, category, parent, quota } => {
                 let parent = parent.as_ref().map(|p| self.unit(p)).transpose()?;
-                Ev::UnitEstablished {
+                Ev::UnitEstablished(Box::new(EstablishedI {
                     unit: self.new_unit_id(unit)?,
                     name: name.as_str().into(),
                     category: *category,
                     parent,
                     quota: *quota,
-                }
+                }))
             }
             Event::UnitRenamed { unit, name } => Ev::UnitRenamed { unit: self.unit(unit)?, name: name.as_str().into() },
             Event::UnitMoved { unit, parent } => {
@@ -151,7 +154,7 @@ impl<'a> Resolver<'a> {
                 (new_target.unit, Some(new_target))
             }
         };
-        Ok(Ev::UnitsMerged { sources: resolved.into(), target, new_target })
+        Ok(Ev::UnitsMerged(Box::new(MergedI { sources: resolved.into(), target, new_target })))
     }
 
     fn resolve_split(
@@ -203,13 +206,13 @@ impl<'a> Resolver<'a> {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Ev::UnitSplit {
+        Ok(Ev::UnitSplit(Box::new(SplitI {
             source,
             parts: parts.into(),
             posted: posted.into(),
             seconded: seconded.into(),
             children: children.into(),
-        })
+        })))
     }
 }
 
@@ -467,8 +470,8 @@ impl<'a> Sim<'a> {
     fn check(&self, ev: &Ev, pos: Pos) -> Check {
         let date = pos.date;
         match ev {
-            Ev::UnitEstablished { parent, .. } => {
-                if let Some(parent) = parent {
+            Ev::UnitEstablished(established) => {
+                if let Some(parent) = &established.parent {
                     self.active_unit(*parent, pos)?;
                 }
                 Ok(())
@@ -501,10 +504,11 @@ impl<'a> Sim<'a> {
                 }
                 Ok(())
             }
-            Ev::UnitsMerged { sources, target, new_target } => {
-                self.check_merge(sources, *target, new_target.as_ref(), pos)
+            Ev::UnitsMerged(merged) => {
+                self.check_merge(&merged.sources, merged.target, merged.new_target.as_ref(), pos)
             }
-            Ev::UnitSplit { source, parts, posted, seconded, children } => {
+            Ev::UnitSplit(split) => {
+                let SplitI { source, parts, posted, seconded, children } = &**split;
                 self.check_split(*source, parts, posted, seconded, children, pos)
             }
             Ev::UnitDissolved { unit } => {
@@ -730,7 +734,8 @@ impl<'a> Sim<'a> {
 
     fn effects(&mut self, ev: &Ev, pos: Pos, scope: Scope) {
         match ev {
-            Ev::UnitEstablished { unit, name, category, parent, quota } => {
+            Ev::UnitEstablished(established) => {
+                let EstablishedI { unit, name, category, parent, quota } = &**established;
                 let state =
                     UnitState { name: name.clone(), category: *category, parent: *parent, quota: *quota, open: true };
                 self.emit_unit(scope, *unit, pos, state);
@@ -739,7 +744,8 @@ impl<'a> Sim<'a> {
             Ev::UnitMoved { unit, parent } => self.change_unit(scope, *unit, pos, |s| s.parent = *parent),
             Ev::UnitReclassified { unit, category } => self.change_unit(scope, *unit, pos, |s| s.category = *category),
             Ev::UnitQuotaSet { unit, quota } => self.change_unit(scope, *unit, pos, |s| s.quota = Some(*quota)),
-            Ev::UnitsMerged { sources, target, new_target } => {
+            Ev::UnitsMerged(merged) => {
+                let MergedI { sources, target, new_target } = &**merged;
                 for source in sources.iter() {
                     self.change_unit(scope, *source, pos, |s| s.open = false);
                 }
@@ -768,7 +774,8 @@ impl<'a> Sim<'a> {
                     self.emit_staff(scope, s, pos, state);
                 }
             }
-            Ev::UnitSplit { source, parts, posted, seconded, children } => {
+            Ev::UnitSplit(split) => {
+                let SplitI { source, parts, posted, seconded, children } = &**split;
                 self.change_unit(scope, *source, pos, |s| s.open = false);
                 for part in parts.iter() {
                     self.emit_unit(scope, part.unit, pos, part.state());
