@@ -50,11 +50,14 @@ pub struct LedgerConfig {
 }
 
 impl LedgerConfig {
-    /// Defaults for a ledger at `path`: 256 MiB of cache.
+    /// Defaults for a ledger at `path`: 64 MiB of cache. Rationale: the
+    /// ledger writes blocks and reads them back only for lookups of
+    /// duplicates, conflicts and receipts; queries are answered from
+    /// memory, so a large page cache would only add to the footprint.
     pub fn new(path: impl AsRef<Path>) -> LedgerConfig {
         LedgerConfig {
             path: path.as_ref().to_owned(),
-            cache_bytes: 256 * 1024 * 1024,
+            cache_bytes: 64 * 1024 * 1024,
             lock_wait: std::time::Duration::from_secs(10),
         }
     }
