@@ -58,6 +58,13 @@ pub(crate) struct CountIndex {
 }
 
 impl CountIndex {
+    /// Bytes it takes on the heap (capacity, not length).
+    pub fn heap_bytes(&self) -> usize {
+        self.dates.capacity() * std::mem::size_of::<Date>()
+            + self.cumulative.capacity() * std::mem::size_of::<Small>()
+            + self.deltas.capacity() * std::mem::size_of::<(Seq, Date, Small)>()
+    }
+
     pub fn add(&mut self, seq: Seq, date: Date, delta: CountPair) {
         debug_assert!(!delta.is_zero());
         debug_assert!(self.deltas.last().is_none_or(|(last, _, _)| *last <= seq));

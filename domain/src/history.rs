@@ -48,6 +48,12 @@ impl<S> Default for History<S> {
 }
 
 impl<S: Clone> History<S> {
+    /// Bytes its versions take on the heap (capacity, not length).
+    pub fn heap_bytes(&self) -> usize {
+        self.live.capacity() * std::mem::size_of::<Step<S>>()
+            + self.dead.capacity() * std::mem::size_of::<DeadStep<S>>()
+    }
+
     pub fn live(&self) -> &[Step<S>] {
         &self.live
     }

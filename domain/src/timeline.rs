@@ -543,6 +543,46 @@ pub(crate) fn transitions(steps: &[Step<StaffState>], sign: i64, out: &mut BTree
     }
 }
 
+impl Timeline {
+    /// Where the timeline's memory goes, by part, in bytes: vectors by
+    /// capacity; B-tree sets and hash maps estimated from their lengths
+    /// (16 bytes per element). For the benchmark's "what bounds memory".
+    pub fn footprint(&self) -> Vec<(&'static str, u64)> {
+        fn refs(v: &Vec<Pos>) -> usize {
+            v.capacity() * std::mem::size_of::<Pos>()
+        }
+        let vec_bytes = |cap: usize, size: usize| (cap * size) as u64;
+        let units = &self.units;
+        let staff = &self.staff;
+        let interner = |i: &Interner| i.ids.iter().map(|s| s.len() * 2 + 40).sum::<usize>() as u64;
+        vec![
+            (
+                "event records (one per sequence)",
+                vec_bytes(self.events.capacity(), std::mem::size_of::<Option<Record>>()),
+            ),
+            ("staff histories", staff.iter().map(|s| s.history.heap_bytes()).sum::<usize>() as u64),
+            ("staff event refs", staff.iter().map(|s| refs(&s.refs)).sum::<usize>() as u64),
+            ("unit histories", units.iter().map(|u| u.history.heap_bytes()).sum::<usize>() as u64),
+            (
+                "unit event refs",
+                units.iter().map(|u| refs(&u.own_refs) + refs(&u.read_refs) + refs(&u.structural_refs)).sum::<usize>()
+                    as u64,
+            ),
+            ("unit count indexes", units.iter().map(|u| u.counts.heap_bytes()).sum::<usize>() as u64),
+            (
+                "unit staff and children ever (estimated)",
+                units.iter().map(|u| (u.staff_ever.len() + u.children_ever.len()) * 16).sum::<usize>() as u64,
+            ),
+            (
+                "unit and staff records",
+                vec_bytes(units.capacity(), std::mem::size_of::<UnitRecord>())
+                    + vec_bytes(staff.capacity(), std::mem::size_of::<StaffRecord>()),
+            ),
+            ("interned ids (estimated)", interner(&self.unit_ids) + interner(&self.staff_ids)),
+        ]
+    }
+}
+
 // One `Record` per accepted event and one history step per change: their
 // sizes are the ledger's memory per event (benchmarked at 10M events).
 #[cfg(target_pointer_width = "64")]

@@ -564,8 +564,13 @@ impl Gen {
 
     /// Retracts yesterday's retractable transfers whose staff and units
     /// nothing has touched since.
-    fn retractions(&mut self, today: Date, out: &mut impl FnMut(&Envelope)) {
+    /// Retracts today's candidates, as long as fewer than `budget` events
+    /// were emitted.
+    fn retractions(&mut self, today: Date, budget: u64, out: &mut impl FnMut(&Envelope)) {
         for (id, s, from, to, day) in std::mem::take(&mut self.retractable) {
+            if self.tally.events >= budget {
+                break;
+            }
             let st = &self.staff[s as usize];
             let units_untouched = self.units[from as usize].active
                 && self.units[to as usize].active
@@ -640,7 +645,7 @@ pub fn generate(config: Config, mut out: impl FnMut(&Envelope)) -> Tally {
     let per_day = remaining.div_ceil(u64::from(DAYS));
     for day in 1..=DAYS {
         let today = Date::from_day_number(start.day_number() + day).expect("a valid day");
-        g.retractions(today, &mut out);
+        g.retractions(today, config.events, &mut out);
         let mut emitted = 0;
         while emitted < per_day && g.tally.events < config.events {
             if let Some(e) = g.ordinary(today) {

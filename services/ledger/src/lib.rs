@@ -278,6 +278,14 @@ impl Ledger {
         &self.timeline
     }
 
+    /// Where the ledger's memory goes, by part, in bytes (see
+    /// [`Timeline::footprint`]), the (source, id) index included.
+    pub fn footprint(&self) -> Vec<(&'static str, u64)> {
+        let mut parts = self.timeline.footprint();
+        parts.push(("(source, id) index", self.ids.heap_bytes() as u64));
+        parts
+    }
+
     /// The last committed entry.
     pub fn head(&self) -> Head {
         self.head

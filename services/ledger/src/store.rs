@@ -167,6 +167,13 @@ impl IdIndex {
         IdIndex { keys: RandomState::new(), by_hash: HashMap::default(), collided: HashMap::new() }
     }
 
+    /// Bytes on the heap: the table's slots (key, value and a control
+    /// byte each) and the rare collided keys (estimated).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.by_hash.capacity() * (std::mem::size_of::<(u64, Seq)>() + 1)
+            + self.collided.keys().map(|(s, i)| s.len() + i.len() + 64).sum::<usize>()
+    }
+
     fn hash(&self, source: &str, id: &str) -> u64 {
         self.keys.hash_one((source, id))
     }
