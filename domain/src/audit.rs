@@ -305,7 +305,7 @@ impl Timeline {
             (Some(_), None) => (Some(BTreeSet::new()), Some(BTreeSet::new())),
             _ => (self.scope_units(scope_unit, from, known_at), self.scope_units(scope_unit, to, known_at)),
         };
-        let name = |u: U| UnitId(self.unit_ids.name(u).to_owned());
+        let name = |u: U| UnitId(self.unit_ids.shared(u));
         let tree_from = self.tree_in_scope(from, known_at, &scope_from);
         let tree_to = self.tree_in_scope(to, known_at, &scope_to);
         let mut audit = Audit {
@@ -348,7 +348,7 @@ impl Timeline {
                     let down = b.home_category == Category::Office;
                     let paper_move = down && cause != MoveCause::Reclassified && a.working_category == Category::Office;
                     let entry = Move {
-                        staff: StaffId(self.staff_ids.name(s).to_owned()),
+                        staff: StaffId(self.staff_ids.shared(s)),
                         from_unit: name(b.home),
                         to_unit: name(a.home),
                         cause,
@@ -373,7 +373,7 @@ impl Timeline {
                 (Some(_), Some(_))
                     if office(&before) && self.front_line_between(s, from, to, known_at, &mut category_changes) =>
                 {
-                    audit.round_trips.push(StaffId(self.staff_ids.name(s).to_owned()));
+                    audit.round_trips.push(StaffId(self.staff_ids.shared(s)));
                 }
                 (None, Some(_)) if office(&after) => {
                     if active_on(from) {
@@ -429,7 +429,7 @@ fn subunit_changes(from: &[TreeNode], to: &[TreeNode]) -> Vec<SubunitChange> {
     to.iter()
         .filter_map(|node| {
             let (was, is) = (*before.get(&node.unit)?, after[&node.unit]);
-            let change = SubunitChange { unit: node.unit.clone(), name: node.name.clone(), from: was, to: is };
+            let change = SubunitChange { unit: node.unit.clone(), name: node.name.to_string(), from: was, to: is };
             (was != is).then(|| (node.unit.clone(), change))
         })
         .collect::<BTreeMap<_, _>>()

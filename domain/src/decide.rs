@@ -55,7 +55,7 @@ impl<'a> Resolver<'a> {
             None => match self.new_units.iter().position(|n| n == id.as_str()) {
                 Some(i) => (self.timeline.units.len() + i) as U,
                 None => {
-                    self.new_units.push(id.0.clone());
+                    self.new_units.push(id.0.to_string());
                     (self.timeline.units.len() + self.new_units.len() - 1) as U
                 }
             },
@@ -88,7 +88,7 @@ impl<'a> Resolver<'a> {
         match self.timeline.staff_ids.get(id.as_str()) {
             Some(s) => s,
             None => {
-                self.new_staff.push(id.0.clone());
+                self.new_staff.push(id.0.to_string());
                 (self.timeline.staff.len() + self.new_staff.len() - 1) as S
             }
         }

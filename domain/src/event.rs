@@ -6,6 +6,7 @@
 
 use crate::Date;
 use std::fmt;
+use std::sync::Arc;
 
 /// The ledger sequence number: transaction time. The first entry is 1.
 pub type Seq = u64;
@@ -13,8 +14,11 @@ pub type Seq = u64;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        ///
+        /// Shared text: the timeline hands the same id out in every answer
+        /// without allocating (a whole tree is tens of thousands of ids).
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(pub String);
+        pub struct $name(pub Arc<str>);
 
         impl $name {
             /// The id as text.
@@ -37,7 +41,13 @@ macro_rules! id_type {
 
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
-                $name(s.to_owned())
+                $name(s.into())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s.into())
             }
         }
     };

@@ -113,10 +113,10 @@ impl Timeline {
             let counts = self.counts_of(u, date, known_at);
             let index = nodes.len();
             nodes.push(TreeNode {
-                unit: UnitId(self.unit_ids.name(u).to_owned()),
-                name: state.name.to_string(),
+                unit: UnitId(self.unit_ids.shared(u)),
+                name: state.name.clone(),
                 category: state.category,
-                parent: state.parent.map(|p| UnitId(self.unit_ids.name(p).to_owned())),
+                parent: state.parent.map(|p| UnitId(self.unit_ids.shared(p))),
                 quota: state.quota,
                 depth,
                 posted: count(counts.posted),
@@ -152,9 +152,9 @@ impl Timeline {
                 let state = self.staff_on(*s, date, known_at)?;
                 let working = state.working_on(date);
                 (state.home == u || working == u).then(|| RosterEntry {
-                    staff: StaffId(self.staff_ids.name(*s).to_owned()),
-                    home: UnitId(self.unit_ids.name(state.home).to_owned()),
-                    working: UnitId(self.unit_ids.name(working).to_owned()),
+                    staff: StaffId(self.staff_ids.shared(*s)),
+                    home: UnitId(self.unit_ids.shared(state.home)),
+                    working: UnitId(self.unit_ids.shared(working)),
                     seconded_until: state.seconded_on(date).and_then(|x| x.until),
                 })
             })
@@ -177,8 +177,8 @@ impl Timeline {
                 date: pos.date,
                 kind: self.record(pos.seq).expect("a step's event is recorded").ev.kind(),
                 active: state.active,
-                home: UnitId(self.unit_ids.name(state.home).to_owned()),
-                working: UnitId(self.unit_ids.name(state.working_on(pos.date)).to_owned()),
+                home: UnitId(self.unit_ids.shared(state.home)),
+                working: UnitId(self.unit_ids.shared(state.working_on(pos.date))),
             })
             .collect()
     }
@@ -206,8 +206,8 @@ impl Timeline {
                             date: record.pos.date,
                             seq: *seq,
                             kind: record.ev.kind(),
-                            from: UnitId(self.unit_ids.name(from).to_owned()),
-                            to: UnitId(self.unit_ids.name(to).to_owned()),
+                            from: UnitId(self.unit_ids.shared(from)),
+                            to: UnitId(self.unit_ids.shared(to)),
                         });
                         if seen.insert(next) {
                             stack.push(next);

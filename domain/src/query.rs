@@ -54,8 +54,8 @@ pub struct Headcount {
 pub struct TreeNode {
     /// The unit.
     pub unit: UnitId,
-    /// Its name that day.
-    pub name: String,
+    /// Its name that day (shared text, like the ids).
+    pub name: std::sync::Arc<str>,
     /// Its category that day.
     pub category: Category,
     /// Its parent that day.

@@ -19,7 +19,7 @@ pub(crate) type S = u32;
 
 #[derive(Default, Clone, Debug)]
 pub(crate) struct Interner {
-    ids: Vec<Box<str>>,
+    ids: Vec<Arc<str>>,
     /// Lookup only; never iterated, so its order cannot leak into results.
     index: HashMap<Box<str>, u32>,
 }
@@ -31,6 +31,11 @@ impl Interner {
 
     pub fn name(&self, i: u32) -> &str {
         &self.ids[i as usize]
+    }
+
+    /// The id, shared (no allocation).
+    pub fn shared(&self, i: u32) -> Arc<str> {
+        self.ids[i as usize].clone()
     }
 
     pub fn len(&self) -> usize {

@@ -74,7 +74,7 @@ impl From<&d::TreeNode> for TreeNodeOut {
     fn from(n: &d::TreeNode) -> TreeNodeOut {
         TreeNodeOut {
             unit: n.unit.to_string(),
-            name: n.name.clone(),
+            name: n.name.to_string(),
             category: n.category.as_str().to_owned(),
             parent: n.parent.as_ref().map(|p| p.to_string()),
             depth: n.depth,

@@ -73,11 +73,11 @@ fn list_len(field: &str, len: usize, max: usize) -> Checked<()> {
 }
 
 fn unit(field: &str, value: &str) -> Checked<UnitId> {
-    id_text(field, value).map(|_| UnitId(value.to_owned()))
+    id_text(field, value).map(|_| UnitId(value.into()))
 }
 
 fn staff(field: &str, value: &str) -> Checked<StaffId> {
-    id_text(field, value).map(|_| StaffId(value.to_owned()))
+    id_text(field, value).map(|_| StaffId(value.into()))
 }
 
 fn optional_unit(field: &str, value: &Option<String>) -> Checked<Option<UnitId>> {

@@ -767,7 +767,7 @@ fn push_subtree(state: &State, unit: &UnitId, depth: u32, date: Date, nodes: &mu
     let (rolled_posted, rolled_working) = count_staff(state, &state.subtree(unit), date);
     nodes.push(TreeNode {
         unit: unit.clone(),
-        name: unit_state.name.clone(),
+        name: unit_state.name.as_str().into(),
         category: unit_state.category,
         parent: unit_state.parent.clone(),
         quota: unit_state.quota,
@@ -946,7 +946,7 @@ mod tests {
         assert_eq!(roster.iter().map(|e| e.staff.as_str()).collect::<Vec<_>>(), ["S0", "S1", "S2"]);
         assert_eq!(roster[2].seconded_until, Some(day("2015-02-01")));
         let tree: Vec<(String, Option<UnitId>, u32)> =
-            model.tree(on, None).into_iter().map(|n| (n.unit.0, n.parent, n.depth)).collect();
+            model.tree(on, None).into_iter().map(|n| (n.unit.0.to_string(), n.parent, n.depth)).collect();
         assert_eq!(tree, [("D".into(), None, 0), ("N".into(), None, 0), ("C".into(), Some(unit("N")), 1)]);
         let history = model.staff_history(&staff("S1"), None);
         assert_eq!(

@@ -28,10 +28,10 @@ fn unit_renamed_reclassified_and_quota_set_show_in_the_tree_from_their_day() {
     l.when("2015-02-01", quota("U1", 5)).then_accepted();
     let tree = l.ledger.timeline().tree(date("2015-02-01"), None);
     let u1 = tree.iter().find(|n| n.unit.as_str() == "U1").unwrap();
-    assert_eq!((u1.name.as_str(), u1.category.as_str(), u1.quota), ("Legal brigade", "front_line", Some(5)));
+    assert_eq!((&*u1.name, u1.category.as_str(), u1.quota), ("Legal brigade", "front_line", Some(5)));
     let before = l.ledger.timeline().tree(date("2015-01-31"), None);
     let u1 = before.iter().find(|n| n.unit.as_str() == "U1").unwrap();
-    assert_eq!((u1.name.as_str(), u1.category.as_str(), u1.quota), ("Unit U1", "office", None));
+    assert_eq!((&*u1.name, u1.category.as_str(), u1.quota), ("Unit U1", "office", None));
 }
 
 #[test]

@@ -129,7 +129,7 @@ pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, Q
         "headcount" => {
             let r: HeadcountRequest = parse(body)?;
             let k = known_at(ledger, &r.known_at)?;
-            let h = timeline.headcount(&UnitId(r.unit), date("date", &r.date)?, k, r.rollup);
+            let h = timeline.headcount(&UnitId::from(r.unit), date("date", &r.date)?, k, r.rollup);
             json(&HeadcountOut::new(&h, k))
         }
         "tree" => {
@@ -142,20 +142,20 @@ pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, Q
             let r: RosterRequest = parse(body)?;
             let k = known_at(ledger, &r.known_at)?;
             let rows: Vec<RosterEntryOut> =
-                timeline.roster(&UnitId(r.unit), date("date", &r.date)?, k).iter().map(Into::into).collect();
+                timeline.roster(&UnitId::from(r.unit), date("date", &r.date)?, k).iter().map(Into::into).collect();
             json(&rows)
         }
         "history" => {
             let r: HistoryRequest = parse(body)?;
             let k = known_at(ledger, &r.known_at)?;
             let rows: Vec<HistoryEntryOut> =
-                timeline.staff_history(&StaffId(r.staff), k).iter().map(Into::into).collect();
+                timeline.staff_history(&StaffId::from(r.staff), k).iter().map(Into::into).collect();
             json(&rows)
         }
         "lineage" => {
             let r: LineageRequest = parse(body)?;
             let k = known_at(ledger, &r.known_at)?;
-            let rows: Vec<LineageEdgeOut> = timeline.lineage(&UnitId(r.unit), k).iter().map(Into::into).collect();
+            let rows: Vec<LineageEdgeOut> = timeline.lineage(&UnitId::from(r.unit), k).iter().map(Into::into).collect();
             json(&rows)
         }
         "series" => {
@@ -165,7 +165,7 @@ pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, Q
             if to < from {
                 return Err(QueryError::bad(format!("to {to} is before from {from}")));
             }
-            let points = timeline.series(&UnitId(r.unit), from, to, k, r.rollup);
+            let points = timeline.series(&UnitId::from(r.unit), from, to, k, r.rollup);
             if points.len() > SERIES_POINTS_MAX {
                 return Err(QueryError::bad(format!(
                     "{} points is over the limit of {SERIES_POINTS_MAX}",
@@ -182,7 +182,7 @@ pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, Q
             if to <= from {
                 return Err(QueryError::bad(format!("to {to} must be after from {from}")));
             }
-            let scope = r.scope.map(UnitId);
+            let scope = r.scope.map(UnitId::from);
             let audit = timeline.audit(from, to, scope.as_ref(), k);
             let series: Vec<(Date, muster_domain::Strength)> =
                 audit_days(from, to).into_iter().map(|d| (d, timeline.strength_on(d, scope.as_ref(), k))).collect();
