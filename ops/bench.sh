@@ -26,3 +26,6 @@ if [ "${BENCH_CRITERION:-1}" = 1 ]; then
     echo '```'
   } >>"$out"
 fi
+# What bounds the figures that miss their targets, from profiles: kept
+# beside the harness and appended to every report.
+cat bench/BOUNDS.md >>"$out"

@@ -113,6 +113,8 @@ pub struct Opened {
     pub backdated_refused: u64,
     /// Peak resident memory of this process (the ledger open, queried).
     pub peak_rss: u64,
+    /// The open ledger's memory by part (`Ledger::footprint`).
+    pub footprint: Vec<(String, u64)>,
     /// The sample questions with the answers (posted), for the baselines.
     pub samples: Vec<Sample>,
 }
@@ -245,6 +247,7 @@ pub fn open_and_query(ledger: &Path, samples: usize, postings: Option<&Path>) ->
         backdated_commit: Latencies::new(commits),
         backdated_refused: refused,
         peak_rss: peak_rss(),
+        footprint: l.footprint().into_iter().map(|(part, bytes)| (part.to_owned(), bytes)).collect(),
         samples: samples_out,
     })
 }

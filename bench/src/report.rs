@@ -211,5 +211,19 @@ pub fn markdown(
         let _ = writeln!(s, "- PostgreSQL load (COPY, index, VACUUM ANALYZE): {:.1} s", pg.load_seconds);
     }
     let _ = writeln!(s, "- ingest through NATS: {} of {} events accepted", ingest.accepted, ingest.events);
+    let counted: u64 = o.footprint.iter().map(|(_, bytes)| bytes).sum();
+    let _ = writeln!(
+        s,
+        "\nMemory of the open ledger by part (`Ledger::footprint`; {} of the {} peak RSS of opening it; the rest is sled's cache, the allocator's slack and the query samples):\n",
+        gib(counted),
+        gib(o.peak_rss)
+    );
+    let _ = writeln!(s, "| part | bytes | per accepted event |\n| --- | --- | --- |");
+    let mut parts = o.footprint.clone();
+    parts.sort_by_key(|part| std::cmp::Reverse(part.1));
+    for (part, bytes) in parts {
+        let mib = bytes as f64 / (1u64 << 20) as f64;
+        let _ = writeln!(s, "| {part} | {mib:.0} MiB | {:.0} B |", bytes as f64 / built.accepted.max(1) as f64);
+    }
     s
 }
