@@ -248,11 +248,14 @@ impl Timeline {
         to: Date,
         known_at: Option<Seq>,
         category_changes: &mut HashMap<U, Vec<Date>>,
+        (days, homes): &mut (Vec<Date>, Vec<U>),
     ) -> bool {
         let history = &self.staff[s as usize].history;
         let inside = |d: &Date| *d > from && *d < to;
-        let mut days: Vec<Date> = Vec::new();
-        let mut homes: Vec<U> = Vec::new();
+        // Buffers reused across members: a whole-ledger audit asks this of
+        // most of a million members.
+        days.clear();
+        homes.clear();
         if let Some((_, state)) = history.state_on(from, known_at) {
             homes.push(state.home);
         }
@@ -265,7 +268,7 @@ impl Timeline {
         });
         homes.sort_unstable();
         homes.dedup();
-        for home in &homes {
+        for home in homes.iter() {
             // Per unit once per audit: a unit's history is mostly quota
             // changes and renames, and many members share a home.
             let changes = category_changes.entry(*home).or_insert_with(|| {
@@ -277,7 +280,7 @@ impl Timeline {
         days.extend(from.next().filter(inside));
         days.sort_unstable();
         days.dedup();
-        days.into_iter().any(|day| {
+        days.iter().any(|&day| {
             self.staff_on(s, day, known_at)
                 .and_then(|state| self.category_on(state.home, day, known_at))
                 .is_some_and(|c| c == Category::FrontLine)
@@ -325,6 +328,7 @@ impl Timeline {
         let (categories_from, categories_to) = (self.categories_on(from, known_at), self.categories_on(to, known_at));
         let r = &mut audit.reconciliation;
         let mut category_changes = HashMap::new();
+        let mut scratch = (Vec::new(), Vec::new());
         // In index order; the lists are sorted by staff id at the end.
         for s in 0..self.staff.len() as S {
             let before = self.standing(s, from, known_at, &scope_from, &categories_from);
@@ -371,7 +375,8 @@ impl Timeline {
                     }
                 }
                 (Some(_), Some(_))
-                    if office(&before) && self.front_line_between(s, from, to, known_at, &mut category_changes) =>
+                    if office(&before)
+                        && self.front_line_between(s, from, to, known_at, &mut category_changes, &mut scratch) =>
                 {
                     audit.round_trips.push(StaffId(self.staff_ids.shared(s)));
                 }

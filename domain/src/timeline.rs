@@ -283,6 +283,38 @@ pub(crate) enum Ref {
     Tree,
 }
 
+/// Records by sequence, in chunks of [`RECORDS_PER_CHUNK`]. Rationale:
+/// there is one per ledger entry, and one growing `Vec` doubles: at 10M
+/// entries it held 16.7M slots (768 MiB for 480 of records) and copied all
+/// of them, old and new side by side, on each doubling.
+#[derive(Default, Clone, Debug)]
+pub(crate) struct Records {
+    chunks: Vec<Box<[Option<Record>]>>,
+}
+
+const RECORDS_PER_CHUNK: usize = 1 << 16;
+
+impl Records {
+    pub fn get(&self, seq: Seq) -> Option<&Record> {
+        let i = usize::try_from(seq).ok()?;
+        self.chunks.get(i / RECORDS_PER_CHUNK)?[i % RECORDS_PER_CHUNK].as_ref()
+    }
+
+    /// The slot of `seq`, made if it does not exist yet.
+    pub fn slot(&mut self, seq: Seq) -> &mut Option<Record> {
+        let i = usize::try_from(seq).expect("a sequence fits in memory");
+        while self.chunks.len() <= i / RECORDS_PER_CHUNK {
+            self.chunks.push((0..RECORDS_PER_CHUNK).map(|_| None).collect());
+        }
+        &mut self.chunks[i / RECORDS_PER_CHUNK][i % RECORDS_PER_CHUNK]
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.chunks.len() * RECORDS_PER_CHUNK * std::mem::size_of::<Option<Record>>()
+            + self.chunks.capacity() * std::mem::size_of::<Box<[Option<Record>]>>()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Record {
     pub pos: Pos,
@@ -347,7 +379,7 @@ pub struct Timeline {
     pub(crate) units: Vec<UnitRecord>,
     pub(crate) staff: Vec<StaffRecord>,
     /// Indexed by seq; `None` for rejected (or not yet seen) sequences.
-    pub(crate) events: Vec<Option<Record>>,
+    pub(crate) events: Records,
     pub(crate) tree_refs: BTreeSet<Pos>,
     pub(crate) last_seq: Seq,
 }
@@ -407,7 +439,7 @@ impl Timeline {
     }
 
     pub(crate) fn record(&self, seq: Seq) -> Option<&Record> {
-        self.events.get(seq as usize).and_then(|r| r.as_ref())
+        self.events.get(seq)
     }
 
     pub(crate) fn unit_history(&self, unit: U) -> Option<&History<UnitState>> {
@@ -453,11 +485,11 @@ impl Timeline {
             self.staff.push(StaffRecord::default());
         }
         if let Ev::EventRetracted { target } = ev {
-            let record = self.events[target as usize].take().expect("retraction of an unknown event");
+            let record = self.events.slot(target).take().expect("retraction of an unknown event");
             if let Some(tree) = self.for_each_index(&record.ev, |refs| remove_sorted(refs, record.pos)) {
                 tree.remove(&record.pos);
             }
-            self.events[target as usize] = Some(Record {
+            *self.events.slot(target) = Some(Record {
                 retracted_by: Some(std::num::NonZeroU64::new(pos.seq).expect("sequences start at 1")),
                 ..record
             });
@@ -483,10 +515,7 @@ impl Timeline {
             }
             self.units[u as usize].history.replace_from(overlay.from, overlay.steps, pos.seq);
         }
-        if self.events.len() <= pos.seq as usize {
-            self.events.resize_with(pos.seq as usize + 1, || None);
-        }
-        self.events[pos.seq as usize] = Some(Record { pos, ev, retracted_by: None });
+        *self.events.slot(pos.seq) = Some(Record { pos, ev, retracted_by: None });
         self.last_seq = pos.seq;
     }
 
@@ -561,10 +590,7 @@ impl Timeline {
         let staff = &self.staff;
         let interner = |i: &Interner| i.ids.iter().map(|s| s.len() * 2 + 40).sum::<usize>() as u64;
         vec![
-            (
-                "event records (one per sequence)",
-                vec_bytes(self.events.capacity(), std::mem::size_of::<Option<Record>>()),
-            ),
+            ("event records (one per sequence)", self.events.heap_bytes() as u64),
             ("staff histories", staff.iter().map(|s| s.history.heap_bytes()).sum::<usize>() as u64),
             ("staff event refs", staff.iter().map(|s| refs(&s.refs)).sum::<usize>() as u64),
             ("unit histories", units.iter().map(|u| u.history.heap_bytes()).sum::<usize>() as u64),
