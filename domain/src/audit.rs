@@ -247,7 +247,7 @@ impl Timeline {
         from: Date,
         to: Date,
         known_at: Option<Seq>,
-        category_changes: &mut HashMap<U, Vec<Date>>,
+        category_changes: &mut HashMap<U, (Vec<Date>, bool)>,
         (days, homes): &mut (Vec<Date>, Vec<U>),
     ) -> bool {
         let history = &self.staff[s as usize].history;
@@ -268,14 +268,31 @@ impl Timeline {
         });
         homes.sort_unstable();
         homes.dedup();
+        let mut any_front_line = false;
         for home in homes.iter() {
             // Per unit once per audit: a unit's history is mostly quota
-            // changes and renames, and many members share a home.
-            let changes = category_changes.entry(*home).or_insert_with(|| {
+            // changes and renames, and many members share a home. With the
+            // days its category may change, whether it is front line on
+            // any day inside at all.
+            let (changes, front_line) = category_changes.entry(*home).or_insert_with(|| {
                 let history = &self.units[*home as usize].history;
-                history.dates_where(|a, b| a.category != b.category || a.open != b.open).filter(inside).collect()
+                let changes: Vec<Date> =
+                    history.dates_where(|a, b| a.category != b.category || a.open != b.open).filter(inside).collect();
+                let front_line = from
+                    .next()
+                    .filter(inside)
+                    .iter()
+                    .chain(&changes)
+                    .any(|day| self.category_on(*home, *day, known_at) == Some(Category::FrontLine));
+                (changes, front_line)
             });
+            any_front_line |= *front_line;
             days.extend_from_slice(changes);
+        }
+        // Every home the member had inside is in `homes`: if none of them
+        // was ever front line there, no day needs looking at.
+        if !any_front_line {
+            return false;
         }
         days.extend(from.next().filter(inside));
         days.sort_unstable();
