@@ -343,7 +343,7 @@ impl Ledger {
     /// walk stops at the first bad one.
     pub fn entries(&self) -> impl Iterator<Item = Result<StoredEntry, LedgerError>> + '_ {
         let mut blocks = self.store.tree.scan_prefix([disk::BLOCK_PREFIX]);
-        let mut prev = (0u64, [0u8; 32]);
+        let mut head = Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 };
         let mut ready = std::collections::VecDeque::new();
         let mut failure: Option<Option<LedgerError>> = None;
         std::iter::from_fn(move || loop {
@@ -356,26 +356,15 @@ impl Ledger {
                 return failure.take().map(Err);
             }
             let block = blocks.next()?;
-            let result = (|| {
-                let (key, bytes) = block?;
-                let first = prev.0 + 1;
-                if disk::first_seq_of_block_key(&key) != Some(first) {
-                    return Err(LedgerError::corrupt(first, "block missing or out of order"));
-                }
-                let block = disk::Block::read(&bytes).map_err(|e| LedgerError::corrupt(first, e.reason))?;
-                if block.prev_hash != prev.1 {
-                    return Err(LedgerError::corrupt(first, "block not linked to the entry before it"));
-                }
-                for raw in block.entries() {
-                    let raw = raw.map_err(|e| LedgerError::corrupt(prev.0 + 1, e.reason))?;
-                    let entry = check_entry(prev.0 + 1, &prev.1, raw)?;
-                    prev = (entry.body.seq, entry.hash);
+            let checked = block.map_err(LedgerError::from).and_then(|(key, bytes)| {
+                store::check_block(head, &key, &bytes, |entry, _| {
                     ready.push_back(entry);
-                }
-                Ok(())
-            })();
-            if let Err(error) = result {
-                failure = Some(Some(error));
+                    Ok(())
+                })
+            });
+            match checked {
+                Ok(next) => head = next,
+                Err(error) => failure = Some(Some(error)),
             }
         })
     }

@@ -37,6 +37,36 @@ pub(crate) fn check_entry(seq: Seq, prev_hash: &[u8; 32], bytes: &[u8]) -> Resul
     Ok(entry)
 }
 
+/// Checks one stored block as the one after `head`: its key, its link to
+/// `head`, every entry (calling `visit` with each in order). Returns the
+/// new head; an error names the first bad sequence.
+pub(crate) fn check_block(
+    mut head: Head,
+    key: &[u8],
+    bytes: &[u8],
+    mut visit: impl FnMut(StoredEntry, &[u8]) -> Result<(), LedgerError>,
+) -> Result<Head, LedgerError> {
+    let first = head.seq + 1;
+    if disk::first_seq_of_block_key(key) != Some(first) {
+        return Err(LedgerError::corrupt(first, "block missing or out of order"));
+    }
+    let block = disk::Block::read(bytes).map_err(|e| LedgerError::corrupt(first, e.reason))?;
+    if block.prev_hash != head.hash {
+        return Err(LedgerError::corrupt(first, "block not linked to the entry before it"));
+    }
+    for raw in block.entries() {
+        let seq = head.seq + 1;
+        let raw = raw.map_err(|e| LedgerError::corrupt(seq, e.reason))?;
+        let entry = check_entry(seq, &head.hash, raw)?;
+        head = Head { seq, hash: entry.hash, recorded_at_ms: entry.body.recorded_at_ms };
+        visit(entry, raw)?;
+    }
+    if head.seq < first {
+        return Err(LedgerError::corrupt(first, "an empty block"));
+    }
+    Ok(head)
+}
+
 /// The sled side of the ledger.
 pub(crate) struct Store {
     pub(crate) db: sled::Db,
@@ -86,24 +116,7 @@ impl Store {
         let mut head = Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 };
         for item in self.tree.scan_prefix([disk::BLOCK_PREFIX]) {
             let (key, bytes) = item?;
-            let first = head.seq + 1;
-            if disk::first_seq_of_block_key(&key) != Some(first) {
-                return Err(LedgerError::corrupt(first, "block missing or out of order"));
-            }
-            let block = disk::Block::read(&bytes).map_err(|e| LedgerError::corrupt(first, e.reason))?;
-            if block.prev_hash != head.hash {
-                return Err(LedgerError::corrupt(first, "block not linked to the entry before it"));
-            }
-            for raw in block.entries() {
-                let seq = head.seq + 1;
-                let raw = raw.map_err(|e| LedgerError::corrupt(seq, e.reason))?;
-                let entry = check_entry(seq, &head.hash, raw)?;
-                head = Head { seq, hash: entry.hash, recorded_at_ms: entry.body.recorded_at_ms };
-                visit(entry, raw)?;
-            }
-            if head.seq < first {
-                return Err(LedgerError::corrupt(first, "an empty block"));
-            }
+            head = check_block(head, &key, &bytes, &mut visit)?;
         }
         Ok(head)
     }
