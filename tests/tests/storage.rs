@@ -87,3 +87,20 @@ fn a_replica_fed_the_stored_blocks_holds_the_same_chain_and_skips_repeats() {
     let error = other.append_replicated(&blocks[1..2], None).unwrap_err();
     assert!(matches!(error.kind(), LedgerErrorKind::Corrupt { seq: 1, .. }), "{error}");
 }
+
+#[test]
+fn the_blocks_a_commit_hands_to_the_feed_are_the_ones_it_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    three_batches(dir.path());
+    let mut ledger = Ledger::open(&LedgerConfig::new(dir.path())).unwrap();
+    let events = (301..=400).map(|i| Incoming::Decoded(event(i))).collect();
+    ledger.submit_batch(events, 1_800_000_000_000).unwrap();
+    let written = ledger.take_written_blocks();
+    let stored = ledger.blocks_from(301).unwrap();
+    assert_eq!(written.len(), 1);
+    assert_eq!((written[0].first_seq, written[0].last_seq), (301, 400));
+    assert_eq!(written[0].bytes, stored[0].bytes);
+    // Only duplicates: nothing written, nothing handed on.
+    ledger.submit_batch(vec![Incoming::Decoded(event(350))], 1_800_000_000_001).unwrap();
+    assert!(ledger.take_written_blocks().is_empty());
+}

@@ -179,6 +179,8 @@ fn now_ms() -> u64 {
 /// Where queries are answered: a local ledger directory, or the query
 /// service over NATS. Both speak the same JSON requests and answers
 /// (`muster_proto::requests`, `muster_proto::answers`).
+// One per run of the command: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     Local(Ledger),
     Remote { client: async_nats::Client, topology: muster_bus::Topology, runtime: tokio::runtime::Runtime },

@@ -132,6 +132,8 @@ pub struct Ledger {
     poisoned: bool,
     /// The stream cursor to write with the batch being committed.
     cursor: Option<u64>,
+    /// The blocks the last commit wrote, for the feed.
+    written: Vec<FeedBlock>,
 }
 
 /// A stored block as it goes out on the feed.
@@ -236,6 +238,7 @@ impl Ledger {
             head: Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 },
             poisoned: false,
             cursor: None,
+            written: Vec::new(),
         };
         ledger.replay()?;
         Ok(ledger)
@@ -367,6 +370,13 @@ impl Ledger {
                 Err(error) => failure = Some(Some(error)),
             }
         })
+    }
+
+    /// The blocks the last commit wrote (none if it wrote no entry), as
+    /// the feed carries them: the ledger service publishes them without
+    /// reading them back.
+    pub fn take_written_blocks(&mut self) -> Vec<FeedBlock> {
+        std::mem::take(&mut self.written)
     }
 
     /// The stored blocks from the one that starts at `first_seq` to the
@@ -658,6 +668,7 @@ impl Ledger {
     /// id index on.
     fn commit(&mut self, pending: Pending) -> Result<(), LedgerError> {
         let cursor = self.cursor.take();
+        self.written.clear();
         if pending.entries.is_empty() && cursor.is_none() {
             return Ok(());
         }
@@ -673,6 +684,7 @@ impl Ledger {
         };
         let mut prev = (self.head.seq, self.head.hash);
         let mut block = (prev.0 + 1, disk::BlockWriter::new(&prev.1));
+        let mut written = Vec::new();
         for (i, (entry, bytes)) in pending.entries.iter().zip(&pending.encoded).enumerate() {
             // Pair assertion, write side: the chain is whole before it
             // reaches the disk; `check_entry` repeats this on every read.
@@ -687,18 +699,23 @@ impl Ledger {
             let starts = pending.block_starts.contains(&i) && !block.1.is_empty();
             if starts || !block.1.has_room(bytes.len()) {
                 let full = std::mem::replace(&mut block, (entry.body.seq, disk::BlockWriter::new(&prev.1)));
-                batch.insert(&disk::block_key(full.0), full.1.finish());
+                let bytes = full.1.finish();
+                batch.insert(&disk::block_key(full.0), bytes.clone());
+                written.push(FeedBlock { first_seq: full.0, last_seq: prev.0, bytes });
             }
             block.1.push(bytes);
             prev = (entry.body.seq, entry.hash);
         }
-        batch.insert(&disk::block_key(block.0), block.1.finish());
+        let bytes = block.1.finish();
+        batch.insert(&disk::block_key(block.0), bytes.clone());
+        written.push(FeedBlock { first_seq: block.0, last_seq: prev.0, bytes });
         batch.insert(disk::HEAD_KEY, disk::encode_head(last.body.seq, &last.hash, last.body.recorded_at_ms).to_vec());
         self.store.tree.apply_batch(batch)?;
         // Durable before acknowledged: sled writes are only on disk after
         // a flush.
         self.store.db.flush()?;
         self.head = Head { seq: last.body.seq, hash: last.hash, recorded_at_ms: last.body.recorded_at_ms };
+        self.written = written;
         for ((source, id), seq) in &pending.ids {
             self.ids.insert_new(source, id, *seq);
         }

@@ -287,11 +287,8 @@ impl Service {
         let cursor = batch.iter().filter_map(|m| m.info().ok().map(|i| i.stream_sequence)).max();
         let (receipts, blocks, head_seq) = tokio::task::block_in_place(|| {
             let mut ledger = self.ledger.write().expect("ledger lock");
-            let first_new = ledger.head().seq + 1;
             let receipts = ledger.submit_batch_from(incoming, now_ms(), cursor)?;
-            let head_seq = ledger.head().seq;
-            let blocks = if head_seq >= first_new { ledger.blocks_from(first_new)? } else { Vec::new() };
-            Ok::<_, crate::LedgerError>((receipts, blocks, head_seq))
+            Ok::<_, crate::LedgerError>((receipts, ledger.take_written_blocks(), ledger.head().seq))
         })?;
         let committed = started.elapsed();
         // 2. Ack, the last message for all. A lost ack means a
