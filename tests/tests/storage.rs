@@ -18,7 +18,17 @@ fn three_batches(dir: &std::path::Path) {
 
 /// Opens the sled tree directly, as someone with the files could.
 fn with_raw_tree(dir: &std::path::Path, change: impl FnOnce(&sled::Tree)) {
-    let db = sled::Config::new().path(dir).open().unwrap();
+    // sled lets go of the directory lock a moment after the ledger is
+    // dropped (as `LedgerConfig::lock_wait` says): wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let db = loop {
+        match sled::Config::new().path(dir).open() {
+            Err(e) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            other => break other.unwrap(),
+        }
+    };
     change(&db.open_tree("ledger").unwrap());
     db.flush().unwrap();
 }
