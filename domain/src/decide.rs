@@ -10,7 +10,7 @@
 //! first that fails makes this event conflict with it. The cost is the
 //! part of the timeline the event touches, not the size of the ledger.
 
-use crate::history::Pos;
+use crate::history::{Mark, Pos};
 use crate::reason::{ReasonCode as R, Rejection};
 use crate::timeline::{
     Decision, EstablishedI, Ev, MergedI, NewUnitI, Overlay, Ref, Secondment, SplitI, StaffState, Timeline, UnitState,
@@ -278,10 +278,10 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn enqueue(&mut self, refs: &[Pos], after: Pos) {
+    fn enqueue(&mut self, refs: &[Mark], after: Pos) {
         let floor = after.max(self.start);
-        let i = refs.partition_point(|p| *p <= floor);
-        self.queue.extend(refs[i..].iter().copied());
+        let i = refs.partition_point(|p| p.pos() <= floor);
+        self.queue.extend(refs[i..].iter().map(|m| m.pos()));
     }
 
     fn enqueue_structural(&mut self, unit: U, after: Pos) {
@@ -295,15 +295,25 @@ impl<'a> Sim<'a> {
             self.enqueue(&record.read_refs, from);
         }
         let floor = from.max(self.start);
-        let later: Vec<Pos> = self.timeline.tree_refs.range(floor..).filter(|p| **p > floor).copied().collect();
+        let later: Vec<Pos> =
+            self.timeline.tree_refs.range(Mark::of(floor)..).filter(|p| p.pos() > floor).map(|p| p.pos()).collect();
         self.queue.extend(later);
     }
 
     fn dirty_staff(&mut self, s: S, from: Pos) -> &mut Overlay<StaffState> {
         if !self.staff.contains_key(&s) {
-            let base_before = self.timeline.staff_history_of(s).and_then(|h| h.before(from)).cloned();
-            if let Some(record) = self.timeline.staff.get(s as usize) {
-                self.enqueue(&record.refs, from);
+            let history = self.timeline.staff_history_of(s);
+            let base_before = history.and_then(|h| h.before(from)).cloned();
+            // Every accepted event that names a member writes a step for
+            // them at its place, so the later steps list every later event
+            // that reads this member (and the mergers and dissolutions that
+            // moved them, whose re-run changes nothing else): no separate
+            // index of the events naming a member.
+            if let Some(history) = history {
+                let floor = from.max(self.start);
+                let live = history.live();
+                let i = live.partition_point(|step| step.pos.pos() <= floor);
+                self.queue.extend(live[i..].iter().map(|step| step.pos.pos()));
             }
             self.staff.insert(s, Overlay { from, base_before, steps: Vec::new(), structure_changed: false });
         }
@@ -842,7 +852,7 @@ impl<'a> Sim<'a> {
                 continue;
             }
             let record = self.timeline.record(pos.seq).expect("indexes list only accepted events");
-            debug_assert!(record.retracted_by.is_none() && record.pos == pos);
+            debug_assert!(record.retracted_by().is_none() && record.pos(pos.seq) == pos);
             if let Err(inner) = self.check(&record.ev, pos) {
                 return Err(Rejection {
                     code: R::ConflictsWithLaterEvent,
@@ -876,13 +886,13 @@ impl<'a> Sim<'a> {
             }
             None => return reject(R::RetractionTargetUnknown, format!("there is no event seq {target}")),
         };
-        if let Some(by) = record.retracted_by {
+        if let Some(by) = record.retracted_by() {
             return reject(R::AlreadyRetracted, format!("event seq {target} was already retracted by seq {by}"));
         }
         if let Ev::EventRetracted { .. } = record.ev {
             return reject(R::RetractionTargetIsRetraction, format!("event seq {target} is itself a retraction"));
         }
-        let pos = record.pos;
+        let pos = record.pos(target);
         self.start = pos;
         self.skip = Some(target);
         let (units, staff) = self.written_by(&record.ev);
@@ -939,6 +949,7 @@ impl Timeline {
     /// [`Timeline::apply`] to record it.
     pub fn decide(&self, seq: Seq, date: Date, event: &Event) -> Result<Decision, Rejection> {
         assert!(seq > self.last_seq, "sequence {seq} not after {}", self.last_seq);
+        assert!(seq <= crate::SEQ_MAX, "sequence {seq} beyond the timeline's capacity (the ledger checks first)");
         let pos = Pos { date, seq };
         let mut resolver =
             Resolver { timeline: self, new_units: Vec::new(), new_staff: Vec::new(), claimed: Vec::new() };

@@ -16,21 +16,71 @@ pub struct Pos {
     pub seq: Seq,
 }
 
+/// The highest sequence the timeline can hold. Rationale: its indexes keep
+/// sequences in 32 bits (see [`Mark`]); the ledger refuses to commit past
+/// it rather than let the timeline assert.
+pub const SEQ_MAX: Seq = u32::MAX as Seq;
+
+/// A sequence as the indexes keep it.
+pub(crate) type Tx = u32;
+
+/// `seq` narrowed for the indexes. Panics past [`SEQ_MAX`]: the ledger
+/// checks before deciding, so reaching it here is a bug.
+pub(crate) fn tx(seq: Seq) -> Tx {
+    Tx::try_from(seq).expect("a sequence beyond the timeline's capacity (SEQ_MAX)")
+}
+
+/// A [`Pos`] as the indexes keep it: 8 bytes instead of 16, same order.
+/// Rationale: there are several per accepted event (history steps, event
+/// refs, records), the bulk of the timeline's memory at 10M events.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub(crate) struct Mark {
+    pub date: Date,
+    pub seq: Tx,
+}
+
+impl Mark {
+    pub fn of(pos: Pos) -> Mark {
+        Mark { date: pos.date, seq: tx(pos.seq) }
+    }
+
+    pub fn pos(self) -> Pos {
+        Pos { date: self.date, seq: Seq::from(self.seq) }
+    }
+}
+
+/// Makes room for `extra` more items, growing by a quarter instead of
+/// doubling. Rationale: a history and a list of refs per staff member are
+/// a million small vectors; doubling left about a third of their slots
+/// empty. Growing by a quarter copies each item a few more times, at the
+/// scale of one member's history.
+pub(crate) fn reserve_gently<T>(items: &mut Vec<T>, extra: usize) {
+    if items.capacity() - items.len() < extra {
+        items.reserve_exact(extra.max(items.len() / 4).max(2));
+    }
+}
+
 /// A state held from `pos` on, as recorded from `tx_from` on.
 #[derive(Clone, Debug)]
 pub(crate) struct Step<S> {
-    pub pos: Pos,
+    pub pos: Mark,
+    pub tx_from: Tx,
     pub state: S,
-    pub tx_from: Seq,
 }
 
 /// A superseded state: held from `pos`, recorded from `tx_from` until `tx_to`.
 #[derive(Clone, Debug)]
 pub(crate) struct DeadStep<S> {
-    pub pos: Pos,
+    pub pos: Mark,
+    pub tx_from: Tx,
+    pub tx_to: Tx,
     pub state: S,
-    pub tx_from: Seq,
-    pub tx_to: Seq,
+}
+
+impl<S> DeadStep<S> {
+    fn visible_at(&self, known_at: Seq) -> bool {
+        Seq::from(self.tx_from) <= known_at && known_at < Seq::from(self.tx_to)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -38,12 +88,16 @@ pub(crate) struct History<S> {
     /// The current versions, sorted by `pos`, no two at one `pos`.
     live: Vec<Step<S>>,
     /// Superseded versions, in the order they were superseded.
-    dead: Vec<DeadStep<S>>,
+    /// Rationale for the box: most entities never have a superseded
+    /// version (only backdated events make them), and there is one history
+    /// per staff member: 8 bytes instead of an empty `Vec`'s 24.
+    #[allow(clippy::box_collection, reason = "8 bytes when empty, which is almost always")]
+    dead: Option<Box<Vec<DeadStep<S>>>>,
 }
 
 impl<S> Default for History<S> {
     fn default() -> Self {
-        History { live: Vec::new(), dead: Vec::new() }
+        History { live: Vec::new(), dead: None }
     }
 }
 
@@ -51,7 +105,13 @@ impl<S: Clone> History<S> {
     /// Bytes its versions take on the heap (capacity, not length).
     pub fn heap_bytes(&self) -> usize {
         self.live.capacity() * std::mem::size_of::<Step<S>>()
-            + self.dead.capacity() * std::mem::size_of::<DeadStep<S>>()
+            + self.dead.as_ref().map_or(0, |dead| {
+                std::mem::size_of::<Vec<DeadStep<S>>>() + dead.capacity() * std::mem::size_of::<DeadStep<S>>()
+            })
+    }
+
+    fn dead(&self) -> &[DeadStep<S>] {
+        self.dead.as_deref().map_or(&[], Vec::as_slice)
     }
 
     pub fn live(&self) -> &[Step<S>] {
@@ -64,18 +124,18 @@ impl<S: Clone> History<S> {
 
     /// The current state just before `pos` (after every step < pos).
     pub fn before(&self, pos: Pos) -> Option<&S> {
-        let i = self.live.partition_point(|step| step.pos < pos);
+        let i = self.live.partition_point(|step| step.pos.pos() < pos);
         i.checked_sub(1).map(|i| &self.live[i].state)
     }
 
     /// The current state right after `pos` (after every step <= pos).
     pub fn at_or_before(&self, pos: Pos) -> Option<&S> {
-        let i = self.live.partition_point(|step| step.pos <= pos);
+        let i = self.live.partition_point(|step| step.pos.pos() <= pos);
         i.checked_sub(1).map(|i| &self.live[i].state)
     }
 
     pub fn has_step_at(&self, pos: Pos) -> bool {
-        self.live.binary_search_by(|step| step.pos.cmp(&pos)).is_ok()
+        self.live.binary_search_by(|step| step.pos.pos().cmp(&pos)).is_ok()
     }
 
     /// The state in force on `date` as recorded at `known_at` (None: now),
@@ -83,16 +143,19 @@ impl<S: Clone> History<S> {
     pub fn state_on(&self, date: Date, known_at: Option<Seq>) -> Option<(Pos, &S)> {
         let end = self.live.partition_point(|step| step.pos.date <= date);
         let Some(known_at) = known_at else {
-            return end.checked_sub(1).map(|i| (self.live[i].pos, &self.live[i].state));
+            return end.checked_sub(1).map(|i| (self.live[i].pos.pos(), &self.live[i].state));
         };
-        let from_live =
-            self.live[..end].iter().rev().find(|step| step.tx_from <= known_at).map(|step| (step.pos, &step.state));
-        let from_dead = self
-            .dead
+        let from_live = self.live[..end]
             .iter()
-            .filter(|step| step.pos.date <= date && step.tx_from <= known_at && known_at < step.tx_to)
+            .rev()
+            .find(|step| Seq::from(step.tx_from) <= known_at)
+            .map(|step| (step.pos.pos(), &step.state));
+        let from_dead = self
+            .dead()
+            .iter()
+            .filter(|step| step.pos.date <= date && step.visible_at(known_at))
             .max_by_key(|step| step.pos)
-            .map(|step| (step.pos, &step.state));
+            .map(|step| (step.pos.pos(), &step.state));
         match (from_live, from_dead) {
             (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
             (a, b) => a.or(b),
@@ -103,7 +166,7 @@ impl<S: Clone> History<S> {
     /// now); without allocating when asked about now.
     pub fn any_visible(&self, known_at: Option<Seq>, mut f: impl FnMut(Pos, &S) -> bool) -> bool {
         match known_at {
-            None => self.live.iter().any(|step| f(step.pos, &step.state)),
+            None => self.live.iter().any(|step| f(step.pos.pos(), &step.state)),
             Some(_) => self.visible(known_at).into_iter().any(|(pos, state)| f(pos, state)),
         }
     }
@@ -111,18 +174,15 @@ impl<S: Clone> History<S> {
     /// Every version visible at `known_at` (None: now), in timeline order.
     pub fn visible(&self, known_at: Option<Seq>) -> Vec<(Pos, &S)> {
         let Some(known_at) = known_at else {
-            return self.live.iter().map(|step| (step.pos, &step.state)).collect();
+            return self.live.iter().map(|step| (step.pos.pos(), &step.state)).collect();
         };
         let mut steps: Vec<(Pos, &S)> = self
             .live
             .iter()
-            .filter(|step| step.tx_from <= known_at)
-            .map(|step| (step.pos, &step.state))
+            .filter(|step| Seq::from(step.tx_from) <= known_at)
+            .map(|step| (step.pos.pos(), &step.state))
             .chain(
-                self.dead
-                    .iter()
-                    .filter(|step| step.tx_from <= known_at && known_at < step.tx_to)
-                    .map(|step| (step.pos, &step.state)),
+                self.dead().iter().filter(|step| step.visible_at(known_at)).map(|step| (step.pos.pos(), &step.state)),
             )
             .collect();
         steps.sort_by_key(|(pos, _)| *pos);
@@ -138,12 +198,12 @@ impl<S: Clone> History<S> {
             let new = i == 0 || changed(&self.live[i - 1].state, &step.state);
             new.then_some(step.pos.date)
         });
-        live.chain(self.dead.iter().map(|step| step.pos.date))
+        live.chain(self.dead().iter().map(|step| step.pos.date))
     }
 
     /// Every position ever held, live or superseded (for candidate dates).
     pub fn all_dates(&self) -> impl Iterator<Item = Date> + '_ {
-        self.live.iter().map(|step| step.pos.date).chain(self.dead.iter().map(|step| step.pos.date))
+        self.live.iter().map(|step| step.pos.date).chain(self.dead().iter().map(|step| step.pos.date))
     }
 
     /// Supersedes every current step at or after `from` (as of `tx`) and
@@ -151,11 +211,22 @@ impl<S: Clone> History<S> {
     pub fn replace_from(&mut self, from: Pos, steps: Vec<(Pos, S)>, tx: Seq) {
         debug_assert!(steps.windows(2).all(|w| w[0].0 < w[1].0), "steps out of order");
         debug_assert!(steps.first().is_none_or(|(pos, _)| *pos >= from));
-        let start = self.live.partition_point(|step| step.pos < from);
+        let tx = self::tx(tx);
+        let start = self.live.partition_point(|step| step.pos.pos() < from);
+        let dead = self.live.len() - start;
+        if dead > 0 {
+            reserve_gently(self.dead.get_or_insert_default(), dead);
+        }
         for old in self.live.drain(start..) {
             assert!(old.tx_from < tx, "a step superseded in the transaction that wrote it");
-            self.dead.push(DeadStep { pos: old.pos, state: old.state, tx_from: old.tx_from, tx_to: tx });
+            self.dead.get_or_insert_default().push(DeadStep {
+                pos: old.pos,
+                state: old.state,
+                tx_from: old.tx_from,
+                tx_to: tx,
+            });
         }
-        self.live.extend(steps.into_iter().map(|(pos, state)| Step { pos, state, tx_from: tx }));
+        reserve_gently(&mut self.live, steps.len());
+        self.live.extend(steps.into_iter().map(|(pos, state)| Step { pos: Mark::of(pos), state, tx_from: tx }));
     }
 }

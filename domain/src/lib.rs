@@ -41,7 +41,7 @@ mod timeline;
 pub use audit::{Audit, Move, MoveCause, Reconciliation, Strength, SubunitChange, UnitQuota};
 pub use date::{Date, DateError};
 pub use event::{Allocation, Category, Event, EventKind, MergeTarget, NewUnit, Seq, StaffId, UnitId};
-pub use history::Pos;
+pub use history::{Pos, SEQ_MAX};
 pub use query::{Headcount, HistoryEntry, LineageEdge, RosterEntry, SeriesPoint, TreeNode, UnitStatus};
 pub use reason::{ReasonCode, Rejection};
 pub use timeline::{Decision, Timeline};

@@ -50,7 +50,12 @@ impl Timeline {
         found
     }
 
+    fn assert_keeps_counts(&self) {
+        assert!(self.keeps_counts, "a headcount asked of a timeline kept for decisions only (Timeline::for_decisions)");
+    }
+
     fn counts_of(&self, u: U, date: Date, known_at: Option<Seq>) -> CountPair {
+        self.assert_keeps_counts();
         self.units[u as usize].counts.at(date, known_at)
     }
 
@@ -194,7 +199,7 @@ impl Timeline {
             while let Some(x) = stack.pop() {
                 for seq in &self.units[x as usize].lineage {
                     let record = self.record(*seq).expect("lineage lists accepted events");
-                    if !record.visible_at(known_at) {
+                    if !record.visible_at(*seq, known_at) {
                         continue;
                     }
                     for (from, to) in record.ev.lineage_edges() {
@@ -203,7 +208,7 @@ impl Timeline {
                             continue;
                         }
                         edges.insert(LineageEdge {
-                            date: record.pos.date,
+                            date: record.date,
                             seq: *seq,
                             kind: record.ev.kind(),
                             from: UnitId(self.unit_ids.shared(from)),
@@ -229,6 +234,7 @@ impl Timeline {
         known_at: Option<Seq>,
         rolled_up: bool,
     ) -> Vec<SeriesPoint> {
+        self.assert_keeps_counts();
         let known_at = self.normalize(known_at);
         let mut candidates: BTreeSet<Date> = BTreeSet::from([from]);
         if let Some(u) = self.unit_ids.get(unit.as_str()) {

@@ -5,7 +5,7 @@
 //! decisions holds the same bytes.
 
 use crate::counts::{CountIndex, CountPair};
-use crate::history::{History, Pos, Step};
+use crate::history::{History, Mark, Pos, Step};
 use crate::{Category, Date, Seq};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -21,7 +21,8 @@ pub(crate) type S = u32;
 pub(crate) struct Interner {
     ids: Vec<Arc<str>>,
     /// Lookup only; never iterated, so its order cannot leak into results.
-    index: HashMap<Box<str>, u32>,
+    /// Keyed by the same shared text as `ids` (one allocation per id).
+    index: HashMap<Arc<str>, u32>,
 }
 
 impl Interner {
@@ -47,8 +48,9 @@ impl Interner {
             return i;
         }
         let i = u32::try_from(self.ids.len()).expect("more than u32::MAX ids");
-        self.ids.push(id.into());
-        self.index.insert(id.into(), i);
+        let id: Arc<str> = id.into();
+        self.ids.push(id.clone());
+        self.index.insert(id, i);
         i
     }
 }
@@ -269,7 +271,8 @@ impl Ev {
 /// Which index an event is listed in.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) enum Ref {
-    /// Names this staff member (their own events, split allocations).
+    /// Names this staff member (their own events, split allocations); not
+    /// indexed: the member's history has a step at each such event.
     Staff(S),
     /// Changes or validates this unit itself: re-checked whenever the unit
     /// changes.
@@ -281,6 +284,63 @@ pub(crate) enum Ref {
     UnitStructural(U),
     /// Checks the tree (cycles, "below one of the sources").
     Tree,
+}
+
+/// A vector in chunks of [`RECORDS_PER_CHUNK`], each allocated whole.
+/// Rationale: one staff record per member (a million in the benchmark); a
+/// doubling `Vec` held up to twice that and copied them all on each growth.
+#[derive(Clone, Debug)]
+pub(crate) struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Chunked { chunks: Vec::new(), len: 0 }
+    }
+}
+
+impl<T> Chunked<T> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn get(&self, i: usize) -> Option<&T> {
+        self.chunks.get(i / RECORDS_PER_CHUNK)?.get(i % RECORDS_PER_CHUNK)
+    }
+
+    pub fn push(&mut self, item: T) {
+        if self.len.is_multiple_of(RECORDS_PER_CHUNK) {
+            self.chunks.push(Vec::with_capacity(RECORDS_PER_CHUNK));
+        }
+        self.chunks.last_mut().expect("a chunk with room").push(item);
+        self.len += 1;
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
+
+    /// The chunks' bytes (their own, not what the items point to).
+    pub fn heap_bytes(&self) -> usize {
+        self.chunks.len() * RECORDS_PER_CHUNK * std::mem::size_of::<T>()
+            + self.chunks.capacity() * std::mem::size_of::<Vec<T>>()
+    }
+}
+
+impl<T> std::ops::Index<usize> for Chunked<T> {
+    type Output = T;
+
+    fn index(&self, i: usize) -> &T {
+        &self.chunks[i / RECORDS_PER_CHUNK][i % RECORDS_PER_CHUNK]
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for Chunked<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        &mut self.chunks[i / RECORDS_PER_CHUNK][i % RECORDS_PER_CHUNK]
+    }
 }
 
 /// Records by sequence, in chunks of [`RECORDS_PER_CHUNK`]. Rationale:
@@ -315,41 +375,85 @@ impl Records {
     }
 }
 
+/// An accepted event as the timeline keeps it, one per sequence: its
+/// sequence is where it is kept, so only its date is stored.
 #[derive(Clone, Debug)]
 pub(crate) struct Record {
-    pub pos: Pos,
-    pub ev: Ev,
+    pub date: Date,
     /// The retraction's sequence. Rationale: sequences start at 1, so
-    /// `NonZeroU64` keeps the option in 8 bytes (one record per event).
-    pub retracted_by: Option<std::num::NonZeroU64>,
+    /// `NonZeroU32` keeps the option in 4 bytes (one record per event).
+    retracted_by: Option<std::num::NonZeroU32>,
+    pub ev: Ev,
 }
 
 impl Record {
-    pub fn visible_at(&self, known_at: Option<Seq>) -> bool {
+    /// Its place, given its sequence.
+    pub fn pos(&self, seq: Seq) -> Pos {
+        Pos { date: self.date, seq }
+    }
+
+    pub fn retracted_by(&self) -> Option<Seq> {
+        self.retracted_by.map(|r| Seq::from(r.get()))
+    }
+
+    /// Whether entry `seq`, this record, is in force as known at `known_at`.
+    pub fn visible_at(&self, seq: Seq, known_at: Option<Seq>) -> bool {
         let k = known_at.unwrap_or(Seq::MAX);
-        self.pos.seq <= k && self.retracted_by.is_none_or(|r| r.get() > k)
+        seq <= k && self.retracted_by().is_none_or(|r| r > k)
+    }
+}
+
+/// A set of interned ids as a sorted vector. Rationale: 4 bytes an id,
+/// where a `BTreeSet<u32>` spends 8–16; inserts are rare next to reads
+/// (a member's first posting to a unit) and the sets are small.
+#[derive(Default, Clone, Debug)]
+pub(crate) struct SortedSet(Vec<u32>);
+
+impl SortedSet {
+    pub fn insert(&mut self, id: u32) {
+        if let Err(i) = self.0.binary_search(&id) {
+            self.0.insert(i, id);
+        }
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, u32> {
+        self.0.iter()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.0.capacity() * std::mem::size_of::<u32>()
+    }
+}
+
+impl<'a> IntoIterator for &'a SortedSet {
+    type Item = &'a u32;
+    type IntoIter = std::slice::Iter<'a, u32>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
     }
 }
 
 #[derive(Default, Clone, Debug)]
 pub(crate) struct UnitRecord {
     pub history: History<UnitState>,
-    pub own_refs: Vec<Pos>,
-    pub read_refs: Vec<Pos>,
-    pub structural_refs: Vec<Pos>,
+    pub own_refs: Vec<Mark>,
+    pub read_refs: Vec<Mark>,
+    pub structural_refs: Vec<Mark>,
     pub counts: CountIndex,
     /// Every unit that ever (in any version) had this one as parent.
-    pub children_ever: BTreeSet<U>,
+    pub children_ever: SortedSet,
     /// Every staff member ever (in any version) posted or seconded here.
-    pub staff_ever: BTreeSet<S>,
+    pub staff_ever: SortedSet,
     /// Mergers and splits this unit took part in, by seq.
     pub lineage: Vec<Seq>,
 }
 
 #[derive(Default, Clone, Debug)]
 pub(crate) struct StaffRecord {
+    /// Also the index of the events that name the member: each writes a
+    /// step at its place (see `Sim::dirty_staff`).
     pub history: History<StaffState>,
-    pub refs: Vec<Pos>,
 }
 
 /// The staffing timeline: every accepted event, the state it implies for
@@ -372,16 +476,18 @@ pub(crate) struct StaffRecord {
 /// let count = timeline.headcount(&UnitId::from("U1"), day, None, false);
 /// assert_eq!(count.posted, 1);
 /// ```
-#[derive(Default, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct Timeline {
     pub(crate) unit_ids: Interner,
     pub(crate) staff_ids: Interner,
     pub(crate) units: Vec<UnitRecord>,
-    pub(crate) staff: Vec<StaffRecord>,
+    pub(crate) staff: Chunked<StaffRecord>,
     /// Indexed by seq; `None` for rejected (or not yet seen) sequences.
     pub(crate) events: Records,
-    pub(crate) tree_refs: BTreeSet<Pos>,
+    pub(crate) tree_refs: BTreeSet<Mark>,
     pub(crate) last_seq: Seq,
+    /// False for a timeline kept for decisions only ([`Timeline::for_decisions`]).
+    pub(crate) keeps_counts: bool,
 }
 
 /// A validated event with everything it changes, ready for
@@ -415,22 +521,54 @@ pub(crate) struct Overlay<T> {
     pub structure_changed: bool,
 }
 
-fn insert_sorted(refs: &mut Vec<Pos>, pos: Pos) {
+fn insert_sorted(refs: &mut Vec<Mark>, pos: Mark) {
     let i = refs.partition_point(|p| *p < pos);
     debug_assert!(refs.get(i) != Some(&pos));
+    crate::history::reserve_gently(refs, 1);
     refs.insert(i, pos);
 }
 
-fn remove_sorted(refs: &mut Vec<Pos>, pos: Pos) {
+fn remove_sorted(refs: &mut Vec<Mark>, pos: Mark) {
     if let Ok(i) = refs.binary_search(&pos) {
         refs.remove(i);
     }
 }
 
+impl Default for Timeline {
+    fn default() -> Timeline {
+        Timeline {
+            unit_ids: Interner::default(),
+            staff_ids: Interner::default(),
+            units: Vec::new(),
+            staff: Chunked::default(),
+            events: Records::default(),
+            tree_refs: BTreeSet::new(),
+            last_seq: 0,
+            keeps_counts: true,
+        }
+    }
+}
+
 impl Timeline {
-    /// An empty timeline.
+    /// An empty timeline that answers every query.
     pub fn new() -> Timeline {
         Timeline::default()
+    }
+
+    /// An empty timeline that keeps only what [`Timeline::decide`] reads:
+    /// no headcount index. Rationale: the ledger service decides and
+    /// appends but answers no headcount (query replicas do); the index is
+    /// the largest part of the timeline's memory and of the work of
+    /// applying a staff event. Its decisions are the same as a full
+    /// timeline's (`tests/tests/model_equivalence.rs`); a headcount, tree,
+    /// series or audit asked of it panics.
+    pub fn for_decisions() -> Timeline {
+        Timeline { keeps_counts: false, ..Timeline::default() }
+    }
+
+    /// Whether it answers headcount queries (false: [`Timeline::for_decisions`]).
+    pub fn keeps_counts(&self) -> bool {
+        self.keeps_counts
     }
 
     /// The highest sequence applied so far (0 if none).
@@ -450,7 +588,7 @@ impl Timeline {
         self.staff.get(staff as usize).map(|s| &s.history)
     }
 
-    fn for_each_index<'a>(&'a mut self, ev: &Ev, mut f: impl FnMut(&mut Vec<Pos>)) -> Option<&'a mut BTreeSet<Pos>> {
+    fn for_each_index<'a>(&'a mut self, ev: &Ev, mut f: impl FnMut(&mut Vec<Mark>)) -> Option<&'a mut BTreeSet<Mark>> {
         // One event can name a unit twice in one role (two split parts
         // under one parent); each index lists it once.
         let mut refs = Vec::new();
@@ -459,7 +597,8 @@ impl Timeline {
         refs.dedup();
         let mut tree = false;
         refs.into_iter().for_each(|r| match r {
-            Ref::Staff(s) => f(&mut self.staff[s as usize].refs),
+            // Found through the member's history steps instead.
+            Ref::Staff(_) => {}
             Ref::UnitOwn(u) => f(&mut self.units[u as usize].own_refs),
             Ref::UnitRead(u) => f(&mut self.units[u as usize].read_refs),
             Ref::UnitStructural(u) => f(&mut self.units[u as usize].structural_refs),
@@ -486,16 +625,20 @@ impl Timeline {
         }
         if let Ev::EventRetracted { target } = ev {
             let record = self.events.slot(target).take().expect("retraction of an unknown event");
-            if let Some(tree) = self.for_each_index(&record.ev, |refs| remove_sorted(refs, record.pos)) {
-                tree.remove(&record.pos);
+            let mark = Mark::of(record.pos(target));
+            if let Some(tree) = self.for_each_index(&record.ev, |refs| remove_sorted(refs, mark)) {
+                tree.remove(&mark);
             }
             *self.events.slot(target) = Some(Record {
-                retracted_by: Some(std::num::NonZeroU64::new(pos.seq).expect("sequences start at 1")),
+                retracted_by: Some(
+                    std::num::NonZeroU32::new(crate::history::tx(pos.seq)).expect("sequences start at 1"),
+                ),
                 ..record
             });
         } else {
-            if let Some(tree) = self.for_each_index(&ev, |refs| insert_sorted(refs, pos)) {
-                tree.insert(pos);
+            let mark = Mark::of(pos);
+            if let Some(tree) = self.for_each_index(&ev, |refs| insert_sorted(refs, mark)) {
+                tree.insert(mark);
             }
             let mut lineage_units: Vec<U> = ev.lineage_edges().into_iter().flat_map(|(a, b)| [a, b]).collect();
             lineage_units.sort_unstable();
@@ -515,13 +658,15 @@ impl Timeline {
             }
             self.units[u as usize].history.replace_from(overlay.from, overlay.steps, pos.seq);
         }
-        *self.events.slot(pos.seq) = Some(Record { pos, ev, retracted_by: None });
+        *self.events.slot(pos.seq) = Some(Record { date: pos.date, ev, retracted_by: None });
         self.last_seq = pos.seq;
     }
 
     fn apply_staff_overlay(&mut self, s: S, overlay: Overlay<StaffState>, seq: Seq) {
         let mut deltas: BTreeMap<(U, Date), CountPair> = BTreeMap::new();
-        transitions(self.staff[s as usize].history.live(), -1, &mut deltas);
+        if self.keeps_counts {
+            transitions(self.staff[s as usize].history.live(), -1, &mut deltas);
+        }
         for (_, state) in &overlay.steps {
             self.units[state.home as usize].staff_ever.insert(s);
             if let Some(secondment) = &state.secondment {
@@ -530,7 +675,9 @@ impl Timeline {
         }
         let history = &mut self.staff[s as usize].history;
         history.replace_from(overlay.from, overlay.steps, seq);
-        transitions(history.live(), 1, &mut deltas);
+        if self.keeps_counts {
+            transitions(history.live(), 1, &mut deltas);
+        }
         for ((unit, date), delta) in deltas {
             if !delta.is_zero() {
                 self.units[unit as usize].counts.add(seq, date, delta);
@@ -582,17 +729,21 @@ impl Timeline {
     /// capacity; B-tree sets and hash maps estimated from their lengths
     /// (16 bytes per element). For the benchmark's "what bounds memory".
     pub fn footprint(&self) -> Vec<(&'static str, u64)> {
-        fn refs(v: &Vec<Pos>) -> usize {
-            v.capacity() * std::mem::size_of::<Pos>()
+        fn refs(v: &Vec<Mark>) -> usize {
+            v.capacity() * std::mem::size_of::<Mark>()
         }
         let vec_bytes = |cap: usize, size: usize| (cap * size) as u64;
         let units = &self.units;
         let staff = &self.staff;
-        let interner = |i: &Interner| i.ids.iter().map(|s| s.len() * 2 + 40).sum::<usize>() as u64;
+        // Per id: the shared text (16-byte counts, rounded to malloc's 16),
+        // its slot in `ids`, and its slot in the index (at 7/8 load).
+        let interner = |i: &Interner| {
+            let text = i.ids.iter().map(|s| (16 + s.len()).next_multiple_of(16) + 8).sum::<usize>();
+            (text + i.ids.capacity() * 16 + i.index.capacity() * 8 / 7 * 25) as u64
+        };
         vec![
             ("event records (one per sequence)", self.events.heap_bytes() as u64),
             ("staff histories", staff.iter().map(|s| s.history.heap_bytes()).sum::<usize>() as u64),
-            ("staff event refs", staff.iter().map(|s| refs(&s.refs)).sum::<usize>() as u64),
             ("unit histories", units.iter().map(|u| u.history.heap_bytes()).sum::<usize>() as u64),
             (
                 "unit event refs",
@@ -601,13 +752,12 @@ impl Timeline {
             ),
             ("unit count indexes", units.iter().map(|u| u.counts.heap_bytes()).sum::<usize>() as u64),
             (
-                "unit staff and children ever (estimated)",
-                units.iter().map(|u| (u.staff_ever.len() + u.children_ever.len()) * 16).sum::<usize>() as u64,
+                "unit staff and children ever",
+                units.iter().map(|u| u.staff_ever.heap_bytes() + u.children_ever.heap_bytes()).sum::<usize>() as u64,
             ),
             (
                 "unit and staff records",
-                vec_bytes(units.capacity(), std::mem::size_of::<UnitRecord>())
-                    + vec_bytes(staff.capacity(), std::mem::size_of::<StaffRecord>()),
+                vec_bytes(units.capacity(), std::mem::size_of::<UnitRecord>()) + staff.heap_bytes() as u64,
             ),
             ("interned ids (estimated)", interner(&self.unit_ids) + interner(&self.staff_ids)),
         ]
@@ -619,5 +769,6 @@ impl Timeline {
 #[cfg(target_pointer_width = "64")]
 const _: () = {
     assert!(std::mem::size_of::<Ev>() <= 24);
-    assert!(std::mem::size_of::<Option<Record>>() <= 48);
+    assert!(std::mem::size_of::<Option<Record>>() <= 32);
+    assert!(std::mem::size_of::<Mark>() == 8);
 };

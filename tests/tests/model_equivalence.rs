@@ -114,9 +114,12 @@ fn feed_ledger(
     Ok((ledger, model, log))
 }
 
-/// Every event to both, in order; the decisions must agree.
+/// Every event to both, in order; the decisions must agree — and a
+/// timeline kept for decisions only (the ledger service's) must decide
+/// every event exactly as the full one.
 fn feed(events: &[(Date, Event)]) -> Result<(Timeline, Model, String), TestCaseError> {
     let mut timeline = Timeline::new();
+    let mut deciding_only = Timeline::for_decisions();
     let mut model = Model::new();
     let mut log = String::new();
     for (index, (date, event)) in events.iter().enumerate() {
@@ -131,6 +134,23 @@ fn feed(events: &[(Date, Event)]) -> Result<(Timeline, Model, String), TestCaseE
             }
             Err(rejection) => Err(rejection),
         })?;
+        let lean = no_panic(&format!("decide/apply #{seq}, decisions only"), &log, || {
+            match deciding_only.decide(seq, *date, event) {
+                Ok(decision) => {
+                    deciding_only.apply(decision);
+                    Ok(())
+                }
+                Err(rejection) => Err(rejection),
+            }
+        })?;
+        if lean != actual {
+            return Err(mismatch(
+                &format!("event #{seq} decided differently for decisions only"),
+                &lean,
+                &actual,
+                &log,
+            ));
+        }
         let is_conflict = |code: ReasonCode| code == ReasonCode::ConflictsWithLaterEvent;
         let agree = match (&actual, &expected) {
             (Ok(()), Ok(())) => true,
