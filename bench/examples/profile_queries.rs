@@ -8,8 +8,34 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("a ledger directory");
     let what = args.next().unwrap_or_else(|| "audit".into());
-    let l = Ledger::open(&LedgerConfig::new(path)).expect("the ledger");
+    // "memory-service": opened as the ledger service opens it.
+    let config = LedgerConfig { query_indexes: what != "memory-service", ..LedgerConfig::new(path) };
+    let l = Ledger::open(&config).expect("the ledger");
     let t = l.timeline();
+    if what.starts_with("memory") {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        for line in status.lines().filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS")) {
+            eprintln!("{line}");
+        }
+        let parts = l.footprint();
+        let total: u64 = parts.iter().map(|(_, b)| b).sum();
+        for (part, bytes) in parts {
+            eprintln!("{part}: {} MiB", bytes >> 20);
+        }
+        eprintln!("counted: {} MiB", total >> 20);
+        // glibc's own account: in use vs held from the system.
+        extern "C" {
+            fn malloc_stats();
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        unsafe { malloc_stats() };
+        unsafe { malloc_trim(0) };
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        for line in status.lines().filter(|l| l.starts_with("VmRSS")) {
+            eprintln!("after malloc_trim: {line}");
+        }
+        return;
+    }
     let started = std::time::Instant::now();
     let runs: u32 = args.next().and_then(|n| n.parse().ok()).unwrap_or(5);
     for _ in 0..runs {

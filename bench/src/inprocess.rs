@@ -55,9 +55,10 @@ pub fn read_bin(path: &Path) -> Result<impl Iterator<Item = Result<Envelope>>> {
 }
 
 /// Imports `events` into a new ledger at `ledger` in batches of the
-/// service's size, one flush per batch, as the ledger service commits.
+/// service's size, one flush per batch, as the ledger service commits
+/// (and, like it, without the headcount index).
 pub fn build(events: &Path, ledger: &Path) -> Result<Built> {
-    let mut l = Ledger::open(&LedgerConfig::new(ledger))?;
+    let mut l = Ledger::open(&LedgerConfig { query_indexes: false, ..LedgerConfig::new(ledger) })?;
     let started = Instant::now();
     let (mut submitted, mut accepted, mut encoded_bytes) = (0u64, 0u64, 0u64);
     let mut batch = Vec::with_capacity(muster_proto::limits::BATCH_EVENTS_MAX);
@@ -88,6 +89,79 @@ pub fn build(events: &Path, ledger: &Path) -> Result<Built> {
     })
 }
 
+/// What the ledger service's process measured: the ledger opened as the
+/// service opens it (decisions only, no headcount index), then backdated
+/// orders committed into it.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Served {
+    /// Ledger::open for decisions only: scan, decode, chain check, replay.
+    pub open_seconds: f64,
+    /// One backdated transfer, decided, committed and flushed.
+    pub backdated_commit: Latencies,
+    /// Backdated transfers the ledger refused (conflicts with later events).
+    pub backdated_refused: u64,
+    /// Peak resident memory of this process.
+    pub peak_rss: u64,
+    /// The open ledger's memory by part (`Ledger::footprint`).
+    pub footprint: Vec<(String, u64)>,
+}
+
+/// Opens the ledger as the ledger service does and commits backdated
+/// orders into it, one per batch, as the service would.
+pub fn serve(ledger: &Path) -> Result<Served> {
+    let started = Instant::now();
+    let mut l = Ledger::open(&LedgerConfig { query_indexes: false, ..LedgerConfig::new(ledger) })?;
+    let open_seconds = started.elapsed().as_secs_f64();
+    let units: Vec<UnitId> = l.timeline().unit_ids().map(UnitId::from).collect();
+    let mut rng = muster_gen::rng::Rng::new(11);
+    // Backdated orders: a member whose last event is years back is
+    // transferred to the root unit on the day after it, committed and
+    // flushed like any batch of one.
+    let staff: Vec<StaffId> = l.timeline().staff_ids().map(StaffId::from).collect();
+    let root = units[0].clone();
+    let mut commits = Vec::new();
+    let mut refused = 0;
+    let run = std::process::id();
+    let mut attempts = 0;
+    while commits.len() < 50 && attempts < 5000 {
+        attempts += 1;
+        let s = &staff[rng.below(staff.len() as u64) as usize];
+        let history = l.timeline().staff_history(s, None);
+        let Some(last) = history.last() else { continue };
+        if !last.active || last.home == root || last.date >= Date::parse("2016-01-01")? {
+            continue;
+        }
+        let date = last.date.next().expect("a valid day");
+        let envelope = Envelope {
+            id: format!("bench-{run}-{attempts}"),
+            source: "hr/bench-backdated".into(),
+            effective_date: WireDate(date),
+            order_ref: None,
+            note: None,
+            body: EventBody::StaffTransferred(StaffTransferred {
+                staff: s.to_string(),
+                from: last.home.to_string(),
+                to: root.to_string(),
+            }),
+        };
+        let t = Instant::now();
+        let receipts = l.submit_batch(vec![Incoming::Decoded(envelope)], 1_900_000_000_000 + attempts)?;
+        let took = t.elapsed();
+        if receipts[0].status == ReceiptStatus::Accepted {
+            commits.push(took);
+        } else {
+            refused += 1;
+        }
+    }
+    Ok(Served {
+        open_seconds,
+        backdated_commit: Latencies::new(commits),
+        backdated_refused: refused,
+        peak_rss: peak_rss(),
+        footprint: l.footprint().into_iter().map(|(part, bytes)| (part.to_owned(), bytes)).collect(),
+    })
+}
+
 /// What the open ledger measured.
 #[derive(Serialize, Deserialize, Debug)]
 pub struct Opened {
@@ -107,10 +181,6 @@ pub struct Opened {
     pub tree_units: usize,
     /// The front-line audit over the whole ledger.
     pub audit: Latencies,
-    /// One backdated transfer, decided, committed and flushed.
-    pub backdated_commit: Latencies,
-    /// Backdated transfers the ledger refused (conflicts with later events).
-    pub backdated_refused: u64,
     /// Peak resident memory of this process (the ledger open, queried).
     pub peak_rss: u64,
     /// The open ledger's memory by part (`Ledger::footprint`).
@@ -136,11 +206,11 @@ fn day(rng: &mut muster_gen::rng::Rng) -> Date {
     rng.day(start, Date::from_day_number(start.day_number() + muster_gen::synthetic::DAYS).expect("a valid day"))
 }
 
-/// Opens the ledger (timed), scans it raw (timed), and measures the
-/// queries with `samples` point questions.
+/// Opens the ledger as a query replica holds it (timed), scans it raw
+/// (timed), and measures the queries with `samples` point questions.
 pub fn open_and_query(ledger: &Path, samples: usize, postings: Option<&Path>) -> Result<Opened> {
     let started = Instant::now();
-    let mut l = Ledger::open(&LedgerConfig::new(ledger))?;
+    let l = Ledger::open(&LedgerConfig::new(ledger))?;
     let rebuild = started.elapsed();
     let started = Instant::now();
     let mut entries = 0u64;
@@ -182,45 +252,6 @@ pub fn open_and_query(ledger: &Path, samples: usize, postings: Option<&Path>) ->
     let audit =
         Latencies::new((0..3).map(|_| time(&mut || drop(std::hint::black_box(timeline.audit(d1, d2, None, None))))));
 
-    // Backdated orders: a member whose last event is years back is
-    // transferred to the root unit on the day after it, committed and
-    // flushed like any batch of one.
-    let staff: Vec<StaffId> = timeline.staff_ids().map(StaffId::from).collect();
-    let root = units[0].clone();
-    let mut commits = Vec::new();
-    let mut refused = 0;
-    let run = std::process::id();
-    let mut attempts = 0;
-    while commits.len() < 50 && attempts < 5000 {
-        attempts += 1;
-        let s = &staff[rng.below(staff.len() as u64) as usize];
-        let history = l.timeline().staff_history(s, None);
-        let Some(last) = history.last() else { continue };
-        if !last.active || last.home == root || last.date >= Date::parse("2016-01-01")? {
-            continue;
-        }
-        let date = last.date.next().expect("a valid day");
-        let envelope = Envelope {
-            id: format!("bench-{run}-{attempts}"),
-            source: "hr/bench-backdated".into(),
-            effective_date: WireDate(date),
-            order_ref: None,
-            note: None,
-            body: EventBody::StaffTransferred(StaffTransferred {
-                staff: s.to_string(),
-                from: last.home.to_string(),
-                to: root.to_string(),
-            }),
-        };
-        let t = Instant::now();
-        let receipts = l.submit_batch(vec![Incoming::Decoded(envelope)], 1_900_000_000_000 + attempts)?;
-        let took = t.elapsed();
-        if receipts[0].status == ReceiptStatus::Accepted {
-            commits.push(took);
-        } else {
-            refused += 1;
-        }
-    }
     // The answers the baselines must agree with, and the data they get,
     // as the ledger stands now (backdated orders included).
     let timeline = l.timeline();
@@ -244,8 +275,6 @@ pub fn open_and_query(ledger: &Path, samples: usize, postings: Option<&Path>) ->
         tree,
         tree_units,
         audit,
-        backdated_commit: Latencies::new(commits),
-        backdated_refused: refused,
         peak_rss: peak_rss(),
         footprint: l.footprint().into_iter().map(|(part, bytes)| (part.to_owned(), bytes)).collect(),
         samples: samples_out,

@@ -52,7 +52,9 @@ enum Cmd {
     },
     /// (child) Imports events.bin into a new ledger; prints JSON.
     Build { events: PathBuf, ledger: PathBuf },
-    /// (child) Opens the ledger and measures the in-process figures; prints JSON.
+    /// (child) Opens the ledger as the ledger service does and commits backdated orders; prints JSON.
+    Serve { ledger: PathBuf },
+    /// (child) Opens the ledger as a query replica does and measures the queries; prints JSON.
     Open {
         ledger: PathBuf,
         #[arg(long)]
@@ -66,6 +68,10 @@ fn main() -> Result<()> {
     match Args::parse().command {
         Cmd::Build { events, ledger } => {
             println!("{}", serde_json::to_string(&inprocess::build(&events, &ledger)?)?);
+            Ok(())
+        }
+        Cmd::Serve { ledger } => {
+            println!("{}", serde_json::to_string(&inprocess::serve(&ledger)?)?);
             Ok(())
         }
         Cmd::Open { ledger, samples, postings } => {
@@ -118,7 +124,9 @@ fn run(
     let disk = measure::dir_bytes(&ledger);
     eprintln!("   {built:?}, {disk} bytes on disk");
 
-    eprintln!("== opening the ledger: rebuild, raw scan, queries, backdated commits");
+    eprintln!("== the ledger service's view: open for decisions, backdated commits");
+    let served: inprocess::Served = child(&["serve".as_ref(), ledger.as_os_str()])?;
+    eprintln!("== a query replica's view: rebuild, raw scan, queries");
     let postings = dir.join("postings.tsv");
     let opened: inprocess::Opened = child(&[
         "open".as_ref(),
@@ -147,7 +155,17 @@ fn run(
         samples,
         nats_version: nats_version.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default(),
     };
-    let text = report::markdown(&context, &built, disk, &opened, (&over_nats, &echo), &ingest, baseline.as_ref());
+    let figures = report::Figures {
+        built: &built,
+        disk,
+        served: &served,
+        opened: &opened,
+        over_nats: &over_nats,
+        echo: &echo,
+        ingest: &ingest,
+        pg: baseline.as_ref(),
+    };
+    let text = report::markdown(&context, &figures);
     std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("== wrote {}", out.display());
     print!("{text}");

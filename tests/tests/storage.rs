@@ -114,3 +114,41 @@ fn the_blocks_a_commit_hands_to_the_feed_are_the_ones_it_stored() {
     ledger.submit_batch(vec![Incoming::Decoded(event(350))], 1_800_000_000_001).unwrap();
     assert!(ledger.take_written_blocks().is_empty());
 }
+
+/// sled 0.34 keeps every page it touched in memory, so the ledger reopens
+/// its handle once it has read or written `sled_reopen_bytes`. Reopening
+/// after every block (a budget of one byte) must change nothing a user
+/// can see: the same chain, the same lookups, the same tamper findings.
+#[test]
+fn a_ledger_that_reopens_sled_after_every_block_keeps_the_same_chain() {
+    let (plain, reopening) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let every_block = |dir: &std::path::Path| LedgerConfig { sled_reopen_bytes: 1, ..LedgerConfig::new(dir) };
+    three_batches(plain.path());
+    {
+        let mut ledger = Ledger::open(&every_block(reopening.path())).unwrap();
+        for batch in 0..3u64 {
+            let events = (batch * 100 + 1..=batch * 100 + 100).map(|i| Incoming::Decoded(event(i))).collect();
+            ledger.submit_batch(events, 1_700_000_000_000 + batch).unwrap();
+        }
+        // A batch of repeats: each is looked up in the stored blocks.
+        let repeats = (95..=105).map(|i| Incoming::Decoded(event(i))).collect();
+        let receipts = ledger.submit_batch(repeats, 1_700_000_000_009).unwrap();
+        assert!(receipts.iter().all(|r| r.duplicate), "every repeat answered with its first receipt");
+        assert_eq!(receipts[0].seq, Some(95));
+        assert_eq!(ledger.head().seq, 300, "repeats add no entry");
+    }
+    let plain_head = Ledger::open(&LedgerConfig::new(plain.path())).unwrap().head();
+    let reopened = Ledger::open(&every_block(reopening.path())).unwrap();
+    assert_eq!(reopened.head().hash, plain_head.hash, "the same chain");
+    assert_eq!(reopened.verify().unwrap().entries, 300);
+    let receipt = reopened.receipt(&event(150).source, &event(150).id).unwrap().expect("recorded");
+    assert_eq!(receipt.seq, Some(150));
+    drop(reopened);
+    with_raw_tree(reopening.path(), |tree| {
+        tree.remove(disk::block_key(101)).unwrap();
+    });
+    match Ledger::open(&every_block(reopening.path())).err().expect("a block is missing").kind() {
+        LedgerErrorKind::Corrupt { seq, .. } => assert_eq!(*seq, 101),
+        other => panic!("not a broken chain: {other:?}"),
+    }
+}

@@ -30,6 +30,12 @@ pub enum LedgerErrorKind {
         /// Its size.
         events: usize,
     },
+    /// The batch would take sequences past [`muster_domain::SEQ_MAX`], the
+    /// most the in-memory timeline indexes. Nothing of it is written.
+    Full {
+        /// The sequence the ledger is at.
+        last_seq: u64,
+    },
 }
 
 impl LedgerError {
@@ -62,6 +68,11 @@ impl fmt::Display for LedgerError {
             LedgerErrorKind::BatchTooLarge { events } => {
                 write!(f, "a batch of {events} events is over the limit of {}", muster_proto::limits::BATCH_EVENTS_MAX)
             }
+            LedgerErrorKind::Full { last_seq } => write!(
+                f,
+                "the ledger is full: at sequence {last_seq}, it cannot hold more than {} entries",
+                muster_domain::SEQ_MAX
+            ),
         }
     }
 }

@@ -47,6 +47,14 @@ pub struct LedgerConfig {
     /// release it shortly after the last handle is dropped, so a service
     /// restarted at once would otherwise fail to start.
     pub lock_wait: std::time::Duration,
+    /// Whether the timeline keeps the headcount index (true: it answers
+    /// every query). The ledger service sets it to false: it decides and
+    /// appends, replicas answer ([`Timeline::for_decisions`]).
+    pub query_indexes: bool,
+    /// Bytes read or written through one sled handle before the ledger
+    /// reopens it, between batches: sled 0.34 keeps every page it touched
+    /// in memory regardless of `cache_bytes`. Default 64 MiB.
+    pub sled_reopen_bytes: u64,
 }
 
 impl LedgerConfig {
@@ -59,6 +67,8 @@ impl LedgerConfig {
             path: path.as_ref().to_owned(),
             cache_bytes: 64 * 1024 * 1024,
             lock_wait: std::time::Duration::from_secs(10),
+            query_indexes: true,
+            sled_reopen_bytes: store::STORE_TOUCHED_BYTES_MAX,
         }
     }
 }
@@ -218,23 +228,10 @@ impl Ledger {
         // batch, and that flush is the durability point (ADR 0002).
         let sled_config =
             sled::Config::new().path(&config.path).cache_capacity(config.cache_bytes).flush_every_ms(None);
-        let deadline = std::time::Instant::now() + config.lock_wait;
-        let db = loop {
-            match sled_config.open() {
-                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                    if std::time::Instant::now() >= deadline {
-                        return Err(sled::Error::Io(e).into());
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                other => break other?,
-            }
-        };
-        let tree = db.open_tree("ledger")?;
         let mut ledger = Ledger {
-            store: Store { db, tree },
+            store: Store::open(sled_config, config.lock_wait, config.sled_reopen_bytes)?,
             ids: IdIndex::new(),
-            timeline: Timeline::new(),
+            timeline: if config.query_indexes { Timeline::new() } else { Timeline::for_decisions() },
             head: Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 },
             poisoned: false,
             cursor: None,
@@ -245,9 +242,22 @@ impl Ledger {
     }
 
     fn replay(&mut self) -> Result<(), LedgerError> {
+        let mut walk = store::Walk::new();
+        while self.replay_some(&mut walk)? {
+            self.store.relieve()?;
+        }
+        self.check_stored_head(walk.head)?;
+        self.head = walk.head;
+        Ok(())
+    }
+
+    fn replay_some(&mut self, walk: &mut store::Walk) -> Result<bool, LedgerError> {
         let (store, timeline, ids) = (&self.store, &mut self.timeline, &mut self.ids);
-        let head = store.walk(|entry, _| {
+        store.walk_some(walk, |entry, _| {
             let seq = entry.body.seq;
+            if seq > muster_domain::SEQ_MAX {
+                return Err(LedgerError::new(LedgerErrorKind::Full { last_seq: seq - 1 }));
+            }
             if let Some((date, event)) = replayed_event(&entry)? {
                 let decision = timeline.decide(seq, date, &event).map_err(|r| {
                     LedgerError::corrupt(seq, format!("recorded as accepted, but the timeline rejects it now: {r}"))
@@ -260,16 +270,13 @@ impl Ledger {
                 ids.insert_new(source, id, seq);
             }
             Ok(())
-        })?;
-        self.check_stored_head(head)?;
-        self.head = head;
-        Ok(())
+        })
     }
 
     /// Pair assertion, read side: the head written with the last batch is
     /// the entry the chain ends at (a lost or extra block shows here).
     fn check_stored_head(&self, head: Head) -> Result<(), LedgerError> {
-        match self.store.tree.get(disk::HEAD_KEY)?.map(|v| disk::decode_head(&v)) {
+        match self.store.tree()?.get(disk::HEAD_KEY)?.map(|v| disk::decode_head(&v)) {
             None if head.seq == 0 => Ok(()),
             Some(Some((seq, hash, _))) if seq == head.seq && hash == head.hash => Ok(()),
             _ => Err(LedgerError::corrupt(head.seq + 1, "the stored head does not match the last entry")),
@@ -331,24 +338,28 @@ impl Ledger {
 
     /// Re-walks the whole chain on disk, checking every block's place and
     /// link, every entry's sequence and hash, and the stored head. Names
-    /// the first bad sequence.
+    /// the first bad sequence. The pages it reads stay in sled's memory
+    /// until the next batch reopens the handle (`LedgerConfig::sled_reopen_bytes`).
     pub fn verify(&self) -> Result<VerifyReport, LedgerError> {
         let mut entries = 0u64;
-        let head = self.store.walk(|_, _| {
+        let mut walk = store::Walk::new();
+        while self.store.walk_some(&mut walk, |_, _| {
             entries += 1;
             Ok(())
-        })?;
-        self.check_stored_head(head)?;
-        Ok(VerifyReport { entries, head_hash: head.hash })
+        })? {}
+        self.check_stored_head(walk.head)?;
+        Ok(VerifyReport { entries, head_hash: walk.head.hash })
     }
 
     /// Every entry in sequence order, each checked against the chain; the
     /// walk stops at the first bad one.
     pub fn entries(&self) -> impl Iterator<Item = Result<StoredEntry, LedgerError>> + '_ {
-        let mut blocks = self.store.tree.scan_prefix([disk::BLOCK_PREFIX]);
+        let (mut blocks, mut failure) = match self.store.tree() {
+            Ok(tree) => (Some(tree.scan_prefix([disk::BLOCK_PREFIX])), None),
+            Err(error) => (None, Some(Some(error))),
+        };
         let mut head = Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 };
         let mut ready = std::collections::VecDeque::new();
-        let mut failure: Option<Option<LedgerError>> = None;
         std::iter::from_fn(move || loop {
             if let Some(entry) = ready.pop_front() {
                 return Some(Ok(entry));
@@ -358,7 +369,7 @@ impl Ledger {
                 // nothing.
                 return failure.take().map(Err);
             }
-            let block = blocks.next()?;
+            let block = blocks.as_mut()?.next()?;
             let checked = block.map_err(LedgerError::from).and_then(|(key, bytes)| {
                 store::check_block(head, &key, &bytes, |entry, _| {
                     ready.push_back(entry);
@@ -401,6 +412,8 @@ impl Ledger {
         if self.poisoned {
             return Err(LedgerError::new(LedgerErrorKind::Poisoned));
         }
+        // Between batches: nothing in flight, everything flushed.
+        self.store.relieve()?;
         self.poisoned = true;
         let mut pending = Pending::default();
         for bytes in blocks {
@@ -423,6 +436,9 @@ impl Ledger {
             for raw in raws {
                 let prev = pending.entries.last().map_or(self.head.hash, |e| e.hash);
                 let seq = self.head.seq + pending.entries.len() as u64 + 1;
+                if seq > muster_domain::SEQ_MAX {
+                    return Err(LedgerError::new(LedgerErrorKind::Full { last_seq: seq - 1 }));
+                }
                 let entry = check_entry(seq, &prev, raw)?;
                 if let Some((date, event)) = replayed_event(&entry)? {
                     let decision = self.timeline.decide(seq, date, &event).map_err(|r| {
@@ -458,7 +474,7 @@ impl Ledger {
     /// The last stream sequence committed with a batch (0: none): the
     /// intake for the ledger service, the feed for a replica.
     pub fn cursor(&self) -> Result<u64, LedgerError> {
-        match self.store.tree.get(disk::CURSOR_KEY)? {
+        match self.store.tree()?.get(disk::CURSOR_KEY)? {
             None => Ok(0),
             Some(value) => {
                 let bytes: [u8; 8] = value
@@ -486,6 +502,11 @@ impl Ledger {
         }
         if batch.len() > limits::BATCH_EVENTS_MAX {
             return Err(LedgerError::new(LedgerErrorKind::BatchTooLarge { events: batch.len() }));
+        }
+        // Between batches: nothing in flight, everything flushed.
+        self.store.relieve()?;
+        if self.head.seq + batch.len() as u64 > muster_domain::SEQ_MAX {
+            return Err(LedgerError::new(LedgerErrorKind::Full { last_seq: self.head.seq }));
         }
         // The in-memory timeline moves with each accepted event; if the
         // commit below fails, memory is ahead of disk and the ledger must
@@ -678,9 +699,7 @@ impl Ledger {
         }
         let Some(last) = pending.entries.last() else {
             // Only duplicates: nothing new, but the cursor moves on.
-            self.store.tree.apply_batch(batch)?;
-            self.store.db.flush()?;
-            return Ok(());
+            return self.store.apply_and_flush(batch, 0);
         };
         let mut prev = (self.head.seq, self.head.hash);
         let mut block = (prev.0 + 1, disk::BlockWriter::new(&prev.1));
@@ -710,10 +729,9 @@ impl Ledger {
         batch.insert(&disk::block_key(block.0), bytes.clone());
         written.push(FeedBlock { first_seq: block.0, last_seq: prev.0, bytes });
         batch.insert(disk::HEAD_KEY, disk::encode_head(last.body.seq, &last.hash, last.body.recorded_at_ms).to_vec());
-        self.store.tree.apply_batch(batch)?;
         // Durable before acknowledged: sled writes are only on disk after
         // a flush.
-        self.store.db.flush()?;
+        self.store.apply_and_flush(batch, written.iter().map(|block| block.bytes.len()).sum())?;
         self.head = Head { seq: last.body.seq, hash: last.hash, recorded_at_ms: last.body.recorded_at_ms };
         self.written = written;
         for ((source, id), seq) in &pending.ids {

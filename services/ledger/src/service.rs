@@ -111,7 +111,8 @@ struct Outbox {
 /// Runs the service until `shutdown` completes (between batches).
 pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     assert_eq!(muster_bus::muster_payload_bytes_max(), limits::PAYLOAD_BYTES_MAX);
-    let ledger = Ledger::open(&LedgerConfig::new(&args.ledger))
+    // The ledger service answers no headcount: replicas do.
+    let ledger = Ledger::open(&LedgerConfig { query_indexes: false, ..LedgerConfig::new(&args.ledger) })
         .with_context(|| format!("opening the ledger at {}", args.ledger.display()))?;
     tracing::info!(head_seq = ledger.head().seq, path = %args.ledger.display(), "ledger open");
     let client =

@@ -67,22 +67,122 @@ pub(crate) fn check_block(
     Ok(head)
 }
 
+/// Bytes read or written through one sled handle before it is reopened
+/// (the default of `LedgerConfig::sled_reopen_bytes`).
+///
+/// Rationale: sled 0.34 keeps every page it has read or written in memory,
+/// whatever `cache_capacity` says (spacejam/sled#1036): walking the 10M
+/// benchmark ledger (1 GB of blocks) on open left 1 GB resident, and the
+/// ledger service's memory grew with every block it wrote. Reopening the
+/// handle lets go of them; measured on that ledger, a walk reopening every
+/// 64 MiB peaked at 81 MB instead of 1 GB and took 0.6 s instead of 1.0 s.
+pub(crate) const STORE_TOUCHED_BYTES_MAX: u64 = 64 << 20;
+
+/// Where a walk of the chain stands (see [`Store::walk_some`]).
+pub(crate) struct Walk {
+    /// The last entry checked (the empty head before the first).
+    pub(crate) head: Head,
+    last_key: Option<sled::IVec>,
+}
+
+impl Walk {
+    pub(crate) fn new() -> Walk {
+        Walk { head: Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 }, last_key: None }
+    }
+}
+
 /// The sled side of the ledger.
 pub(crate) struct Store {
-    pub(crate) db: sled::Db,
-    pub(crate) tree: sled::Tree,
+    /// `None` only if a reopen failed (the ledger is poisoned then).
+    handle: Option<(sled::Db, sled::Tree)>,
+    config: sled::Config,
+    lock_wait: std::time::Duration,
+    /// Reopen once `touched` reaches this.
+    reopen_bytes: u64,
+    /// Bytes read or written through `handle` since it was opened.
+    touched: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
+    /// Opens the sled directory, waiting up to `lock_wait` for another
+    /// handle to let go of its lock.
+    pub(crate) fn open(
+        config: sled::Config,
+        lock_wait: std::time::Duration,
+        reopen_bytes: u64,
+    ) -> Result<Store, LedgerError> {
+        let mut store = Store { handle: None, config, lock_wait, reopen_bytes, touched: Default::default() };
+        store.handle = Some(store.open_handle()?);
+        Ok(store)
+    }
+
+    fn open_handle(&self) -> Result<(sled::Db, sled::Tree), LedgerError> {
+        let deadline = std::time::Instant::now() + self.lock_wait;
+        let db = loop {
+            match self.config.open() {
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(sled::Error::Io(e).into());
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other => break other?,
+            }
+        };
+        let tree = db.open_tree("ledger")?;
+        Ok((db, tree))
+    }
+
+    pub(crate) fn tree(&self) -> Result<&sled::Tree, LedgerError> {
+        self.handle.as_ref().map(|(_, tree)| tree).ok_or_else(|| LedgerError::new(crate::LedgerErrorKind::Poisoned))
+    }
+
+    /// Writes `batch` atomically and flushes: durable when this returns.
+    pub(crate) fn apply_and_flush(&self, batch: sled::Batch, bytes: usize) -> Result<(), LedgerError> {
+        let (db, tree) = self.handle.as_ref().ok_or_else(|| LedgerError::new(crate::LedgerErrorKind::Poisoned))?;
+        tree.apply_batch(batch)?;
+        db.flush()?;
+        self.touch(bytes);
+        Ok(())
+    }
+
+    fn touch(&self, bytes: usize) {
+        self.touched.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn over_budget(&self) -> bool {
+        self.touched.load(std::sync::atomic::Ordering::Relaxed) >= self.reopen_bytes
+    }
+
+    /// Reopens the sled handle once it has read or written its budget of
+    /// bytes, dropping the pages it holds.
+    /// Only between batches: everything written is flushed, and no
+    /// iterator over the old handle is alive (they borrow `self`).
+    pub(crate) fn relieve(&mut self) -> Result<(), LedgerError> {
+        if !self.over_budget() {
+            return Ok(());
+        }
+        if let Some((db, tree)) = self.handle.take() {
+            // Flushed after every batch already; this makes the reopen
+            // safe even if a caller broke that rule.
+            db.flush()?;
+            drop((tree, db));
+        }
+        self.handle = Some(self.open_handle()?);
+        self.touched.store(0, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
     /// The block holding `seq`: its first sequence and bytes.
     fn block_of(&self, seq: Seq) -> Result<Option<(Seq, sled::IVec)>, LedgerError> {
         if seq == 0 {
             return Ok(None);
         }
-        let Some(item) = self.tree.range(disk::block_key(1)..=disk::block_key(seq)).next_back() else {
+        let Some(item) = self.tree()?.range(disk::block_key(1)..=disk::block_key(seq)).next_back() else {
             return Ok(None);
         };
         let (key, bytes) = item?;
+        self.touch(bytes.len());
         let first = disk::first_seq_of_block_key(&key).ok_or_else(|| LedgerError::corrupt(seq, "a bad block key"))?;
         Ok(Some((first, bytes)))
     }
@@ -105,20 +205,35 @@ impl Store {
         Ok(None)
     }
 
-    /// Walks the whole chain from the first block: block keys in sequence,
-    /// each block linked to the entry before it, every entry checked; calls
-    /// `visit` with each entry in order and returns the last one's head.
+    /// Walks the chain on from where `walk` stands (a new [`Walk`]: from
+    /// the first block): block keys in sequence, each block linked to the
+    /// entry before it, every entry checked; calls `visit` with each entry
+    /// in order. Stops at the end (returns false), or once the handle is
+    /// over its budget (returns true: call [`Store::relieve`] and walk on).
     /// An error names the first bad sequence.
-    pub(crate) fn walk(
+    pub(crate) fn walk_some(
         &self,
+        walk: &mut Walk,
         mut visit: impl FnMut(StoredEntry, &[u8]) -> Result<(), LedgerError>,
-    ) -> Result<Head, LedgerError> {
-        let mut head = Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 };
-        for item in self.tree.scan_prefix([disk::BLOCK_PREFIX]) {
+    ) -> Result<bool, LedgerError> {
+        let tree = self.tree()?;
+        let blocks = match walk.last_key.take() {
+            None => tree.scan_prefix([disk::BLOCK_PREFIX]),
+            Some(key) => {
+                let last = sled::IVec::from(&disk::block_key(u64::MAX)[..]);
+                tree.range((std::ops::Bound::Excluded(key), std::ops::Bound::Included(last)))
+            }
+        };
+        for item in blocks {
             let (key, bytes) = item?;
-            head = check_block(head, &key, &bytes, &mut visit)?;
+            self.touch(bytes.len());
+            walk.head = check_block(walk.head, &key, &bytes, &mut visit)?;
+            walk.last_key = Some(key);
+            if self.over_budget() {
+                return Ok(true);
+            }
         }
-        Ok(head)
+        Ok(false)
     }
 
     /// The stored blocks from the one starting at `first_seq` on: (first
@@ -127,8 +242,9 @@ impl Store {
     pub(crate) fn blocks_from(&self, first_seq: Seq) -> Result<Vec<(Seq, Seq, Vec<u8>)>, LedgerError> {
         let mut blocks = Vec::new();
         let mut expected = first_seq;
-        for item in self.tree.range(disk::block_key(first_seq)..=disk::block_key(u64::MAX)) {
+        for item in self.tree()?.range(disk::block_key(first_seq)..=disk::block_key(u64::MAX)) {
             let (key, bytes) = item?;
+            self.touch(bytes.len());
             if disk::first_seq_of_block_key(&key) != Some(expected) {
                 return Err(LedgerError::corrupt(expected, "no block starts here"));
             }
@@ -161,6 +277,23 @@ impl Hasher for Prehashed {
     }
 }
 
+/// A 64-bit hash as two halves. Rationale: a `(u64, u32)` slot is padded
+/// to 16 bytes, a `([u32; 2], u32)` one is 12 — 10M keys in the benchmark.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct HashKey([u32; 2]);
+
+impl HashKey {
+    fn of(hash: u64) -> HashKey {
+        HashKey([(hash >> 32) as u32, hash as u32])
+    }
+}
+
+impl std::hash::Hash for HashKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64((u64::from(self.0[0]) << 32) | u64::from(self.0[1]))
+    }
+}
+
 /// (source, id) → the sequence of the first entry recorded under it.
 ///
 /// In memory, 64-bit keyed hashes of the key, ~20 bytes per event.
@@ -171,7 +304,7 @@ impl Hasher for Prehashed {
 /// whole in `collided`, so a collision can never merge two events.
 pub(crate) struct IdIndex {
     keys: RandomState,
-    by_hash: HashMap<u64, Seq, BuildHasherDefault<Prehashed>>,
+    by_hash: HashMap<HashKey, u32, BuildHasherDefault<Prehashed>>,
     collided: HashMap<(String, String), Seq>,
 }
 
@@ -183,7 +316,7 @@ impl IdIndex {
     /// Bytes on the heap: the table's slots (key, value and a control
     /// byte each) and the rare collided keys (estimated).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.by_hash.capacity() * (std::mem::size_of::<(u64, Seq)>() + 1)
+        self.by_hash.capacity() * (std::mem::size_of::<(HashKey, u32)>() + 1)
             + self.collided.keys().map(|(s, i)| s.len() + i.len() + 64).sum::<usize>()
     }
 
@@ -198,7 +331,8 @@ impl IdIndex {
                 return Ok(Some(*seq));
             }
         }
-        let Some(&seq) = self.by_hash.get(&self.hash(source, id)) else { return Ok(None) };
+        let Some(&seq) = self.by_hash.get(&HashKey::of(self.hash(source, id))) else { return Ok(None) };
+        let seq = Seq::from(seq);
         let (entry, _) = store.entry(seq)?.ok_or_else(|| LedgerError::corrupt(seq, "an indexed entry is missing"))?;
         Ok((entry.body.submission.key() == (source, id)).then_some(seq))
     }
@@ -206,10 +340,11 @@ impl IdIndex {
     /// Records (source, id) → `seq` for a key [`IdIndex::get`] does not
     /// know.
     pub(crate) fn insert_new(&mut self, source: &str, id: &str, seq: Seq) {
-        let hash = self.hash(source, id);
+        let hash = HashKey::of(self.hash(source, id));
         match self.by_hash.entry(hash) {
             std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(seq);
+                // The ledger refuses sequences past `muster_domain::SEQ_MAX`.
+                slot.insert(u32::try_from(seq).expect("a sequence within SEQ_MAX"));
             }
             std::collections::hash_map::Entry::Occupied(_) => {
                 self.collided.insert((source.to_owned(), id.to_owned()), seq);
