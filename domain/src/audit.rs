@@ -25,6 +25,15 @@ pub struct Strength {
     pub front_working: u32,
 }
 
+impl Strength {
+    fn add(&mut self, other: &Strength) {
+        self.office_posted += other.office_posted;
+        self.office_working += other.office_working;
+        self.front_posted += other.front_posted;
+        self.front_working += other.front_working;
+    }
+}
+
 /// Why a member's home went from one category to the other.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum MoveCause {
@@ -130,6 +139,20 @@ pub struct Reconciliation {
 }
 
 impl Reconciliation {
+    /// Adds another part's counts (not the strengths, set from the totals).
+    fn add(&mut self, other: &Reconciliation) {
+        self.joined += other.joined;
+        self.left += other.left;
+        self.entered_scope += other.entered_scope;
+        self.left_scope += other.left_scope;
+        self.moved_down_transferred += other.moved_down_transferred;
+        self.moved_down_restructured += other.moved_down_restructured;
+        self.moved_down_reclassified += other.moved_down_reclassified;
+        self.moved_up_transferred += other.moved_up_transferred;
+        self.moved_up_restructured += other.moved_up_restructured;
+        self.moved_up_reclassified += other.moved_up_reclassified;
+    }
+
     /// Whether the identity holds (it always should: asserted when built).
     pub fn balances(&self) -> bool {
         let plus = i64::from(self.joined)
@@ -325,7 +348,6 @@ impl Timeline {
             (Some(_), None) => (Some(BTreeSet::new()), Some(BTreeSet::new())),
             _ => (self.scope_units(scope_unit, from, known_at), self.scope_units(scope_unit, to, known_at)),
         };
-        let name = |u: U| UnitId(self.unit_ids.shared(u));
         let tree_from = self.tree_in_scope(from, known_at, &scope_from);
         let tree_to = self.tree_in_scope(to, known_at, &scope_to);
         let mut audit = Audit {
@@ -343,14 +365,45 @@ impl Timeline {
             reconciliation: Reconciliation::default(),
         };
         let (categories_from, categories_to) = (self.categories_on(from, known_at), self.categories_on(to, known_at));
+        // Members are independent of each other: split over the cores, each
+        // part in index order; the lists are sorted by staff id below.
+        let day = Days { from, to, known_at, scope_from: &scope_from, scope_to: &scope_to };
+        let categories = (categories_from.as_slice(), categories_to.as_slice());
+        for part in crate::parallel::split(self.staff.len(), |range| self.audit_members(range, &day, categories)) {
+            audit.strength_from.add(&part.strength_from);
+            audit.strength_to.add(&part.strength_to);
+            audit.moved_down.extend(part.moved_down);
+            audit.moved_up.extend(part.moved_up);
+            audit.round_trips.extend(part.round_trips);
+            audit.reconciliation.add(&part.reconciliation);
+        }
         let r = &mut audit.reconciliation;
+        audit.moved_down.sort_by(|a, b| a.staff.cmp(&b.staff));
+        audit.moved_up.sort_by(|a, b| a.staff.cmp(&b.staff));
+        audit.round_trips.sort();
+        r.office_posted_from = audit.strength_from.office_posted;
+        r.office_posted_to = audit.strength_to.office_posted;
+        assert!(r.balances(), "the audit's reconciliation does not balance: {r:?}");
+        audit
+    }
+
+    /// The audit's per-member part for the members in `range`.
+    fn audit_members(
+        &self,
+        range: std::ops::Range<usize>,
+        day: &Days,
+        (categories_from, categories_to): (&[Option<Category>], &[Option<Category>]),
+    ) -> Members {
+        let &Days { from, to, known_at, scope_from, scope_to } = day;
+        let name = |u: U| UnitId(self.unit_ids.shared(u));
+        let mut part = Members::default();
+        let r = &mut part.reconciliation;
         let mut category_changes = HashMap::new();
         let mut scratch = (Vec::new(), Vec::new());
-        // In index order; the lists are sorted by staff id at the end.
-        for s in 0..self.staff.len() as S {
-            let before = self.standing(s, from, known_at, &scope_from, &categories_from);
-            let after = self.standing(s, to, known_at, &scope_to, &categories_to);
-            for (standing, strength) in [(&before, &mut audit.strength_from), (&after, &mut audit.strength_to)] {
+        for s in range.start as S..range.end as S {
+            let before = self.standing(s, from, known_at, scope_from, categories_from);
+            let after = self.standing(s, to, known_at, scope_to, categories_to);
+            for (standing, strength) in [(&before, &mut part.strength_from), (&after, &mut part.strength_to)] {
                 if let Some(st) = standing {
                     count(strength, st.home_category, st.working_category);
                 }
@@ -386,16 +439,16 @@ impl Timeline {
                     };
                     *slot += 1;
                     if down {
-                        audit.moved_down.push(entry);
+                        part.moved_down.push(entry);
                     } else {
-                        audit.moved_up.push(entry);
+                        part.moved_up.push(entry);
                     }
                 }
                 (Some(_), Some(_))
                     if office(&before)
                         && self.front_line_between(s, from, to, known_at, &mut category_changes, &mut scratch) =>
                 {
-                    audit.round_trips.push(StaffId(self.staff_ids.shared(s)));
+                    part.round_trips.push(StaffId(self.staff_ids.shared(s)));
                 }
                 (None, Some(_)) if office(&after) => {
                     if active_on(from) {
@@ -414,14 +467,28 @@ impl Timeline {
                 _ => {}
             }
         }
-        audit.moved_down.sort_by(|a, b| a.staff.cmp(&b.staff));
-        audit.moved_up.sort_by(|a, b| a.staff.cmp(&b.staff));
-        audit.round_trips.sort();
-        r.office_posted_from = audit.strength_from.office_posted;
-        r.office_posted_to = audit.strength_to.office_posted;
-        assert!(r.balances(), "the audit's reconciliation does not balance: {r:?}");
-        audit
+        part
     }
+}
+
+/// The days an audit compares and the scope on each.
+struct Days<'a> {
+    from: Date,
+    to: Date,
+    known_at: Option<Seq>,
+    scope_from: &'a Option<BTreeSet<U>>,
+    scope_to: &'a Option<BTreeSet<U>>,
+}
+
+/// What a range of members adds to an audit.
+#[derive(Default)]
+struct Members {
+    strength_from: Strength,
+    strength_to: Strength,
+    moved_down: Vec<Move>,
+    moved_up: Vec<Move>,
+    round_trips: Vec<StaffId>,
+    reconciliation: Reconciliation,
 }
 
 fn unit_quota(node: &TreeNode) -> UnitQuota {

@@ -33,6 +33,7 @@ mod date;
 mod decide;
 mod event;
 mod history;
+mod parallel;
 mod queries;
 mod query;
 mod reason;

@@ -98,24 +98,50 @@ impl Timeline {
     /// siblings in id order.
     pub fn tree(&self, date: Date, known_at: Option<Seq>) -> Vec<TreeNode> {
         let known_at = self.normalize(known_at);
-        // Children by parent index (the last slot: roots), O(units).
+        // Each unit's state and counts on the day: the bulk of the work
+        // (two searches per unit in cold memory), split over the cores.
+        let per_unit: Vec<Option<(&UnitState, CountPair)>> = crate::parallel::split(self.units.len(), |range| {
+            range
+                .map(|u| match self.unit_on(u as U, date, known_at) {
+                    (UnitStatus::Active, Some(state)) => Some((state, self.counts_of(u as U, date, known_at))),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect();
+        // Children by parent index (the last slot: roots), in one array:
+        // `kids[first[p]..first[p + 1]]` are p's, sorted by id. Rationale:
+        // a vector per parent was 48k allocations (and frees) per call.
         let roots = self.units.len();
-        let mut children: Vec<Vec<(U, &UnitState)>> = vec![Vec::new(); roots + 1];
-        for u in 0..self.units.len() as U {
-            if let (UnitStatus::Active, Some(state)) = self.unit_on(u, date, known_at) {
-                children[state.parent.map_or(roots, |p| p as usize)].push((u, state));
+        let slot = |state: &UnitState| state.parent.map_or(roots, |p| p as usize);
+        let mut first = vec![0usize; roots + 3];
+        for (state, _) in per_unit.iter().flatten() {
+            first[slot(state) + 2] += 1;
+        }
+        for i in 2..first.len() {
+            first[i] += first[i - 1];
+        }
+        let mut kids: Vec<U> = vec![0; first[roots + 2]];
+        for (u, unit) in per_unit.iter().enumerate() {
+            if let Some((state, _)) = unit {
+                let at = &mut first[slot(state) + 1];
+                kids[*at] = u as U;
+                *at += 1;
             }
         }
-        for siblings in &mut children {
-            siblings.sort_by(|a, b| self.unit_ids.name(a.0).cmp(self.unit_ids.name(b.0)));
+        for p in 0..=roots {
+            let (start, end) = (first[p], first[p + 1]);
+            kids[start..end].sort_by(|a, b| self.unit_ids.name(*a).cmp(self.unit_ids.name(*b)));
         }
+        let children = |p: usize| &kids[first[p]..first[p + 1]];
         let mut nodes: Vec<TreeNode> = Vec::new();
         // The index of each node's parent node, for the roll-up.
         let mut parent_of: Vec<Option<usize>> = Vec::new();
-        let mut stack: Vec<(u32, Option<usize>, U, &UnitState)> =
-            children[roots].iter().rev().map(|(u, s)| (0, None, *u, *s)).collect();
-        while let Some((depth, parent, u, state)) = stack.pop() {
-            let counts = self.counts_of(u, date, known_at);
+        let mut stack: Vec<(u32, Option<usize>, U)> = children(roots).iter().rev().map(|u| (0, None, *u)).collect();
+        while let Some((depth, parent, u)) = stack.pop() {
+            let (state, counts) = per_unit[u as usize].expect("only active units are in the tree");
             let index = nodes.len();
             nodes.push(TreeNode {
                 unit: UnitId(self.unit_ids.shared(u)),
@@ -130,7 +156,7 @@ impl Timeline {
                 rolled_working: 0,
             });
             parent_of.push(parent);
-            stack.extend(children[u as usize].iter().rev().map(|(k, s)| (depth + 1, Some(index), *k, *s)));
+            stack.extend(children(u as usize).iter().rev().map(|k| (depth + 1, Some(index), *k)));
         }
         // Roll-up: children come after their parent in depth-first order,
         // so one backward pass adds each subtree's total into its parent.

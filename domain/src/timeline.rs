@@ -522,7 +522,12 @@ pub(crate) struct Overlay<T> {
 }
 
 fn insert_sorted(refs: &mut Vec<Mark>, pos: Mark) {
-    let i = refs.partition_point(|p| *p < pos);
+    // Most events are the latest of what they name: an append, no search.
+    let i = match refs.last() {
+        Some(last) if *last < pos => refs.len(),
+        None => 0,
+        Some(_) => refs.partition_point(|p| *p < pos),
+    };
     debug_assert!(refs.get(i) != Some(&pos));
     crate::history::reserve_gently(refs, 1);
     refs.insert(i, pos);
@@ -664,8 +669,13 @@ impl Timeline {
 
     fn apply_staff_overlay(&mut self, s: S, overlay: Overlay<StaffState>, seq: Seq) {
         let mut deltas: BTreeMap<(U, Date), CountPair> = BTreeMap::new();
+        // The steps before `from` are the same before and after, and so are
+        // their transitions: only the last of them (whose secondment may
+        // expire after `from`) and the rewritten ones need diffing.
         if self.keeps_counts {
-            transitions(self.staff[s as usize].history.live(), -1, &mut deltas);
+            let live = self.staff[s as usize].history.live();
+            let unchanged = live.partition_point(|step| step.pos.pos() < overlay.from).saturating_sub(1);
+            transitions(&live[unchanged..], -1, &mut deltas);
         }
         for (_, state) in &overlay.steps {
             self.units[state.home as usize].staff_ever.insert(s);
@@ -674,9 +684,12 @@ impl Timeline {
             }
         }
         let history = &mut self.staff[s as usize].history;
-        history.replace_from(overlay.from, overlay.steps, seq);
+        let from = overlay.from;
+        history.replace_from(from, overlay.steps, seq);
         if self.keeps_counts {
-            transitions(history.live(), 1, &mut deltas);
+            let live = history.live();
+            let unchanged = live.partition_point(|step| step.pos.pos() < from).saturating_sub(1);
+            transitions(&live[unchanged..], 1, &mut deltas);
         }
         for ((unit, date), delta) in deltas {
             if !delta.is_zero() {
