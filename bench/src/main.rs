@@ -52,6 +52,13 @@ enum Cmd {
     },
     /// (child) Imports events.bin into a new ledger; prints JSON.
     Build { events: PathBuf, ledger: PathBuf },
+    /// Only the ingest comparison (raw JetStream, then Muster) over the
+    /// first `events` lines of a JSON Lines file; prints JSON. For profiling.
+    Ingest {
+        jsonl: PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+    },
     /// (child) Opens the ledger as the ledger service does and commits backdated orders; prints JSON.
     Serve { ledger: PathBuf },
     /// (child) Opens the ledger as a query replica does and measures the queries; prints JSON.
@@ -68,6 +75,12 @@ fn main() -> Result<()> {
     match Args::parse().command {
         Cmd::Build { events, ledger } => {
             println!("{}", serde_json::to_string(&inprocess::build(&events, &ledger)?)?);
+            Ok(())
+        }
+        Cmd::Ingest { jsonl, events } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            let ingest = runtime.block_on(nats::ingest(nats::first_events(&jsonl, events)?))?;
+            println!("{}", serde_json::to_string(&ingest)?);
             Ok(())
         }
         Cmd::Serve { ledger } => {

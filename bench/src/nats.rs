@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Ingest, both ways, in events per second.
-#[derive(Debug)]
+#[derive(serde::Serialize, Debug)]
 pub struct Ingest {
     /// Events published.
     pub events: u64,
