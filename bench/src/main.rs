@@ -59,6 +59,13 @@ enum Cmd {
         #[arg(long, default_value_t = 200_000)]
         events: u64,
     },
+    /// Only the point headcounts over NATS (and the echo baseline), with
+    /// questions from a query replica's child process; prints p50/p99.
+    Latency {
+        ledger: PathBuf,
+        #[arg(long, default_value_t = 20_000)]
+        samples: usize,
+    },
     /// (child) Opens the ledger as the ledger service does and commits backdated orders; prints JSON.
     Serve { ledger: PathBuf },
     /// (child) Opens the ledger as a query replica does and measures the queries; prints JSON.
@@ -81,6 +88,20 @@ fn main() -> Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             let ingest = runtime.block_on(nats::ingest(nats::first_events(&jsonl, events)?))?;
             println!("{}", serde_json::to_string(&ingest)?);
+            Ok(())
+        }
+        Cmd::Latency { ledger, samples } => {
+            let opened: inprocess::Opened =
+                child(&["open".as_ref(), ledger.as_os_str(), "--samples".as_ref(), samples.to_string().as_ref()])?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            let (over_nats, echo) = runtime.block_on(nats::query_latency(&ledger, &opened.samples))?;
+            println!(
+                "over NATS p50 {:?} p99 {:?}; echo p50 {:?} p99 {:?}",
+                over_nats.p50(),
+                over_nats.p99(),
+                echo.p50(),
+                echo.p99()
+            );
             Ok(())
         }
         Cmd::Serve { ledger } => {

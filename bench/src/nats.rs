@@ -78,37 +78,16 @@ pub async fn ingest(events: Vec<Outgoing>) -> Result<Ingest> {
 }
 
 /// Point headcounts asked one at a time over NATS of a query service whose
-/// replica is a copy of the benchmark ledger; and, as the baseline, the
-/// same number of requests to a bare echo responder on the same server
-/// (what NATS request/reply itself costs here).
+/// replica is a copy of the benchmark ledger; and, as the baseline, a bare
+/// echo responder on the same server (what NATS request/reply itself costs
+/// here). The two are asked in turn, one request each, so that whatever
+/// else the machine does at a moment falls on both alike.
 pub async fn query_latency(ledger: &Path, samples: &[Sample]) -> Result<(Latencies, Latencies)> {
+    use futures_util::StreamExt;
     let stack = Stack::new();
-    let echo = echo_latency(&stack, samples).await?;
     let replica = stack.dir.path().join("query-bench");
     copy_dir(ledger, &replica)?;
     let (query, _) = stack.start_query_with(replica, "off").await;
-    let client = stack.client().await;
-    let ask = |s: &Sample| {
-        let body = serde_json::to_vec(&serde_json::json!({"unit": s.unit, "date": s.date})).expect("JSON");
-        client.request("muster.query.headcount", body.into())
-    };
-    for s in samples.iter().take(1000) {
-        ask(s).await?;
-    }
-    let mut latencies = Vec::with_capacity(samples.len());
-    for s in samples {
-        let t = Instant::now();
-        let reply = ask(s).await?;
-        latencies.push(t.elapsed());
-        let answer: serde_json::Value = serde_json::from_slice(&reply.payload)?;
-        anyhow::ensure!(answer["posted"] == s.posted, "over NATS {} on {}: {answer}", s.unit, s.date);
-    }
-    query.stop().await;
-    Ok((Latencies::new(latencies), echo))
-}
-
-async fn echo_latency(stack: &Stack, samples: &[Sample]) -> Result<Latencies> {
-    use futures_util::StreamExt;
     let responder = stack.client().await;
     let mut requests = responder.subscribe("bench.echo").await?;
     responder.flush().await?;
@@ -123,16 +102,22 @@ async fn echo_latency(stack: &Stack, samples: &[Sample]) -> Result<Latencies> {
     let body = |s: &Sample| serde_json::to_vec(&serde_json::json!({"unit": s.unit, "date": s.date})).expect("JSON");
     for s in samples.iter().take(1000) {
         client.request("bench.echo", body(s).into()).await?;
+        client.request("muster.query.headcount", body(s).into()).await?;
     }
-    let mut latencies = Vec::with_capacity(samples.len());
+    let (mut muster, mut bare) = (Vec::with_capacity(samples.len()), Vec::with_capacity(samples.len()));
     for s in samples {
-        let payload = body(s);
         let t = Instant::now();
-        client.request("bench.echo", payload.into()).await?;
-        latencies.push(t.elapsed());
+        client.request("bench.echo", body(s).into()).await?;
+        bare.push(t.elapsed());
+        let t = Instant::now();
+        let reply = client.request("muster.query.headcount", body(s).into()).await?;
+        muster.push(t.elapsed());
+        let answer: serde_json::Value = serde_json::from_slice(&reply.payload)?;
+        anyhow::ensure!(answer["posted"] == s.posted, "over NATS {} on {}: {answer}", s.unit, s.date);
     }
     echo.abort();
-    Ok(Latencies::new(latencies))
+    query.stop().await;
+    Ok((Latencies::new(muster), Latencies::new(bare)))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

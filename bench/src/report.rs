@@ -140,7 +140,7 @@ pub fn markdown(c: &Context, figures: &Figures) -> String {
     let _ = writeln!(s, "| the same, rolled up over the subtree, in process | {} | | | | |", pct(&o.headcount_rolled));
     let _ = writeln!(
         s,
-        "| point headcount over NATS (request/reply to muster-query) | {} | bare NATS request/reply echo, same server: {} | {:.2} (p50) | p99 ≤ 2 ms | {} |",
+        "| point headcount over NATS (request/reply to muster-query) | {} | bare NATS request/reply echo on the same server, asked in turn with it: {} | {:.2} (p50) | p99 ≤ 2 ms | {} |",
         pct(over_nats),
         pct(echo),
         over_nats.p50().as_secs_f64() / echo.p50().as_secs_f64().max(1e-9),

@@ -53,7 +53,7 @@ pub struct LedgerConfig {
     pub query_indexes: bool,
     /// Bytes read or written through one sled handle before the ledger
     /// reopens it, between batches: sled 0.34 keeps every page it touched
-    /// in memory regardless of `cache_bytes`. Default 64 MiB.
+    /// in memory regardless of `cache_bytes`. Default 32 MiB.
     pub sled_reopen_bytes: u64,
 }
 
