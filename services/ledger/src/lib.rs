@@ -244,8 +244,11 @@ impl Ledger {
     fn replay(&mut self) -> Result<(), LedgerError> {
         let mut walk = store::Walk::new();
         while self.replay_some(&mut walk)? {
-            self.store.relieve()?;
+            self.store.relieve(false)?;
         }
+        // Start serving with no pages held: the walk's last ones would
+        // otherwise be let go of in the middle of some later commit.
+        self.store.relieve(true)?;
         self.check_stored_head(walk.head)?;
         self.head = walk.head;
         Ok(())
@@ -383,6 +386,15 @@ impl Ledger {
         })
     }
 
+    /// Lets go of the pages sled holds once they reach
+    /// `LedgerConfig::sled_reopen_bytes` (reopening its handle: a few
+    /// milliseconds). Call it between batches, after the receipts are on
+    /// their way; `submit_batch` and `append_replicated` do it themselves
+    /// before a batch if nobody did.
+    pub fn release_pages(&mut self) -> Result<(), LedgerError> {
+        self.store.relieve(false)
+    }
+
     /// The blocks the last commit wrote (none if it wrote no entry), as
     /// the feed carries them: the ledger service publishes them without
     /// reading them back.
@@ -412,8 +424,10 @@ impl Ledger {
         if self.poisoned {
             return Err(LedgerError::new(LedgerErrorKind::Poisoned));
         }
-        // Between batches: nothing in flight, everything flushed.
-        self.store.relieve()?;
+        // Between batches: nothing in flight, everything flushed. (The
+        // services call `release_pages` after each batch, off the path to
+        // the receipts; this is the bound for callers that do not.)
+        self.store.relieve(false)?;
         self.poisoned = true;
         let mut pending = Pending::default();
         for bytes in blocks {
@@ -503,8 +517,10 @@ impl Ledger {
         if batch.len() > limits::BATCH_EVENTS_MAX {
             return Err(LedgerError::new(LedgerErrorKind::BatchTooLarge { events: batch.len() }));
         }
-        // Between batches: nothing in flight, everything flushed.
-        self.store.relieve()?;
+        // Between batches: nothing in flight, everything flushed. (The
+        // services call `release_pages` after each batch, off the path to
+        // the receipts; this is the bound for callers that do not.)
+        self.store.relieve(false)?;
         if self.head.seq + batch.len() as u64 > muster_domain::SEQ_MAX {
             return Err(LedgerError::new(LedgerErrorKind::Full { last_seq: self.head.seq }));
         }

@@ -175,6 +175,10 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) ->
                     // The outbox stopped: its error is reported below.
                     return Ok(());
                 }
+                // Off the path to this batch's receipts (the outbox has
+                // them): sled's pages, before the next batch.
+                let ledger = &service.ledger;
+                tokio::task::block_in_place(|| ledger.write().expect("ledger lock").release_pages())?;
             }
         }
     }

@@ -157,11 +157,13 @@ impl Store {
     }
 
     /// Reopens the sled handle once it has read or written its budget of
-    /// bytes, dropping the pages it holds.
-    /// Only between batches: everything written is flushed, and no
-    /// iterator over the old handle is alive (they borrow `self`).
-    pub(crate) fn relieve(&mut self) -> Result<(), LedgerError> {
-        if !self.over_budget() {
+    /// bytes (with `force`: if it has touched anything), dropping the
+    /// pages it holds. Only between batches: everything written is
+    /// flushed, and no iterator over the old handle is alive (they borrow
+    /// `self`).
+    pub(crate) fn relieve(&mut self, force: bool) -> Result<(), LedgerError> {
+        let touched = self.touched.load(std::sync::atomic::Ordering::Relaxed);
+        if !(self.over_budget() || force && touched > 0) {
             return Ok(());
         }
         if let Some((db, tree)) = self.handle.take() {

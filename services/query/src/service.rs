@@ -217,7 +217,9 @@ async fn follow_feed_once(replica: &Replica) -> Result<()> {
         let cursor = batch.last().and_then(|m| m.info().ok()).map(|info| info.stream_sequence);
         let blocks: Vec<Vec<u8>> = batch.iter().map(|m| m.payload.to_vec()).collect();
         let result = tokio::task::block_in_place(|| {
-            replica.ledger.write().expect("replica lock").append_replicated(&blocks, cursor)
+            let mut ledger = replica.ledger.write().expect("replica lock");
+            let appended = ledger.append_replicated(&blocks, cursor)?;
+            ledger.release_pages().map(|()| appended)
         });
         match result {
             Ok(appended) => tracing::debug!(appended, "feed batch applied"),
