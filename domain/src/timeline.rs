@@ -286,7 +286,7 @@ pub(crate) enum Ref {
     Tree,
 }
 
-/// A vector in chunks of [`RECORDS_PER_CHUNK`], each allocated whole.
+/// A vector in chunks of [`CHUNK_ITEMS`], each allocated whole.
 /// Rationale: one staff record per member (a million in the benchmark); a
 /// doubling `Vec` held up to twice that and copied them all on each growth.
 #[derive(Clone, Debug)]
@@ -307,12 +307,12 @@ impl<T> Chunked<T> {
     }
 
     pub fn get(&self, i: usize) -> Option<&T> {
-        self.chunks.get(i / RECORDS_PER_CHUNK)?.get(i % RECORDS_PER_CHUNK)
+        self.chunks.get(i / CHUNK_ITEMS)?.get(i % CHUNK_ITEMS)
     }
 
     pub fn push(&mut self, item: T) {
-        if self.len.is_multiple_of(RECORDS_PER_CHUNK) {
-            self.chunks.push(Vec::with_capacity(RECORDS_PER_CHUNK));
+        if self.len.is_multiple_of(CHUNK_ITEMS) {
+            self.chunks.push(Vec::with_capacity(CHUNK_ITEMS));
         }
         self.chunks.last_mut().expect("a chunk with room").push(item);
         self.len += 1;
@@ -324,7 +324,7 @@ impl<T> Chunked<T> {
 
     /// The chunks' bytes (their own, not what the items point to).
     pub fn heap_bytes(&self) -> usize {
-        self.chunks.len() * RECORDS_PER_CHUNK * std::mem::size_of::<T>()
+        self.chunks.len() * CHUNK_ITEMS * std::mem::size_of::<T>()
             + self.chunks.capacity() * std::mem::size_of::<Vec<T>>()
     }
 }
@@ -333,45 +333,42 @@ impl<T> std::ops::Index<usize> for Chunked<T> {
     type Output = T;
 
     fn index(&self, i: usize) -> &T {
-        &self.chunks[i / RECORDS_PER_CHUNK][i % RECORDS_PER_CHUNK]
+        &self.chunks[i / CHUNK_ITEMS][i % CHUNK_ITEMS]
     }
 }
 
 impl<T> std::ops::IndexMut<usize> for Chunked<T> {
     fn index_mut(&mut self, i: usize) -> &mut T {
-        &mut self.chunks[i / RECORDS_PER_CHUNK][i % RECORDS_PER_CHUNK]
+        &mut self.chunks[i / CHUNK_ITEMS][i % CHUNK_ITEMS]
     }
 }
 
-/// Records by sequence, in chunks of [`RECORDS_PER_CHUNK`]. Rationale:
-/// there is one per ledger entry, and one growing `Vec` doubles: at 10M
-/// entries it held 16.7M slots (768 MiB for 480 of records) and copied all
-/// of them, old and new side by side, on each doubling.
+/// Records by sequence: a [`Chunked`] vector. Rationale: there is one per
+/// ledger entry, and one growing `Vec` doubles: at 10M entries it held
+/// 16.7M slots (768 MiB for 480 of records) and copied all of them, old
+/// and new side by side, on each doubling.
 #[derive(Default, Clone, Debug)]
-pub(crate) struct Records {
-    chunks: Vec<Box<[Option<Record>]>>,
-}
+pub(crate) struct Records(Chunked<Option<Record>>);
 
-const RECORDS_PER_CHUNK: usize = 1 << 16;
+/// Items per chunk of a [`Chunked`] vector.
+const CHUNK_ITEMS: usize = 1 << 16;
 
 impl Records {
     pub fn get(&self, seq: Seq) -> Option<&Record> {
-        let i = usize::try_from(seq).ok()?;
-        self.chunks.get(i / RECORDS_PER_CHUNK)?[i % RECORDS_PER_CHUNK].as_ref()
+        self.0.get(usize::try_from(seq).ok()?)?.as_ref()
     }
 
     /// The slot of `seq`, made if it does not exist yet.
     pub fn slot(&mut self, seq: Seq) -> &mut Option<Record> {
         let i = usize::try_from(seq).expect("a sequence fits in memory");
-        while self.chunks.len() <= i / RECORDS_PER_CHUNK {
-            self.chunks.push((0..RECORDS_PER_CHUNK).map(|_| None).collect());
+        while self.0.len() <= i {
+            self.0.push(None);
         }
-        &mut self.chunks[i / RECORDS_PER_CHUNK][i % RECORDS_PER_CHUNK]
+        &mut self.0[i]
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.chunks.len() * RECORDS_PER_CHUNK * std::mem::size_of::<Option<Record>>()
-            + self.chunks.capacity() * std::mem::size_of::<Box<[Option<Record>]>>()
+        self.0.heap_bytes()
     }
 }
 
@@ -669,13 +666,8 @@ impl Timeline {
 
     fn apply_staff_overlay(&mut self, s: S, overlay: Overlay<StaffState>, seq: Seq) {
         let mut deltas: BTreeMap<(U, Date), CountPair> = BTreeMap::new();
-        // The steps before `from` are the same before and after, and so are
-        // their transitions: only the last of them (whose secondment may
-        // expire after `from`) and the rewritten ones need diffing.
         if self.keeps_counts {
-            let live = self.staff[s as usize].history.live();
-            let unchanged = live.partition_point(|step| step.pos.pos() < overlay.from).saturating_sub(1);
-            transitions(&live[unchanged..], -1, &mut deltas);
+            transitions(from_step_before(self.staff[s as usize].history.live(), overlay.from), -1, &mut deltas);
         }
         for (_, state) in &overlay.steps {
             self.units[state.home as usize].staff_ever.insert(s);
@@ -687,9 +679,7 @@ impl Timeline {
         let from = overlay.from;
         history.replace_from(from, overlay.steps, seq);
         if self.keeps_counts {
-            let live = history.live();
-            let unchanged = live.partition_point(|step| step.pos.pos() < from).saturating_sub(1);
-            transitions(&live[unchanged..], 1, &mut deltas);
+            transitions(from_step_before(history.live(), from), 1, &mut deltas);
         }
         for ((unit, date), delta) in deltas {
             if !delta.is_zero() {
@@ -697,6 +687,13 @@ impl Timeline {
             }
         }
     }
+}
+
+/// The steps from the last one before `from` on: all that a rewrite from
+/// `from` can change the transitions of (that step's secondment may expire
+/// after `from`; the ones before it are the same before and after).
+fn from_step_before(live: &[Step<StaffState>], from: Pos) -> &[Step<StaffState>] {
+    &live[live.partition_point(|step| step.pos.pos() < from).saturating_sub(1)..]
 }
 
 /// Adds `sign` × every headcount change a staff member's history implies:
