@@ -55,8 +55,8 @@ reason_codes! {
     InvalidDate = "invalid_date",
     /// Codec: the format version byte or `specversion` is not supported.
     UnsupportedVersion = "unsupported_version",
-    /// Codec: the message's content type is neither CloudEvents JSON nor
-    /// the bincode envelope.
+    /// Codec: the message's content type is none of CloudEvents JSON (one
+    /// event or a batch) and the bincode envelope.
     UnsupportedContentType = "unsupported_content_type",
     /// Ledger: the (source, id) was recorded before with other content.
     DuplicateIdDifferentContent = "duplicate_id_different_content",

@@ -12,15 +12,21 @@
 //! rejected receipt.
 
 use crate::error::DecodeError;
-use crate::limits::PAYLOAD_BYTES_MAX;
+use crate::limits::{BATCH_MESSAGE_EVENTS_MAX, PAYLOAD_BYTES_MAX};
 use crate::wire::{Envelope, EventBody, WireDate};
 use muster_domain::{Date, ReasonCode as R};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The content type of a structured-mode CloudEvent.
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";
+
+/// The content type of CloudEvents' batched content mode: a JSON array of
+/// structured-mode events, each decoded and answered (one receipt each)
+/// as if it had come alone.
+pub const BATCH_CONTENT_TYPE: &str = "application/cloudevents-batch+json";
 
 /// Attributes accepted at the top level. `time`, `subject` and
 /// `dataschema` are CloudEvents context, accepted and not stored: they are
@@ -197,6 +203,79 @@ pub fn decode_json(bytes: &[u8]) -> Result<Envelope, DecodeError> {
     let id = required(&object, "id")?.to_owned();
     let source = required(&object, "source")?.to_owned();
     decode_object(&mut object).map_err(|e| e.with_key(&id, &source))
+}
+
+/// Splits a batched-mode payload into its events' JSON texts, each to be
+/// decoded by [`decode_json`] on its own (so one bad event is one rejected
+/// receipt, not a lost batch). The batch as a whole is one JSON array of
+/// 1 to [`BATCH_MESSAGE_EVENTS_MAX`] values in at most
+/// [`PAYLOAD_BYTES_MAX`] bytes; anything else is an error for the whole
+/// message, which names no event.
+pub fn split_batch(bytes: &[u8]) -> Result<Vec<&RawValue>, DecodeError> {
+    if bytes.len() > PAYLOAD_BYTES_MAX {
+        return Err(DecodeError::new(
+            R::PayloadTooLarge,
+            format!("batch is {} bytes; the limit is {PAYLOAD_BYTES_MAX}", bytes.len()),
+        ));
+    }
+    let too_many = std::cell::Cell::new(false);
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let events = serde::Deserializer::deserialize_seq(&mut deserializer, BatchVisitor { too_many: &too_many })
+        .and_then(|events| deserializer.end().map(|()| events))
+        .map_err(|e| {
+            if too_many.get() {
+                DecodeError::new(
+                    R::PayloadTooLarge,
+                    format!("more than {BATCH_MESSAGE_EVENTS_MAX} events in one batch"),
+                )
+            } else {
+                DecodeError::new(R::MalformedPayload, format!("not a batch of CloudEvents (a JSON array): {e}"))
+            }
+        })?;
+    if events.is_empty() {
+        return Err(DecodeError::new(R::MalformedPayload, "an empty batch: it holds no event"));
+    }
+    Ok(events)
+}
+
+/// Collects the array's elements as raw JSON, refusing the element past
+/// the limit before it is stored.
+struct BatchVisitor<'a> {
+    too_many: &'a std::cell::Cell<bool>,
+}
+
+impl<'de> serde::de::Visitor<'de> for BatchVisitor<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array of events")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut events = Vec::new();
+        while let Some(event) = seq.next_element::<&'de RawValue>()? {
+            if events.len() == BATCH_MESSAGE_EVENTS_MAX {
+                self.too_many.set(true);
+                return Err(serde::de::Error::custom("too many events"));
+            }
+            events.push(event);
+        }
+        Ok(events)
+    }
+}
+
+/// A batched-mode payload of the given structured-mode events (each one
+/// JSON value), in order.
+pub fn encode_batch<'a>(events: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut batch = vec![b'['];
+    for event in events {
+        if batch.len() > 1 {
+            batch.push(b',');
+        }
+        batch.extend_from_slice(event);
+    }
+    batch.push(b']');
+    batch
 }
 
 fn decode_object(object: &mut Map<String, Value>) -> Result<Envelope, DecodeError> {

@@ -26,6 +26,19 @@ pub const MERGE_SOURCES_MAX: usize = 64;
 pub const SPLIT_PARTS_MAX: usize = 64;
 /// Most entries in one split allocation list (staff or child units).
 pub const SPLIT_ALLOCATIONS_MAX: usize = 20_000;
+/// Most events in one batched message (`application/cloudevents-batch+json`),
+/// which as a whole is bounded by [`PAYLOAD_BYTES_MAX`] too. Rationale:
+/// equal to [`BATCH_EVENTS_MAX`], so one full message is one commit.
+pub const BATCH_MESSAGE_EVENTS_MAX: usize = BATCH_EVENTS_MAX;
+/// Events a publisher puts in one batched message by default. Rationale:
+/// measured (BENCHMARKS.md): per-message work of the publisher, the server
+/// and the ledger dominated ingest one event per message; a quarter of a
+/// commit per message keeps four messages in the publisher's window.
+pub const PUBLISH_BATCH_EVENTS: usize = 256;
+/// Most bytes of intake messages the ledger takes in one fetch. Rationale:
+/// above the largest message (so one always fits), and bounds what a fetch
+/// holds in memory whatever the messages carry.
+pub const FETCH_BYTES_MAX: usize = 8 * PAYLOAD_BYTES_MAX;
 /// Most events the ledger validates and commits as one batch (one flush).
 /// Rationale: one flush costs about as much as a few hundred entry writes;
 /// bigger batches add latency to every receipt in them.

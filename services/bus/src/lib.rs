@@ -149,6 +149,13 @@ impl Topology {
         token(&[source, id], 40)
     }
 
+    /// `Nats-Msg-Id` of a batch of `source`'s events `ids`: all of them,
+    /// so only a re-publish of the very same batch is dropped.
+    pub fn batch_message_id<'a>(source: &'a str, ids: impl IntoIterator<Item = &'a str>) -> String {
+        let parts: Vec<&str> = ["batch", source].into_iter().chain(ids).collect();
+        token(&parts, 40)
+    }
+
     /// Creates the streams if missing (and checks they exist). Idempotent.
     pub async fn ensure_streams(&self, js: &jetstream::Context, replicas: usize) -> Result<(), async_nats::Error> {
         let file = |name: String, subjects: Vec<String>| stream::Config {
@@ -254,5 +261,7 @@ mod tests {
         }
         assert_eq!(t.lookup_subject("x").split('.').count(), t.lookup_filter().split('.').count());
         assert_ne!(Topology::message_id("a", "bc"), Topology::message_id("ab", "c"));
+        assert_ne!(Topology::batch_message_id("a", ["b"]), Topology::message_id("a", "b"));
+        assert_ne!(Topology::batch_message_id("a", ["b", "c"]), Topology::batch_message_id("a", ["bc"]));
     }
 }

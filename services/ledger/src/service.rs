@@ -1,7 +1,10 @@
 //! The ledger service (binary `muster-ledger`).
 //!
 //! Takes events from the JetStream intake stream through a durable pull
-//! consumer, in bounded batches, and for each batch, in this order:
+//! consumer, in bounded fetches (a message holds one event, or a batch of
+//! them in CloudEvents' batched mode), cut at message boundaries into
+//! commits of at most `BATCH_EVENTS_MAX` events, and for each, in this
+//! order:
 //!
 //! 1. decodes, validates in order, commits and **flushes** it to sled;
 //! 2. acknowledges the JetStream messages (one ack for the batch: the
@@ -10,6 +13,11 @@
 //!    array), or a dead letter for a message with no id;
 //! 4. publishes each new stored block to the feed, with
 //!    `Nats-Expected-Last-Sequence` fencing it on the feed message before.
+//!
+//! Fetching and decoding run in the *intake* task, at most
+//! [`DECODED_COMMITS_MAX`] commits ahead of the ledger, so the JSON of the
+//! next commit is decoded on one core while this one is decided and flushed
+//! on the other.
 //!
 //! Steps 3 and 4 of one batch run in the *outbox* task while the next batch
 //! is committed: a bounded queue of [`OUTBOX_BATCHES_MAX`] committed batches
@@ -92,9 +100,40 @@ struct Service {
     ledger: Arc<RwLock<Ledger>>,
 }
 
+/// Intake messages decoded for one commit: a message's events are never
+/// split between two commits, so each commit ends on a message (its
+/// cursor and its ack).
+#[derive(Default)]
+struct Commit {
+    messages: Vec<jetstream::Message>,
+    incoming: Vec<Incoming>,
+    /// For each event, the index of its message (a batch has many).
+    origin: Vec<u32>,
+}
+
+impl Commit {
+    /// Adds a message and its events if they fit under
+    /// `BATCH_EVENTS_MAX`; gives them back otherwise.
+    fn add(
+        &mut self,
+        message: jetstream::Message,
+        events: Vec<Incoming>,
+    ) -> Option<(jetstream::Message, Vec<Incoming>)> {
+        if !self.incoming.is_empty() && self.incoming.len() + events.len() > limits::BATCH_EVENTS_MAX {
+            return Some((message, events));
+        }
+        let index = u32::try_from(self.messages.len()).expect("a commit's messages fit in u32");
+        self.origin.extend(std::iter::repeat_n(index, events.len()));
+        self.incoming.extend(events);
+        self.messages.push(message);
+        None
+    }
+}
+
 /// One committed batch, for the outbox.
 struct Committed {
     messages: Vec<async_nats::Message>,
+    origin: Vec<u32>,
     receipts: Vec<Receipt>,
     blocks: Vec<FeedBlock>,
 }
@@ -108,8 +147,14 @@ struct Outbox {
     feed: FeedTip,
 }
 
-/// Runs the service until `shutdown` completes (between batches).
-pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+/// Decoded commits waiting for the ledger. Rationale: decoding the next
+/// commit's JSON (and fetching it) overlaps deciding and flushing this one,
+/// on the other core; two bound what waits to two commits of
+/// `BATCH_EVENTS_MAX` events.
+pub const DECODED_COMMITS_MAX: usize = 2;
+
+/// Runs the service until `shutdown` completes (between fetches).
+pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
     assert_eq!(muster_bus::muster_payload_bytes_max(), limits::PAYLOAD_BYTES_MAX);
     // The ledger service answers no headcount: replicas do.
     let ledger = Ledger::open(&LedgerConfig { query_indexes: false, ..LedgerConfig::new(&args.ledger) })
@@ -157,38 +202,59 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) ->
     let serving = tokio::spawn(serve_lookups(client, lookups, ledger.clone()));
     let (to_outbox, committed) = tokio::sync::mpsc::channel(OUTBOX_BATCHES_MAX);
     let publishing = tokio::spawn(outbox.run(committed));
+    let (to_ledger, mut decoded) = tokio::sync::mpsc::channel(DECODED_COMMITS_MAX);
+    let intake = tokio::spawn(take_in(consumer, Duration::from_millis(args.batch_wait_ms), shutdown, to_ledger));
     let mut service = Service { ledger };
-    let wait = Duration::from_millis(args.batch_wait_ms);
-    let mut shutdown = std::pin::pin!(shutdown);
+    // Every fetched commit is carried through commit, ack, receipts and
+    // feed: the intake stops between fetches, and this drains its queue.
     let stopped: Result<()> = async {
-        loop {
-            // Only waiting is interruptible: a fetched batch is always
-            // carried through commit, ack, receipts and feed before
-            // shutdown.
-            let batch = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                batch = fetch(&consumer, wait) => batch?,
-            };
-            if !batch.is_empty() {
-                let committed = service.process(batch).await?;
-                if to_outbox.send(committed).await.is_err() {
-                    // The outbox stopped: its error is reported below.
-                    return Ok(());
-                }
-                // Off the path to this batch's receipts (the outbox has
-                // them): sled's pages, before the next batch.
-                let ledger = &service.ledger;
-                tokio::task::block_in_place(|| ledger.write().expect("ledger lock").release_pages())?;
+        while let Some(commit) = decoded.recv().await {
+            if !service.commit(commit, &to_outbox).await? {
+                break;
             }
         }
+        Ok(())
     }
     .await;
+    drop(decoded);
+    let taken = intake.await.context("the intake task")?;
     // The outbox drains what was committed, then ends.
     drop(to_outbox);
     let published = publishing.await.context("the outbox task")?;
     serving.abort();
     tracing::info!(head_seq = service.ledger.read().expect("ledger lock").head().seq, "ledger service stopped");
-    stopped.and(published)
+    stopped.and(taken).and(published)
+}
+
+/// Fetches from the intake and decodes, cutting the messages into commits
+/// at message boundaries, until `shutdown` (between fetches) or until the
+/// ledger side stops.
+async fn take_in(
+    consumer: jetstream::consumer::PullConsumer,
+    wait: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+    to_ledger: tokio::sync::mpsc::Sender<Commit>,
+) -> Result<()> {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let batch = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            batch = fetch(&consumer, wait) => batch?,
+        };
+        let mut commit = Commit::default();
+        for message in batch {
+            let events = incoming(&message);
+            if let Some((message, events)) = commit.add(message, events) {
+                if to_ledger.send(std::mem::take(&mut commit)).await.is_err() {
+                    return Ok(());
+                }
+                assert!(commit.add(message, events).is_none(), "a message's events fit in one commit");
+            }
+        }
+        if !commit.messages.is_empty() && to_ledger.send(commit).await.is_err() {
+            return Ok(());
+        }
+    }
 }
 
 /// Answers receipt lookups from the ledger's (source, id) index: the
@@ -230,6 +296,7 @@ async fn fetch(consumer: &jetstream::consumer::PullConsumer, wait: Duration) -> 
     let mut messages = consumer
         .fetch()
         .max_messages(limits::BATCH_EVENTS_MAX)
+        .max_bytes(limits::FETCH_BYTES_MAX)
         .expires(wait.max(Duration::from_millis(10)))
         .messages()
         .await
@@ -248,46 +315,82 @@ fn header(message: &async_nats::Message, name: &str) -> Option<String> {
     message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned())
 }
 
-/// A message as the ledger sees it: decoded by its content type, or
-/// undecodable with the key its headers name.
-fn incoming(message: &async_nats::Message) -> Incoming {
+/// A message's events as the ledger sees them, by its content type: one
+/// event, decoded or undecodable with the key its headers name; or a
+/// batch's events, each decoded on its own (a batch that is not one is a
+/// single undecodable submission, with no key).
+fn incoming(message: &async_nats::Message) -> Vec<Incoming> {
     let content_type = header(message, muster_bus::CONTENT_TYPE_HEADER);
+    let undecodable = |error: DecodeError| Incoming::Undecodable {
+        error,
+        content_type: content_type.clone().unwrap_or_default(),
+        payload: message.payload.to_vec(),
+    };
     let mut incoming = match content_type.as_deref() {
         Some(cloudevents::CONTENT_TYPE) => Incoming::json(&message.payload),
         Some(codec::CONTENT_TYPE) => Incoming::bincode(&message.payload),
-        other => Incoming::Undecodable {
-            error: DecodeError {
-                code: ReasonCode::UnsupportedContentType,
-                message: format!(
-                    "content type {other:?} is neither {} nor {}",
-                    cloudevents::CONTENT_TYPE,
-                    codec::CONTENT_TYPE
-                ),
-                id: None,
-                source: None,
-            },
-            content_type: other.unwrap_or_default().to_owned(),
-            payload: message.payload.to_vec(),
-        },
+        Some(cloudevents::BATCH_CONTENT_TYPE) => {
+            return match cloudevents::split_batch(&message.payload) {
+                Ok(events) => events.iter().enumerate().map(|(i, e)| batched(i, events.len(), e)).collect(),
+                Err(error) => vec![undecodable(error)],
+            };
+        }
+        other => undecodable(DecodeError {
+            code: ReasonCode::UnsupportedContentType,
+            message: format!(
+                "content type {other:?} is none of {}, {} and {}",
+                cloudevents::CONTENT_TYPE,
+                cloudevents::BATCH_CONTENT_TYPE,
+                codec::CONTENT_TYPE
+            ),
+            id: None,
+            source: None,
+        }),
     };
     if let Incoming::Undecodable { error, .. } = &mut incoming {
         error.id = error.id.take().or_else(|| header(message, muster_bus::ID_HEADER));
         error.source = error.source.take().or_else(|| header(message, muster_bus::SOURCE_HEADER));
     }
+    vec![incoming]
+}
+
+/// Event `index` of a batch of `count`, decoded as if it had come alone
+/// (its bytes are what a duplicate is compared with); a rejection says
+/// where in the batch it was.
+fn batched(index: usize, count: usize, event: &serde_json::value::RawValue) -> Incoming {
+    let mut incoming = Incoming::json(event.get().as_bytes());
+    if let Incoming::Undecodable { error, .. } = &mut incoming {
+        error.message = format!("event {} of {count} in a batch: {}", index + 1, error.message);
+    }
     incoming
 }
 
 impl Service {
-    async fn process(&mut self, batch: Vec<jetstream::Message>) -> Result<Committed> {
-        // A span per batch; `instrument`, not `enter`, so it stays right
-        // across the awaits below.
-        let span = tracing::info_span!("intake_batch", size = batch.len());
-        self.process_in_span(batch).instrument(span).await
+    /// Commits, hands the receipts and feed to the outbox, then lets go of
+    /// sled's pages. False when the outbox has stopped (its error is
+    /// reported when it is joined).
+    async fn commit(&mut self, commit: Commit, to_outbox: &tokio::sync::mpsc::Sender<Committed>) -> Result<bool> {
+        let committed = self.process(commit).await?;
+        if to_outbox.send(committed).await.is_err() {
+            return Ok(false);
+        }
+        // Off the path to this batch's receipts (the outbox has them).
+        let ledger = &self.ledger;
+        tokio::task::block_in_place(|| ledger.write().expect("ledger lock").release_pages())?;
+        Ok(true)
     }
 
-    async fn process_in_span(&mut self, batch: Vec<jetstream::Message>) -> Result<Committed> {
+    async fn process(&mut self, commit: Commit) -> Result<Committed> {
+        // A span per batch; `instrument`, not `enter`, so it stays right
+        // across the awaits below.
+        let span =
+            tracing::info_span!("intake_batch", messages = commit.messages.len(), events = commit.incoming.len());
+        self.process_in_span(commit).instrument(span).await
+    }
+
+    async fn process_in_span(&mut self, commit: Commit) -> Result<Committed> {
         let started = Instant::now();
-        let incoming: Vec<Incoming> = batch.iter().map(|m| incoming(m)).collect();
+        let Commit { messages: batch, incoming, origin } = commit;
         // 1. Commit and flush (blocking IO: off the async workers' backs).
         let cursor = batch.iter().filter_map(|m| m.info().ok().map(|i| i.stream_sequence)).max();
         let (receipts, blocks, head_seq) = tokio::task::block_in_place(|| {
@@ -304,13 +407,14 @@ impl Service {
             }
         }
         tracing::info!(
-            events = batch.len(),
+            messages = batch.len(),
+            events = receipts.len(),
             head_seq,
             commit_ms = committed.as_millis() as u64,
             "batch committed; receipts and feed to the outbox"
         );
         // 3. Receipts, 4. feed: the outbox's.
-        Ok(Committed { messages: batch.into_iter().map(|m| m.message).collect(), receipts, blocks })
+        Ok(Committed { messages: batch.into_iter().map(|m| m.message).collect(), origin, receipts, blocks })
     }
 }
 
@@ -320,8 +424,7 @@ impl Outbox {
     async fn run(mut self, mut committed: tokio::sync::mpsc::Receiver<Committed>) -> Result<()> {
         while let Some(batch) = committed.recv().await {
             let started = Instant::now();
-            let messages: Vec<&async_nats::Message> = batch.messages.iter().collect();
-            self.publish_receipts(&messages, &batch.receipts).await?;
+            self.publish_receipts(&batch.receipts, |i| batch.messages.get(*batch.origin.get(i)? as usize)).await?;
             self.publish_feed(batch.blocks).await?;
             tracing::info!(
                 events = batch.receipts.len(),
@@ -335,15 +438,20 @@ impl Outbox {
 
     /// Publishes receipts, per source in submission order, as JSON arrays
     /// of at most [`RECEIPTS_MESSAGE_BYTES_MAX`]; a message with no usable
-    /// key gets a dead letter instead. Core NATS: the ledger keeps every
-    /// outcome, and a missed message is made good by a lookup.
-    async fn publish_receipts(&self, messages: &[&async_nats::Message], receipts: &[Receipt]) -> Result<()> {
+    /// key gets a dead letter instead (`message_of` finds the intake
+    /// message of receipt `i`). Core NATS: the ledger keeps every outcome,
+    /// and a missed message is made good by a lookup.
+    async fn publish_receipts<'m>(
+        &self,
+        receipts: &[Receipt],
+        message_of: impl Fn(usize) -> Option<&'m async_nats::Message>,
+    ) -> Result<()> {
         let mut letters: Vec<PublishAckFuture> = Vec::new();
         let mut by_source: Vec<(&str, Vec<u8>)> = Vec::new();
         let mut slots: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (i, receipt) in receipts.iter().enumerate() {
             if receipt.source.is_empty() || receipt.id.is_empty() {
-                let message = messages.get(i).context("a receipt without a key and without its message")?;
+                let message = message_of(i).context("a receipt without a key and without its message")?;
                 letters.push(self.dead_letter(message, receipt).await?);
                 continue;
             }
@@ -450,7 +558,7 @@ impl Outbox {
             receipts.push(receipt_of(&entry, false));
             if receipts.len() == limits::BATCH_EVENTS_MAX || seq == head {
                 // Recorded entries always have a key: no dead letters here.
-                self.publish_receipts(&[], &std::mem::take(&mut receipts)).await?;
+                self.publish_receipts(&std::mem::take(&mut receipts), |_| None).await?;
             }
         }
         self.publish_feed(ledger.blocks_from(feed_last + 1)?).await

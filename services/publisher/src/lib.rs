@@ -11,6 +11,10 @@
 //! answers a duplicate with its original receipt.
 //!
 //! At most `window` events are in flight (published, no receipt yet).
+//! Consecutive JSON events of one source go out together, up to `batch` in
+//! one message, in CloudEvents' batched content mode
+//! (`application/cloudevents-batch+json`); each still gets its own receipt
+//! and, if that is missing, its own retry (alone).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -24,8 +28,8 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use muster_bus::Topology;
 use muster_proto::entry::Receipt;
-use muster_proto::limits;
 use muster_proto::requests::ReceiptRequest;
+use muster_proto::{cloudevents, limits};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -69,6 +73,8 @@ pub struct PublisherConfig {
     pub receipt_wait: Duration,
     /// Publishes per event before giving up.
     pub attempts: u32,
+    /// Most events in one message (1: one event per message).
+    pub batch: usize,
 }
 
 impl Default for PublisherConfig {
@@ -77,6 +83,7 @@ impl Default for PublisherConfig {
             window: limits::PUBLISH_IN_FLIGHT_MAX,
             receipt_wait: Duration::from_millis(limits::RECEIPT_WAIT_MS),
             attempts: limits::PUBLISH_ATTEMPTS_MAX,
+            batch: limits::PUBLISH_BATCH_EVENTS,
         }
     }
 }
@@ -97,13 +104,27 @@ fn error(context: &str, e: impl std::fmt::Display) -> PublishError {
     PublishError(format!("{context}: {e}"))
 }
 
+/// An event's idempotency key: (source, id).
+type Key = (String, String);
+
+/// A publish's PubAck, with the keys of the events its message carried.
 type AckFuture = std::pin::Pin<
     Box<
         dyn std::future::Future<
-                Output = ((String, String), Result<jetstream::publish::PublishAck, jetstream::context::PublishError>),
+                Output = (Vec<Key>, Result<jetstream::publish::PublishAck, jetstream::context::PublishError>),
             > + Send,
     >,
 >;
+
+/// Whether `event` may travel in a batch: JSON, one well-formed value
+/// (one broken event would otherwise make its whole batch unreadable: it
+/// goes alone and gets its own rejected receipt), and small enough to
+/// share a message.
+fn batchable(event: &Outgoing) -> bool {
+    event.content_type == cloudevents::CONTENT_TYPE
+        && event.payload.len() < limits::PAYLOAD_BYTES_MAX / 2
+        && serde_json::from_slice::<&serde_json::value::RawValue>(&event.payload).is_ok()
+}
 
 /// Publishes events and collects their receipts.
 pub struct Publisher {
@@ -124,6 +145,7 @@ impl Publisher {
     /// A publisher on `client` for the deployment `topology`.
     pub fn new(client: async_nats::Client, topology: Topology, config: PublisherConfig) -> Publisher {
         assert!(config.window >= 1 && config.window <= limits::PUBLISH_IN_FLIGHT_MAX);
+        assert!(config.batch >= 1 && config.batch <= limits::BATCH_MESSAGE_EVENTS_MAX);
         let js = jetstream::new(client.clone());
         Publisher { client, js, topology, config }
     }
@@ -140,13 +162,36 @@ impl Publisher {
             .header(muster_bus::CONTENT_TYPE_HEADER, event.content_type)
             .header(muster_bus::SOURCE_HEADER, event.source.as_str())
             .header(muster_bus::ID_HEADER, event.id.as_str());
+        self.send_message(&event.source, message, vec![(event.source.clone(), event.id.clone())]).await
+    }
+
+    /// Publishes events of one source (all [`batchable`]) as one batched
+    /// message. Its `Nats-Msg-Id` covers every key in it, so JetStream
+    /// drops only a re-publish of the very same batch.
+    async fn send_batch(&self, events: &[&Outgoing]) -> Result<AckFuture, PublishError> {
+        let [first, ..] = events else { unreachable!("a batch holds an event") };
+        debug_assert!(events.iter().all(|e| e.source == first.source && batchable(e)));
+        let keys: Vec<Key> = events.iter().map(|e| (e.source.clone(), e.id.clone())).collect();
+        let message = PublishMessage::build()
+            .payload(cloudevents::encode_batch(events.iter().map(|e| e.payload.as_slice())).into())
+            .message_id(Topology::batch_message_id(&first.source, keys.iter().map(|(_, id)| id.as_str())))
+            .header(muster_bus::CONTENT_TYPE_HEADER, cloudevents::BATCH_CONTENT_TYPE)
+            .header(muster_bus::SOURCE_HEADER, first.source.as_str());
+        self.send_message(&first.source, message, keys).await
+    }
+
+    async fn send_message(
+        &self,
+        source: &str,
+        message: PublishMessage,
+        keys: Vec<Key>,
+    ) -> Result<AckFuture, PublishError> {
         let ack = self
             .js
-            .send_publish(self.topology.intake_subject(&event.source), message)
+            .send_publish(self.topology.intake_subject(source), message)
             .await
             .map_err(|e| error("publishing", e))?;
-        let key = (event.source.clone(), event.id.clone());
-        Ok(Box::pin(async move { (key, ack.await) }))
+        Ok(Box::pin(async move { (keys, ack.await) }))
     }
 
     /// The ledger's receipt of (source, id), if it recorded the event.
@@ -189,24 +234,52 @@ impl Publisher {
         let mut outcomes = Vec::new();
         let mut acks: FuturesUnordered<AckFuture> = FuturesUnordered::new();
         let mut tick = 0u64;
+        // A message is started only with room in the window for a whole
+        // batch: refilling slot by slot as receipts come would send one
+        // event per message once the window is full.
+        let group_room = self.config.batch.min(self.config.window);
         loop {
-            while in_flight.len() < self.config.window {
-                let Some(event) = events.next() else { break };
-                let key = (event.source.clone(), event.id.clone());
-                if in_flight.contains_key(&key) {
-                    continue;
+            while self.config.window - in_flight.len() >= group_room {
+                // The next message: one event, or consecutive batchable
+                // events of one source up to `batch` and the payload limit.
+                let mut group: Vec<Key> = Vec::new();
+                let mut bytes = 2;
+                while group.len() < self.config.batch && in_flight.len() < self.config.window {
+                    let Some(event) = events.peek() else { break };
+                    let key = (event.source.clone(), event.id.clone());
+                    if in_flight.contains_key(&key) {
+                        events.next();
+                        continue;
+                    }
+                    let alone = !batchable(event);
+                    if let Some((source, _)) = group.first() {
+                        if alone || *source != key.0 || bytes + event.payload.len() + 1 > limits::PAYLOAD_BYTES_MAX {
+                            break;
+                        }
+                    }
+                    bytes += event.payload.len() + 1;
+                    let event = events.next().expect("peeked");
+                    tick += 1;
+                    let deadline = (Instant::now() + self.config.receipt_wait, tick);
+                    deadlines.insert(deadline, key.clone());
+                    in_flight.insert(key.clone(), InFlight { event, attempts: 1, deadline });
+                    group.push(key);
+                    if alone {
+                        break;
+                    }
                 }
-                if listening.insert(event.source.clone()) {
-                    listeners.spawn(self.listen(&event.source, sender.clone()).await?);
+                let Some((source, _)) = group.first() else { break };
+                if listening.insert(source.clone()) {
+                    listeners.spawn(self.listen(source, sender.clone()).await?);
                 }
+                let carried: Vec<&Outgoing> = group.iter().map(|key| &in_flight[key].event).collect();
                 // Not `acks.push(… .await)`: that would hold a borrow of
                 // `acks` across the await and make this future !Send.
-                let ack = self.send(&event).await?;
+                let ack = match carried.as_slice() {
+                    [event] => self.send(event).await?,
+                    events => self.send_batch(events).await?,
+                };
                 acks.push(ack);
-                tick += 1;
-                let deadline = (Instant::now() + self.config.receipt_wait, tick);
-                deadlines.insert(deadline, key.clone());
-                in_flight.insert(key, InFlight { event, attempts: 1, deadline });
             }
             if in_flight.is_empty() && events.peek().is_none() {
                 break;
@@ -214,21 +287,21 @@ impl Publisher {
             let next_deadline = deadlines.keys().next().map(|(d, _)| *d).unwrap_or_else(Instant::now);
             let awaiting_acks = !acks.is_empty();
             tokio::select! {
-                Some((key, ack)) = acks.next(), if awaiting_acks => {
+                Some((keys, ack)) = acks.next(), if awaiting_acks => {
                     match ack {
                         Ok(ack) if !ack.duplicate => {}
-                        // Already in the stream: its receipt may exist; look now.
-                        Ok(_) => self.expire_now(&key, &mut in_flight, &mut deadlines, &mut tick),
+                        // Already in the stream: their receipts may exist; look now.
+                        Ok(_) => self.expire_now(&keys, &mut in_flight, &mut deadlines, &mut tick),
                         Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
                             return Err(PublishError(format!(
                                 "no intake stream takes {}: is the ledger service running (and the prefix right)?",
-                                self.topology.intake_subject(&key.0)
+                                self.topology.intake_subject(&keys[0].0)
                             )));
                         }
                         Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => return Err(error("publishing", e)),
                         Err(e) => {
-                            tracing::debug!(source = %key.0, id = %key.1, error = %e, "no PubAck; will retry");
-                            self.expire_now(&key, &mut in_flight, &mut deadlines, &mut tick);
+                            tracing::debug!(source = %keys[0].0, events = keys.len(), error = %e, "no PubAck; will retry");
+                            self.expire_now(&keys, &mut in_flight, &mut deadlines, &mut tick);
                         }
                     }
                 }
@@ -291,19 +364,21 @@ impl Publisher {
         Ok(None)
     }
 
-    /// Moves an in-flight event's deadline to now.
+    /// Moves in-flight events' deadlines to now.
     fn expire_now(
         &self,
-        key: &(String, String),
-        in_flight: &mut HashMap<(String, String), InFlight>,
-        deadlines: &mut BTreeMap<(Instant, u64), (String, String)>,
+        keys: &[Key],
+        in_flight: &mut HashMap<Key, InFlight>,
+        deadlines: &mut BTreeMap<(Instant, u64), Key>,
         tick: &mut u64,
     ) {
-        if let Some(entry) = in_flight.get_mut(key) {
-            deadlines.remove(&entry.deadline);
-            *tick += 1;
-            entry.deadline = (Instant::now(), *tick);
-            deadlines.insert(entry.deadline, key.clone());
+        for key in keys {
+            if let Some(entry) = in_flight.get_mut(key) {
+                deadlines.remove(&entry.deadline);
+                *tick += 1;
+                entry.deadline = (Instant::now(), *tick);
+                deadlines.insert(entry.deadline, key.clone());
+            }
         }
     }
 

@@ -39,6 +39,11 @@ struct Args {
     /// Most events in flight.
     #[arg(long, default_value_t = limits::PUBLISH_IN_FLIGHT_MAX)]
     window: usize,
+    /// Most JSON events in one message (CloudEvents' batched mode); 1 sends
+    /// one event per message. Bincode events always go one per message.
+    #[arg(long, default_value_t = limits::PUBLISH_BATCH_EVENTS as u16,
+          value_parser = clap::value_parser!(u16).range(1..=limits::BATCH_MESSAGE_EVENTS_MAX as i64))]
+    batch: u16,
     /// Milliseconds to wait for a receipt before publishing again.
     #[arg(long, default_value_t = limits::RECEIPT_WAIT_MS)]
     receipt_wait_ms: u64,
@@ -163,6 +168,7 @@ async fn run(args: Args) -> Result<ExitCode> {
             .context("connecting to NATS")?;
     let config = PublisherConfig {
         window: args.window.clamp(1, limits::PUBLISH_IN_FLIGHT_MAX),
+        batch: args.batch.into(),
         receipt_wait: Duration::from_millis(args.receipt_wait_ms),
         ..PublisherConfig::default()
     };
