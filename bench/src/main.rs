@@ -58,6 +58,9 @@ enum Cmd {
         jsonl: PathBuf,
         #[arg(long, default_value_t = 200_000)]
         events: u64,
+        /// Events per message in batched mode.
+        #[arg(long, default_value_t = muster_proto::limits::PUBLISH_BATCH_EVENTS)]
+        batch: usize,
     },
     /// Only the point headcounts over NATS (and the echo baseline), with
     /// questions from a query replica's child process; prints p50/p99.
@@ -84,9 +87,9 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string(&inprocess::build(&events, &ledger)?)?);
             Ok(())
         }
-        Cmd::Ingest { jsonl, events } => {
+        Cmd::Ingest { jsonl, events, batch } => {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            let ingest = runtime.block_on(nats::ingest(nats::first_events(&jsonl, events)?))?;
+            let ingest = runtime.block_on(nats::ingest(nats::first_events(&jsonl, events)?, batch))?;
             println!("{}", serde_json::to_string(&ingest)?);
             Ok(())
         }
@@ -175,7 +178,8 @@ fn run(
     eprintln!("== point headcounts over NATS");
     let (over_nats, echo) = runtime.block_on(nats::query_latency(&ledger, &opened.samples))?;
     eprintln!("== ingest: raw JetStream, then publisher → ledger → receipt ({ingest_events} events)");
-    let ingest = runtime.block_on(nats::ingest(nats::first_events(&jsonl, ingest_events)?))?;
+    let batch = muster_proto::limits::PUBLISH_BATCH_EVENTS;
+    let ingest = runtime.block_on(nats::ingest(nats::first_events(&jsonl, ingest_events)?, batch))?;
     let baseline = if no_postgres {
         None
     } else {

@@ -11,16 +11,24 @@ use muster_tests::stack::Stack;
 use std::path::Path;
 use std::time::Instant;
 
-/// Ingest, both ways, in events per second.
+/// Ingest, in events per second: Muster and raw JetStream, each with one
+/// event per message and in batched mode (`batch` events per message).
 #[derive(serde::Serialize, Debug)]
 pub struct Ingest {
-    /// Events published.
+    /// Events published (each way).
     pub events: u64,
-    /// Raw JetStream async publish, every PubAck awaited.
+    /// Events per message in batched mode.
+    pub batch: usize,
+    /// Raw JetStream async publish, one event per message, every PubAck awaited.
     pub raw_per_sec: f64,
-    /// Muster: publisher → intake → ledger (flushed) → receipt.
+    /// Raw JetStream async publish of the batched messages Muster's
+    /// publisher sends, every PubAck awaited.
+    pub raw_batched_per_sec: f64,
+    /// Muster, batched mode: publisher → intake → ledger (flushed) → receipt.
     pub muster_per_sec: f64,
-    /// Receipts saying accepted.
+    /// Muster, one event per message.
+    pub muster_single_per_sec: f64,
+    /// Receipts saying accepted (batched run; the single run must agree).
     pub accepted: u64,
 }
 
@@ -29,52 +37,82 @@ pub fn first_events(jsonl: &Path, n: u64) -> Result<Vec<Outgoing>> {
     muster_tests::outgoing_from_jsonl(jsonl, Some(n as usize))
 }
 
-/// Raw JetStream, then Muster, on one fresh server.
-pub async fn ingest(events: Vec<Outgoing>) -> Result<Ingest> {
+/// Raw JetStream, then Muster, one event per message and batched; each on
+/// a fresh server (and Muster on a fresh ledger).
+pub async fn ingest(events: Vec<Outgoing>, batch: usize) -> Result<Ingest> {
     let n = events.len() as u64;
+    let window = muster_proto::limits::PUBLISH_IN_FLIGHT_MAX;
+    let singles: Vec<Vec<u8>> = events.iter().map(|e| e.payload.clone()).collect();
+    // The bench's events are of one source and all batchable: the
+    // publisher groups them exactly so.
+    anyhow::ensure!(events.iter().all(|e| e.source == events[0].source), "one source");
+    let batches: Vec<Vec<u8>> = events
+        .chunks(batch)
+        .map(|part| muster_proto::cloudevents::encode_batch(part.iter().map(|e| e.payload.as_slice())))
+        .collect();
+    let raw_single = raw(singles, window).await?;
+    let raw_batched = raw(batches, window.div_ceil(batch)).await?;
+    let (muster_single, accepted_single) = muster(events.clone(), 1).await?;
+    let (muster_batched, accepted) = muster(events, batch).await?;
+    anyhow::ensure!(accepted == accepted_single, "batched: {accepted} accepted, one by one: {accepted_single}");
+    let per_sec = |d: std::time::Duration| n as f64 / d.as_secs_f64();
+    Ok(Ingest {
+        events: n,
+        batch,
+        raw_per_sec: per_sec(raw_single),
+        raw_batched_per_sec: per_sec(raw_batched),
+        muster_per_sec: per_sec(muster_batched),
+        muster_single_per_sec: per_sec(muster_single),
+        accepted,
+    })
+}
+
+/// Publishes `payloads` to a new file-backed stream, at most `window`
+/// unacknowledged (async-nats stalls past 5,000 outstanding acks nobody
+/// awaits); the time until every PubAck is in.
+async fn raw(payloads: Vec<Vec<u8>>, window: usize) -> Result<std::time::Duration> {
     let stack = Stack::new();
-    let client = stack.client().await;
-    let js = jetstream::new(client.clone());
+    let js = jetstream::new(stack.client().await);
     js.create_stream(stream::Config {
         name: "RAW".into(),
         subjects: vec!["raw.>".into()],
         storage: stream::StorageType::File,
+        max_message_size: (muster_proto::limits::PAYLOAD_BYTES_MAX + 4096) as i32,
         ..Default::default()
     })
     .await?;
     let started = Instant::now();
-    // The publisher's in-flight window (async-nats stalls past 5,000
-    // outstanding acks nobody awaits).
-    let mut acks = std::collections::VecDeque::with_capacity(muster_proto::limits::PUBLISH_IN_FLIGHT_MAX);
-    for event in &events {
-        if acks.len() == muster_proto::limits::PUBLISH_IN_FLIGHT_MAX {
+    let mut acks = std::collections::VecDeque::with_capacity(window);
+    for payload in payloads {
+        if acks.len() == window {
             let ack: jetstream::context::PublishAckFuture = acks.pop_front().expect("non-empty");
             ack.await?;
         }
-        acks.push_back(js.publish("raw.events", event.payload.clone().into()).await?);
+        acks.push_back(js.publish("raw.events", payload.into()).await?);
     }
     for ack in acks {
         ack.await?;
     }
-    let raw = started.elapsed();
+    Ok(started.elapsed())
+}
 
+/// Muster end to end, `batch` events per message: the time until every
+/// receipt is in, and how many said accepted.
+async fn muster(events: Vec<Outgoing>, batch: usize) -> Result<(std::time::Duration, u64)> {
+    let stack = Stack::new();
     let ledger = stack.start_ledger();
     stack.wait_for_streams().await;
-    let publisher = Publisher::new(client, muster_bus::Topology::default(), PublisherConfig::default());
+    let config = PublisherConfig { batch, ..PublisherConfig::default() };
+    let publisher = Publisher::new(stack.client().await, muster_bus::Topology::default(), config);
     let started = Instant::now();
     let outcomes = publisher.publish_all(events, |_| {}).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let muster = started.elapsed();
+    let took = started.elapsed();
     ledger.stop().await;
     let accepted = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Receipt(r) if r.status == muster_proto::entry::ReceiptStatus::Accepted))
         .count() as u64;
-    Ok(Ingest {
-        events: n,
-        raw_per_sec: n as f64 / raw.as_secs_f64(),
-        muster_per_sec: n as f64 / muster.as_secs_f64(),
-        accepted,
-    })
+    Ok((took, accepted))
 }
 
 /// Point headcounts asked one at a time over NATS of a query service whose
