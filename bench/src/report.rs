@@ -121,20 +121,32 @@ pub fn markdown(c: &Context, figures: &Figures) -> String {
     let _ = writeln!(s);
     let _ = writeln!(s, "| figure | Muster | baseline (same run) | ratio | target | |");
     let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- |");
-    let ratio = ingest.muster_per_sec / ingest.raw_batched_per_sec;
+    // Two readings of "the same payloads": the same events as a plain
+    // JetStream client sends them (one a message), and the very messages
+    // Muster's publisher sends. Both are shown with the target.
+    let per_event = ingest.muster_per_sec / ingest.raw_per_sec;
+    let per_message = ingest.muster_per_sec / ingest.raw_batched_per_sec;
     let _ = writeln!(
         s,
-        "| durable ingest, publisher → receipt, ledger flushed ({} events, batched mode: {} per message) | {:.0} events/s | raw JetStream async publish of the same messages, PubAcks awaited: {:.0} events/s | {:.2} | ≥ 0.8 | {} |",
+        "| durable ingest, publisher → receipt, ledger flushed ({} events; batched mode, {} per message) | {:.0} events/s | raw JetStream async publish of the same events, one per message, PubAcks awaited: {:.0} events/s | {:.2} | ≥ 0.8 | {} |",
         ingest.events,
         ingest.batch,
         ingest.muster_per_sec,
-        ingest.raw_batched_per_sec,
-        ratio,
-        met(ratio >= 0.8)
+        ingest.raw_per_sec,
+        per_event,
+        met(per_event >= 0.8)
     );
     let _ = writeln!(
         s,
-        "| the same, one event per message | {:.0} events/s | raw JetStream, one event per message: {:.0} events/s | {:.2} | | shown |",
+        "| the same, against raw JetStream publishing the same batch messages | {:.0} events/s | {:.0} events/s | {:.2} | ≥ 0.8 | {} |",
+        ingest.muster_per_sec,
+        ingest.raw_batched_per_sec,
+        per_message,
+        met(per_message >= 0.8)
+    );
+    let _ = writeln!(
+        s,
+        "| durable ingest, one event per message | {:.0} events/s | raw JetStream, one event per message: {:.0} events/s | {:.2} | | shown |",
         ingest.muster_single_per_sec,
         ingest.raw_per_sec,
         ingest.muster_single_per_sec / ingest.raw_per_sec,
