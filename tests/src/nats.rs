@@ -67,8 +67,11 @@ impl Drop for NatsServer {
 
 fn spawn(store: &Path, port: Option<u16>) -> (Child, u16) {
     let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
+    // The deployment's own settings (max_payload, JetStream limits, sync
+    // interval); the flags move it to its own port and store.
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/nats/dev.conf");
     let mut child = Command::new(binary())
-        .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
+        .args(["-c", config, "-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
         .arg(store)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
