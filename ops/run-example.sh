@@ -38,3 +38,7 @@ muster audit --from 2013-01-01 --to 2016-06-30
 echo
 echo "== the chain"
 muster verify
+echo
+echo "== the chain, exported for an auditor and checked offline (no ledger opened)"
+muster export "$ledger.export.jsonl"
+./target/release/muster verify --export "$ledger.export.jsonl"

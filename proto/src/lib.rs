@@ -6,6 +6,7 @@
 //! - [`codec`]: bincode 2.0.1 behind one module, format version byte first.
 //! - [`validate`]: wire → domain types, enforcing [`limits`].
 //! - [`entry`]: ledger entries and receipts.
+//! - [`export`]: the ledger export (JSON Lines) an auditor checks offline.
 //! - Reason codes: [`muster_domain::ReasonCode`], documented in
 //!   `proto/REASON_CODES.md`.
 //!
@@ -26,6 +27,7 @@ pub mod codec;
 pub mod disk;
 pub mod entry;
 mod error;
+pub mod export;
 pub mod limits;
 pub mod requests;
 pub mod validate;

@@ -140,6 +140,18 @@ pub struct VerifyAnswer {
     pub reason: Option<String>,
 }
 
+impl VerifyAnswer {
+    /// A whole chain of `entries`, ending at `head_hash` (hex).
+    pub fn whole(entries: u64, head_hash: String) -> VerifyAnswer {
+        VerifyAnswer { ok: true, entries, head_hash: Some(head_hash), first_bad_seq: None, reason: None }
+    }
+
+    /// A chain broken at `first_bad_seq`, of `entries` in all.
+    pub fn broken(entries: u64, first_bad_seq: u64, reason: String) -> VerifyAnswer {
+        VerifyAnswer { ok: false, entries, head_hash: None, first_bad_seq: Some(first_bad_seq), reason: Some(reason) }
+    }
+}
+
 /// Any endpoint's error: a stable code and a message.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 pub struct ErrorAnswer {

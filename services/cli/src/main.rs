@@ -4,6 +4,8 @@
 //! muster import  --ledger DIR events.jsonl      # or - for stdin
 //! muster headcount --ledger DIR --unit U --date 2016-01-01 [--rollup] [--known-at 42|2016-01-05T00:00:00Z]
 //! muster tree | roster | history | lineage | series | receipt | verify
+//! muster export --ledger DIR ledger.jsonl          # the chain, for auditors
+//! muster verify --export ledger.jsonl              # offline, no ledger needed
 //! muster --nats nats://127.0.0.1:4222 headcount …   # ask the query service instead
 //! muster --nats nats://127.0.0.1:4222 status        # how far the replica is behind
 //! ```
@@ -154,8 +156,19 @@ enum Command {
         #[arg(long)]
         id: String,
     },
-    /// Re-walk the hash chain on disk.
-    Verify,
+    /// Re-walk the hash chain on disk; or, with --export, check an export
+    /// file offline (no ledger, no service).
+    Verify {
+        /// The export to check (`muster export`), or - for stdin.
+        #[arg(long)]
+        export: Option<PathBuf>,
+    },
+    /// Write every entry, checked as it is read, as an export an auditor
+    /// can check offline (`muster verify --export FILE`).
+    Export {
+        /// Where (default: stdout).
+        file: Option<PathBuf>,
+    },
     /// How far a query replica is behind the ledger (with --nats).
     Status,
 }
@@ -222,6 +235,39 @@ fn with_known_at(mut request: serde_json::Value, known_at: Option<&str>) -> serd
     request
 }
 
+/// `verify --export`: the same answer as a ledger's verify, from the file
+/// alone; exit 2 when its chain is broken.
+fn verify_export(file: &std::path::Path, format: Format, out: &mut impl Write) -> Result<ExitCode> {
+    let mut input: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let opened = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        Box::new(std::io::BufReader::with_capacity(1 << 20, opened))
+    };
+    use muster_ledger::export::ExportError;
+    let answer = match muster_ledger::export::verify_export(&mut input) {
+        Ok(report) => VerifyAnswer::whole(report.entries, muster_ledger::hex(&report.head_hash)),
+        // Of an export, what is known is the entries before the break.
+        Err(ExportError::Broken { seq, reason }) => VerifyAnswer::broken(seq - 1, seq, reason),
+        Err(other) => return Err(other.into()),
+    };
+    print_verify(&answer, format, out)
+}
+
+fn print_verify(answer: &VerifyAnswer, format: Format, out: &mut impl Write) -> Result<ExitCode> {
+    let mut pairs = vec![("ok", answer.ok.to_string()), ("entries", answer.entries.to_string())];
+    match (&answer.head_hash, answer.first_bad_seq, &answer.reason) {
+        (Some(hash), _, _) => pairs.push(("head_hash", hash.clone())),
+        (None, Some(seq), reason) => {
+            pairs.push(("first_bad_seq", seq.to_string()));
+            pairs.push(("reason", reason.clone().unwrap_or_default()));
+        }
+        _ => {}
+    }
+    output::one(out, format, answer, Table::kv(&pairs))?;
+    Ok(if answer.ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).context("reading the answer")
 }
@@ -233,6 +279,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         FormatArg::Csv => Format::Csv,
     };
     let out = &mut std::io::stdout().lock();
+    // Offline: an export is checked on its own, with no ledger opened.
+    if let Command::Verify { export: Some(file) } = &cli.command {
+        return verify_export(file, format, out);
+    }
     let backend = match &cli.nats {
         Some(urls) => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -303,20 +353,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let receipt: Receipt = parse(&backend.ask("receipt", json!({"source": source, "id": id}))?)?;
             output::one(out, format, &receipt, Table::receipts(std::slice::from_ref(&receipt)))?;
         }
-        Command::Verify => {
-            let answer: VerifyAnswer = parse(&backend.ask("verify", json!({}))?)?;
-            let mut pairs = vec![("ok", answer.ok.to_string()), ("entries", answer.entries.to_string())];
-            match (&answer.head_hash, answer.first_bad_seq, &answer.reason) {
-                (Some(hash), _, _) => pairs.push(("head_hash", hash.clone())),
-                (None, Some(seq), reason) => {
-                    pairs.push(("first_bad_seq", seq.to_string()));
-                    pairs.push(("reason", reason.clone().unwrap_or_default()));
+        Command::Export { file } => {
+            let Backend::Local(ledger) = backend else {
+                bail!("export reads a local ledger: give --ledger, not --nats")
+            };
+            let written = match &file {
+                Some(path) => {
+                    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+                    muster_ledger::export::write_export(&ledger, &mut std::io::BufWriter::new(file))?
                 }
-                _ => {}
-            }
-            output::one(out, format, &answer, Table::kv(&pairs))?;
+                None => muster_ledger::export::write_export(&ledger, out)?,
+            };
+            eprintln!("exported {} entries, head hash {}", written.entries, muster_ledger::hex(&written.head_hash));
+        }
+        Command::Verify { export: _ } => {
+            let answer: VerifyAnswer = parse(&backend.ask("verify", json!({}))?)?;
+            let code = print_verify(&answer, format, out)?;
             if !answer.ok {
-                return Ok(ExitCode::from(2));
+                return Ok(code);
             }
         }
         Command::Status => {

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod export;
 mod hex;
 pub mod service;
 mod store;

@@ -207,21 +207,11 @@ pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, Q
         }
         "verify" => {
             let answer = match ledger.verify() {
-                Ok(report) => VerifyAnswer {
-                    ok: true,
-                    entries: report.entries,
-                    head_hash: Some(muster_ledger::hex(&report.head_hash)),
-                    first_bad_seq: None,
-                    reason: None,
-                },
+                Ok(report) => VerifyAnswer::whole(report.entries, muster_ledger::hex(&report.head_hash)),
                 Err(e) => match e.kind() {
-                    muster_ledger::LedgerErrorKind::Corrupt { seq, reason } => VerifyAnswer {
-                        ok: false,
-                        entries: ledger.head().seq,
-                        head_hash: None,
-                        first_bad_seq: Some(*seq),
-                        reason: Some(reason.clone()),
-                    },
+                    muster_ledger::LedgerErrorKind::Corrupt { seq, reason } => {
+                        VerifyAnswer::broken(ledger.head().seq, *seq, reason.clone())
+                    }
                     _ => return Err(internal(e)),
                 },
             };
