@@ -42,3 +42,9 @@ echo
 echo "== the chain, exported for an auditor and checked offline (no ledger opened)"
 muster export "$ledger.export.jsonl"
 ./target/release/muster verify --export "$ledger.export.jsonl"
+echo
+echo "== … and against the head the ledger signed (ed25519; the auditor trusts only the public key)"
+rm -f "$ledger.key"
+public_key=$(./target/release/muster keygen "$ledger.key")
+muster checkpoint --signing-key "$ledger.key" > "$ledger.checkpoint.json"
+./target/release/muster verify --export "$ledger.export.jsonl" --checkpoint "$ledger.checkpoint.json" --public-key "$public_key"

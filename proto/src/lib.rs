@@ -7,6 +7,7 @@
 //! - [`validate`]: wire → domain types, enforcing [`limits`].
 //! - [`entry`]: ledger entries and receipts.
 //! - [`export`]: the ledger export (JSON Lines) an auditor checks offline.
+//! - [`checkpoint`]: a signed checkpoint of the chain head.
 //! - Reason codes: [`muster_domain::ReasonCode`], documented in
 //!   `proto/REASON_CODES.md`.
 //!
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod answers;
+pub mod checkpoint;
 pub mod cloudevents;
 pub mod codec;
 pub mod disk;

@@ -43,6 +43,13 @@ pub const FETCH_BYTES_MAX: usize = 8 * PAYLOAD_BYTES_MAX;
 /// Rationale: one flush costs about as much as a few hundred entry writes;
 /// bigger batches add latency to every receipt in them.
 pub const BATCH_EVENTS_MAX: usize = 1024;
+/// The ledger service signs its head (a checkpoint) once this many
+/// entries were committed since the last one. Rationale: an auditor's
+/// export is vouched for up to at most this many entries before its end;
+/// signing costs ~50 µs, nothing at this rate.
+pub const CHECKPOINT_EVERY_ENTRIES: u64 = 10_000;
+/// … or once this long has passed with anything new since the last one.
+pub const CHECKPOINT_INTERVAL_SECS: u64 = 60;
 /// Most points one series query returns.
 pub const SERIES_POINTS_MAX: usize = 100_000;
 /// How long the ledger service waits for a batch to fill before it takes

@@ -58,12 +58,24 @@ impl Stack {
 
     /// The ledger service, in-process.
     pub fn start_ledger(&self) -> Running {
-        let args = muster_ledger::service::Args {
+        self.start_ledger_with(self.ledger_args())
+    }
+
+    /// The ledger service's settings in this stack (to change before
+    /// [`Stack::start_ledger_with`]).
+    pub fn ledger_args(&self) -> muster_ledger::service::Args {
+        muster_ledger::service::Args {
             common: muster_bus::service::CommonArgs::for_url(&self.nats.url()),
             ledger: self.ledger_dir(),
             batch_wait_ms: 5,
             stream_replicas: 1,
-        };
+            signing_key: None,
+            checkpoint_every: muster_proto::limits::CHECKPOINT_EVERY_ENTRIES,
+        }
+    }
+
+    /// The ledger service, in-process, with these settings.
+    pub fn start_ledger_with(&self, args: muster_ledger::service::Args) -> Running {
         let (stop, shutdown) = stopper();
         Running { stop: Some(stop), task: tokio::spawn(muster_ledger::service::run(args, shutdown)) }
     }

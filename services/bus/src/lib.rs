@@ -7,6 +7,7 @@
 //! <prefix>.lookup.<source token>          (request/reply)    the ledger answers: the receipt of (source, id)
 //! <prefix>.feed                           MUSTER_FEED        every ledger entry, one stored block per message
 //! <prefix>.deadletter                     MUSTER_DEADLETTER  messages with no usable event id
+//! <prefix>.checkpoints                    MUSTER_CHECKPOINTS the chain head, signed by the ledger
 //! <prefix>.query.<endpoint>               (micro service)    the query service
 //! ```
 //!
@@ -98,6 +99,10 @@ impl Topology {
     pub fn deadletter_stream(&self) -> String {
         format!("{}_DEADLETTER", self.stream_prefix)
     }
+    /// Stream of signed checkpoints.
+    pub fn checkpoints_stream(&self) -> String {
+        format!("{}_CHECKPOINTS", self.stream_prefix)
+    }
 
     /// Where a publisher sends events of `source`.
     pub fn intake_subject(&self, source: &str) -> String {
@@ -137,6 +142,10 @@ impl Topology {
     /// Dead letters.
     pub fn deadletter_subject(&self) -> String {
         format!("{}.deadletter", self.prefix)
+    }
+    /// Signed checkpoints of the chain head (JSON, `muster_proto::checkpoint`).
+    pub fn checkpoints_subject(&self) -> String {
+        format!("{}.checkpoints", self.prefix)
     }
     /// The query service's subject group.
     pub fn query_group(&self) -> String {
@@ -180,6 +189,14 @@ impl Topology {
         js.get_or_create_stream(stream::Config {
             allow_direct: true,
             ..file(self.deadletter_stream(), vec![self.deadletter_subject()])
+        })
+        .await?;
+        // Evidence: nothing in it may be taken back; auditors read the last.
+        js.get_or_create_stream(stream::Config {
+            allow_direct: true,
+            deny_delete: true,
+            deny_purge: true,
+            ..file(self.checkpoints_stream(), vec![self.checkpoints_subject()])
         })
         .await?;
         Ok(())

@@ -162,6 +162,27 @@ enum Command {
         /// The export to check (`muster export`), or - for stdin.
         #[arg(long)]
         export: Option<PathBuf>,
+        /// With --export: a checkpoint the ledger signed (JSON); the export
+        /// must reach its entry with exactly its hash.
+        #[arg(long, requires = "export", requires = "public_key")]
+        checkpoint: Option<PathBuf>,
+        /// The ledger's public key the checkpoint must be signed by (hex),
+        /// as given to the auditor out of band.
+        #[arg(long, requires = "checkpoint")]
+        public_key: Option<String>,
+    },
+    /// Sign the local ledger's head with a key file: a checkpoint to hand
+    /// out with an export.
+    Checkpoint {
+        /// The ledger's signing key (`muster keygen`).
+        #[arg(long, env = "MUSTER_SIGNING_KEY")]
+        signing_key: PathBuf,
+    },
+    /// Make a new ed25519 signing key: writes its secret to FILE (mode
+    /// 0600), prints the public key auditors are to trust.
+    Keygen {
+        /// Where to write the secret key (must not exist).
+        file: PathBuf,
     },
     /// Write every entry, checked as it is read, as an export an auditor
     /// can check offline (`muster verify --export FILE`).
@@ -235,9 +256,31 @@ fn with_known_at(mut request: serde_json::Value, known_at: Option<&str>) -> serd
     request
 }
 
+/// `keygen`: a new signing key in a file only its owner can read.
+fn keygen(file: &std::path::Path, out: &mut impl Write) -> Result<ExitCode> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let (signer, secret) = muster_ledger::checkpoint::Signer::generate()?;
+    let mut key_file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .with_context(|| format!("creating {} (it must not exist yet)", file.display()))?;
+    key_file.write_all(format!("{secret}\n").as_bytes())?;
+    key_file.sync_all()?;
+    writeln!(out, "{}", signer.public_key())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `verify --export`: the same answer as a ledger's verify, from the file
-/// alone; exit 2 when its chain is broken.
-fn verify_export(file: &std::path::Path, format: Format, out: &mut impl Write) -> Result<ExitCode> {
+/// alone (and, given one, against a signed checkpoint); exit 2 when its
+/// chain is broken or does not match the checkpoint.
+fn verify_export(
+    file: &std::path::Path,
+    against: Option<(&std::path::Path, &str)>,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<ExitCode> {
     let mut input: Box<dyn BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -245,10 +288,28 @@ fn verify_export(file: &std::path::Path, format: Format, out: &mut impl Write) -
         Box::new(std::io::BufReader::with_capacity(1 << 20, opened))
     };
     use muster_ledger::export::ExportError;
-    let answer = match muster_ledger::export::verify_export(&mut input) {
+    let checked = match against {
+        None => muster_ledger::export::verify_export(&mut input),
+        Some((checkpoint, key)) => {
+            let bytes = std::fs::read(checkpoint).with_context(|| format!("reading {}", checkpoint.display()))?;
+            let checkpoint = muster_proto::checkpoint::decode(&bytes).map_err(anyhow::Error::msg)?;
+            let key = muster_ledger::checkpoint::public_key(key)?;
+            muster_ledger::checkpoint::verify_export_against(&mut input, &checkpoint, &key)
+        }
+    };
+    let answer = match checked {
         Ok(report) => VerifyAnswer::whole(report.entries, muster_ledger::hex(&report.head_hash)),
         // Of an export, what is known is the entries before the break.
         Err(ExportError::Broken { seq, reason }) => VerifyAnswer::broken(seq - 1, seq, reason),
+        // Checked and failed (forged, altered, or another ledger's), not
+        // "could not check": the verify exit code.
+        Err(ExportError::Checkpoint(
+            e @ (muster_ledger::checkpoint::CheckpointError::BadSignature
+            | muster_ledger::checkpoint::CheckpointError::Untrusted { .. }),
+        )) => {
+            eprintln!("muster: {e}");
+            return Ok(ExitCode::from(2));
+        }
         Err(other) => return Err(other.into()),
     };
     print_verify(&answer, format, out)
@@ -280,8 +341,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     let out = &mut std::io::stdout().lock();
     // Offline: an export is checked on its own, with no ledger opened.
-    if let Command::Verify { export: Some(file) } = &cli.command {
-        return verify_export(file, format, out);
+    match &cli.command {
+        Command::Verify { export: Some(file), checkpoint, public_key } => {
+            return verify_export(file, checkpoint.as_deref().zip(public_key.as_deref()), format, out);
+        }
+        Command::Keygen { file } => return keygen(file, out),
+        _ => {}
     }
     let backend = match &cli.nats {
         Some(urls) => {
@@ -366,7 +431,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             eprintln!("exported {} entries, head hash {}", written.entries, muster_ledger::hex(&written.head_hash));
         }
-        Command::Verify { export: _ } => {
+        Command::Checkpoint { signing_key } => {
+            let Backend::Local(ledger) = backend else { bail!("checkpoint signs a local ledger: give --ledger") };
+            // The head is only signed once its chain checks.
+            ledger.verify()?;
+            let signer = muster_ledger::checkpoint::Signer::from_file(&signing_key)?;
+            let checkpoint = signer.sign(ledger.head());
+            out.write_all(&muster_proto::checkpoint::encode(&checkpoint))?;
+            out.write_all(b"\n")?;
+        }
+        Command::Keygen { .. } => unreachable!("handled before a ledger is opened"),
+        Command::Verify { .. } => {
             let answer: VerifyAnswer = parse(&backend.ask("verify", json!({}))?)?;
             let code = print_verify(&answer, format, out)?;
             if !answer.ok {

@@ -8,7 +8,7 @@
 //! rewritten; that is what a checkpoint the ledger signed is for.
 
 use crate::store::chain_hash;
-use crate::{Ledger, LedgerError, VerifyReport};
+use crate::{Head, Ledger, LedgerError, VerifyReport};
 use muster_proto::{codec, export};
 use std::io::{BufRead, Write};
 
@@ -22,6 +22,8 @@ pub enum ExportError {
     Ledger(LedgerError),
     /// The file is not an export this build reads (its header).
     NotAnExport(String),
+    /// The checkpoint it was checked against cannot be trusted.
+    Checkpoint(crate::checkpoint::CheckpointError),
     /// The chain in the file is broken: `seq` is the first entry that does
     /// not follow from the ones before it.
     Broken {
@@ -38,6 +40,7 @@ impl std::fmt::Display for ExportError {
             ExportError::Io(e) => write!(f, "export: {e}"),
             ExportError::Ledger(e) => write!(f, "export: {e}"),
             ExportError::NotAnExport(reason) => write!(f, "{reason}"),
+            ExportError::Checkpoint(e) => write!(f, "{e}"),
             ExportError::Broken { seq, reason } => write!(f, "export chain broken at seq {seq}: {reason}"),
         }
     }
@@ -69,6 +72,11 @@ pub fn write_export(ledger: &Ledger, out: &mut impl Write) -> Result<VerifyRepor
 /// sequence, time and chain hash (recomputed over its body's canonical
 /// bytes), stopping at the first that does not follow.
 pub fn verify_export(input: &mut impl BufRead) -> Result<VerifyReport, ExportError> {
+    verify_export_with(input, &mut |_| {})
+}
+
+/// [`verify_export`], telling `each` every entry's head as it is checked.
+pub fn verify_export_with(input: &mut impl BufRead, each: &mut dyn FnMut(Head)) -> Result<VerifyReport, ExportError> {
     let mut line = Vec::new();
     if !read_line(input, &mut line)? {
         return Err(ExportError::NotAnExport("an empty file: not a Muster ledger export".into()));
@@ -114,6 +122,7 @@ pub fn verify_export(input: &mut impl BufRead) -> Result<VerifyReport, ExportErr
             ));
         }
         (seq, hash, recorded_at_ms) = (expected, entry.hash, body.recorded_at_ms);
+        each(Head { seq, hash, recorded_at_ms });
     }
     Ok(VerifyReport { entries: seq, head_hash: hash })
 }

@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 mod error;
 pub mod export;
 mod hex;
@@ -26,7 +27,7 @@ pub mod service;
 mod store;
 
 pub use error::{LedgerError, LedgerErrorKind};
-pub use hex::hex;
+pub use hex::{hex, unhex};
 
 use muster_domain::{Event, ReasonCode, Rejection, Seq, Timeline};
 use muster_proto::entry::{EntryBody, EntryRef, Outcome, Receipt, ReceiptStatus, StoredEntry, Submission, Undecodable};

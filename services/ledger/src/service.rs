@@ -63,6 +63,14 @@ pub struct Args {
     /// Replicas of each stream (1 on a single server, 3 on a cluster).
     #[arg(long, env = "MUSTER_STREAM_REPLICAS", default_value_t = 1)]
     pub stream_replicas: usize,
+    /// The ed25519 key the ledger signs checkpoints of its head with
+    /// (`muster keygen`); none: no checkpoints.
+    #[arg(long, env = "MUSTER_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// Sign a checkpoint once this many entries were committed since the
+    /// last one (and every minute while anything new came, and at stop).
+    #[arg(long, env = "MUSTER_CHECKPOINT_EVERY", default_value_t = limits::CHECKPOINT_EVERY_ENTRIES)]
+    pub checkpoint_every: u64,
 }
 
 /// The binary's whole life: settings, logging, run until Ctrl-C/SIGTERM.
@@ -132,14 +140,19 @@ impl Commit {
 
 /// One committed batch, for the outbox.
 struct Committed {
+    /// The ledger's head after it.
+    head: crate::Head,
     messages: Vec<async_nats::Message>,
     origin: Vec<u32>,
     receipts: Vec<Receipt>,
     blocks: Vec<FeedBlock>,
 }
 
-/// The publishing side: receipts, dead letters and the feed.
+/// The publishing side: receipts, dead letters, the feed and checkpoints.
 struct Outbox {
+    /// Signs the head; with the last head signed and when.
+    signer: Option<(crate::checkpoint::Signer, u64, Instant)>,
+    checkpoint_every: u64,
     client: async_nats::Client,
     js: jetstream::Context,
     topology: Topology,
@@ -192,7 +205,22 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + S
         .await
         .context("creating the intake consumer")?;
     tracing::info!(intake_cursor = cursor, "consuming the intake");
-    let mut outbox = Outbox { client: client.clone(), js, topology: topology.clone(), feed: FeedTip::default() };
+    let signer = match &args.signing_key {
+        Some(path) => {
+            let signer = crate::checkpoint::Signer::from_file(path)?;
+            tracing::info!(public_key = %signer.public_key(), "signing checkpoints");
+            Some((signer, 0, Instant::now()))
+        }
+        None => None,
+    };
+    let mut outbox = Outbox {
+        signer,
+        checkpoint_every: args.checkpoint_every.max(1),
+        client: client.clone(),
+        js,
+        topology: topology.clone(),
+        feed: FeedTip::default(),
+    };
     outbox.catch_up(&ledger).await?;
     let ledger = Arc::new(RwLock::new(ledger));
     let lookups = client
@@ -393,11 +421,12 @@ impl Service {
         let Commit { messages: batch, incoming, origin } = commit;
         // 1. Commit and flush (blocking IO: off the async workers' backs).
         let cursor = batch.iter().filter_map(|m| m.info().ok().map(|i| i.stream_sequence)).max();
-        let (receipts, blocks, head_seq) = tokio::task::block_in_place(|| {
+        let (receipts, blocks, head) = tokio::task::block_in_place(|| {
             let mut ledger = self.ledger.write().expect("ledger lock");
             let receipts = ledger.submit_batch_from(incoming, now_ms(), cursor)?;
-            Ok::<_, crate::LedgerError>((receipts, ledger.take_written_blocks(), ledger.head().seq))
+            Ok::<_, crate::LedgerError>((receipts, ledger.take_written_blocks(), ledger.head()))
         })?;
+        let head_seq = head.seq;
         let committed = started.elapsed();
         // 2. Ack, the last message for all. A lost ack means a
         // redelivery, which is a duplicate.
@@ -414,7 +443,7 @@ impl Service {
             "batch committed; receipts and feed to the outbox"
         );
         // 3. Receipts, 4. feed: the outbox's.
-        Ok(Committed { messages: batch.into_iter().map(|m| m.message).collect(), origin, receipts, blocks })
+        Ok(Committed { head, messages: batch.into_iter().map(|m| m.message).collect(), origin, receipts, blocks })
     }
 }
 
@@ -422,10 +451,13 @@ impl Outbox {
     /// Publishes each committed batch's receipts, then its feed blocks, in
     /// commit order, until the service drops its end of the queue.
     async fn run(mut self, mut committed: tokio::sync::mpsc::Receiver<Committed>) -> Result<()> {
+        let mut last_head = None;
         while let Some(batch) = committed.recv().await {
             let started = Instant::now();
             self.publish_receipts(&batch.receipts, |i| batch.messages.get(*batch.origin.get(i)? as usize)).await?;
             self.publish_feed(batch.blocks).await?;
+            self.checkpoint(batch.head, false).await?;
+            last_head = Some(batch.head);
             tracing::info!(
                 events = batch.receipts.len(),
                 feed_seq = self.feed.ledger_seq,
@@ -433,6 +465,34 @@ impl Outbox {
                 "receipts and feed published"
             );
         }
+        // Stopping: the head as it is left, signed.
+        if let Some(head) = last_head {
+            self.checkpoint(head, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Signs and publishes `head` when due: `checkpoint_every` entries, or
+    /// a minute, since the last one (or `now`), and only once it is on the
+    /// feed, so a checkpoint never vouches for what a replica cannot get.
+    async fn checkpoint(&mut self, head: crate::Head, now: bool) -> Result<()> {
+        let Some((signer, last_seq, last_at)) = &mut self.signer else { return Ok(()) };
+        let due = head.seq >= *last_seq + self.checkpoint_every
+            || last_at.elapsed() >= Duration::from_secs(limits::CHECKPOINT_INTERVAL_SECS)
+            || now;
+        if head.seq == *last_seq || !due {
+            return Ok(());
+        }
+        anyhow::ensure!(head.seq <= self.feed.ledger_seq, "checkpoint of entry {} before it is on the feed", head.seq);
+        let checkpoint = signer.sign(head);
+        (*last_seq, *last_at) = (head.seq, Instant::now());
+        let bytes = muster_proto::checkpoint::encode(&checkpoint);
+        self.js
+            .publish(self.topology.checkpoints_subject(), bytes.into())
+            .await?
+            .await
+            .with_context(|| format!("checkpoint of entry {} not stored by JetStream", head.seq))?;
+        tracing::info!(seq = head.seq, "checkpoint signed and published");
         Ok(())
     }
 
