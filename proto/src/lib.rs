@@ -30,6 +30,8 @@ pub mod disk;
 pub mod entry;
 mod error;
 pub mod export;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod limits;
 pub mod requests;
 pub mod validate;
