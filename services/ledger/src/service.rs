@@ -451,8 +451,21 @@ impl Outbox {
     /// Publishes each committed batch's receipts, then its feed blocks, in
     /// commit order, until the service drops its end of the queue.
     async fn run(mut self, mut committed: tokio::sync::mpsc::Receiver<Committed>) -> Result<()> {
-        let mut last_head = None;
-        while let Some(batch) = committed.recv().await {
+        let mut last_head: Option<crate::Head> = None;
+        let interval = Duration::from_secs(limits::CHECKPOINT_INTERVAL_SECS);
+        loop {
+            // Quiet after new entries: their checkpoint after the interval,
+            // not only with the next batch.
+            let unsigned =
+                matches!((&self.signer, last_head), (Some((_, signed, _)), Some(head)) if head.seq > *signed);
+            let batch = tokio::select! {
+                batch = committed.recv() => batch,
+                _ = tokio::time::sleep(interval), if unsigned => {
+                    self.checkpoint(last_head.expect("unsigned entries"), true).await?;
+                    continue;
+                }
+            };
+            let Some(batch) = batch else { break };
             let started = Instant::now();
             self.publish_receipts(&batch.receipts, |i| batch.messages.get(*batch.origin.get(i)? as usize)).await?;
             self.publish_feed(batch.blocks).await?;
