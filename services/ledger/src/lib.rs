@@ -513,6 +513,22 @@ impl Ledger {
         now_ms: u64,
         intake_cursor: Option<u64>,
     ) -> Result<Vec<Receipt>, LedgerError> {
+        self.submit_timed(batch.into_iter().map(|incoming| (incoming, now_ms)).collect(), intake_cursor)
+    }
+
+    /// [`Ledger::submit_batch_from`] with each submission's own time: entry
+    /// `i` is recorded at the latest of `times[i]` and every time before it
+    /// (never before the entry before). The ledger service passes each
+    /// intake message's JetStream timestamp. Rationale: then the ledger is
+    /// a function of its intake stream alone — a ledger that crashed and
+    /// resumed any number of times, or committed in other batches, holds
+    /// the very chain (head hash included) of one that read the same
+    /// stream in one go.
+    pub fn submit_timed(
+        &mut self,
+        batch: Vec<(Incoming, u64)>,
+        intake_cursor: Option<u64>,
+    ) -> Result<Vec<Receipt>, LedgerError> {
         if self.poisoned {
             return Err(LedgerError::new(LedgerErrorKind::Poisoned));
         }
@@ -533,10 +549,11 @@ impl Ledger {
         let _entered = span.enter();
         let started = std::time::Instant::now();
         self.poisoned = true;
-        let recorded_at_ms = now_ms.max(self.head.recorded_at_ms);
+        let mut recorded_at_ms = self.head.recorded_at_ms;
         let mut pending = Pending::default();
         let mut receipts = Vec::with_capacity(batch.len());
-        for incoming in batch {
+        for (incoming, at_ms) in batch {
+            recorded_at_ms = recorded_at_ms.max(at_ms);
             receipts.push(self.record_one(incoming, recorded_at_ms, &mut pending)?);
         }
         let decided = started.elapsed();

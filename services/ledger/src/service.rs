@@ -343,22 +343,28 @@ fn header(message: &async_nats::Message, name: &str) -> Option<String> {
     message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned())
 }
 
-/// A message's events as the ledger sees them, by its content type: one
-/// event, decoded or undecodable with the key its headers name; or a
-/// batch's events, each decoded on its own (a batch that is not one is a
-/// single undecodable submission, with no key).
 fn incoming(message: &async_nats::Message) -> Vec<Incoming> {
-    let content_type = header(message, muster_bus::CONTENT_TYPE_HEADER);
+    intake_events(message.headers.as_ref(), &message.payload)
+}
+
+/// An intake message's events as the ledger sees them, by its content
+/// type: one event, decoded or undecodable with the key its headers name;
+/// or a batch's events, each decoded on its own (a batch that is not one
+/// is a single undecodable submission, with no key). Public so that a
+/// test can replay an intake stream exactly as the service reads it.
+pub fn intake_events(headers: Option<&async_nats::HeaderMap>, payload: &[u8]) -> Vec<Incoming> {
+    let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+    let content_type = header(muster_bus::CONTENT_TYPE_HEADER);
     let undecodable = |error: DecodeError| Incoming::Undecodable {
         error,
         content_type: content_type.clone().unwrap_or_default(),
-        payload: message.payload.to_vec(),
+        payload: payload.to_vec(),
     };
     let mut incoming = match content_type.as_deref() {
-        Some(cloudevents::CONTENT_TYPE) => Incoming::json(&message.payload),
-        Some(codec::CONTENT_TYPE) => Incoming::bincode(&message.payload),
+        Some(cloudevents::CONTENT_TYPE) => Incoming::json(payload),
+        Some(codec::CONTENT_TYPE) => Incoming::bincode(payload),
         Some(cloudevents::BATCH_CONTENT_TYPE) => {
-            return match cloudevents::split_batch(&message.payload) {
+            return match cloudevents::split_batch(payload) {
                 Ok(events) => events.iter().enumerate().map(|(i, e)| batched(i, events.len(), e)).collect(),
                 Err(error) => vec![undecodable(error)],
             };
@@ -376,8 +382,8 @@ fn incoming(message: &async_nats::Message) -> Vec<Incoming> {
         }),
     };
     if let Incoming::Undecodable { error, .. } = &mut incoming {
-        error.id = error.id.take().or_else(|| header(message, muster_bus::ID_HEADER));
-        error.source = error.source.take().or_else(|| header(message, muster_bus::SOURCE_HEADER));
+        error.id = error.id.take().or_else(|| header(muster_bus::ID_HEADER));
+        error.source = error.source.take().or_else(|| header(muster_bus::SOURCE_HEADER));
     }
     vec![incoming]
 }
@@ -421,9 +427,20 @@ impl Service {
         let Commit { messages: batch, incoming, origin } = commit;
         // 1. Commit and flush (blocking IO: off the async workers' backs).
         let cursor = batch.iter().filter_map(|m| m.info().ok().map(|i| i.stream_sequence)).max();
+        // Each event is recorded at its intake message's JetStream time
+        // (the ledger is a function of its intake: see `submit_timed`).
+        let now = now_ms();
+        let stored_at: Vec<u64> = batch
+            .iter()
+            .map(|m| {
+                m.info().map_or(now, |i| u64::try_from(i.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(now))
+            })
+            .collect();
+        let timed: Vec<(Incoming, u64)> =
+            incoming.into_iter().zip(&origin).map(|(event, &m)| (event, stored_at[m as usize])).collect();
         let (receipts, blocks, head) = tokio::task::block_in_place(|| {
             let mut ledger = self.ledger.write().expect("ledger lock");
-            let receipts = ledger.submit_batch_from(incoming, now_ms(), cursor)?;
+            let receipts = ledger.submit_timed(timed, cursor)?;
             Ok::<_, crate::LedgerError>((receipts, ledger.take_written_blocks(), ledger.head()))
         })?;
         let head_seq = head.seq;
