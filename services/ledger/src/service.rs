@@ -114,9 +114,13 @@ struct Service {
 #[derive(Default)]
 struct Commit {
     messages: Vec<jetstream::Message>,
-    incoming: Vec<Incoming>,
+    /// Each event, at its message's JetStream time (the ledger is a
+    /// function of its intake: see `Ledger::submit_timed`).
+    incoming: Vec<(Incoming, u64)>,
     /// For each event, the index of its message (a batch has many).
     origin: Vec<u32>,
+    /// The last intake stream sequence among the messages.
+    cursor: Option<u64>,
 }
 
 impl Commit {
@@ -132,7 +136,14 @@ impl Commit {
         }
         let index = u32::try_from(self.messages.len()).expect("a commit's messages fit in u32");
         self.origin.extend(std::iter::repeat_n(index, events.len()));
-        self.incoming.extend(events);
+        // One read of the message's metadata: its time and its position.
+        let info = message.info().ok();
+        let at_ms = info
+            .as_ref()
+            .and_then(|i| u64::try_from(i.published.unix_timestamp_nanos() / 1_000_000).ok())
+            .unwrap_or_else(now_ms);
+        self.cursor = self.cursor.max(info.map(|i| i.stream_sequence));
+        self.incoming.extend(events.into_iter().map(|event| (event, at_ms)));
         self.messages.push(message);
         None
     }
@@ -424,23 +435,11 @@ impl Service {
 
     async fn process_in_span(&mut self, commit: Commit) -> Result<Committed> {
         let started = Instant::now();
-        let Commit { messages: batch, incoming, origin } = commit;
+        let Commit { messages: batch, incoming, origin, cursor } = commit;
         // 1. Commit and flush (blocking IO: off the async workers' backs).
-        let cursor = batch.iter().filter_map(|m| m.info().ok().map(|i| i.stream_sequence)).max();
-        // Each event is recorded at its intake message's JetStream time
-        // (the ledger is a function of its intake: see `submit_timed`).
-        let now = now_ms();
-        let stored_at: Vec<u64> = batch
-            .iter()
-            .map(|m| {
-                m.info().map_or(now, |i| u64::try_from(i.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(now))
-            })
-            .collect();
-        let timed: Vec<(Incoming, u64)> =
-            incoming.into_iter().zip(&origin).map(|(event, &m)| (event, stored_at[m as usize])).collect();
         let (receipts, blocks, head) = tokio::task::block_in_place(|| {
             let mut ledger = self.ledger.write().expect("ledger lock");
-            let receipts = ledger.submit_timed(timed, cursor)?;
+            let receipts = ledger.submit_timed(incoming, cursor)?;
             Ok::<_, crate::LedgerError>((receipts, ledger.take_written_blocks(), ledger.head()))
         })?;
         let head_seq = head.seq;
