@@ -134,6 +134,29 @@ impl Stack {
     pub fn topology(&self) -> Topology {
         Topology::default()
     }
+
+    /// Waits (at most 20 s) until the dead-letter stream holds `n` letters
+    /// — no more — and reads them all, oldest first.
+    pub async fn dead_letters(&self, n: u64) -> Vec<muster_proto::entry::DeadLetter> {
+        let js = async_nats::jetstream::new(self.client().await);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut stream = js.get_stream(self.topology().deadletter_stream()).await.expect("dead-letter stream");
+        loop {
+            let held = stream.info().await.expect("stream info").state.messages;
+            if held >= n {
+                assert_eq!(held, n, "no more dead letters than expected");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{held} of {n} dead letters came");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let mut letters = Vec::new();
+        for seq in 1..=n {
+            let message = stream.direct_get(seq).await.expect("dead letter");
+            letters.push(serde_json::from_slice(&message.payload).expect("a dead letter"));
+        }
+        letters
+    }
 }
 
 impl Default for Stack {

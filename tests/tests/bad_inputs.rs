@@ -12,11 +12,11 @@ use async_nats::jetstream;
 use muster_domain::Date;
 use muster_ledger::{Incoming, Ledger, LedgerConfig};
 use muster_proto::cloudevents::{self, encode_batch};
-use muster_proto::entry::{DeadLetter, Outcome as EntryOutcome, Receipt, ReceiptStatus};
+use muster_proto::entry::{Outcome as EntryOutcome, Receipt, ReceiptStatus};
 use muster_proto::{codec, limits};
 use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
 use muster_tests::stack::Stack;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SOURCE: &str = "hr/catalog";
 
@@ -668,22 +668,6 @@ impl Bus {
         assert_eq!(receipts.len(), 1, "one event, one receipt: {receipts:?}");
         receipts.pop().unwrap()
     }
-
-    async fn dead_letters(&self) -> u64 {
-        let mut stream = self.js.get_stream(self.topology.deadletter_stream()).await.expect("dead-letter stream");
-        stream.info().await.expect("stream info").state.messages
-    }
-
-    /// Waits for dead letter number `n` and reads it.
-    async fn dead_letter(&self, n: u64) -> DeadLetter {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.dead_letters().await < n {
-            assert!(Instant::now() < deadline, "dead letter {n} did not come");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let stream = self.js.get_stream(self.topology.deadletter_stream()).await.unwrap();
-        serde_json::from_slice(&stream.direct_get(n).await.expect("dead letter").payload).expect("a dead letter")
-    }
 }
 
 /// A ledger of the setting alone, built in process, to compare with.
@@ -762,7 +746,7 @@ async fn every_bad_input_gets_its_exact_rejection_and_changes_nothing_else() {
             }
             Expect::DeadLetter(code) => {
                 letters += 1;
-                let letter = bus.dead_letter(letters).await;
+                let letter = stack.dead_letters(letters).await.pop().expect("a dead letter");
                 assert_eq!(letter.code, code, "{what}: {}", letter.message);
                 assert_eq!(letter.payload_bytes, case.payload.len() as u64, "{what}");
             }
@@ -770,7 +754,7 @@ async fn every_bad_input_gets_its_exact_rejection_and_changes_nothing_else() {
         }
     }
     // Nothing more came than the table says.
-    assert_eq!(bus.dead_letters().await, letters, "dead letters");
+    assert_eq!(stack.dead_letters(letters).await.len() as u64, letters, "dead letters");
     let stray =
         tokio::time::timeout(Duration::from_millis(300), futures_util::StreamExt::next(&mut bus.receipts)).await;
     assert!(stray.is_err(), "a receipt nobody expected: {stray:?}");

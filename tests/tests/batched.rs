@@ -4,11 +4,11 @@
 
 use async_nats::jetstream;
 use muster_proto::cloudevents::{self, encode_batch};
-use muster_proto::entry::{DeadLetter, Receipt, ReceiptStatus};
+use muster_proto::entry::{Receipt, ReceiptStatus};
 use muster_proto::limits;
 use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
 use muster_tests::stack::Stack;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SOURCE: &str = "hr/batch";
 
@@ -55,29 +55,6 @@ async fn next_receipts(subscription: &mut async_nats::Subscriber, n: usize) -> V
     receipts
 }
 
-/// Waits (bounded) for the dead-letter stream to hold `n` letters; all of them.
-async fn dead_letters(client: &async_nats::Client, n: u64) -> Vec<DeadLetter> {
-    let topology = muster_bus::Topology::default();
-    let js = jetstream::new(client.clone());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut stream = js.get_stream(topology.deadletter_stream()).await.expect("dead-letter stream");
-    loop {
-        let held = stream.info().await.expect("stream info").state.messages;
-        if held >= n {
-            assert_eq!(held, n, "no more dead letters than expected");
-            break;
-        }
-        assert!(Instant::now() < deadline, "{held} of {n} dead letters came");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let mut letters = Vec::new();
-    for seq in 1..=n {
-        let message = stream.direct_get(seq).await.expect("dead letter");
-        letters.push(serde_json::from_slice(&message.payload).expect("a dead letter"));
-    }
-    letters
-}
-
 fn status(receipt: &Receipt) -> (&str, ReceiptStatus, Option<&str>, bool) {
     (receipt.id.as_str(), receipt.status, receipt.code.as_deref(), receipt.duplicate)
 }
@@ -108,7 +85,7 @@ async fn a_batch_gets_one_receipt_per_event_and_a_bad_event_spoils_only_itself()
     assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![Some(1), Some(2), Some(3), Some(4)]);
     assert!(got[2].message.as_deref().unwrap().starts_with("event 4 of 5 in a batch"), "{:?}", got[2].message);
     // The element with no key at all: a dead letter naming its place.
-    let letters = dead_letters(&client, 1).await;
+    let letters = stack.dead_letters(1).await;
     assert_eq!(letters[0].code, "malformed_payload");
     assert!(letters[0].message.starts_with("event 3 of 5 in a batch"), "{}", letters[0].message);
     assert_eq!(letters[0].content_type.as_deref(), Some(cloudevents::BATCH_CONTENT_TYPE));
@@ -119,7 +96,7 @@ async fn a_batch_gets_one_receipt_per_event_and_a_bad_event_spoils_only_itself()
     let again = next_receipts(&mut receipts, 4).await;
     let expected: Vec<_> = got.iter().rev().map(|r| Receipt { duplicate: true, ..r.clone() }).collect();
     assert_eq!(again, expected);
-    dead_letters(&client, 2).await;
+    stack.dead_letters(2).await;
 
     // An event that came in a batch, now alone: the same content, so a duplicate.
     let alone = Outgoing {
@@ -139,7 +116,7 @@ async fn a_batch_gets_one_receipt_per_event_and_a_bad_event_spoils_only_itself()
     for broken in [format!("[{e5},").into_bytes(), b"[]".to_vec(), e5.clone().into_bytes(), too_many] {
         publish_batch(&client, broken).await;
     }
-    let letters = dead_letters(&client, 6).await;
+    let letters = stack.dead_letters(6).await;
     let codes: Vec<&str> = letters[2..].iter().map(|l| l.code.as_str()).collect();
     assert_eq!(codes, ["malformed_payload", "malformed_payload", "malformed_payload", "payload_too_large"]);
     ledger.stop().await;
