@@ -37,8 +37,10 @@
 pub const BLOCK_PREFIX: u8 = b'B';
 /// The head's key.
 pub const HEAD_KEY: &[u8] = b"H";
-/// The cursor's key: the last stream sequence whose message is in the
-/// ledger (u64 big-endian), written in the same batch.
+/// The cursor's key: the last stream message read into the ledger,
+/// written in the same batch — its stream sequence then its JetStream time
+/// in nanoseconds (0: unknown), both u64 big-endian (stores written
+/// before the time was kept hold the sequence alone).
 pub const CURSOR_KEY: &[u8] = b"C";
 /// The first byte of every block.
 pub const BLOCK_VERSION: u8 = 1;

@@ -1,5 +1,6 @@
-//! The crash test's deterministic event stream: 20 units, then staff
-//! joining and moving between them, every event valid in order.
+//! The crash tests' deterministic event stream — 20 units, then staff
+//! joining and moving between them, every event valid in order — and the
+//! ledger an uninterrupted run makes of an intake stream.
 
 use muster_domain::Date;
 use muster_proto::wire::*;
@@ -49,4 +50,28 @@ pub fn outgoing(i: u64) -> muster_publisher::Outgoing {
         content_type: muster_proto::cloudevents::CONTENT_TYPE,
         payload: muster_proto::cloudevents::encode_json(&envelope),
     }
+}
+
+/// What one uninterrupted ledger (in `dir`) makes of the intake stream as
+/// it stands: every message, decoded as the service decodes it, recorded
+/// at its JetStream time, committed at message boundaries in batches of
+/// at most `BATCH_EVENTS_MAX`.
+pub async fn uninterrupted(stack: &crate::stack::Stack, dir: &std::path::Path) -> muster_ledger::Ledger {
+    use muster_ledger::{Incoming, Ledger, LedgerConfig};
+    let js = async_nats::jetstream::new(stack.client().await);
+    let mut intake = js.get_stream(stack.topology().intake_stream()).await.expect("intake stream");
+    let last = intake.info().await.expect("intake info").state.last_sequence;
+    let mut ledger = Ledger::open(&LedgerConfig::new(dir)).expect("a fresh ledger");
+    let mut batch: Vec<(Incoming, u64)> = Vec::new();
+    for seq in 1..=last {
+        let message = intake.get_raw_message(seq).await.expect("intake message");
+        let at_ms = u64::try_from(message.time.unix_timestamp_nanos() / 1_000_000).expect("after 1970");
+        let events = muster_ledger::service::intake_events(Some(&message.headers), &message.payload);
+        if batch.len() + events.len() > muster_proto::limits::BATCH_EVENTS_MAX {
+            ledger.submit_timed(std::mem::take(&mut batch), None).expect("replayed batch");
+        }
+        batch.extend(events.into_iter().map(|event| (event, at_ms)));
+    }
+    ledger.submit_timed(batch, None).expect("replayed batch");
+    ledger
 }

@@ -33,19 +33,37 @@ pub struct NatsServer {
     child: Child,
     port: u16,
     store: tempfile::TempDir,
+    /// The certificates of `ops/nats/secure.conf`, when it runs that.
+    certs: Option<PathBuf>,
 }
 
 impl NatsServer {
-    /// Starts a server on a port the OS picks, with a fresh store.
+    /// Starts a server with `ops/nats/dev.conf` on a port the OS picks,
+    /// with a fresh store.
     pub fn start() -> NatsServer {
         let store = tempfile::tempdir().expect("temp dir");
-        let (child, port) = spawn(store.path(), None);
-        NatsServer { child, port, store }
+        let (child, port) = spawn(store.path(), None, None);
+        NatsServer { child, port, store, certs: None }
     }
 
-    /// `nats://127.0.0.1:<port>`.
+    /// Starts a server with `ops/nats/secure.conf` — TLS, a user per role
+    /// known by its certificate, no anonymous access — and the
+    /// certificates `ops/nats/dev-certs.sh` made in `certs`.
+    pub fn start_secure(certs: &Path) -> NatsServer {
+        let store = tempfile::tempdir().expect("temp dir");
+        let (child, port) = spawn(store.path(), None, Some(certs));
+        NatsServer { child, port, store, certs: Some(certs.to_owned()) }
+    }
+
+    /// `nats://127.0.0.1:<port>` (`tls://…` for a secure server).
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        let scheme = if self.certs.is_some() { "tls" } else { "nats" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The certificates of a secure server.
+    pub fn certs(&self) -> Option<&Path> {
+        self.certs.as_deref()
     }
 
     /// Kills the server (SIGKILL) and starts it again on the same port and
@@ -53,7 +71,7 @@ impl NatsServer {
     pub fn restart(&mut self) {
         self.child.kill().expect("kill nats-server");
         self.child.wait().expect("wait nats-server");
-        let (child, _) = spawn(self.store.path(), Some(self.port));
+        let (child, _) = spawn(self.store.path(), Some(self.port), self.certs.as_deref());
         self.child = child;
     }
 }
@@ -65,13 +83,23 @@ impl Drop for NatsServer {
     }
 }
 
-fn spawn(store: &Path, port: Option<u16>) -> (Child, u16) {
+fn spawn(store: &Path, port: Option<u16>, certs: Option<&Path>) -> (Child, u16) {
     let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
     // The deployment's own settings (max_payload, JetStream limits, sync
-    // interval); the flags move it to its own port and store.
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/nats/dev.conf");
-    let mut child = Command::new(binary())
-        .args(["-c", config, "-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
+    // interval, and for a secure one TLS and users); the flags move it to
+    // its own port and store.
+    let ops = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/nats/");
+    let mut command = Command::new(binary());
+    match certs {
+        None => command.args(["-c", &format!("{ops}dev.conf")]),
+        Some(certs) => command
+            .args(["-c", &format!("{ops}secure.conf")])
+            .env("MUSTER_NATS_CA", certs.join("ca.pem"))
+            .env("MUSTER_NATS_SERVER_CERT", certs.join("server.pem"))
+            .env("MUSTER_NATS_SERVER_KEY", certs.join("server-key.pem")),
+    };
+    let mut child = command
+        .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
         .arg(store)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -85,6 +113,9 @@ fn spawn(store: &Path, port: Option<u16>) -> (Child, u16) {
         let mut port = None;
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
+            if line.contains("[FTL]") || line.contains("[ERR]") {
+                eprintln!("nats-server: {line}");
+            }
             if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
                 port = rest.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
             }

@@ -3,7 +3,7 @@
 //! query replicas, each with its own sled directory.
 
 use crate::nats::NatsServer;
-use muster_bus::{ConnectConfig, Topology};
+use muster_bus::Topology;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use tokio::sync::oneshot;
@@ -32,6 +32,25 @@ fn stopper() -> (oneshot::Sender<()>, impl std::future::Future<Output = ()>) {
     })
 }
 
+/// A service running as a child process, SIGKILLed by [`Process::kill`]
+/// and when dropped (a failed test leaves no process behind).
+pub struct Process(Child);
+
+impl Process {
+    /// SIGKILL, and wait until it is gone.
+    pub fn kill(&mut self) {
+        self.0.kill().expect("kill");
+        self.0.wait().expect("wait");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// nats-server plus a place for every service's data.
 pub struct Stack {
     /// The server.
@@ -46,14 +65,42 @@ impl Stack {
         Stack { nats: NatsServer::start(), dir: tempfile::tempdir().expect("temp dir") }
     }
 
+    /// Starts nats-server with `ops/nats/secure.conf` and the certificates
+    /// in `certs`: every service of this stack then connects over TLS as
+    /// its role's user.
+    pub fn secure(certs: &std::path::Path) -> Stack {
+        Stack { nats: NatsServer::start_secure(certs), dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    /// How the service or client of `role` (`ledger`, `query`,
+    /// `hr-publisher`, `auditor`) connects: on a secure server with its
+    /// certificate and its own inbox prefix.
+    pub fn common_args(&self, role: &str) -> muster_bus::service::CommonArgs {
+        let mut common = muster_bus::service::CommonArgs::for_url(&self.nats.url());
+        if let Some(certs) = self.nats.certs() {
+            common.auth.nats_tls_ca = Some(certs.join("ca.pem"));
+            common.auth.nats_tls_cert = Some(certs.join(format!("{role}.pem")));
+            common.auth.nats_tls_key = Some(certs.join(format!("{role}-key.pem")));
+            common.auth.nats_inbox_prefix = Some(format!("_INBOX_{role}"));
+        }
+        common
+    }
+
+    /// A client connected as `role` (see [`Stack::common_args`]).
+    pub async fn client_as(&self, role: &str) -> async_nats::Client {
+        let config = self.common_args(role).connect_config(role).expect("connect settings");
+        muster_bus::connect(&config).await.expect("connect")
+    }
+
     /// The ledger service's sled directory.
     pub fn ledger_dir(&self) -> PathBuf {
         self.dir.path().join("ledger")
     }
 
-    /// A connected client.
+    /// A connected client (on a secure server: as the ledger, which may
+    /// read every stream).
     pub async fn client(&self) -> async_nats::Client {
-        muster_bus::connect(&ConnectConfig { urls: vec![self.nats.url()], name: "test".into() }).await.expect("connect")
+        self.client_as("ledger").await
     }
 
     /// The ledger service, in-process.
@@ -65,12 +112,13 @@ impl Stack {
     /// [`Stack::start_ledger_with`]).
     pub fn ledger_args(&self) -> muster_ledger::service::Args {
         muster_ledger::service::Args {
-            common: muster_bus::service::CommonArgs::for_url(&self.nats.url()),
+            common: self.common_args("ledger"),
             ledger: self.ledger_dir(),
             batch_wait_ms: 5,
             stream_replicas: 1,
             signing_key: None,
             checkpoint_every: muster_proto::limits::CHECKPOINT_EVERY_ENTRIES,
+            ack_wait_ms: muster_proto::limits::ACK_WAIT_SECS * 1000,
         }
     }
 
@@ -80,8 +128,8 @@ impl Stack {
         Running { stop: Some(stop), task: tokio::spawn(muster_ledger::service::run(args, shutdown)) }
     }
 
-    /// The ledger service as a child process (SIGKILL it with `kill`).
-    pub fn spawn_ledger_process(&self) -> Child {
+    /// The ledger service as a child process (SIGKILL it with [`Process::kill`]).
+    pub fn spawn_ledger_process(&self) -> Process {
         let exe = std::env::current_exe().expect("test exe");
         let bin = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("ledger_service");
         Command::new(bin)
@@ -91,25 +139,41 @@ impl Stack {
             .env("MUSTER_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
+            .map(Process)
             .expect("spawn ledger_service")
+    }
+
+    /// A query replica named `name` as a child process (SIGKILL it with
+    /// [`Process::kill`]), HTTP off; its directory is [`Stack::replica_dir`].
+    pub fn spawn_query_process(&self, name: &str) -> Process {
+        let exe = std::env::current_exe().expect("test exe");
+        let bin = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("query_service");
+        Command::new(bin)
+            .args(["--nats-url", &self.nats.url(), "--http", "off", "--replica"])
+            .arg(self.replica_dir(name))
+            .env("MUSTER_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .map(Process)
+            .expect("spawn query_service")
+    }
+
+    /// The sled directory of the query replica named `name`.
+    pub fn replica_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("query-{name}"))
     }
 
     /// A query replica named `name`, in-process; returns it and its HTTP
     /// address.
     pub async fn start_query(&self, name: &str) -> (Running, std::net::SocketAddr) {
-        let replica = self.dir.path().join(format!("query-{name}"));
-        let (running, addr) = self.start_query_with(replica, "127.0.0.1:0").await;
+        let (running, addr) = self.start_query_with(self.replica_dir(name), "127.0.0.1:0").await;
         (running, addr.expect("HTTP on"))
     }
 
     /// A query replica in-process over the sled directory `replica` (which
     /// may hold a copy of a ledger already), with HTTP on `http` or `off`.
     pub async fn start_query_with(&self, replica: PathBuf, http: &str) -> (Running, Option<std::net::SocketAddr>) {
-        let args = muster_query::service::Args {
-            common: muster_bus::service::CommonArgs::for_url(&self.nats.url()),
-            replica,
-            http: http.into(),
-        };
+        let args = muster_query::service::Args { common: self.common_args("query"), replica, http: http.into() };
         let (stop, shutdown) = stopper();
         let (ready_tx, ready_rx) = oneshot::channel();
         let task = tokio::spawn(muster_query::service::run(args, shutdown, move |addr| {

@@ -1,21 +1,31 @@
-//! The crash loop: the ledger service SIGKILLed at random moments, again
-//! and again, and restarted each time, while a publisher pushes a stream of
-//! events through NATS. Afterwards every event has its accepted receipt,
-//! is in the ledger exactly once, the chain verifies, and the chain — head
-//! hash included — is the very one a ledger makes of the same intake stream
-//! read in one go, uninterrupted.
+//! Crash loops: while a publisher pushes a stream of events through NATS,
+//! one part of the deployment is SIGKILLed at seeded random moments, again
+//! and again, and restarted each time —
 //!
-//! `MUSTER_CRASH_KILLS` sets the kills (CI: 20). The long run:
+//! - **the ledger service**: afterwards every event has its accepted
+//!   receipt, is in the ledger exactly once, the chain verifies, and the
+//!   chain (head hash included) is the very one a ledger makes of the same
+//!   intake stream read in one go;
+//! - **nats-server** (its JetStream store kept, as after a crash): the
+//!   ledger service and a query replica ride through every restart in one
+//!   process each, and afterwards the same holds, and the replica holds
+//!   the ledger's chain and gives its answers;
+//! - **a query replica**: it converges to the ledger's chain and answers.
+//!
+//! `MUSTER_CRASH_KILLS` sets the kills of each (CI: 20). The long run:
 //!
 //! ```text
 //! MUSTER_CRASH_KILLS=200 MUSTER_NATS_SERVER=$(bash ops/install-nats.sh) \
-//!   cargo test --release -p muster-tests --test crash_loop -- --nocapture
+//!   cargo test --release -p muster-tests --test crash_loop -- --nocapture --test-threads 1
 //! ```
 
-use muster_ledger::{Incoming, Ledger, LedgerConfig};
+use muster_ledger::{Ledger, LedgerConfig};
 use muster_proto::entry::{ReceiptStatus, Submission};
+use muster_proto::limits;
+use muster_proto::requests::StatusAnswer;
 use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
 use muster_tests::stack::Stack;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,123 +34,236 @@ fn kills() -> u64 {
     std::env::var("MUSTER_CRASH_KILLS").ok().and_then(|k| k.parse().ok()).unwrap_or(20)
 }
 
-/// What one uninterrupted ledger makes of the intake stream as it stands:
-/// every message, decoded as the service decodes it, recorded at its
-/// JetStream time, committed at message boundaries in batches of at most
-/// `BATCH_EVENTS_MAX`.
-async fn uninterrupted(stack: &Stack, dir: &std::path::Path) -> Ledger {
-    let js = async_nats::jetstream::new(stack.client().await);
-    let mut intake = js.get_stream(stack.topology().intake_stream()).await.unwrap();
-    let last = intake.info().await.unwrap().state.last_sequence;
-    let mut ledger = Ledger::open(&LedgerConfig::new(dir)).unwrap();
-    let mut batch: Vec<(Incoming, u64)> = Vec::new();
-    for seq in 1..=last {
-        let message = intake.get_raw_message(seq).await.unwrap();
-        let at_ms = u64::try_from(message.time.unix_timestamp_nanos() / 1_000_000).unwrap();
-        let events = muster_ledger::service::intake_events(Some(&message.headers), &message.payload);
-        if batch.len() + events.len() > muster_proto::limits::BATCH_EVENTS_MAX {
-            ledger.submit_timed(std::mem::take(&mut batch), None).unwrap();
-        }
-        batch.extend(events.into_iter().map(|event| (event, at_ms)));
-    }
-    ledger.submit_timed(batch, None).unwrap();
-    ledger
+/// The publisher at work in the background: its outcomes when done, and
+/// how many receipts have come so far.
+struct Publishing {
+    task: tokio::task::JoinHandle<Result<Vec<Outcome>, muster_publisher::PublishError>>,
+    received: Arc<AtomicU64>,
+    finished: Arc<AtomicBool>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ledger_killed_again_and_again_holds_the_chain_of_an_uninterrupted_one() {
-    let kills = kills();
-    // Enough events that every kill falls while receipts flow.
-    let events_total = 1000 * (kills + 3);
-    let stack = Stack::new();
-    let mut child = stack.spawn_ledger_process();
-    stack.wait_for_streams().await;
-    let client = stack.client().await;
-    let events: Vec<Outgoing> = (1..=events_total).map(muster_tests::crash::outgoing).collect();
-    let received = Arc::new(AtomicU64::new(0));
-    let finished = Arc::new(AtomicBool::new(false));
-    let publishing = tokio::spawn({
-        // Batches of 64, a short wait for a missing receipt: many messages
-        // in flight at every kill, and quick retries after it.
-        let config = PublisherConfig {
-            batch: 64,
-            receipt_wait: Duration::from_secs(1),
-            attempts: 30,
-            ..PublisherConfig::default()
-        };
-        let publisher = Publisher::new(client.clone(), stack.topology(), config);
-        let (received, finished) = (received.clone(), finished.clone());
-        async move {
-            let outcomes = publisher
-                .publish_all(events, move |_| {
-                    received.fetch_add(1, Ordering::SeqCst);
-                })
-                .await;
-            finished.store(true, Ordering::SeqCst);
-            outcomes
-        }
-    });
-
-    // Kill at seeded random moments spread over the stream: each after
-    // another ~1,000 receipts and a random few milliseconds (mid-commit,
-    // mid-flush, mid-publish), and one in four within 50 ms of a start
-    // (while it opens the ledger and catches up).
-    let mut rng = muster_gen::rng::Rng::new(0x5eed);
-    let started = Instant::now();
-    let mut while_publishing = 0;
-    for kill in 0..kills {
-        if rng.below(4) == 0 {
-            tokio::time::sleep(Duration::from_millis(rng.below(50))).await;
-        } else {
-            let threshold = (kill + 1) * 1000 - rng.below(500);
-            while received.load(Ordering::SeqCst) < threshold && !finished.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_millis(2)).await;
+impl Publishing {
+    /// Publishes events 1..=`total` of the crash stream in batches of 64,
+    /// with short receipt waits (many messages in flight at every kill,
+    /// and quick retries after it), at most `window` in flight, and
+    /// `attempts` publishes per event.
+    async fn start(stack: &Stack, total: u64, window: usize, attempts: u32) -> Publishing {
+        let client = stack.client().await;
+        let events: Vec<Outgoing> = (1..=total).map(muster_tests::crash::outgoing).collect();
+        let received = Arc::new(AtomicU64::new(0));
+        let finished = Arc::new(AtomicBool::new(false));
+        let config = PublisherConfig { batch: 64, receipt_wait: Duration::from_secs(1), attempts, window };
+        let publisher = Publisher::new(client, stack.topology(), config);
+        let task = tokio::spawn({
+            let (received, finished) = (received.clone(), finished.clone());
+            async move {
+                let outcomes = publisher
+                    .publish_all(events, move |_| {
+                        received.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .await;
+                finished.store(true, Ordering::SeqCst);
+                outcomes
             }
-            tokio::time::sleep(Duration::from_millis(rng.below(30))).await;
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        if !finished.load(Ordering::SeqCst) {
-            while_publishing += 1;
-        }
-        child = stack.spawn_ledger_process();
-        if kill % 10 == 9 {
-            eprintln!("{} kills, {} receipts, {:?}", kill + 1, received.load(Ordering::SeqCst), started.elapsed());
+        });
+        Publishing { task, received, finished }
+    }
+
+    fn finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `receipts` have come (or publishing is over).
+    async fn until_receipts(&self, receipts: u64) {
+        while self.received.load(Ordering::SeqCst) < receipts && !self.finished() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
-    let outcomes = publishing.await.unwrap().expect("every event published");
-    child.kill().unwrap();
-    child.wait().unwrap();
-    eprintln!("{kills} kills ({while_publishing} while publishing), {events_total} events, {:?}", started.elapsed());
+
+    /// Every event's outcome: an accepted receipt, each with its own entry.
+    async fn all_accepted_once(self, total: u64) {
+        let outcomes = self.task.await.unwrap().expect("every event published");
+        assert_eq!(outcomes.len() as u64, total);
+        let mut seqs = Vec::new();
+        for outcome in &outcomes {
+            match outcome {
+                Outcome::Receipt(r) if r.status == ReceiptStatus::Accepted => seqs.push(r.seq.unwrap()),
+                other => panic!("not recorded as accepted: {other:?}"),
+            }
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        assert_eq!(seqs.len() as u64, total, "one entry per event, none twice");
+    }
+}
+
+/// The kill moments: the `kill`-th after another `every` receipts (less a
+/// random part) and a random few milliseconds — mid-commit, mid-flush,
+/// mid-publish — or, one in four, within 50 ms of the last restart.
+async fn next_moment(rng: &mut muster_gen::rng::Rng, publishing: &Publishing, kill: u64, every: u64) {
+    if rng.below(4) == 0 {
+        tokio::time::sleep(Duration::from_millis(rng.below(50))).await;
+    } else {
+        publishing.until_receipts((kill + 1) * every - rng.below(every / 2)).await;
+        tokio::time::sleep(Duration::from_millis(rng.below(30))).await;
+    }
+}
+
+/// Kills (and restarts) with `kill` `kills` times, at [`next_moment`]s
+/// seeded by `seed`; most must fall while events flow.
+async fn kill_loop(publishing: &Publishing, what: &str, kills: u64, seed: u64, mut kill: impl FnMut()) {
+    let mut rng = muster_gen::rng::Rng::new(seed);
+    let started = Instant::now();
+    let mut while_publishing = 0;
+    for n in 0..kills {
+        next_moment(&mut rng, publishing, n, 1000).await;
+        if !publishing.finished() {
+            while_publishing += 1;
+        }
+        kill();
+        if n % 10 == 9 {
+            let receipts = publishing.received.load(Ordering::SeqCst);
+            eprintln!("{} {what} kills, {receipts} receipts, {:?}", n + 1, started.elapsed());
+        }
+    }
+    eprintln!("{kills} {what} kills ({while_publishing} while publishing), {:?}", started.elapsed());
     // Receipts come in bursts (a restart publishes every missed one at
     // once), so the last kills may find the stream done.
     assert!(while_publishing * 4 >= kills * 3, "most kills fell while events flowed: {while_publishing} of {kills}");
+}
 
-    // Every event: an accepted receipt, and its own entry.
-    assert_eq!(outcomes.len() as u64, events_total);
-    let mut seqs = Vec::new();
-    for outcome in &outcomes {
-        match outcome {
-            Outcome::Receipt(r) if r.status == ReceiptStatus::Accepted => seqs.push(r.seq.unwrap()),
-            other => panic!("not recorded as accepted: {other:?}"),
-        }
-    }
-    seqs.sort_unstable();
-    seqs.dedup();
-    assert_eq!(seqs.len() as u64, events_total, "one entry per event, none twice");
-
-    let ledger = muster_tests::open_ledger(&stack.ledger_dir());
+/// The ledger at `dir` holds `total` entries, each event once, and its
+/// chain verifies; and it is the chain one uninterrupted ledger makes of
+/// the intake stream.
+async fn ledger_is_whole(stack: &Stack, dir: &Path, total: u64) -> Ledger {
+    let ledger = muster_tests::open_ledger(dir);
     let report = ledger.verify().expect("the chain verifies");
-    assert_eq!(report.entries, events_total, "nothing lost, nothing doubled");
+    assert_eq!(report.entries, total, "nothing lost, nothing doubled");
     let mut seen = std::collections::HashSet::new();
     for entry in ledger.entries() {
         let entry = entry.unwrap();
         let Submission::Event(envelope) = &entry.body.submission else { panic!("undecodable entry") };
         assert!(seen.insert(envelope.id.clone()), "{} recorded twice", envelope.id);
     }
-
-    // The same chain as one ledger reading the same intake in one go.
-    let dir = tempfile::tempdir().unwrap();
-    let one_go = uninterrupted(&stack, dir.path()).await;
+    let replayed = tempfile::tempdir().unwrap();
+    let one_go = muster_tests::crash::uninterrupted(stack, replayed.path()).await;
     assert_eq!(one_go.head(), ledger.head(), "the chain head of an uninterrupted run");
+    ledger
+}
+
+/// Waits (at most 60 s) until the query replica answering on NATS has
+/// applied entry `seq`; returns the last it has applied.
+async fn replica_reaches(stack: &Stack, seq: u64) -> u64 {
+    let client = stack.client().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = client.request("muster.query.status", "{}".into()).await;
+        if let Ok(reply) = reply {
+            let status: StatusAnswer = serde_json::from_slice(&reply.payload).expect("a status");
+            assert!(status.chain_ok, "the replica's chain broke");
+            if status.applied_seq >= seq {
+                return status.applied_seq;
+            }
+        }
+        assert!(Instant::now() < deadline, "the replica never reached entry {seq}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The replica at `replica` holds the ledger's chain and gives the very
+/// answers `ledger` (opened with its query indexes) gives.
+fn same_answers(ledger: &Ledger, replica: &Path) {
+    let replica = Ledger::open(&LedgerConfig::new(replica)).expect("the replica opens");
+    assert_eq!(replica.head(), ledger.head(), "the replica holds the ledger's chain");
+    let questions = [
+        ("tree", r#"{"date": "2015-01-01"}"#),
+        ("tree", r#"{"date": "2015-02-15"}"#),
+        ("tree", r#"{"date": "2016-12-31"}"#),
+        ("headcount", r#"{"unit": "U3", "date": "2015-03-01"}"#),
+        ("audit", r#"{"from": "2015-01-01", "to": "2016-12-31"}"#),
+        ("history", r#"{"staff": "S21"}"#),
+    ];
+    for (endpoint, body) in questions {
+        let want = muster_query::answer::answer(ledger, endpoint, body.as_bytes()).expect("the ledger answers");
+        let got = muster_query::answer::answer(&replica, endpoint, body.as_bytes()).expect("the replica answers");
+        assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap(), "{endpoint} {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_killed_again_and_again_holds_the_chain_of_an_uninterrupted_one() {
+    let kills = kills();
+    // Enough events that every kill falls while receipts flow.
+    let total = 1000 * (kills + 3);
+    let stack = Stack::new();
+    let mut child = stack.spawn_ledger_process();
+    stack.wait_for_streams().await;
+    let publishing = Publishing::start(&stack, total, limits::PUBLISH_IN_FLIGHT_MAX, 30).await;
+    kill_loop(&publishing, "ledger", kills, 0x5eed, || {
+        child.kill();
+        child = stack.spawn_ledger_process();
+    })
+    .await;
+    publishing.all_accepted_once(total).await;
+    child.kill();
+    ledger_is_whole(&stack, &stack.ledger_dir(), total).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_killed_again_and_again_loses_no_receipted_event() {
+    let kills = kills();
+    let total = 1000 * (kills + 3);
+    let mut stack = Stack::new();
+    // Both services in this process: each must live through every restart.
+    let ledger = stack.start_ledger();
+    stack.wait_for_streams().await;
+    let (replica, _) = stack.start_query_with(stack.replica_dir("steady"), "off").await;
+    // A small window keeps the events flowing evenly (a kill finds some in
+    // flight); a restart costs seconds of retries: more attempts.
+    let publishing = Publishing::start(&stack, total, 256, 60).await;
+    kill_loop(&publishing, "nats-server", kills, 0x4a75, || tokio::task::block_in_place(|| stack.nats.restart())).await;
+    publishing.all_accepted_once(total).await;
+    // The ledger service never stopped (its result is checked here).
+    ledger.stop().await;
+    replica_reaches(&stack, total).await;
+    replica.stop().await;
+    let ledger = ledger_is_whole(&stack, &stack.ledger_dir(), total).await;
+    same_answers(&ledger, &stack.replica_dir("steady"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_replica_killed_again_and_again_converges_to_the_ledgers_answers() {
+    let kills = kills();
+    let total = 1000 * (kills + 3);
+    let stack = Stack::new();
+    let ledger = stack.start_ledger();
+    stack.wait_for_streams().await;
+    let mut child = stack.spawn_query_process("killed");
+    let publishing = Publishing::start(&stack, total, 256, 30).await;
+    let mut rng = muster_gen::rng::Rng::new(0x9e11);
+    let started = Instant::now();
+    let mut applied = 0;
+    for _ in 0..kills {
+        // One in four while it opens and catches up (all, once the stream
+        // is over); the rest once it has applied more of the feed, a
+        // random few milliseconds on.
+        if rng.below(4) == 0 || publishing.finished() {
+            tokio::time::sleep(Duration::from_millis(rng.below(50))).await;
+        } else {
+            applied = replica_reaches(&stack, applied + 1).await;
+            tokio::time::sleep(Duration::from_millis(rng.below(30))).await;
+        }
+        child.kill();
+        child = stack.spawn_query_process("killed");
+    }
+    publishing.all_accepted_once(total).await;
+    child.kill();
+    eprintln!("{kills} replica kills, {total} events, {:?}", started.elapsed());
+    ledger.stop().await;
+    // Once more, in this process, until it has caught up with the feed.
+    let (replica, _) = stack.start_query_with(stack.replica_dir("killed"), "off").await;
+    replica_reaches(&stack, total).await;
+    replica.stop().await;
+    let ledger = ledger_is_whole(&stack, &stack.ledger_dir(), total).await;
+    same_answers(&ledger, &stack.replica_dir("killed"));
 }

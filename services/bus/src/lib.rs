@@ -237,29 +237,144 @@ pub const fn muster_payload_bytes_max() -> usize {
 }
 
 /// How to reach NATS.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ConnectConfig {
-    /// Server URLs, e.g. `nats://127.0.0.1:4222`.
+    /// Server URLs, e.g. `nats://127.0.0.1:4222` (`tls://…` to insist on
+    /// TLS).
     pub urls: Vec<String>,
     /// A name the server shows for this connection.
     pub name: String,
+    /// Who this client is, when the server asks (see ops/nats/secure.conf).
+    pub auth: Auth,
+    /// TLS: the CA to trust, and this client's certificate and key (a
+    /// server with `verify_and_map` takes the user from the certificate).
+    pub tls: TlsConfig,
+    /// The prefix of this client's reply subjects (`_INBOX` if none).
+    /// Rationale: with one prefix per role, each user may subscribe to its
+    /// own replies only — with `_INBOX.>` for all, any client could read
+    /// another's answers, and the feed messages a replica pulls.
+    pub inbox_prefix: Option<String>,
 }
+
+/// A client's credentials. Rationale: the three ways a nats-server
+/// configured by file or by operator names its users, so Muster fits the
+/// deployment rather than the other way round.
+#[derive(Clone, Debug, Default)]
+pub enum Auth {
+    /// None beyond a TLS client certificate, if any.
+    #[default]
+    None,
+    /// A user and password (`authorization { users = [...] }`).
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password.
+        password: String,
+    },
+    /// A JWT credentials file (operator mode, `nsc`).
+    CredentialsFile(std::path::PathBuf),
+    /// A file holding an nkey seed (`SU…`).
+    NkeySeedFile(std::path::PathBuf),
+}
+
+/// TLS settings of a client.
+#[derive(Clone, Debug, Default)]
+pub struct TlsConfig {
+    /// PEM CA certificate(s) to trust for the server's certificate; set:
+    /// TLS is required.
+    pub ca: Option<std::path::PathBuf>,
+    /// PEM client certificate (with `key`).
+    pub cert: Option<std::path::PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<std::path::PathBuf>,
+}
+
+impl ConnectConfig {
+    /// Plain settings for servers at `urls`, named `name`.
+    pub fn new(urls: Vec<String>, name: &str) -> ConnectConfig {
+        ConnectConfig { urls, name: name.to_owned(), ..ConnectConfig::default() }
+    }
+}
+
+/// Why no connection could be made: bad settings, or the server refused.
+#[derive(Debug)]
+pub struct ConnectError(pub String);
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectError {}
 
 /// Connects, retrying the first connection too, so services can start
 /// before the server.
-pub async fn connect(config: &ConnectConfig) -> Result<async_nats::Client, async_nats::ConnectError> {
+pub async fn connect(config: &ConnectConfig) -> Result<async_nats::Client, ConnectError> {
+    Ok(connect_watched(config).await?.0)
+}
+
+/// [`connect`], also counting the connections made: the receiver's value
+/// changes whenever the client has (re)connected. Rationale: a server that
+/// restarted may hold less than before (what it had not yet synced), so a
+/// service that keeps a position in its streams re-derives it after every
+/// reconnection instead of trusting what it had.
+pub async fn connect_watched(
+    config: &ConnectConfig,
+) -> Result<(async_nats::Client, tokio::sync::watch::Receiver<u64>), ConnectError> {
     let urls: Vec<async_nats::ServerAddr> = config
         .urls
         .iter()
         .map(|u| u.parse())
         .collect::<Result<_, _>>()
-        .map_err(|e| async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::ServerParse, e))?;
-    async_nats::ConnectOptions::new()
+        .map_err(|e| ConnectError(format!("a NATS URL in {:?}: {e}", config.urls)))?;
+    let (count, connections) = tokio::sync::watch::channel(0u64);
+    let mut options = async_nats::ConnectOptions::new()
         .name(&config.name)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
-        .connect(urls)
+        .event_callback(move |event| {
+            if event == async_nats::Event::Connected {
+                count.send_modify(|n| *n += 1);
+            }
+            std::future::ready(())
+        });
+    options = match &config.auth {
+        Auth::None => options,
+        Auth::UserPassword { user, password } => options.user_and_password(user.clone(), password.clone()),
+        Auth::CredentialsFile(path) => options
+            .credentials_file(path)
+            .await
+            .map_err(|e| ConnectError(format!("credentials file {}: {e}", path.display())))?,
+        Auth::NkeySeedFile(path) => {
+            let seed = std::fs::read_to_string(path)
+                .map_err(|e| ConnectError(format!("nkey seed file {}: {e}", path.display())))?;
+            options.nkey(seed.trim().to_owned())
+        }
+    };
+    if let Some(prefix) = &config.inbox_prefix {
+        options = options.custom_inbox_prefix(prefix);
+    }
+    let tls = &config.tls;
+    if let Some(ca) = &tls.ca {
+        options = options.require_tls(true).add_root_certificates(ca.clone());
+    }
+    match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => options = options.add_client_certificate(cert.clone(), key.clone()),
+        (None, None) => {}
+        _ => return Err(ConnectError("a TLS client certificate needs its key, and a key its certificate".into())),
+    }
+    let client =
+        options.connect(urls).await.map_err(|e| ConnectError(format!("connecting to {:?}: {e}", config.urls)))?;
+    // Connected before anything is asked of the server; and the first
+    // connection, counted now, is not taken for a reconnection later.
+    let mut connections = connections;
+    connections
+        .wait_for(|made| *made > 0)
         .await
+        .map_err(|_| ConnectError(format!("the connection to {:?} closed", config.urls)))?;
+    connections.mark_unchanged();
+    Ok((client, connections))
 }
 
 #[cfg(test)]

@@ -17,7 +17,13 @@ pub struct CommonArgs {
     #[arg(long, env = "MUSTER_CONFIG")]
     pub config: Option<PathBuf>,
     /// NATS server URLs, comma-separated.
-    #[arg(long, env = "MUSTER_NATS_URL", default_value = "nats://127.0.0.1:4222", value_delimiter = ',')]
+    #[arg(
+        long,
+        global = true,
+        env = "MUSTER_NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        value_delimiter = ','
+    )]
     pub nats_url: Vec<String>,
     /// Subject prefix of the ledger's streams (one per independent ledger).
     #[arg(long, env = "MUSTER_PREFIX", default_value = "muster")]
@@ -25,12 +31,95 @@ pub struct CommonArgs {
     /// Log JSON lines instead of text.
     #[arg(long, env = "MUSTER_LOG_JSON")]
     pub log_json: bool,
+    /// Credentials and TLS.
+    #[command(flatten)]
+    pub auth: NatsAuthArgs,
+}
+
+/// Who a client is to NATS, and its TLS settings (ops/nats/secure.conf,
+/// ops/README.md). Global, so the `muster` tool takes them after its
+/// subcommand too.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NatsAuthArgs {
+    /// NATS user (with `--nats-password`).
+    #[arg(long, global = true, env = "MUSTER_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password (prefer the environment or the config file to a flag,
+    /// which other users of the machine can see).
+    #[arg(long, global = true, env = "MUSTER_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// A NATS JWT credentials file (operator mode).
+    #[arg(long, global = true, env = "MUSTER_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// A file holding this client's NATS nkey seed.
+    #[arg(long, global = true, env = "MUSTER_NATS_NKEY")]
+    pub nats_nkey: Option<PathBuf>,
+    /// PEM CA certificate to trust for the server; set: TLS required.
+    #[arg(long, global = true, env = "MUSTER_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// PEM client certificate, for servers that verify clients (and may
+    /// take the user from it).
+    #[arg(long, global = true, env = "MUSTER_NATS_TLS_CERT")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, global = true, env = "MUSTER_NATS_TLS_KEY")]
+    pub nats_tls_key: Option<PathBuf>,
+    /// Prefix of this client's reply subjects (`_INBOX_<role>` with
+    /// ops/nats/secure.conf; default `_INBOX`).
+    #[arg(long, global = true, env = "MUSTER_NATS_INBOX_PREFIX")]
+    pub nats_inbox_prefix: Option<String>,
 }
 
 impl CommonArgs {
     /// Settings for a server at `url` with the default prefix.
     pub fn for_url(url: &str) -> CommonArgs {
-        CommonArgs { config: None, nats_url: vec![url.to_owned()], prefix: "muster".into(), log_json: false }
+        CommonArgs {
+            config: None,
+            nats_url: vec![url.to_owned()],
+            prefix: "muster".into(),
+            log_json: false,
+            auth: NatsAuthArgs::default(),
+        }
+    }
+
+    /// How this service connects, named `name` on the server.
+    pub fn connect_config(&self, name: &str) -> Result<crate::ConnectConfig, String> {
+        self.auth.connect_config(self.nats_url.clone(), name)
+    }
+}
+
+impl NatsAuthArgs {
+    /// How to connect to `urls`, named `name` on the server. Errors when
+    /// the credentials are half given or given twice.
+    pub fn connect_config(&self, urls: Vec<String>, name: &str) -> Result<crate::ConnectConfig, String> {
+        use crate::Auth;
+        let auth = match (&self.nats_user, &self.nats_password, &self.nats_creds, &self.nats_nkey) {
+            (None, None, None, None) => Auth::None,
+            (Some(user), Some(password), None, None) => {
+                Auth::UserPassword { user: user.clone(), password: password.clone() }
+            }
+            (None, None, Some(creds), None) => Auth::CredentialsFile(creds.clone()),
+            (None, None, None, Some(seed)) => Auth::NkeySeedFile(seed.clone()),
+            (Some(_), None, None, None) | (None, Some(_), None, None) => {
+                return Err("MUSTER_NATS_USER and MUSTER_NATS_PASSWORD go together".into())
+            }
+            _ => {
+                return Err(
+                    "one kind of NATS credentials: a user and password, a credentials file, or an nkey seed".into()
+                )
+            }
+        };
+        Ok(crate::ConnectConfig {
+            urls,
+            name: name.to_owned(),
+            auth,
+            tls: crate::TlsConfig {
+                ca: self.nats_tls_ca.clone(),
+                cert: self.nats_tls_cert.clone(),
+                key: self.nats_tls_key.clone(),
+            },
+            inbox_prefix: self.nats_inbox_prefix.clone(),
+        })
     }
 }
 

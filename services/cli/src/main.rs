@@ -44,6 +44,9 @@ struct Cli {
     /// Subject prefix of the ledger, with --nats.
     #[arg(long, global = true, env = "MUSTER_PREFIX", default_value = "muster")]
     prefix: String,
+    /// NATS credentials and TLS, with --nats.
+    #[command(flatten)]
+    auth: muster_bus::service::NatsAuthArgs,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
@@ -351,7 +354,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let backend = match &cli.nats {
         Some(urls) => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let config = muster_bus::ConnectConfig { urls: urls.clone(), name: "muster".into() };
+            let config = cli.auth.connect_config(urls.clone(), "muster").map_err(anyhow::Error::msg)?;
             let client = runtime
                 .block_on(async { tokio::time::timeout(QUERY_TIMEOUT, muster_bus::connect(&config)).await })
                 .map_err(|_| anyhow::anyhow!("could not reach NATS at {}", urls.join(",")))??;

@@ -143,9 +143,23 @@ pub struct Ledger {
     head: Head,
     poisoned: bool,
     /// The stream cursor to write with the batch being committed.
-    cursor: Option<u64>,
+    cursor: Option<StreamMark>,
     /// The blocks the last commit wrote, for the feed.
     written: Vec<FeedBlock>,
+}
+
+/// A position in a JetStream stream: the last message a ledger has read,
+/// stored with every batch (`muster_proto::disk::CURSOR_KEY`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamMark {
+    /// The message's stream sequence (0: none read).
+    pub seq: u64,
+    /// Its JetStream time, nanoseconds since 1970 (0: not known).
+    /// Rationale: a server that lost the end of its stream (a power cut
+    /// inside its sync interval, a restored backup) numbers new messages
+    /// from where it now ends, so a sequence alone can name another
+    /// message than the one read; the time tells them apart.
+    pub time_ns: u64,
 }
 
 /// A stored block as it goes out on the feed.
@@ -473,7 +487,7 @@ impl Ledger {
             }
         }
         let appended = pending.entries.len() as u64;
-        self.cursor = cursor;
+        self.cursor = cursor.map(|seq| StreamMark { seq, time_ns: 0 });
         self.commit(pending)?;
         self.poisoned = false;
         Ok(appended)
@@ -490,15 +504,19 @@ impl Ledger {
     /// The last stream sequence committed with a batch (0: none): the
     /// intake for the ledger service, the feed for a replica.
     pub fn cursor(&self) -> Result<u64, LedgerError> {
-        match self.store.tree()?.get(disk::CURSOR_KEY)? {
-            None => Ok(0),
-            Some(value) => {
-                let bytes: [u8; 8] = value
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| LedgerError::corrupt(self.head.seq, "the cursor is not a sequence"))?;
-                Ok(u64::from_be_bytes(bytes))
-            }
+        Ok(self.cursor_mark()?.seq)
+    }
+
+    /// The last stream position committed with a batch, with the time of
+    /// its message when known.
+    pub fn cursor_mark(&self) -> Result<StreamMark, LedgerError> {
+        let Some(value) = self.store.tree()?.get(disk::CURSOR_KEY)? else { return Ok(StreamMark::default()) };
+        let number = |bytes: &[u8]| u64::from_be_bytes(bytes.try_into().expect("eight bytes"));
+        match value.len() {
+            // Written before the time was kept.
+            8 => Ok(StreamMark { seq: number(&value), time_ns: 0 }),
+            16 => Ok(StreamMark { seq: number(&value[..8]), time_ns: number(&value[8..]) }),
+            _ => Err(LedgerError::corrupt(self.head.seq, "the cursor is not a stream position")),
         }
     }
 
@@ -511,7 +529,7 @@ impl Ledger {
         &mut self,
         batch: Vec<Incoming>,
         now_ms: u64,
-        intake_cursor: Option<u64>,
+        intake_cursor: Option<StreamMark>,
     ) -> Result<Vec<Receipt>, LedgerError> {
         self.submit_timed(batch.into_iter().map(|incoming| (incoming, now_ms)).collect(), intake_cursor)
     }
@@ -527,7 +545,7 @@ impl Ledger {
     pub fn submit_timed(
         &mut self,
         batch: Vec<(Incoming, u64)>,
-        intake_cursor: Option<u64>,
+        intake_cursor: Option<StreamMark>,
     ) -> Result<Vec<Receipt>, LedgerError> {
         if self.poisoned {
             return Err(LedgerError::new(LedgerErrorKind::Poisoned));
@@ -729,8 +747,8 @@ impl Ledger {
             return Ok(());
         }
         let mut batch = sled::Batch::default();
-        if let Some(cursor) = cursor {
-            batch.insert(disk::CURSOR_KEY, cursor.to_be_bytes().to_vec());
+        if let Some(StreamMark { seq, time_ns }) = cursor {
+            batch.insert(disk::CURSOR_KEY, [seq.to_be_bytes(), time_ns.to_be_bytes()].concat());
         }
         let Some(last) = pending.entries.last() else {
             // Only duplicates: nothing new, but the cursor moves on.

@@ -32,12 +32,13 @@
 //! receipts and feed entries the feed is missing; a message redelivered
 //! because its ack was lost is a duplicate and gets its original receipt.
 
-use crate::{receipt_of, FeedBlock, Incoming, Ledger, LedgerConfig};
+use crate::{receipt_of, FeedBlock, Incoming, Ledger, LedgerConfig, StreamMark};
 use anyhow::{bail, Context, Result};
-use async_nats::jetstream::{self, consumer::pull, context::PublishAckFuture, message::PublishMessage};
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use clap::Parser;
 use futures_util::StreamExt;
-use muster_bus::{ConnectConfig, FeedTip, Topology};
+use muster_bus::{FeedTip, Topology};
 use muster_proto::entry::{DeadLetter, Receipt};
 use muster_proto::requests::ReceiptRequest;
 use muster_proto::{cloudevents, codec, limits, DecodeError, ReasonCode};
@@ -71,6 +72,11 @@ pub struct Args {
     /// last one (and every minute while anything new came, and at stop).
     #[arg(long, env = "MUSTER_CHECKPOINT_EVERY", default_value_t = limits::CHECKPOINT_EVERY_ENTRIES)]
     pub checkpoint_every: u64,
+    /// How long JetStream waits for the ledger's ack before delivering a
+    /// message again, milliseconds. A redelivery is harmless (the ledger
+    /// passes over what it has read), only wasted work.
+    #[arg(long, env = "MUSTER_ACK_WAIT_MS", default_value_t = limits::ACK_WAIT_SECS * 1000)]
+    pub ack_wait_ms: u64,
 }
 
 /// The binary's whole life: settings, logging, run until Ctrl-C/SIGTERM.
@@ -119,8 +125,8 @@ struct Commit {
     incoming: Vec<(Incoming, u64)>,
     /// For each event, the index of its message (a batch has many).
     origin: Vec<u32>,
-    /// The last intake stream sequence among the messages.
-    cursor: Option<u64>,
+    /// The last intake message among them.
+    cursor: Option<StreamMark>,
 }
 
 impl Commit {
@@ -138,11 +144,14 @@ impl Commit {
         self.origin.extend(std::iter::repeat_n(index, events.len()));
         // One read of the message's metadata: its time and its position.
         let info = message.info().ok();
-        let at_ms = info
-            .as_ref()
-            .and_then(|i| u64::try_from(i.published.unix_timestamp_nanos() / 1_000_000).ok())
-            .unwrap_or_else(now_ms);
-        self.cursor = self.cursor.max(info.map(|i| i.stream_sequence));
+        let stamp = info.as_ref().and_then(|i| time_ns(i.published));
+        let at_ms = stamp.map_or_else(now_ms, |ns| ns / 1_000_000);
+        if let Some(info) = info {
+            let mark = StreamMark { seq: info.stream_sequence, time_ns: stamp.unwrap_or(0) };
+            if self.cursor.is_none_or(|cursor| cursor.seq < mark.seq) {
+                self.cursor = Some(mark);
+            }
+        }
         self.incoming.extend(events.into_iter().map(|event| (event, at_ms)));
         self.messages.push(message);
         None
@@ -178,44 +187,26 @@ struct Outbox {
 pub const DECODED_COMMITS_MAX: usize = 2;
 
 /// Runs the service until `shutdown` completes (between fetches).
+///
+/// The ledger stays open for the service's whole life; its work with NATS
+/// runs in *sessions*. A session derives everything from the ledger — the
+/// intake consumer from the ledger's cursor, the feed's tip from the
+/// server — catches up, and then takes in. Whatever interrupts it (the
+/// server restarting, the connection lost, a publish refused) ends the
+/// session: what it fetched but did not commit is dropped (the next one
+/// fetches it again from the cursor) and a new session starts after a
+/// pause. Only the ledger's own errors stop the service.
 pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
     assert_eq!(muster_bus::muster_payload_bytes_max(), limits::PAYLOAD_BYTES_MAX);
     // The ledger service answers no headcount: replicas do.
     let ledger = Ledger::open(&LedgerConfig { query_indexes: false, ..LedgerConfig::new(&args.ledger) })
         .with_context(|| format!("opening the ledger at {}", args.ledger.display()))?;
     tracing::info!(head_seq = ledger.head().seq, path = %args.ledger.display(), "ledger open");
-    let client =
-        muster_bus::connect(&ConnectConfig { urls: args.common.nats_url.clone(), name: "muster-ledger".into() })
-            .await?;
-    let js = jetstream::new(client.clone());
+    let (client, connections) =
+        muster_bus::connect_watched(&args.common.connect_config("muster-ledger").map_err(anyhow::Error::msg)?)
+            .await
+            .map_err(|e| anyhow::anyhow!("connecting to NATS: {e}"))?;
     let topology = Topology::new(&args.common.prefix);
-    topology
-        .ensure_streams(&js, args.stream_replicas)
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the streams: {e}"))?;
-    // The ledger owns its position in the intake (written with every
-    // batch): the consumer is made afresh from just after it, so after a
-    // crash nothing waits for a redelivery timeout and order is kept.
-    let cursor = ledger.cursor()?;
-    let intake = js.get_stream(topology.intake_stream()).await?;
-    let _ = intake.delete_consumer(LEDGER_CONSUMER).await;
-    let consumer: jetstream::consumer::PullConsumer = intake
-        .create_consumer(pull::Config {
-            durable_name: Some(LEDGER_CONSUMER.into()),
-            deliver_policy: if cursor == 0 {
-                jetstream::consumer::DeliverPolicy::All
-            } else {
-                jetstream::consumer::DeliverPolicy::ByStartSequence { start_sequence: cursor + 1 }
-            },
-            ack_policy: jetstream::consumer::AckPolicy::All,
-            ack_wait: Duration::from_secs(limits::ACK_WAIT_SECS),
-            max_ack_pending: limits::LEDGER_ACK_PENDING_MAX as i64,
-            filter_subject: topology.intake_filter(),
-            ..Default::default()
-        })
-        .await
-        .context("creating the intake consumer")?;
-    tracing::info!(intake_cursor = cursor, "consuming the intake");
     let signer = match &args.signing_key {
         Some(path) => {
             let signer = crate::checkpoint::Signer::from_file(path)?;
@@ -228,26 +219,119 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + S
         signer,
         checkpoint_every: args.checkpoint_every.max(1),
         client: client.clone(),
-        js,
+        js: jetstream::new(client.clone()),
         topology: topology.clone(),
         feed: FeedTip::default(),
     };
-    outbox.catch_up(&ledger).await?;
     let ledger = Arc::new(RwLock::new(ledger));
+    // Lookups are core NATS: the subscription outlives reconnections.
     let lookups = client
         .queue_subscribe(topology.lookup_filter(), LEDGER_CONSUMER.into())
         .await
         .map_err(|e| anyhow::anyhow!("subscribing to receipt lookups: {e}"))?;
-    let serving = tokio::spawn(serve_lookups(client, lookups, ledger.clone()));
+    let serving = tokio::spawn(serve_lookups(client.clone(), lookups, ledger.clone()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let mut pause = SESSION_PAUSE_MIN;
+    let result = loop {
+        let started = Instant::now();
+        let (returned, ended) = session(&args, &ledger, outbox, connections.clone(), stopped.clone()).await;
+        outbox = returned;
+        match ended {
+            Ok(()) => break Ok(()),
+            Err(error) if is_fatal(&error) => break Err(error),
+            Err(error) => {
+                // A session that ran a while had its troubles fixed:
+                // start pausing from the shortest again.
+                if started.elapsed() > SESSION_PAUSE_MAX * 2 {
+                    pause = SESSION_PAUSE_MIN;
+                }
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    pause_ms = pause.as_millis() as u64,
+                    "NATS session interrupted; starting another"
+                );
+                let mut stopped = stopped.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stopped.wait_for(|stop| *stop) => break Ok(()),
+                }
+                pause = (pause * 2).min(SESSION_PAUSE_MAX);
+            }
+        }
+    };
+    serving.abort();
+    tracing::info!(head_seq = ledger.read().expect("ledger lock").head().seq, "ledger service stopped");
+    result
+}
+
+/// The first pause after an interrupted session; each next one doubles, up
+/// to [`SESSION_PAUSE_MAX`]. Rationale: a server restart takes about a
+/// second; retrying faster only fills the log.
+const SESSION_PAUSE_MIN: Duration = Duration::from_millis(100);
+/// The longest pause between sessions.
+const SESSION_PAUSE_MAX: Duration = Duration::from_secs(5);
+
+/// An error the service stops for: the ledger's own (it must be reopened),
+/// or one marked [`Fatal`]. Everything else is NATS's, and a new session
+/// may succeed.
+fn is_fatal(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.is::<crate::LedgerError>() || cause.is::<Fatal>())
+}
+
+/// An error no new session can mend (a ledger that is not the feed's).
+#[derive(Debug)]
+struct Fatal(String);
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Fatal {}
+
+/// One session: streams, consumer, catch-up, then intake until stopped
+/// (`Ok`) or interrupted (`Err`). Gives the outbox back (its signer's
+/// state outlives sessions).
+async fn session(
+    args: &Args,
+    ledger: &Arc<RwLock<Ledger>>,
+    mut outbox: Outbox,
+    connections: tokio::sync::watch::Receiver<u64>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> (Outbox, Result<()>) {
+    // Connections made before this session began are its own.
+    let mut connections = connections;
+    connections.mark_unchanged();
+    let consumer = match start_session(args, ledger, &mut outbox).await {
+        Ok(consumer) => consumer,
+        Err(error) => return (outbox, Err(error)),
+    };
     let (to_outbox, committed) = tokio::sync::mpsc::channel(OUTBOX_BATCHES_MAX);
     let publishing = tokio::spawn(outbox.run(committed));
     let (to_ledger, mut decoded) = tokio::sync::mpsc::channel(DECODED_COMMITS_MAX);
-    let intake = tokio::spawn(take_in(consumer, Duration::from_millis(args.batch_wait_ms), shutdown, to_ledger));
-    let mut service = Service { ledger };
+    let intake = tokio::spawn(take_in(
+        consumer,
+        Duration::from_millis(args.batch_wait_ms),
+        stopped,
+        connections.clone(),
+        to_ledger,
+    ));
+    let mut service = Service { ledger: ledger.clone() };
     // Every fetched commit is carried through commit, ack, receipts and
     // feed: the intake stops between fetches, and this drains its queue.
-    let stopped: Result<()> = async {
+    let committing: Result<()> = async {
         while let Some(commit) = decoded.recv().await {
+            // Nothing read before a reconnection is committed after it:
+            // the server may have lost it, and numbered new messages in
+            // its place (see `StreamMark`).
+            if connections.has_changed().unwrap_or(true) {
+                bail!("reconnected to NATS; positions are read again");
+            }
             if !service.commit(commit, &to_outbox).await? {
                 break;
             }
@@ -256,32 +340,135 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + S
     }
     .await;
     drop(decoded);
-    let taken = intake.await.context("the intake task")?;
+    let taken = intake.await.context("the intake task").and_then(|taken| taken);
     // The outbox drains what was committed, then ends.
     drop(to_outbox);
-    let published = publishing.await.context("the outbox task")?;
-    serving.abort();
-    tracing::info!(head_seq = service.ledger.read().expect("ledger lock").head().seq, "ledger service stopped");
-    stopped.and(taken).and(published)
+    let (mut outbox, published) = match publishing.await {
+        Ok(returned) => returned,
+        Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+    };
+    let mut ended = committing.and(taken).and(published);
+    if ended.is_ok() {
+        // Stopping: the head as it is left, signed.
+        let head = ledger.read().expect("ledger lock").head();
+        ended = outbox.checkpoint(head, true).await;
+    }
+    (outbox, ended)
+}
+
+/// A session's start: streams made (idempotent), the feed caught up with
+/// the ledger, and a consumer from just after what the ledger has read.
+async fn start_session(
+    args: &Args,
+    ledger: &Arc<RwLock<Ledger>>,
+    outbox: &mut Outbox,
+) -> Result<jetstream::consumer::PullConsumer> {
+    let (js, topology) = (outbox.js.clone(), outbox.topology.clone());
+    topology
+        .ensure_streams(&js, args.stream_replicas)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the streams: {e}"))?;
+    outbox.catch_up(ledger).await?;
+    let mark = ledger.read().expect("ledger lock").cursor_mark()?;
+    let mut intake = js.get_stream(topology.intake_stream()).await?;
+    let deliver_policy = resume_from(&mut intake, mark).await?;
+    // The ledger owns its position in the intake (written with every
+    // batch): the consumer is made afresh from just after it, so after a
+    // crash nothing waits for a redelivery timeout and order is kept.
+    let _ = intake.delete_consumer(LEDGER_CONSUMER).await;
+    let consumer = intake
+        .create_consumer(pull::Config {
+            durable_name: Some(LEDGER_CONSUMER.into()),
+            deliver_policy,
+            ack_policy: jetstream::consumer::AckPolicy::All,
+            ack_wait: Duration::from_millis(args.ack_wait_ms.max(1)),
+            max_ack_pending: limits::LEDGER_ACK_PENDING_MAX as i64,
+            filter_subject: topology.intake_filter(),
+            ..Default::default()
+        })
+        .await
+        .context("creating the intake consumer")?;
+    tracing::info!(intake_cursor = mark.seq, ?deliver_policy, "consuming the intake");
+    Ok(consumer)
+}
+
+/// Where to read the intake from: just after the message the ledger read
+/// last — if the stream still holds that very message. A stream that lost
+/// its end (a power cut within the server's sync interval, a restored
+/// backup) numbers new messages from where it now ends, and the same
+/// sequence names another message; then the ledger reads from the time of
+/// its last message on, so no new message is skipped (one it had read
+/// comes again as a duplicate, which changes nothing).
+async fn resume_from(intake: &mut jetstream::stream::Stream, mark: StreamMark) -> Result<DeliverPolicy> {
+    if mark.seq == 0 {
+        return Ok(DeliverPolicy::All);
+    }
+    let next = DeliverPolicy::ByStartSequence { start_sequence: mark.seq + 1 };
+    if mark.time_ns == 0 {
+        // Kept before times were: the sequence is all there is.
+        return Ok(next);
+    }
+    let last = intake.info().await?.state.last_sequence;
+    let same = if last >= mark.seq {
+        let message = intake.get_raw_message(mark.seq).await?;
+        time_ns(message.time) == Some(mark.time_ns)
+    } else {
+        false
+    };
+    if same {
+        return Ok(next);
+    }
+    let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(mark.time_ns))
+        .map_err(|e| Fatal(format!("the ledger's cursor time {}: {e}", mark.time_ns)))?;
+    tracing::warn!(
+        cursor = mark.seq,
+        stream_last = last,
+        %start_time,
+        "the intake stream no longer holds the last message the ledger read (it lost its end); reading from that message's time on"
+    );
+    Ok(DeliverPolicy::ByStartTime { start_time })
+}
+
+/// A JetStream time in nanoseconds since 1970.
+fn time_ns(time: time::OffsetDateTime) -> Option<u64> {
+    u64::try_from(time.unix_timestamp_nanos()).ok()
 }
 
 /// Fetches from the intake and decodes, cutting the messages into commits
-/// at message boundaries, until `shutdown` (between fetches) or until the
-/// ledger side stops.
+/// at message boundaries, until `stopped` (between fetches), until the
+/// ledger side stops, or until the client reconnects (an error: the
+/// session ends).
 async fn take_in(
     consumer: jetstream::consumer::PullConsumer,
     wait: Duration,
-    shutdown: impl std::future::Future<Output = ()>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    connections: tokio::sync::watch::Receiver<u64>,
     to_ledger: tokio::sync::mpsc::Sender<Commit>,
 ) -> Result<()> {
-    let mut shutdown = std::pin::pin!(shutdown);
+    // The last intake sequence handed to the ledger in this session.
+    let mut handed = 0;
     loop {
         let batch = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+            _ = stopped.wait_for(|stop| *stop) => return Ok(()),
             batch = fetch(&consumer, wait) => batch?,
         };
+        if connections.has_changed().unwrap_or(true) {
+            bail!("reconnected to NATS; positions are read again");
+        }
         let mut commit = Commit::default();
         for message in batch {
+            // Delivered again (its ack was late or lost): the ledger has
+            // it already, or will with a commit on its way. Acked, so that
+            // JetStream stops; the ledger's cursor, not JetStream's acks,
+            // is where it resumes.
+            let seq = message.info().map_or(0, |info| info.stream_sequence);
+            if seq <= handed {
+                if let Err(error) = message.ack().await {
+                    tracing::debug!(%error, seq, "ack of a redelivered message");
+                }
+                continue;
+            }
+            handed = seq;
             let events = incoming(&message);
             if let Some((message, events)) = commit.add(message, events) {
                 if to_ledger.send(std::mem::take(&mut commit)).await.is_err() {
@@ -466,7 +653,12 @@ impl Service {
 impl Outbox {
     /// Publishes each committed batch's receipts, then its feed blocks, in
     /// commit order, until the service drops its end of the queue.
-    async fn run(mut self, mut committed: tokio::sync::mpsc::Receiver<Committed>) -> Result<()> {
+    async fn run(mut self, committed: tokio::sync::mpsc::Receiver<Committed>) -> (Outbox, Result<()>) {
+        let result = self.publish(committed).await;
+        (self, result)
+    }
+
+    async fn publish(&mut self, mut committed: tokio::sync::mpsc::Receiver<Committed>) -> Result<()> {
         let mut last_head: Option<crate::Head> = None;
         let interval = Duration::from_secs(limits::CHECKPOINT_INTERVAL_SECS);
         loop {
@@ -493,10 +685,6 @@ impl Outbox {
                 publish_ms = started.elapsed().as_millis() as u64,
                 "receipts and feed published"
             );
-        }
-        // Stopping: the head as it is left, signed.
-        if let Some(head) = last_head {
-            self.checkpoint(head, true).await?;
         }
         Ok(())
     }
@@ -627,29 +815,36 @@ impl Outbox {
 
     /// After a restart: whatever was committed but not yet on the feed gets
     /// its receipt and feed message now.
-    async fn catch_up(&mut self, ledger: &Ledger) -> Result<()> {
+    async fn catch_up(&mut self, ledger: &RwLock<Ledger>) -> Result<()> {
         self.feed = muster_bus::feed_tip(&self.js, &self.topology)
             .await
             .map_err(|e| anyhow::anyhow!("reading the feed's tip: {e}"))?;
-        let (feed_last, head) = (self.feed.ledger_seq, ledger.head().seq);
+        let (feed_last, head) = (self.feed.ledger_seq, ledger.read().expect("ledger lock").head().seq);
         if feed_last > head {
-            bail!(
+            return Err(Fatal(format!(
                 "the feed has {feed_last} entries but this ledger only {head}: wrong ledger directory, or a ledger restored from an old copy"
-            );
+            ))
+            .into());
         }
         if feed_last == head {
             return Ok(());
         }
         tracing::warn!(feed_last, head, "publishing receipts and feed blocks missed before a restart");
-        let mut receipts = Vec::new();
-        for seq in feed_last + 1..=head {
-            let entry = ledger.entry(seq)?.with_context(|| format!("entry {seq} missing"))?;
-            receipts.push(receipt_of(&entry, false));
-            if receipts.len() == limits::BATCH_EVENTS_MAX || seq == head {
-                // Recorded entries always have a key: no dead letters here.
-                self.publish_receipts(&std::mem::take(&mut receipts), |_| None).await?;
-            }
+        // The lock is held to read, never across a publish.
+        let chunk = limits::BATCH_EVENTS_MAX as u64;
+        for first in (feed_last + 1..=head).step_by(chunk as usize) {
+            let receipts = {
+                let ledger = ledger.read().expect("ledger lock");
+                (first..=head.min(first + chunk - 1))
+                    .map(|seq| {
+                        Ok(receipt_of(&ledger.entry(seq)?.with_context(|| format!("entry {seq} missing"))?, false))
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            };
+            // Recorded entries always have a key: no dead letters here.
+            self.publish_receipts(&receipts, |_| None).await?;
         }
-        self.publish_feed(ledger.blocks_from(feed_last + 1)?).await
+        let blocks = ledger.read().expect("ledger lock").blocks_from(feed_last + 1)?;
+        self.publish_feed(blocks).await
     }
 }

@@ -180,18 +180,20 @@ impl Publisher {
         self.send_message(&first.source, message, keys).await
     }
 
+    /// The message's PubAck to come; a publish the client could not even
+    /// send (the connection is down) is one whose PubAck failed, and is
+    /// retried like one. Only an over-large message is an error.
     async fn send_message(
         &self,
         source: &str,
         message: PublishMessage,
         keys: Vec<Key>,
     ) -> Result<AckFuture, PublishError> {
-        let ack = self
-            .js
-            .send_publish(self.topology.intake_subject(source), message)
-            .await
-            .map_err(|e| error("publishing", e))?;
-        Ok(Box::pin(async move { (keys, ack.await) }))
+        match self.js.send_publish(self.topology.intake_subject(source), message).await {
+            Ok(ack) => Ok(Box::pin(async move { (keys, ack.await) })),
+            Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => Err(error("publishing", e)),
+            Err(e) => Ok(Box::pin(std::future::ready((keys, Err(e))))),
+        }
     }
 
     /// The ledger's receipt of (source, id), if it recorded the event.
@@ -204,8 +206,12 @@ impl Publisher {
         let reply = match tokio::time::timeout(self.config.receipt_wait, asked).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => return Ok(None),
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::TimedOut => return Ok(None),
-            Ok(Err(e)) => return Err(error("looking up a receipt", e)),
+            // Timed out, or the connection is down (a server restarting):
+            // not known to be recorded, which a re-publish settles.
+            Ok(Err(e)) => {
+                tracing::debug!(%source, %id, error = %e, "receipt lookup failed");
+                return Ok(None);
+            }
             Err(_) => return Ok(None),
         };
         serde_json::from_slice::<Option<Receipt>>(&reply.payload).map_err(|e| {

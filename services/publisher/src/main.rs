@@ -8,7 +8,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
-use muster_bus::{ConnectConfig, Topology};
+use muster_bus::Topology;
 use muster_proto::answers::ImportSummary;
 use muster_proto::entry::{Receipt, ReceiptStatus};
 use muster_proto::limits;
@@ -162,10 +162,9 @@ fn read_events(args: &Args) -> Result<(Vec<Outgoing>, Vec<Unpublishable>)> {
 
 async fn run(args: Args) -> Result<ExitCode> {
     let (events, unpublishable) = read_events(&args)?;
-    let client =
-        muster_bus::connect(&ConnectConfig { urls: args.common.nats_url.clone(), name: "muster-publish".into() })
-            .await
-            .context("connecting to NATS")?;
+    let client = muster_bus::connect(&args.common.connect_config("muster-publish").map_err(anyhow::Error::msg)?)
+        .await
+        .context("connecting to NATS")?;
     let config = PublisherConfig {
         window: args.window.clamp(1, limits::PUBLISH_IN_FLIGHT_MAX),
         batch: args.batch.into(),

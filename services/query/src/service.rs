@@ -12,7 +12,7 @@ use async_nats::jetstream::{self, consumer};
 use async_nats::service::ServiceExt;
 use clap::Parser;
 use futures_util::StreamExt;
-use muster_bus::{ConnectConfig, Topology};
+use muster_bus::Topology;
 use muster_ledger::{Ledger, LedgerConfig};
 use muster_proto::limits;
 use muster_proto::requests::StatusAnswer;
@@ -98,11 +98,11 @@ pub async fn run(
     let ledger = Ledger::open(&LedgerConfig::new(&args.replica))
         .with_context(|| format!("opening the replica at {}", args.replica.display()))?;
     tracing::info!(applied_seq = ledger.head().seq, path = %args.replica.display(), "replica open");
-    let client =
-        muster_bus::connect(&ConnectConfig { urls: args.common.nats_url.clone(), name: "muster-query".into() }).await?;
+    let client = muster_bus::connect(&args.common.connect_config("muster-query").map_err(anyhow::Error::msg)?).await?;
     let js = jetstream::new(client.clone());
     let topology = Topology::new(&args.common.prefix);
-    topology.ensure_streams(&js, 1).await.map_err(|e| anyhow::anyhow!("streams: {e}"))?;
+    // The ledger makes the streams: a replica may not (ops/nats/secure.conf),
+    // and one started first waits for the feed (`follow_feed` retries).
     let replica = Arc::new(Replica {
         ledger: RwLock::new(ledger),
         feed_seq: AtomicU64::new(0),

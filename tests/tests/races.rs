@@ -1,0 +1,128 @@
+//! Redelivery and races, over a real nats-server and the real ledger
+//! service: three HR publishers race each other on overlapping events
+//! (every event published two or three times, in different batchings),
+//! while JetStream — told to wait only 20 ms for the ledger's acks, far
+//! less than a commit and its flush take — counts acks as lost and
+//! delivers messages to the ledger again. The ledger comes out the very
+//! ledger of one publisher sending every event once, undisturbed.
+
+use muster_ledger::{Ledger, LedgerConfig};
+use muster_proto::entry::{Receipt, ReceiptStatus};
+use muster_publisher::{Outcome, Publisher, PublisherConfig};
+use muster_tests::stack::Stack;
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+const EVENTS: u64 = 6000;
+
+/// Publishes the crash stream's events in `range`, in order, `batch` to a
+/// message, on a connection of its own; returns every receipt.
+async fn publisher(stack: &Stack, range: RangeInclusive<u64>, batch: usize) -> Vec<Receipt> {
+    let config =
+        PublisherConfig { batch, window: 512, receipt_wait: Duration::from_secs(2), ..PublisherConfig::default() };
+    let publisher = Publisher::new(stack.client().await, stack.topology(), config);
+    let events = range.map(muster_tests::crash::outgoing);
+    let outcomes = publisher.publish_all(events, |_| {}).await.expect("published");
+    outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Outcome::Receipt(receipt) => receipt,
+            other => panic!("no receipt: {other:?}"),
+        })
+        .collect()
+}
+
+/// Every receipt accepted, and each event's receipts (from whichever
+/// publisher) naming one entry: event `c<i>` is entry `i`, as when one
+/// publisher sends them in order.
+fn one_entry_per_event(receipts: &[Receipt]) {
+    let mut seqs: BTreeMap<&str, u64> = BTreeMap::new();
+    for receipt in receipts {
+        assert_eq!(receipt.status, ReceiptStatus::Accepted, "{receipt:?}");
+        let seq = receipt.seq.expect("recorded");
+        assert_eq!(*seqs.entry(&receipt.id).or_insert(seq), seq, "{} has two entries", receipt.id);
+        assert_eq!(format!("c{seq}"), receipt.id, "events recorded in the order published");
+    }
+    assert_eq!(seqs.len() as u64, EVENTS);
+}
+
+/// The two ledgers hold the same entries — sequence, submission, verdict —
+/// and give the same answers; only the times they were recorded differ.
+fn same_ledger(raced: &Ledger, clean: &Ledger) {
+    assert_eq!(raced.verify().unwrap().entries, clean.verify().unwrap().entries);
+    for (raced, clean) in raced.entries().zip(clean.entries()) {
+        let (raced, clean) = (raced.unwrap().body, clean.unwrap().body);
+        assert_eq!(
+            (raced.seq, &raced.submission, &raced.outcome),
+            (clean.seq, &clean.submission, &clean.outcome),
+            "entry {}",
+            clean.seq
+        );
+    }
+    for (endpoint, body) in [
+        ("tree", r#"{"date": "2015-02-01"}"#),
+        ("tree", r#"{"date": "2016-12-31"}"#),
+        ("audit", r#"{"from": "2015-01-01", "to": "2016-12-31"}"#),
+    ] {
+        let answer = |ledger| muster_query::answer::answer(ledger, endpoint, body.as_bytes()).expect("an answer");
+        assert_eq!(answer(raced), answer(clean), "{endpoint} {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishers_racing_on_overlapping_events_with_acks_lost_make_the_ledger_of_one_clean_run() {
+    let stack = Stack::new();
+    let ledger = stack.start_ledger_with(muster_ledger::service::Args { ack_wait_ms: 20, ..stack.ledger_args() });
+    stack.wait_for_streams().await;
+    // A sends every event one to a message, B the first two thirds in
+    // batches of 17, C every event in batches of 64: each event goes out
+    // two or three times, in differently cut messages (so JetStream's
+    // duplicate window drops none of them), all at once. Each sends in
+    // order from the first event, so whichever copy comes first, it comes
+    // after the first copy of the event before: the clean run's order.
+    // (Publishers sending different parts of a stream would interleave
+    // them; the ledger's order is the order of arrival.)
+    let (a, b, c) = tokio::join!(
+        publisher(&stack, 1..=EVENTS, 1),
+        publisher(&stack, 1..=EVENTS * 2 / 3, 17),
+        publisher(&stack, 1..=EVENTS, 64),
+    );
+    ledger.stop().await;
+    let receipts: Vec<Receipt> = [a, b, c].concat();
+    assert_eq!(receipts.len() as u64, EVENTS * 8 / 3, "each publisher a receipt for each of its events");
+    one_entry_per_event(&receipts);
+
+    // The intake did hold every event two or three times.
+    let js = async_nats::jetstream::new(stack.client().await);
+    let mut intake = js.get_stream(stack.topology().intake_stream()).await.unwrap();
+    let messages = intake.info().await.unwrap().state.last_sequence;
+    let mut copies = 0;
+    for seq in 1..=messages {
+        let message = intake.get_raw_message(seq).await.unwrap();
+        copies += muster_ledger::service::intake_events(Some(&message.headers), &message.payload).len() as u64;
+    }
+    assert!(copies >= EVENTS * 8 / 3, "{copies} events in the intake");
+    // And JetStream did deliver messages again: its consumer counted more
+    // deliveries than there are messages.
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+        intake.get_consumer("muster-ledger").await.unwrap();
+    let delivered = consumer.info().await.unwrap().delivered;
+    eprintln!(
+        "{copies} events in {messages} intake messages for {EVENTS} events; {} deliveries of them",
+        delivered.consumer_sequence
+    );
+    assert!(delivered.consumer_sequence > delivered.stream_sequence, "messages delivered again: {delivered:?}");
+
+    // The clean run: one publisher, each event once, acks in time.
+    let clean_stack = Stack::new();
+    let clean_ledger = clean_stack.start_ledger();
+    clean_stack.wait_for_streams().await;
+    let clean = publisher(&clean_stack, 1..=EVENTS, 64).await;
+    clean_ledger.stop().await;
+    one_entry_per_event(&clean);
+
+    let raced = Ledger::open(&LedgerConfig::new(stack.ledger_dir())).unwrap();
+    let clean = Ledger::open(&LedgerConfig::new(clean_stack.ledger_dir())).unwrap();
+    same_ledger(&raced, &clean);
+}
