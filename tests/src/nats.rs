@@ -69,10 +69,47 @@ impl NatsServer {
     /// Kills the server (SIGKILL) and starts it again on the same port and
     /// store, as after a crash.
     pub fn restart(&mut self) {
+        self.restart_with(|_| {});
+    }
+
+    /// Kills the server, does `meanwhile` to its store directory, and
+    /// starts it again on the same port.
+    fn restart_with(&mut self, meanwhile: impl FnOnce(&Path)) {
         self.child.kill().expect("kill nats-server");
         self.child.wait().expect("wait nats-server");
+        meanwhile(self.store.path());
         let (child, _) = spawn(self.store.path(), Some(self.port), self.certs.as_deref());
         self.child = child;
+    }
+
+    /// A copy of the JetStream store as it stands (the server is stopped
+    /// for it and started again), for [`NatsServer::restore`].
+    pub fn backup(&mut self) -> tempfile::TempDir {
+        let backup = tempfile::tempdir().expect("temp dir");
+        self.restart_with(|store| copy_dir(store, backup.path()));
+        backup
+    }
+
+    /// Puts a [`NatsServer::backup`] back in place of the store, as an
+    /// operator restoring one would: every stream loses what came after.
+    pub fn restore(&mut self, backup: &Path) {
+        self.restart_with(|store| {
+            std::fs::remove_dir_all(store).expect("remove the store");
+            copy_dir(backup, store);
+        });
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
     }
 }
 

@@ -267,3 +267,61 @@ async fn a_query_replica_killed_again_and_again_converges_to_the_ledgers_answers
     let ledger = ledger_is_whole(&stack, &stack.ledger_dir(), total).await;
     same_answers(&ledger, &stack.replica_dir("killed"));
 }
+
+/// Publishes crash-stream events `range` one to a message and waits for
+/// every receipt, accepted.
+async fn publish_one_by_one(stack: &Stack, range: std::ops::RangeInclusive<u64>) {
+    let config = PublisherConfig { batch: 1, receipt_wait: Duration::from_secs(1), attempts: 10, window: 64 };
+    let publisher = Publisher::new(stack.client().await, stack.topology(), config);
+    let outcomes = publisher.publish_all(range.map(muster_tests::crash::outgoing), |_| {}).await.unwrap();
+    for outcome in outcomes {
+        assert!(matches!(&outcome, Outcome::Receipt(r) if r.status == ReceiptStatus::Accepted), "{outcome:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_store_restored_from_an_old_backup_loses_no_new_event() {
+    let mut stack = Stack::new();
+    let ledger = stack.start_ledger();
+    stack.wait_for_streams().await;
+    publish_one_by_one(&stack, 1..=100).await;
+    ledger.stop().await;
+    let backup = stack.nats.backup();
+    let ledger = stack.start_ledger();
+    publish_one_by_one(&stack, 101..=200).await;
+    ledger.stop().await;
+
+    // The operator restores the old backup: the intake and the feed lose
+    // their last hundred messages, which the ledger had read, and the
+    // server numbers new messages from 101 again. The events after it
+    // are in the stream — at sequences the ledger's cursor has passed —
+    // before the ledger starts.
+    stack.nats.restore(backup.path());
+    let publishing = tokio::spawn({
+        let client = stack.client().await;
+        let config = PublisherConfig { batch: 1, receipt_wait: Duration::from_secs(1), attempts: 10, window: 256 };
+        let publisher = Publisher::new(client, stack.topology(), config);
+        async move { publisher.publish_all((201..=400).map(muster_tests::crash::outgoing), |_| {}).await }
+    });
+    let js = async_nats::jetstream::new(stack.client().await);
+    let mut intake = js.get_stream(stack.topology().intake_stream()).await.unwrap();
+    while intake.info().await.unwrap().state.last_sequence < 300 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let ledger = stack.start_ledger();
+    let outcomes = publishing.await.unwrap().unwrap();
+    assert_eq!(outcomes.len(), 200);
+    for outcome in &outcomes {
+        assert!(matches!(outcome, Outcome::Receipt(r) if r.status == ReceiptStatus::Accepted), "{outcome:?}");
+    }
+    // The events the backup lost, published again: duplicates, nothing new.
+    publish_one_by_one(&stack, 101..=200).await;
+    ledger.stop().await;
+    let ledger = muster_tests::open_ledger(&stack.ledger_dir());
+    assert_eq!(ledger.verify().unwrap().entries, 400, "every event once");
+    for entry in ledger.entries() {
+        let entry = entry.unwrap();
+        let Submission::Event(envelope) = &entry.body.submission else { panic!("undecodable entry") };
+        assert_eq!(envelope, &muster_tests::crash::event(entry.body.seq), "in the order published");
+    }
+}

@@ -1,0 +1,215 @@
+//! Least privilege on NATS, against a real nats-server running
+//! `ops/nats/secure.conf` with the certificates `ops/nats/dev-certs.sh`
+//! makes: TLS on every connection, each client known by its certificate,
+//! one user per role. The services do their work through their own doors,
+//! and every other door is shut: a publisher cannot read the feed or
+//! another's replies, an auditor cannot publish events, nobody without a
+//! certificate of the deployment's CA gets in.
+
+use async_nats::jetstream;
+use muster_publisher::{Outcome, Publisher, PublisherConfig};
+use muster_tests::stack::Stack;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The development certificates, made once for this test binary.
+fn certs() -> &'static Path {
+    static CERTS: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &CERTS
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let certs = dir.path().join("certs");
+            make_certs(&certs, &[]);
+            // A certificate of the deployment's CA for a name that is no user.
+            make_certs(&certs, &["stranger"]);
+            (dir, certs)
+        })
+        .1
+}
+
+/// `ops/nats/dev-certs.sh DIR ROLES…` (no roles: the four of secure.conf).
+fn make_certs(dir: &Path, roles: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/nats/dev-certs.sh");
+    let status =
+        std::process::Command::new("bash").arg(script).arg(dir).args(roles).status().expect("running dev-certs.sh");
+    assert!(status.success(), "ops/nats/dev-certs.sh failed");
+}
+
+/// A raw client of `role` whose server errors (permission violations)
+/// come out of the returned receiver; `None` when the server refuses it.
+async fn connect_raw(
+    stack: &Stack,
+    options: async_nats::ConnectOptions,
+) -> Option<(async_nats::Client, tokio::sync::mpsc::UnboundedReceiver<String>)> {
+    let (errors, received) = tokio::sync::mpsc::unbounded_channel();
+    let options = options.connection_timeout(Duration::from_secs(3)).event_callback(move |event| {
+        if let async_nats::Event::ServerError(error) = event {
+            let _ = errors.send(error.to_string());
+        }
+        std::future::ready(())
+    });
+    let url = stack.nats.url();
+    options.connect(url).await.ok().map(|client| (client, received))
+}
+
+/// The raw settings of `role`: the deployment's CA, its certificate, its
+/// inbox prefix.
+fn as_role(role: &str) -> async_nats::ConnectOptions {
+    let certs = certs();
+    async_nats::ConnectOptions::new()
+        .require_tls(true)
+        .add_root_certificates(certs.join("ca.pem"))
+        .add_client_certificate(certs.join(format!("{role}.pem")), certs.join(format!("{role}-key.pem")))
+        .custom_inbox_prefix(format!("_INBOX_{role}"))
+}
+
+/// Waits (at most 5 s) for the server to name a permissions violation on
+/// `subject`.
+async fn refused(errors: &mut tokio::sync::mpsc::UnboundedReceiver<String>, subject: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, errors.recv()).await {
+            Ok(Some(error)) if error.contains("Permissions Violation") && error.contains(subject) => return,
+            Ok(Some(_)) => continue,
+            _ => panic!("the server never refused {subject}"),
+        }
+    }
+}
+
+/// A JetStream context for requests the server will refuse: no answer
+/// comes, so a short wait.
+fn denied_js(client: &async_nats::Client) -> jetstream::Context {
+    jetstream::ContextBuilder::new().timeout(Duration::from_secs(1)).build(client.clone())
+}
+
+async fn example_events(stack: &Stack) -> Vec<Outcome> {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/examples/events.jsonl"));
+    let events = muster_tests::outgoing_from_jsonl(path, None).expect("the example events");
+    let publisher = Publisher::new(stack.client_as("hr-publisher").await, stack.topology(), PublisherConfig::default());
+    publisher.publish_all(events, |_| {}).await.expect("published")
+}
+
+async fn intake_messages(stack: &Stack) -> u64 {
+    let js = jetstream::new(stack.client().await);
+    js.get_stream(stack.topology().intake_stream()).await.unwrap().info().await.unwrap().state.messages
+}
+
+async fn feed_messages(stack: &Stack) -> u64 {
+    let js = jetstream::new(stack.client().await);
+    js.get_stream(stack.topology().feed_stream()).await.unwrap().info().await.unwrap().state.messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_works_through_its_own_door_and_no_other() {
+    let stack = Stack::secure(certs());
+    let ledger = stack.start_ledger();
+    stack.wait_for_streams().await;
+    let (replica, _) = stack.start_query_with(stack.replica_dir("a"), "off").await;
+
+    // The HR system publishes over TLS as its user and gets every receipt.
+    let outcomes = example_events(&stack).await;
+    assert!(!outcomes.is_empty());
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Receipt(_))), "a receipt for every event");
+    let (intake, feed) = (intake_messages(&stack).await, feed_messages(&stack).await);
+
+    // The auditor asks a query and is answered by the replica.
+    let (auditor, mut auditor_errors) = connect_raw(&stack, as_role("auditor")).await.expect("the auditor connects");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let reply = auditor.request("muster.query.status", "{}".into()).await.expect("the auditor may ask");
+        let status: muster_proto::requests::StatusAnswer = serde_json::from_slice(&reply.payload).unwrap();
+        if status.behind == 0 && status.applied_seq > 0 || tokio::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.applied_seq, outcomes.len() as u64, "the replica applied every entry");
+    let reply = auditor
+        .request("muster.query.tree", r#"{"date": "2016-06-30"}"#.into())
+        .await
+        .expect("the auditor may ask for the tree");
+    assert!(reply.payload.starts_with(b"["), "a tree: {:?}", String::from_utf8_lossy(&reply.payload));
+
+    // The auditor cannot publish events: the server refuses the publish,
+    // JetStream never sees it (no PubAck), the intake stays as it was.
+    let forged = muster_tests::crash::outgoing(1);
+    let subject = stack.topology().intake_subject(&forged.source);
+    let js = denied_js(&auditor);
+    let ack = js.publish(subject.clone(), forged.payload.clone().into()).await.expect("sent").await;
+    assert!(ack.is_err(), "no stream took the auditor's event");
+    refused(&mut auditor_errors, &subject).await;
+    // Nor read the feed.
+    assert!(
+        js.get_stream(stack.topology().feed_stream()).await.is_err(),
+        "the auditor may not even look at the feed stream"
+    );
+    refused(&mut auditor_errors, "$JS.API.STREAM.INFO.MUSTER_FEED").await;
+
+    // The publisher cannot read the feed: not live, not through a
+    // consumer, not the replies the replica's pulls bring it.
+    let (publisher, mut publisher_errors) =
+        connect_raw(&stack, as_role("hr-publisher")).await.expect("the publisher connects");
+    let _feed = publisher.subscribe("muster.feed").await.expect("sent");
+    refused(&mut publisher_errors, "muster.feed").await;
+    let _inbox = publisher.subscribe("_INBOX_query.>").await.expect("sent");
+    refused(&mut publisher_errors, "_INBOX_query.>").await;
+    let _all = publisher.subscribe(">").await.expect("sent");
+    refused(&mut publisher_errors, "\">\"").await;
+    let js = denied_js(&publisher);
+    assert!(js.get_stream(stack.topology().feed_stream()).await.is_err(), "no feed stream for a publisher");
+    refused(&mut publisher_errors, "$JS.API.STREAM.INFO.MUSTER_FEED").await;
+    let consumer = js
+        .create_consumer_on_stream(
+            jetstream::consumer::pull::Config { name: Some("peek".into()), ..Default::default() },
+            stack.topology().feed_stream(),
+        )
+        .await;
+    assert!(consumer.is_err(), "no consumer on the feed for a publisher");
+    refused(&mut publisher_errors, "$JS.API.CONSUMER.CREATE.MUSTER_FEED").await;
+    // Nor forge feed entries or receipts.
+    publisher.publish("muster.feed", "forged".into()).await.expect("sent");
+    refused(&mut publisher_errors, "muster.feed").await;
+    let receipts = stack.topology().receipts_subject(&forged.source);
+    publisher.publish(receipts.clone(), "[]".into()).await.expect("sent");
+    refused(&mut publisher_errors, &receipts).await;
+
+    // The replica cannot publish events either.
+    let (query, mut query_errors) = connect_raw(&stack, as_role("query")).await.expect("the replica's user connects");
+    query.publish(subject.clone(), forged.payload.clone().into()).await.expect("sent");
+    refused(&mut query_errors, &subject).await;
+
+    // Nothing the refused clients did changed anything.
+    assert_eq!((intake_messages(&stack).await, feed_messages(&stack).await), (intake, feed));
+    replica.stop().await;
+    ledger.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_gets_in_without_a_certificate_of_the_deployments_ca() {
+    let stack = Stack::secure(certs());
+    // The right certificate: in.
+    assert!(connect_raw(&stack, as_role("auditor")).await.is_some(), "the auditor's certificate opens");
+    // No TLS at all.
+    let plain = connect_raw(&stack, async_nats::ConnectOptions::new()).await;
+    assert!(plain.is_none(), "a client without TLS is refused");
+    // TLS, trusting the server, but no client certificate.
+    let anonymous = async_nats::ConnectOptions::new().require_tls(true).add_root_certificates(certs().join("ca.pem"));
+    assert!(connect_raw(&stack, anonymous).await.is_none(), "a client without a certificate is refused");
+    // A certificate for the same name from another CA.
+    let elsewhere = tempfile::tempdir().unwrap();
+    make_certs(elsewhere.path(), &[]);
+    let forged = async_nats::ConnectOptions::new()
+        .require_tls(true)
+        .add_root_certificates(certs().join("ca.pem"))
+        .add_client_certificate(elsewhere.path().join("auditor.pem"), elsewhere.path().join("auditor-key.pem"));
+    assert!(connect_raw(&stack, forged).await.is_none(), "a certificate of another CA is refused");
+    // A certificate of the deployment's CA for a name that is no user.
+    assert!(connect_raw(&stack, as_role("stranger")).await.is_none(), "a certificate that names no user is refused");
+    // The server's own certificate (of the CA, but not for clients).
+    let server = async_nats::ConnectOptions::new()
+        .require_tls(true)
+        .add_root_certificates(certs().join("ca.pem"))
+        .add_client_certificate(certs().join("server.pem"), certs().join("server-key.pem"));
+    assert!(connect_raw(&stack, server).await.is_none(), "a server certificate is no client's");
+}
