@@ -10,6 +10,17 @@
 //! id, up to `attempts` times. Re-publishing is always safe: the ledger
 //! answers a duplicate with its original receipt.
 //!
+//! **Order:** a source's messages reach the intake in the order they were
+//! made: a message is sent only once the source's message before it is
+//! stored (its PubAck came), and a message whose PubAck failed is sent
+//! again, the same message, before anything after it. Rationale: events
+//! depend on the ones before (a transfer on the joining); pipelined
+//! messages across a server restart could otherwise land with a gap — the
+//! one before lost in the dying server's socket, the next sent from the
+//! client's buffer after reconnecting — and the later event be judged
+//! without its predecessor. Throughput comes from batching (up to `batch`
+//! events a message), and sources publish side by side.
+//!
 //! At most `window` events are in flight (published, no receipt yet).
 //! Consecutive JSON events of one source go out together, up to `batch` in
 //! one message, in CloudEvents' batched content mode
@@ -63,6 +74,9 @@ pub enum Outcome {
         attempts: u32,
     },
 }
+
+/// The pause before a message whose PubAck failed is sent again.
+const ACK_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Publisher settings.
 #[derive(Clone, Debug)]
@@ -244,8 +258,14 @@ impl Publisher {
         // batch: refilling slot by slot as receipts come would send one
         // event per message once the window is full.
         let group_room = self.config.batch.min(self.config.window);
+        // Sources with a message not yet stored, and how often in a row a
+        // source's message failed to be: nothing more of theirs goes out.
+        let mut awaiting_ack: HashMap<String, u32> = HashMap::new();
         loop {
             while self.config.window - in_flight.len() >= group_room {
+                if events.peek().is_some_and(|next| awaiting_ack.contains_key(&next.source)) {
+                    break;
+                }
                 // The next message: one event, or consecutive batchable
                 // events of one source up to `batch` and the payload limit.
                 let mut group: Vec<Key> = Vec::new();
@@ -278,13 +298,8 @@ impl Publisher {
                 if listening.insert(source.clone()) {
                     listeners.spawn(self.listen(source, sender.clone()).await?);
                 }
-                let carried: Vec<&Outgoing> = group.iter().map(|key| &in_flight[key].event).collect();
-                // Not `acks.push(… .await)`: that would hold a borrow of
-                // `acks` across the await and make this future !Send.
-                let ack = match carried.as_slice() {
-                    [event] => self.send(event).await?,
-                    events => self.send_batch(events).await?,
-                };
+                awaiting_ack.insert(source.clone(), 0);
+                let ack = self.send_group(&group, &in_flight).await?;
                 acks.push(ack);
             }
             if in_flight.is_empty() && events.peek().is_none() {
@@ -294,6 +309,10 @@ impl Publisher {
             let awaiting_acks = !acks.is_empty();
             tokio::select! {
                 Some((keys, ack)) = acks.next(), if awaiting_acks => {
+                    let source = keys[0].0.clone();
+                    if ack.is_ok() {
+                        awaiting_ack.remove(&source);
+                    }
                     match ack {
                         Ok(ack) if !ack.duplicate => {}
                         // Already in the stream: their receipts may exist; look now.
@@ -306,8 +325,21 @@ impl Publisher {
                         }
                         Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => return Err(error("publishing", e)),
                         Err(e) => {
-                            tracing::debug!(source = %keys[0].0, events = keys.len(), error = %e, "no PubAck; will retry");
-                            self.expire_now(&keys, &mut in_flight, &mut deadlines, &mut tick);
+                            // Not known to be stored: the same message again,
+                            // before anything after it (a short pause: the
+                            // server may be restarting).
+                            let unanswered: Vec<Key> = keys.into_iter().filter(|k| in_flight.contains_key(k)).collect();
+                            let failures = awaiting_ack.entry(source.clone()).or_default();
+                            *failures += 1;
+                            tracing::debug!(%source, events = unanswered.len(), failures = *failures, error = %e, "no PubAck; sending the message again");
+                            if unanswered.is_empty() || *failures >= self.config.attempts {
+                                awaiting_ack.remove(&source);
+                                self.expire_now(&unanswered, &mut in_flight, &mut deadlines, &mut tick);
+                            } else {
+                                tokio::time::sleep(ACK_RETRY_PAUSE).await;
+                                let ack = self.send_group(&unanswered, &in_flight).await?;
+                                acks.push(ack);
+                            }
                         }
                     }
                 }
@@ -325,7 +357,8 @@ impl Publisher {
                         deadlines.range(..=(Instant::now(), u64::MAX)).map(|(k, v)| (*k, v.clone())).collect();
                     for (deadline_key, key) in expired {
                         deadlines.remove(&deadline_key);
-                        let outcome = self.retry(&key, &mut in_flight, &mut deadlines, &mut tick).await?;
+                        let republish = !awaiting_ack.contains_key(&key.0);
+                        let outcome = self.retry(&key, republish, &mut in_flight, &mut deadlines, &mut tick).await?;
                         if let Some(outcome) = outcome {
                             on_outcome(&outcome);
                             outcomes.push(outcome);
@@ -338,11 +371,23 @@ impl Publisher {
         Ok(outcomes)
     }
 
+    /// Sends the in-flight events `group` (of one source) as one message:
+    /// alone, or batched.
+    async fn send_group(&self, group: &[Key], in_flight: &HashMap<Key, InFlight>) -> Result<AckFuture, PublishError> {
+        let carried: Vec<&Outgoing> = group.iter().map(|key| &in_flight[key].event).collect();
+        match carried.as_slice() {
+            [event] => self.send(event).await,
+            events => self.send_batch(events).await,
+        }
+    }
+
     /// A receipt is late: look it up (it may have come before we listened),
-    /// else publish again, else give up.
+    /// else publish again (if `republish`: not while its source's message
+    /// is being sent again, which would overtake it), else give up.
     async fn retry(
         &self,
         key: &(String, String),
+        republish: bool,
         in_flight: &mut HashMap<(String, String), InFlight>,
         deadlines: &mut BTreeMap<(Instant, u64), (String, String)>,
         tick: &mut u64,
@@ -351,6 +396,12 @@ impl Publisher {
         if let Some(receipt) = self.lookup(&key.0, &key.1).await? {
             in_flight.remove(key);
             return Ok(Some(Outcome::Receipt(receipt)));
+        }
+        if !republish {
+            *tick += 1;
+            entry.deadline = (Instant::now() + self.config.receipt_wait, *tick);
+            deadlines.insert(entry.deadline, key.clone());
+            return Ok(None);
         }
         if entry.attempts >= self.config.attempts {
             let attempts = entry.attempts;
