@@ -416,6 +416,13 @@ fn catalog() -> Vec<Case> {
             Unrecorded("invalid_field"),
         ),
         // ---- batched mode ----
+        case(
+            "c-elsewhere",
+            "an event of another source, on this source's subject",
+            JSON,
+            joined("c-elsewhere", r#"{"staff":"S9","unit":"U1"}"#).replace(SOURCE, "hr/elsewhere"),
+            DeadLetter("source_not_of_subject"),
+        ),
         case("", "a batch that is not a JSON array", BATCH, e.clone(), DeadLetter("malformed_payload")),
         case("", "a batch cut short", BATCH, format!("[{e},"), DeadLetter("malformed_payload")),
         case("", "an empty batch", BATCH, "[]", DeadLetter("malformed_payload")),

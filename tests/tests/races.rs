@@ -100,7 +100,9 @@ async fn publishers_racing_on_overlapping_events_with_acks_lost_make_the_ledger_
     let mut copies = 0;
     for seq in 1..=messages {
         let message = intake.get_raw_message(seq).await.unwrap();
-        copies += muster_ledger::service::intake_events(Some(&message.headers), &message.payload).len() as u64;
+        copies +=
+            muster_ledger::service::intake_events(message.subject.as_str(), Some(&message.headers), &message.payload)
+                .len() as u64;
     }
     assert!(copies >= EVENTS * 8 / 3, "{copies} events in the intake");
     // And JetStream did deliver messages again: its consumer counted more

@@ -174,6 +174,15 @@ async fn every_role_works_through_its_own_door_and_no_other() {
     publisher.publish(receipts.clone(), "[]".into()).await.expect("sent");
     refused(&mut publisher_errors, &receipts).await;
 
+    // Nor learn of another source's events by asking on its own source's
+    // lookup subject: the ledger answers a lookup only on the source's own.
+    let asked = publisher
+        .request(stack.topology().lookup_subject("hr/nanhu"), r#"{"source":"hr/pujiang","id":"pujiang-0001"}"#.into())
+        .await
+        .expect("answered");
+    let answer = String::from_utf8_lossy(&asked.payload);
+    assert!(answer.contains("source_not_of_subject"), "{answer}");
+
     // The replica cannot publish events either.
     let (query, mut query_errors) = connect_raw(&stack, as_role("query")).await.expect("the replica's user connects");
     query.publish(subject.clone(), forged.payload.clone().into()).await.expect("sent");

@@ -104,9 +104,24 @@ impl Topology {
         format!("{}_CHECKPOINTS", self.stream_prefix)
     }
 
+    /// The token that stands for `source` in its subjects (the last token
+    /// of its intake, receipts and lookup subjects).
+    pub fn source_token(source: &str) -> String {
+        token(&[source], 16)
+    }
+
+    /// Whether `subject` (an intake or lookup subject) is `source`'s own.
+    /// Rationale: permissions scope a publisher by subject; the ledger
+    /// takes an event only on its own source's subject, so a publisher
+    /// allowed one source's subjects cannot record, or ask about, events of
+    /// another.
+    pub fn subject_is_of(subject: &str, source: &str) -> bool {
+        subject.rsplit('.').next() == Some(Topology::source_token(source).as_str())
+    }
+
     /// Where a publisher sends events of `source`.
     pub fn intake_subject(&self, source: &str) -> String {
-        format!("{}.intake.{}", self.prefix, token(&[source], 16))
+        format!("{}.intake.{}", self.prefix, Topology::source_token(source))
     }
     /// Everything the ledger consumes.
     pub fn intake_filter(&self) -> String {
@@ -122,14 +137,14 @@ impl Topology {
     /// per event, as much as the event itself. A publisher that missed a
     /// batch looks its events up.
     pub fn receipts_subject(&self, source: &str) -> String {
-        format!("{}.receipts.{}", self.prefix, token(&[source], 16))
+        format!("{}.receipts.{}", self.prefix, Topology::source_token(source))
     }
     /// Where a receipt of `source` is looked up (request: JSON
     /// `{"source": …, "id": …}`; reply: the receipt, or `null` when the
     /// ledger never recorded it). Per source, so permissions can scope a
     /// publisher to its own.
     pub fn lookup_subject(&self, source: &str) -> String {
-        format!("{}.lookup.{}", self.prefix, token(&[source], 16))
+        format!("{}.lookup.{}", self.prefix, Topology::source_token(source))
     }
     /// Every lookup subject: what the ledger serves.
     pub fn lookup_filter(&self) -> String {
@@ -395,5 +410,8 @@ mod tests {
         assert_ne!(Topology::message_id("a", "bc"), Topology::message_id("ab", "c"));
         assert_ne!(Topology::batch_message_id("a", ["b"]), Topology::message_id("a", "b"));
         assert_ne!(Topology::batch_message_id("a", ["b", "c"]), Topology::batch_message_id("a", ["bc"]));
+        assert!(Topology::subject_is_of(&t.intake_subject("hr/a"), "hr/a"));
+        assert!(Topology::subject_is_of(&t.lookup_subject("hr/a"), "hr/a"));
+        assert!(!Topology::subject_is_of(&t.intake_subject("hr/a"), "hr/b"));
     }
 }

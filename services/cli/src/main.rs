@@ -187,6 +187,12 @@ enum Command {
         /// Where to write the secret key (must not exist).
         file: PathBuf,
     },
+    /// Print the NATS subjects of SOURCE under --prefix (intake, receipts,
+    /// lookup), to scope an HR system's NATS user to its own sources.
+    Subjects {
+        /// The events' `source`, e.g. hr/nanhu.
+        source: String,
+    },
     /// Write every entry, checked as it is read, as an export an auditor
     /// can check offline (`muster verify --export FILE`).
     Export {
@@ -349,6 +355,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             return verify_export(file, checkpoint.as_deref().zip(public_key.as_deref()), format, out);
         }
         Command::Keygen { file } => return keygen(file, out),
+        Command::Subjects { source } => {
+            let topology = muster_bus::Topology::new(&cli.prefix);
+            writeln!(out, "intake   {}", topology.intake_subject(source))?;
+            writeln!(out, "receipts {}", topology.receipts_subject(source))?;
+            writeln!(out, "lookup   {}", topology.lookup_subject(source))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let backend = match &cli.nats {
@@ -443,7 +456,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out.write_all(&muster_proto::checkpoint::encode(&checkpoint))?;
             out.write_all(b"\n")?;
         }
-        Command::Keygen { .. } => unreachable!("handled before a ledger is opened"),
+        Command::Keygen { .. } | Command::Subjects { .. } => unreachable!("handled before a ledger is opened"),
         Command::Verify { .. } => {
             let answer: VerifyAnswer = parse(&backend.ask("verify", json!({}))?)?;
             let code = print_verify(&answer, format, out)?;

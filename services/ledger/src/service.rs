@@ -489,19 +489,18 @@ async fn take_in(
 async fn serve_lookups(client: async_nats::Client, mut requests: async_nats::Subscriber, ledger: Arc<RwLock<Ledger>>) {
     while let Some(request) = requests.next().await {
         let Some(reply) = request.reply else { continue };
-        let answer = tokio::task::block_in_place(|| lookup_answer(&ledger, &request.payload));
+        let answer = tokio::task::block_in_place(|| lookup_answer(&ledger, &request.subject, &request.payload));
         if let Err(error) = client.publish(reply, answer.into()).await {
             tracing::warn!(%error, "could not answer a receipt lookup");
         }
     }
 }
 
-fn lookup_answer(ledger: &RwLock<Ledger>, payload: &[u8]) -> Vec<u8> {
-    let bad = |message: String| {
-        serde_json::json!({ "code": ReasonCode::MalformedPayload.as_str(), "message": message })
-            .to_string()
-            .into_bytes()
+fn lookup_answer(ledger: &RwLock<Ledger>, subject: &str, payload: &[u8]) -> Vec<u8> {
+    let refuse = |code: ReasonCode, message: String| {
+        serde_json::json!({ "code": code.as_str(), "message": message }).to_string().into_bytes()
     };
+    let bad = |message: String| refuse(ReasonCode::MalformedPayload, message);
     if payload.len() > LOOKUP_REQUEST_BYTES_MAX {
         return bad(format!("a lookup of {} bytes; the limit is {LOOKUP_REQUEST_BYTES_MAX}", payload.len()));
     }
@@ -509,6 +508,14 @@ fn lookup_answer(ledger: &RwLock<Ledger>, payload: &[u8]) -> Vec<u8> {
         Ok(request) => request,
         Err(e) => return bad(format!("not a receipt lookup ({{\"source\", \"id\"}}): {e}")),
     };
+    // Only on the source's own subject: a publisher allowed to ask about
+    // its own events learns nothing of another's.
+    if !Topology::subject_is_of(subject, &request.source) {
+        return refuse(
+            ReasonCode::SourceNotOfSubject,
+            format!("a lookup of source {:?} on {subject}, which is not its lookup subject", request.source),
+        );
+    }
     match ledger.read().expect("ledger lock").receipt(&request.source, &request.id) {
         Ok(receipt) => serde_json::to_vec(&receipt).expect("a receipt encodes"),
         Err(e) => {
@@ -542,15 +549,51 @@ fn header(message: &async_nats::Message, name: &str) -> Option<String> {
 }
 
 fn incoming(message: &async_nats::Message) -> Vec<Incoming> {
-    intake_events(message.headers.as_ref(), &message.payload)
+    intake_events(message.subject.as_str(), message.headers.as_ref(), &message.payload)
 }
 
 /// An intake message's events as the ledger sees them, by its content
 /// type: one event, decoded or undecodable with the key its headers name;
 /// or a batch's events, each decoded on its own (a batch that is not one
-/// is a single undecodable submission, with no key). Public so that a
-/// test can replay an intake stream exactly as the service reads it.
-pub fn intake_events(headers: Option<&async_nats::HeaderMap>, payload: &[u8]) -> Vec<Incoming> {
+/// is a single undecodable submission, with no key). An event whose source
+/// is not the one of the `subject` it came on is taken as keyless (a dead
+/// letter, `source_not_of_subject`). Public so that a test can replay an
+/// intake stream exactly as the service reads it.
+pub fn intake_events(subject: &str, headers: Option<&async_nats::HeaderMap>, payload: &[u8]) -> Vec<Incoming> {
+    let mut events = decode_intake(headers, payload);
+    for event in &mut events {
+        bind_to_subject(event, subject);
+    }
+    events
+}
+
+/// Makes an event that claims a source other than its subject's keyless,
+/// so that it is a dead letter: recorded under that source's key, it would
+/// take the key from the source's own HR system.
+fn bind_to_subject(incoming: &mut Incoming, subject: &str) {
+    let source = match incoming {
+        Incoming::Decoded(envelope) => envelope.source.as_str(),
+        Incoming::Undecodable { error, .. } => error.source.as_deref().unwrap_or_default(),
+    };
+    if source.is_empty() || Topology::subject_is_of(subject, source) {
+        return;
+    }
+    let error = DecodeError {
+        code: ReasonCode::SourceNotOfSubject,
+        message: format!(
+            "source {source:?} came on subject {subject}, which is not its own: an event is taken only on its source's intake subject"
+        ),
+        id: None,
+        source: None,
+    };
+    let content_type = match incoming {
+        Incoming::Undecodable { content_type, .. } => std::mem::take(content_type),
+        Incoming::Decoded(_) => String::new(),
+    };
+    *incoming = Incoming::Undecodable { error, content_type, payload: Vec::new() };
+}
+
+fn decode_intake(headers: Option<&async_nats::HeaderMap>, payload: &[u8]) -> Vec<Incoming> {
     let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
     let content_type = header(muster_bus::CONTENT_TYPE_HEADER);
     let undecodable = |error: DecodeError| Incoming::Undecodable {
