@@ -58,7 +58,7 @@ reason_codes! {
     /// Codec: the message's content type is none of CloudEvents JSON (one
     /// event or a batch) and the bincode envelope.
     UnsupportedContentType = "unsupported_content_type",
-    /// Bus: an event's source is not the one whose intake subject it came
+    /// Ledger: an event's source is not the one whose intake subject it came
     /// on (a publisher may be allowed one source's subjects only).
     SourceNotOfSubject = "source_not_of_subject",
     /// Ledger: the (source, id) was recorded before with other content.
