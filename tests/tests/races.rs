@@ -1,9 +1,9 @@
 //! Redelivery and races, over a real nats-server and the real ledger
 //! service: three HR publishers race each other on overlapping events
 //! (every event published two or three times, in different batchings),
-//! while JetStream — told to wait only 20 ms for the ledger's acks, far
-//! less than a commit and its flush take — counts acks as lost and
-//! delivers messages to the ledger again. The ledger comes out the very
+//! while JetStream — told to wait only 1 ms for the ledger's acks, less
+//! than a commit and its flush take — counts acks as lost and delivers
+//! messages to the ledger again. The ledger comes out the very
 //! ledger of one publisher sending every event once, undisturbed.
 
 use muster_ledger::{Ledger, LedgerConfig};
@@ -16,12 +16,21 @@ use std::time::Duration;
 
 const EVENTS: u64 = 6000;
 
-/// Publishes the crash stream's events in `range`, in order, `batch` to a
-/// message, on a connection of its own; returns every receipt.
-async fn publisher(stack: &Stack, range: RangeInclusive<u64>, batch: usize) -> Vec<Receipt> {
-    let config =
-        PublisherConfig { batch, window: 512, receipt_wait: Duration::from_secs(2), ..PublisherConfig::default() };
-    let publisher = Publisher::new(stack.client().await, stack.topology(), config);
+/// A publisher on a connection of its own, `batch` events to a message,
+/// waiting `receipt_wait_secs` for a receipt before it looks it up.
+async fn publisher(stack: &Stack, batch: usize, receipt_wait_secs: u64) -> Publisher {
+    let config = PublisherConfig {
+        batch,
+        window: 512,
+        receipt_wait: Duration::from_secs(receipt_wait_secs),
+        ..PublisherConfig::default()
+    };
+    Publisher::new(stack.client().await, stack.topology(), config)
+}
+
+/// Publishes the crash stream's events in `range`, in order; returns every
+/// receipt.
+async fn publish(publisher: Publisher, range: RangeInclusive<u64>) -> Vec<Receipt> {
     let events = range.map(muster_tests::crash::outgoing);
     let outcomes = publisher.publish_all(events, |_| {}).await.expect("published");
     outcomes
@@ -73,7 +82,8 @@ fn same_ledger(raced: &Ledger, clean: &Ledger) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishers_racing_on_overlapping_events_with_acks_lost_make_the_ledger_of_one_clean_run() {
     let stack = Stack::new();
-    let ledger = stack.start_ledger_with(muster_ledger::service::Args { ack_wait_ms: 20, ..stack.ledger_args() });
+    // The streams, made by a first start of the ledger.
+    stack.start_ledger().stop().await;
     stack.wait_for_streams().await;
     // A sends every event one to a message, B the first two thirds in
     // batches of 17, C every event in batches of 64: each event goes out
@@ -83,19 +93,27 @@ async fn publishers_racing_on_overlapping_events_with_acks_lost_make_the_ledger_
     // after the first copy of the event before: the clean run's order.
     // (Publishers sending different parts of a stream would interleave
     // them; the ledger's order is the order of arrival.)
-    let (a, b, c) = tokio::join!(
-        publisher(&stack, 1..=EVENTS, 1),
-        publisher(&stack, 1..=EVENTS * 2 / 3, 17),
-        publisher(&stack, 1..=EVENTS, 64),
-    );
+    let racing = tokio::spawn({
+        let (a, b, c) = (publisher(&stack, 1, 10), publisher(&stack, 17, 10), publisher(&stack, 64, 10));
+        let (a, b, c) = (a.await, b.await, c.await);
+        async move { tokio::join!(publish(a, 1..=EVENTS), publish(b, 1..=EVENTS * 2 / 3), publish(c, 1..=EVENTS),) }
+    });
+    // The ledger starts once hundreds of messages wait, and JetStream waits
+    // only 1 ms for each ack — less than a commit and its flush take — so
+    // it counts acks as lost and delivers messages to the ledger again.
+    let js = async_nats::jetstream::new(stack.client().await);
+    let mut intake = js.get_stream(stack.topology().intake_stream()).await.unwrap();
+    while intake.info().await.unwrap().state.last_sequence < 300 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let ledger = stack.start_ledger_with(muster_ledger::service::Args { ack_wait_ms: 1, ..stack.ledger_args() });
+    let (a, b, c) = racing.await.unwrap();
     ledger.stop().await;
     let receipts: Vec<Receipt> = [a, b, c].concat();
     assert_eq!(receipts.len() as u64, EVENTS * 8 / 3, "each publisher a receipt for each of its events");
     one_entry_per_event(&receipts);
 
     // The intake did hold every event two or three times.
-    let js = async_nats::jetstream::new(stack.client().await);
-    let mut intake = js.get_stream(stack.topology().intake_stream()).await.unwrap();
     let messages = intake.info().await.unwrap().state.last_sequence;
     let mut copies = 0;
     for seq in 1..=messages {
@@ -120,7 +138,7 @@ async fn publishers_racing_on_overlapping_events_with_acks_lost_make_the_ledger_
     let clean_stack = Stack::new();
     let clean_ledger = clean_stack.start_ledger();
     clean_stack.wait_for_streams().await;
-    let clean = publisher(&clean_stack, 1..=EVENTS, 64).await;
+    let clean = publish(publisher(&clean_stack, 64, 2).await, 1..=EVENTS).await;
     clean_ledger.stop().await;
     one_entry_per_event(&clean);
 
