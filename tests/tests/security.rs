@@ -41,11 +41,12 @@ fn make_certs(dir: &Path, roles: &[&str]) {
 async fn connect_raw(
     stack: &Stack,
     options: async_nats::ConnectOptions,
-) -> Option<(async_nats::Client, tokio::sync::mpsc::UnboundedReceiver<String>)> {
-    let (errors, received) = tokio::sync::mpsc::unbounded_channel();
+) -> Option<(async_nats::Client, tokio::sync::mpsc::Receiver<String>)> {
+    // Bounded: the test reads the errors after each refused act (a few).
+    let (errors, received) = tokio::sync::mpsc::channel(64);
     let options = options.connection_timeout(Duration::from_secs(3)).event_callback(move |event| {
         if let async_nats::Event::ServerError(error) = event {
-            let _ = errors.send(error.to_string());
+            let _ = errors.try_send(error.to_string());
         }
         std::future::ready(())
     });
@@ -66,7 +67,7 @@ fn as_role(role: &str) -> async_nats::ConnectOptions {
 
 /// Waits (at most 5 s) for the server to name a permissions violation on
 /// `subject`.
-async fn refused(errors: &mut tokio::sync::mpsc::UnboundedReceiver<String>, subject: &str) {
+async fn refused(errors: &mut tokio::sync::mpsc::Receiver<String>, subject: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         match tokio::time::timeout_at(deadline, errors.recv()).await {
