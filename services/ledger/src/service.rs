@@ -29,8 +29,13 @@
 //! (ADR 0005). A publisher that missed its receipt asks the ledger
 //! (`<prefix>.lookup.<source>`), which answers from its (source, id) index
 //! between commits. After a crash between 1 and 4, start-up publishes the
-//! receipts and feed entries the feed is missing; a message redelivered
-//! because its ack was lost is a duplicate and gets its original receipt.
+//! receipts and feed entries the feed is missing.
+//!
+//! Its work with NATS runs in sessions (see [`run`]): a NATS restart or a
+//! lost connection ends one, and the next starts from the ledger's own
+//! cursor. A message JetStream delivers again within a session (its ack
+//! was late or lost) is passed over; one published again by its HR system
+//! is a duplicate and gets its original receipt.
 
 use crate::{receipt_of, FeedBlock, Incoming, Ledger, LedgerConfig, StreamMark};
 use anyhow::{bail, Context, Result};
@@ -129,28 +134,43 @@ struct Commit {
     cursor: Option<StreamMark>,
 }
 
+/// One fetched intake message: where it stands in the stream (its
+/// metadata read once, here) and its events.
+struct Delivery {
+    message: jetstream::Message,
+    /// Its stream sequence and JetStream time (`None`: unreadable metadata,
+    /// which a JetStream delivery always has).
+    mark: Option<StreamMark>,
+    events: Vec<Incoming>,
+}
+
+impl Delivery {
+    fn new(message: jetstream::Message) -> Delivery {
+        let mark = message
+            .info()
+            .ok()
+            .map(|info| StreamMark { seq: info.stream_sequence, time_ns: time_ns(info.published).unwrap_or(0) });
+        let events = incoming(&message);
+        Delivery { message, mark, events }
+    }
+}
+
 impl Commit {
-    /// Adds a message and its events if they fit under
-    /// `BATCH_EVENTS_MAX`; gives them back otherwise.
-    fn add(
-        &mut self,
-        message: jetstream::Message,
-        events: Vec<Incoming>,
-    ) -> Option<(jetstream::Message, Vec<Incoming>)> {
+    /// Adds a delivery if its events fit under `BATCH_EVENTS_MAX`; gives
+    /// it back otherwise.
+    fn add(&mut self, delivery: Delivery) -> Option<Delivery> {
+        let Delivery { message, mark, events } = delivery;
         if !self.incoming.is_empty() && self.incoming.len() + events.len() > limits::BATCH_EVENTS_MAX {
-            return Some((message, events));
+            return Some(Delivery { message, mark, events });
         }
         let index = u32::try_from(self.messages.len()).expect("a commit's messages fit in u32");
         self.origin.extend(std::iter::repeat_n(index, events.len()));
-        // One read of the message's metadata: its time and its position.
-        let info = message.info().ok();
-        let stamp = info.as_ref().and_then(|i| time_ns(i.published));
-        let at_ms = stamp.map_or_else(now_ms, |ns| ns / 1_000_000);
-        if let Some(info) = info {
-            let mark = StreamMark { seq: info.stream_sequence, time_ns: stamp.unwrap_or(0) };
-            if self.cursor.is_none_or(|cursor| cursor.seq < mark.seq) {
-                self.cursor = Some(mark);
-            }
+        let at_ms = match mark {
+            Some(StreamMark { time_ns, .. }) if time_ns > 0 => time_ns / 1_000_000,
+            _ => now_ms(),
+        };
+        if let Some(mark) = mark.filter(|mark| self.cursor.is_none_or(|cursor| cursor.seq < mark.seq)) {
+            self.cursor = Some(mark);
         }
         self.incoming.extend(events.into_iter().map(|event| (event, at_ms)));
         self.messages.push(message);
@@ -326,12 +346,6 @@ async fn session(
     // feed: the intake stops between fetches, and this drains its queue.
     let committing: Result<()> = async {
         while let Some(commit) = decoded.recv().await {
-            // Nothing read before a reconnection is committed after it:
-            // the server may have lost it, and numbered new messages in
-            // its place (see `StreamMark`).
-            if connections.has_changed().unwrap_or(true) {
-                bail!("reconnected to NATS; positions are read again");
-            }
             if !service.commit(commit, &to_outbox).await? {
                 break;
             }
@@ -452,29 +466,34 @@ async fn take_in(
             _ = stopped.wait_for(|stop| *stop) => return Ok(()),
             batch = fetch(&consumer, wait) => batch?,
         };
+        // Nothing fetched after a reconnection is taken in: the server may
+        // have restarted with less than it had (see `StreamMark`), and this
+        // consumer's position may no longer mean what it did. The next
+        // session starts from the ledger's own cursor.
         if connections.has_changed().unwrap_or(true) {
             bail!("reconnected to NATS; positions are read again");
         }
         let mut commit = Commit::default();
         for message in batch {
+            let delivery = Delivery::new(message);
             // Delivered again (its ack was late or lost): the ledger has
             // it already, or will with a commit on its way. Acked, so that
             // JetStream stops; the ledger's cursor, not JetStream's acks,
             // is where it resumes.
-            let seq = message.info().map_or(0, |info| info.stream_sequence);
-            if seq <= handed {
-                if let Err(error) = message.ack().await {
-                    tracing::debug!(%error, seq, "ack of a redelivered message");
+            if let Some(StreamMark { seq, .. }) = delivery.mark {
+                if seq <= handed {
+                    if let Err(error) = delivery.message.ack().await {
+                        tracing::debug!(%error, seq, "ack of a redelivered message");
+                    }
+                    continue;
                 }
-                continue;
+                handed = seq;
             }
-            handed = seq;
-            let events = incoming(&message);
-            if let Some((message, events)) = commit.add(message, events) {
+            if let Some(delivery) = commit.add(delivery) {
                 if to_ledger.send(std::mem::take(&mut commit)).await.is_err() {
                     return Ok(());
                 }
-                assert!(commit.add(message, events).is_none(), "a message's events fit in one commit");
+                assert!(commit.add(delivery).is_none(), "a message's events fit in one commit");
             }
         }
         if !commit.messages.is_empty() && to_ledger.send(commit).await.is_err() {
@@ -561,21 +580,28 @@ fn incoming(message: &async_nats::Message) -> Vec<Incoming> {
 /// intake stream exactly as the service reads it.
 pub fn intake_events(subject: &str, headers: Option<&async_nats::HeaderMap>, payload: &[u8]) -> Vec<Incoming> {
     let mut events = decode_intake(headers, payload);
+    // A batch's events share a source as a rule: its check is made once.
+    let mut last_ok: Option<String> = None;
     for event in &mut events {
-        bind_to_subject(event, subject);
+        bind_to_subject(event, subject, &mut last_ok);
     }
     events
 }
 
 /// Makes an event that claims a source other than its subject's keyless,
 /// so that it is a dead letter: recorded under that source's key, it would
-/// take the key from the source's own HR system.
-fn bind_to_subject(incoming: &mut Incoming, subject: &str) {
+/// take the key from the source's own HR system. `last_ok` is the last
+/// source found to be the subject's (a hash spared per event).
+fn bind_to_subject(incoming: &mut Incoming, subject: &str, last_ok: &mut Option<String>) {
     let source = match incoming {
         Incoming::Decoded(envelope) => envelope.source.as_str(),
         Incoming::Undecodable { error, .. } => error.source.as_deref().unwrap_or_default(),
     };
-    if source.is_empty() || Topology::subject_is_of(subject, source) {
+    if source.is_empty() || last_ok.as_deref() == Some(source) {
+        return;
+    }
+    if Topology::subject_is_of(subject, source) {
+        *last_ok = Some(source.to_owned());
         return;
     }
     let error = DecodeError {
