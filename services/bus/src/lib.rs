@@ -304,13 +304,6 @@ pub struct TlsConfig {
     pub key: Option<std::path::PathBuf>,
 }
 
-impl ConnectConfig {
-    /// Plain settings for servers at `urls`, named `name`.
-    pub fn new(urls: Vec<String>, name: &str) -> ConnectConfig {
-        ConnectConfig { urls, name: name.to_owned(), ..ConnectConfig::default() }
-    }
-}
-
 /// Why no connection could be made: bad settings, or the server refused.
 #[derive(Debug)]
 pub struct ConnectError(pub String);

@@ -17,13 +17,7 @@ pub struct CommonArgs {
     #[arg(long, env = "MUSTER_CONFIG")]
     pub config: Option<PathBuf>,
     /// NATS server URLs, comma-separated.
-    #[arg(
-        long,
-        global = true,
-        env = "MUSTER_NATS_URL",
-        default_value = "nats://127.0.0.1:4222",
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "MUSTER_NATS_URL", default_value = "nats://127.0.0.1:4222", value_delimiter = ',')]
     pub nats_url: Vec<String>,
     /// Subject prefix of the ledger's streams (one per independent ledger).
     #[arg(long, env = "MUSTER_PREFIX", default_value = "muster")]
