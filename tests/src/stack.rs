@@ -130,32 +130,32 @@ impl Stack {
 
     /// The ledger service as a child process (SIGKILL it with [`Process::kill`]).
     pub fn spawn_ledger_process(&self) -> Process {
+        let ledger = self.ledger_dir();
+        let ledger = ledger.to_str().expect("a UTF-8 path");
+        self.spawn_process("ledger_service", &["--ledger", ledger, "--batch-wait-ms", "5"])
+    }
+
+    /// The test binary `bin` (`tests/src/bin/`) as a child process on this
+    /// stack's server, with `args`, logging warnings only.
+    fn spawn_process(&self, bin: &str, args: &[&str]) -> Process {
         let exe = std::env::current_exe().expect("test exe");
-        let bin = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("ledger_service");
-        Command::new(bin)
-            .args(["--nats-url", &self.nats.url(), "--ledger"])
-            .arg(self.ledger_dir())
-            .args(["--batch-wait-ms", "5"])
+        let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join(bin);
+        Command::new(path)
+            .args(["--nats-url", &self.nats.url()])
+            .args(args)
             .env("MUSTER_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .map(Process)
-            .expect("spawn ledger_service")
+            .unwrap_or_else(|e| panic!("spawn {bin}: {e}"))
     }
 
     /// A query replica named `name` as a child process (SIGKILL it with
     /// [`Process::kill`]), HTTP off; its directory is [`Stack::replica_dir`].
     pub fn spawn_query_process(&self, name: &str) -> Process {
-        let exe = std::env::current_exe().expect("test exe");
-        let bin = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("query_service");
-        Command::new(bin)
-            .args(["--nats-url", &self.nats.url(), "--http", "off", "--replica"])
-            .arg(self.replica_dir(name))
-            .env("MUSTER_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .map(Process)
-            .expect("spawn query_service")
+        let replica = self.replica_dir(name);
+        let replica = replica.to_str().expect("a UTF-8 path");
+        self.spawn_process("query_service", &["--http", "off", "--replica", replica])
     }
 
     /// The sled directory of the query replica named `name`.

@@ -54,6 +54,21 @@ async fn connect_raw(
     options.connect(url).await.ok().map(|client| (client, received))
 }
 
+/// What the server says (until it closes, at most 3 s) to a client that
+/// reads its INFO and answers in plain text: CONNECT, then PING.
+async fn plain_nats_session(stack: &Stack) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = stack.nats.url().replace("tls://", "");
+    let mut socket = tokio::net::TcpStream::connect(address).await.expect("TCP connect");
+    let mut info = vec![0u8; 4096];
+    let n = socket.read(&mut info).await.expect("INFO");
+    assert!(String::from_utf8_lossy(&info[..n]).contains(r#""tls_required":true"#), "the server asks for TLS");
+    let _ = socket.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), socket.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// The raw settings of `role`: the deployment's CA, its certificate, its
 /// inbox prefix.
 fn as_role(role: &str) -> async_nats::ConnectOptions {
@@ -200,9 +215,12 @@ async fn nobody_gets_in_without_a_certificate_of_the_deployments_ca() {
     let stack = Stack::secure(certs());
     // The right certificate: in.
     assert!(connect_raw(&stack, as_role("auditor")).await.is_some(), "the auditor's certificate opens");
-    // No TLS at all.
-    let plain = connect_raw(&stack, async_nats::ConnectOptions::new()).await;
-    assert!(plain.is_none(), "a client without TLS is refused");
+    // No TLS at all: a client speaking plain NATS on the socket (a NATS
+    // client library would upgrade to TLS when the server asks) is told
+    // TLS is required, and never gets a PONG.
+    let answer = plain_nats_session(&stack).await;
+    assert!(!answer.contains("PONG"), "a plain client was answered: {answer}");
+    assert!(answer.contains("-ERR") || answer.is_empty(), "a plain client is refused: {answer}");
     // TLS, trusting the server, but no client certificate.
     let anonymous = async_nats::ConnectOptions::new().require_tls(true).add_root_certificates(certs().join("ca.pem"));
     assert!(connect_raw(&stack, anonymous).await.is_none(), "a client without a certificate is refused");
