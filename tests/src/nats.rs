@@ -35,6 +35,26 @@ pub struct NatsServer {
     store: tempfile::TempDir,
     /// The certificates of `ops/nats/secure.conf`, when it runs that.
     certs: Option<PathBuf>,
+    /// Its place in a cluster, when it is a node of one.
+    node: Option<Node>,
+}
+
+/// A node of a cluster running `ops/nats/cluster.conf`: its name and
+/// the addresses the others know it by, kept for restarts.
+#[derive(Clone, Debug)]
+struct Node {
+    name: String,
+    route_port: u16,
+    http_port: u16,
+    /// Every node's route URL, comma-separated (`--routes`).
+    routes: String,
+}
+
+/// A loopback port free right now (the OS's pick, released at once).
+/// Rationale: a cluster's nodes must know each other's route ports before
+/// any of them starts; the small race with other processes is a test's.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
 }
 
 impl NatsServer {
@@ -42,8 +62,39 @@ impl NatsServer {
     /// with a fresh store.
     pub fn start() -> NatsServer {
         let store = tempfile::tempdir().expect("temp dir");
-        let (child, port) = spawn(store.path(), None, None);
-        NatsServer { child, port, store, certs: None }
+        let (child, port) = spawn(store.path(), None, Conf::Dev);
+        NatsServer { child, port, store, certs: None, node: None }
+    }
+
+    /// Starts a JetStream cluster of `nodes` servers running
+    /// `ops/nats/cluster.conf` on loopback ports, each with a fresh store,
+    /// and waits until they have elected a JetStream meta leader.
+    pub async fn start_cluster(nodes: usize) -> Vec<NatsServer> {
+        let route_ports: Vec<u16> = (0..nodes).map(|_| free_port()).collect();
+        let routes = route_ports.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+        let servers: Vec<NatsServer> = std::thread::scope(|scope| {
+            let started: Vec<_> = route_ports
+                .iter()
+                .enumerate()
+                .map(|(i, &route_port)| {
+                    let node = Node {
+                        name: format!("muster-n{i}"),
+                        route_port,
+                        http_port: free_port(),
+                        routes: routes.clone(),
+                    };
+                    // Side by side: each node waits for the others' routes.
+                    scope.spawn(move || {
+                        let store = tempfile::tempdir().expect("temp dir");
+                        let (child, port) = spawn(store.path(), None, Conf::Node(&node));
+                        NatsServer { child, port, store, certs: None, node: Some(node) }
+                    })
+                })
+                .collect();
+            started.into_iter().map(|s| s.join().expect("a node started")).collect()
+        });
+        wait_for_meta_leader(&servers.iter().map(NatsServer::url).collect::<Vec<_>>()).await;
+        servers
     }
 
     /// Starts a server with `ops/nats/secure.conf` — TLS, a user per role
@@ -51,8 +102,8 @@ impl NatsServer {
     /// certificates `ops/nats/dev-certs.sh` made in `certs`.
     pub fn start_secure(certs: &Path) -> NatsServer {
         let store = tempfile::tempdir().expect("temp dir");
-        let (child, port) = spawn(store.path(), None, Some(certs));
-        NatsServer { child, port, store, certs: Some(certs.to_owned()) }
+        let (child, port) = spawn(store.path(), None, Conf::Secure(certs));
+        NatsServer { child, port, store, certs: Some(certs.to_owned()), node: None }
     }
 
     /// `nats://127.0.0.1:<port>` (`tls://…` for a secure server).
@@ -72,14 +123,36 @@ impl NatsServer {
         self.restart_with(|_| {});
     }
 
+    /// Kills the server (SIGKILL), as a node lost; [`NatsServer::start_again`]
+    /// brings it back.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill nats-server");
+        self.child.wait().expect("wait nats-server");
+    }
+
+    /// Starts a killed server again on the same port and store (a cluster
+    /// node rejoins its cluster and catches up).
+    pub fn start_again(&mut self) {
+        let conf = match (&self.node, &self.certs) {
+            (Some(node), _) => Conf::Node(node),
+            (None, Some(certs)) => Conf::Secure(certs),
+            (None, None) => Conf::Dev,
+        };
+        let (child, _) = spawn(self.store.path(), Some(self.port), conf);
+        self.child = child;
+    }
+
     /// Kills the server, does `meanwhile` to its store directory, and
     /// starts it again on the same port.
     fn restart_with(&mut self, meanwhile: impl FnOnce(&Path)) {
-        self.child.kill().expect("kill nats-server");
-        self.child.wait().expect("wait nats-server");
+        self.kill();
         meanwhile(self.store.path());
-        let (child, _) = spawn(self.store.path(), Some(self.port), self.certs.as_deref());
-        self.child = child;
+        self.start_again();
+    }
+
+    /// The server's name (a cluster node's, e.g. `muster-n1`).
+    pub fn name(&self) -> &str {
+        self.node.as_ref().map_or("muster-dev", |node| node.name.as_str())
     }
 
     /// A copy of the JetStream store as it stands (the server is stopped
@@ -120,20 +193,52 @@ impl Drop for NatsServer {
     }
 }
 
-fn spawn(store: &Path, port: Option<u16>, certs: Option<&Path>) -> (Child, u16) {
+/// Which of the deployment's server configurations to run.
+#[derive(Clone, Copy)]
+enum Conf<'a> {
+    /// `ops/nats/dev.conf`.
+    Dev,
+    /// `ops/nats/secure.conf`, with these certificates.
+    Secure(&'a Path),
+    /// `ops/nats/cluster.conf`, as this node.
+    Node(&'a Node),
+}
+
+/// Waits (at most 30 s) until the cluster at `urls` answers JetStream
+/// requests: its nodes have elected a meta leader.
+async fn wait_for_meta_leader(urls: &[String]) {
+    let addrs: Vec<async_nats::ServerAddr> = urls.iter().map(|url| url.parse().expect("a URL")).collect();
+    let client = async_nats::connect(addrs).await.expect("connect to the cluster");
+    let js = async_nats::jetstream::new(client);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while js.query_account().await.is_err() {
+        assert!(Instant::now() < deadline, "the cluster elected no JetStream meta leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn spawn(store: &Path, port: Option<u16>, conf: Conf<'_>) -> (Child, u16) {
     let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
     // The deployment's own settings (max_payload, JetStream limits, sync
     // interval, and for a secure one TLS and users); the flags move it to
     // its own port and store.
     let ops = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/nats/");
     let mut command = Command::new(binary());
-    match certs {
-        None => command.args(["-c", &format!("{ops}dev.conf")]),
-        Some(certs) => command
+    match conf {
+        Conf::Dev => command.args(["-c", &format!("{ops}dev.conf")]),
+        Conf::Secure(certs) => command
             .args(["-c", &format!("{ops}secure.conf")])
             .env("MUSTER_NATS_CA", certs.join("ca.pem"))
             .env("MUSTER_NATS_SERVER_CERT", certs.join("server.pem"))
             .env("MUSTER_NATS_SERVER_KEY", certs.join("server-key.pem")),
+        // The client address is overridden below, the routes here: the
+        // file's fixed ports are ops/cluster.sh's.
+        Conf::Node(node) => command
+            .args(["-c", &format!("{ops}cluster.conf"), "--routes", &node.routes])
+            .env("MUSTER_NODE_NAME", &node.name)
+            .env("MUSTER_NODE_CLIENT", "127.0.0.1:4222")
+            .env("MUSTER_NODE_HTTP", format!("127.0.0.1:{}", node.http_port))
+            .env("MUSTER_NODE_ROUTE", format!("127.0.0.1:{}", node.route_port)),
     };
     let mut child = command
         .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
@@ -150,7 +255,8 @@ fn spawn(store: &Path, port: Option<u16>, certs: Option<&Path>) -> (Child, u16) 
         let mut port = None;
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
-            if line.contains("[FTL]") || line.contains("[ERR]") {
+            // (A cluster node's routes to nodes not up yet are retried.)
+            if (line.contains("[FTL]") || line.contains("[ERR]")) && !line.contains("connect to route") {
                 eprintln!("nats-server: {line}");
             }
             if let Some(rest) = line.split("Listening for client connections on ").nth(1) {

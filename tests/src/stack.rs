@@ -51,10 +51,13 @@ impl Drop for Process {
     }
 }
 
-/// nats-server plus a place for every service's data.
+/// nats-server (or a cluster of them) plus a place for every service's
+/// data.
 pub struct Stack {
-    /// The server.
+    /// The server (a cluster's first node).
     pub nats: NatsServer,
+    /// A cluster's other nodes (none for a single server).
+    pub others: Vec<NatsServer>,
     /// Root of the services' directories.
     pub dir: tempfile::TempDir,
 }
@@ -62,14 +65,41 @@ pub struct Stack {
 impl Stack {
     /// Starts nats-server.
     pub fn new() -> Stack {
-        Stack { nats: NatsServer::start(), dir: tempfile::tempdir().expect("temp dir") }
+        Stack { nats: NatsServer::start(), others: Vec::new(), dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    /// Starts a 3-node JetStream cluster (`ops/nats/cluster.conf`): every
+    /// service of this stack is given all three URLs, and the ledger makes
+    /// its streams with 3 replicas.
+    pub async fn cluster() -> Stack {
+        let mut nodes = NatsServer::start_cluster(3).await;
+        let nats = nodes.remove(0);
+        Stack { nats, others: nodes, dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    /// Every server's URL.
+    pub fn urls(&self) -> Vec<String> {
+        std::iter::once(&self.nats).chain(&self.others).map(NatsServer::url).collect()
+    }
+
+    /// Node `i` of the cluster (0 for a single server).
+    pub fn node(&mut self, i: usize) -> &mut NatsServer {
+        match i {
+            0 => &mut self.nats,
+            i => &mut self.others[i - 1],
+        }
+    }
+
+    /// How many copies JetStream keeps of each stream: one per node.
+    pub fn stream_replicas(&self) -> usize {
+        1 + self.others.len()
     }
 
     /// Starts nats-server with `ops/nats/secure.conf` and the certificates
     /// in `certs`: every service of this stack then connects over TLS as
     /// its role's user.
     pub fn secure(certs: &std::path::Path) -> Stack {
-        Stack { nats: NatsServer::start_secure(certs), dir: tempfile::tempdir().expect("temp dir") }
+        Stack { nats: NatsServer::start_secure(certs), others: Vec::new(), dir: tempfile::tempdir().expect("temp dir") }
     }
 
     /// How the service or client of `role` (`ledger`, `query`,
@@ -77,6 +107,7 @@ impl Stack {
     /// certificate and its own inbox prefix.
     pub fn common_args(&self, role: &str) -> muster_bus::service::CommonArgs {
         let mut common = muster_bus::service::CommonArgs::for_url(&self.nats.url());
+        common.nats_url = self.urls();
         if let Some(certs) = self.nats.certs() {
             common.auth.nats_tls_ca = Some(certs.join("ca.pem"));
             common.auth.nats_tls_cert = Some(certs.join(format!("{role}.pem")));
@@ -115,7 +146,7 @@ impl Stack {
             common: self.common_args("ledger"),
             ledger: self.ledger_dir(),
             batch_wait_ms: 5,
-            stream_replicas: 1,
+            stream_replicas: self.stream_replicas(),
             signing_key: None,
             checkpoint_every: muster_proto::limits::CHECKPOINT_EVERY_ENTRIES,
             ack_wait_ms: muster_proto::limits::ACK_WAIT_SECS * 1000,
@@ -141,7 +172,7 @@ impl Stack {
         let exe = std::env::current_exe().expect("test exe");
         let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join(bin);
         Command::new(path)
-            .args(["--nats-url", &self.nats.url()])
+            .args(["--nats-url", &self.urls().join(",")])
             .args(args)
             .env("MUSTER_LOG", "warn")
             .stdout(Stdio::null())

@@ -9,6 +9,7 @@
 use muster_ledger::{Ledger, LedgerConfig};
 use muster_proto::entry::{Receipt, ReceiptStatus};
 use muster_publisher::{Outcome, Publisher, PublisherConfig};
+use muster_tests::ingest::same_entries;
 use muster_tests::stack::Stack;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -54,29 +55,6 @@ fn one_entry_per_event(receipts: &[Receipt]) {
         assert_eq!(format!("c{seq}"), receipt.id, "events recorded in the order published");
     }
     assert_eq!(seqs.len() as u64, EVENTS);
-}
-
-/// The two ledgers hold the same entries — sequence, submission, verdict —
-/// and give the same answers; only the times they were recorded differ.
-fn same_ledger(raced: &Ledger, clean: &Ledger) {
-    assert_eq!(raced.verify().unwrap().entries, clean.verify().unwrap().entries);
-    for (raced, clean) in raced.entries().zip(clean.entries()) {
-        let (raced, clean) = (raced.unwrap().body, clean.unwrap().body);
-        assert_eq!(
-            (raced.seq, &raced.submission, &raced.outcome),
-            (clean.seq, &clean.submission, &clean.outcome),
-            "entry {}",
-            clean.seq
-        );
-    }
-    for (endpoint, body) in [
-        ("tree", r#"{"date": "2015-02-01"}"#),
-        ("tree", r#"{"date": "2016-12-31"}"#),
-        ("audit", r#"{"from": "2015-01-01", "to": "2016-12-31"}"#),
-    ] {
-        let answer = |ledger| muster_query::answer::answer(ledger, endpoint, body.as_bytes()).expect("an answer");
-        assert_eq!(answer(raced), answer(clean), "{endpoint} {body}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,5 +122,5 @@ async fn publishers_racing_on_overlapping_events_with_acks_lost_make_the_ledger_
 
     let raced = Ledger::open(&LedgerConfig::new(stack.ledger_dir())).unwrap();
     let clean = Ledger::open(&LedgerConfig::new(clean_stack.ledger_dir())).unwrap();
-    same_ledger(&raced, &clean);
+    same_entries(&raced, &clean);
 }

@@ -194,6 +194,22 @@ impl Publisher {
         self.send_message(&first.source, message, keys).await
     }
 
+    /// Whether JetStream itself says there is no intake stream. Rationale:
+    /// a publish nobody answered ("no responders") is not proof of that: on
+    /// a cluster it also happens while the stream elects a new leader after
+    /// a node is lost, or while the client reconnects to another node; then
+    /// the message is sent again like any other whose PubAck failed.
+    async fn no_intake_stream(&self) -> bool {
+        match self.js.get_stream(self.topology.intake_stream()).await {
+            Ok(_) => false,
+            Err(e) => matches!(
+                e.kind(),
+                jetstream::context::GetStreamErrorKind::JetStream(ref js)
+                    if js.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+            ),
+        }
+    }
+
     /// The message's PubAck to come; a publish the client could not even
     /// send (the connection is down) is one whose PubAck failed, and is
     /// retried like one. Only an over-large message is an error.
@@ -317,7 +333,7 @@ impl Publisher {
                         Ok(ack) if !ack.duplicate => {}
                         // Already in the stream: their receipts may exist; look now.
                         Ok(_) => self.expire_now(&keys, &mut in_flight, &mut deadlines, &mut tick),
-                        Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
+                        Err(e) if e.kind() == PublishErrorKind::StreamNotFound && self.no_intake_stream().await => {
                             return Err(PublishError(format!(
                                 "no intake stream takes {}: is the ledger service running (and the prefix right)?",
                                 self.topology.intake_subject(&keys[0].0)

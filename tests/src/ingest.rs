@@ -1,0 +1,163 @@
+//! Ingest under failure, the parts the crash loops and the cluster tests
+//! share: a publisher at work in the background, and the checks that
+//! afterwards nothing was lost or doubled and every copy agrees.
+
+use crate::stack::Stack;
+use muster_ledger::{Ledger, LedgerConfig};
+use muster_proto::entry::{ReceiptStatus, Submission};
+use muster_proto::requests::StatusAnswer;
+use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The publisher at work in the background: its outcomes when done, and
+/// how many receipts have come so far.
+pub struct Publishing {
+    /// Its outcomes, when done.
+    pub task: tokio::task::JoinHandle<Result<Vec<Outcome>, muster_publisher::PublishError>>,
+    /// Receipts so far.
+    pub received: Arc<AtomicU64>,
+    /// Whether it is done.
+    pub finished: Arc<AtomicBool>,
+}
+
+impl Publishing {
+    /// Publishes events 1..=`total` of the crash stream in batches of 64,
+    /// with short receipt waits (many messages in flight at every kill,
+    /// and quick retries after it), at most `window` in flight, and
+    /// `attempts` publishes per event.
+    pub async fn start(stack: &Stack, total: u64, window: usize, attempts: u32) -> Publishing {
+        let client = stack.client().await;
+        let events: Vec<Outgoing> = (1..=total).map(crate::crash::outgoing).collect();
+        let received = Arc::new(AtomicU64::new(0));
+        let finished = Arc::new(AtomicBool::new(false));
+        let config = PublisherConfig { batch: 64, receipt_wait: Duration::from_secs(1), attempts, window };
+        let publisher = Publisher::new(client, stack.topology(), config);
+        let task = tokio::spawn({
+            let (received, finished) = (received.clone(), finished.clone());
+            async move {
+                let outcomes = publisher
+                    .publish_all(events, move |_| {
+                        received.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .await;
+                finished.store(true, Ordering::SeqCst);
+                outcomes
+            }
+        });
+        Publishing { task, received, finished }
+    }
+
+    /// Whether every event has its outcome.
+    pub fn finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `receipts` have come (or publishing is over).
+    pub async fn until_receipts(&self, receipts: u64) {
+        while self.received.load(Ordering::SeqCst) < receipts && !self.finished() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Every event's outcome: an accepted receipt, each with its own entry.
+    pub async fn all_accepted_once(self, total: u64) {
+        let outcomes = self.task.await.unwrap().expect("every event published");
+        assert_eq!(outcomes.len() as u64, total);
+        let mut seqs = Vec::new();
+        for outcome in &outcomes {
+            match outcome {
+                Outcome::Receipt(r) if r.status == ReceiptStatus::Accepted => seqs.push(r.seq.unwrap()),
+                other => panic!("not recorded as accepted: {other:?}"),
+            }
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        assert_eq!(seqs.len() as u64, total, "one entry per event, none twice");
+    }
+}
+
+/// The ledger at `dir` holds `total` entries, each event once, and its
+/// chain verifies; and it is the chain one uninterrupted ledger makes of
+/// the intake stream.
+pub async fn ledger_is_whole(stack: &Stack, dir: &Path, total: u64) -> Ledger {
+    let ledger = crate::open_ledger(dir);
+    let report = ledger.verify().expect("the chain verifies");
+    assert_eq!(report.entries, total, "nothing lost, nothing doubled");
+    let mut seen = std::collections::HashSet::new();
+    for entry in ledger.entries() {
+        let entry = entry.unwrap();
+        let Submission::Event(envelope) = &entry.body.submission else { panic!("undecodable entry") };
+        assert!(seen.insert(envelope.id.clone()), "{} recorded twice", envelope.id);
+    }
+    let replayed = tempfile::tempdir().unwrap();
+    let one_go = crate::crash::uninterrupted(stack, replayed.path()).await;
+    assert_eq!(one_go.head(), ledger.head(), "the chain head of an uninterrupted run");
+    ledger
+}
+
+/// Waits (at most 60 s) until the query replica answering on NATS has
+/// applied entry `seq`; returns the last it has applied.
+pub async fn replica_reaches(stack: &Stack, seq: u64) -> u64 {
+    let client = stack.client().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = client.request(format!("{}.status", stack.topology().query_group()), "{}".into()).await;
+        if let Ok(reply) = reply {
+            let status: StatusAnswer = serde_json::from_slice(&reply.payload).expect("a status");
+            assert!(status.chain_ok, "the replica's chain broke");
+            if status.applied_seq >= seq {
+                return status.applied_seq;
+            }
+        }
+        assert!(Instant::now() < deadline, "the replica never reached entry {seq}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The replica at `replica` holds the ledger's chain and gives the very
+/// answers `ledger` (opened with its query indexes) gives.
+pub fn same_answers(ledger: &Ledger, replica: &Path) {
+    let replica = Ledger::open(&LedgerConfig::new(replica)).expect("the replica opens");
+    assert_eq!(replica.head(), ledger.head(), "the replica holds the ledger's chain");
+    let questions = [
+        ("tree", r#"{"date": "2015-01-01"}"#),
+        ("tree", r#"{"date": "2015-02-15"}"#),
+        ("tree", r#"{"date": "2016-12-31"}"#),
+        ("headcount", r#"{"unit": "U3", "date": "2015-03-01"}"#),
+        ("audit", r#"{"from": "2015-01-01", "to": "2016-12-31"}"#),
+        ("history", r#"{"staff": "S21"}"#),
+    ];
+    for (endpoint, body) in questions {
+        let want = muster_query::answer::answer(ledger, endpoint, body.as_bytes()).expect("the ledger answers");
+        let got = muster_query::answer::answer(&replica, endpoint, body.as_bytes()).expect("the replica answers");
+        assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap(), "{endpoint} {body}");
+    }
+}
+
+
+/// The two ledgers hold the same entries — sequence, submission, verdict —
+/// and give the same answers; only the times they were recorded differ.
+pub fn same_entries(raced: &Ledger, clean: &Ledger) {
+    assert_eq!(raced.verify().unwrap().entries, clean.verify().unwrap().entries);
+    for (raced, clean) in raced.entries().zip(clean.entries()) {
+        let (raced, clean) = (raced.unwrap().body, clean.unwrap().body);
+        assert_eq!(
+            (raced.seq, &raced.submission, &raced.outcome),
+            (clean.seq, &clean.submission, &clean.outcome),
+            "entry {}",
+            clean.seq
+        );
+    }
+    for (endpoint, body) in [
+        ("tree", r#"{"date": "2015-02-01"}"#),
+        ("tree", r#"{"date": "2016-12-31"}"#),
+        ("audit", r#"{"from": "2015-01-01", "to": "2016-12-31"}"#),
+    ] {
+        let answer = |ledger| muster_query::answer::answer(ledger, endpoint, body.as_bytes()).expect("an answer");
+        assert_eq!(answer(raced), answer(clean), "{endpoint} {body}");
+    }
+}
+
