@@ -23,6 +23,7 @@
 /// The crash test's event stream.
 pub mod crash;
 pub mod gen;
+pub mod http;
 pub mod ingest;
 pub mod model;
 pub mod nats;

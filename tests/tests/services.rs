@@ -3,8 +3,8 @@
 //! replicas → NATS and HTTP answers.
 
 use muster_proto::entry::{Receipt, ReceiptStatus};
-use muster_proto::requests::StatusAnswer;
 use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
+use muster_tests::http::{caught_up, http_get, http_get_text};
 use muster_tests::stack::Stack;
 use std::time::{Duration, Instant};
 
@@ -37,37 +37,6 @@ async fn request(client: &async_nats::Client, endpoint: &str, body: serde_json::
     serde_json::from_slice(&reply.payload).expect("JSON answer")
 }
 
-/// Waits (bounded) until the replica behind `http` has applied `seq`.
-async fn caught_up(http: std::net::SocketAddr, seq: u64) -> StatusAnswer {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status: StatusAnswer = serde_json::from_value(http_get(http, "/v1/status").await.1).unwrap();
-        if status.applied_seq >= seq || Instant::now() > deadline {
-            return status;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A tiny HTTP/1.1 GET, so the test checks the wire and not a client
-/// library's idea of it.
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
-    let (status, body) = http_get_text(addr, path).await;
-    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
-}
-
-async fn http_get_text(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect HTTP");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8(response).expect("UTF-8 response");
-    let status: u16 = text[9..12].parse().expect("status code");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_owned())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_receipt_query_end_to_end() {
