@@ -60,6 +60,17 @@ pub const BATCH_WAIT_MS: u64 = 20;
 /// Rationale: longer than the slowest batch commit (a flush), so messages
 /// are not redelivered while their batch is being written.
 pub const ACK_WAIT_SECS: u64 = 30;
+/// How long an active ledger service that stopped renewing keeps the
+/// ledger lease (`--failover`): how long a standby waits before it takes
+/// over. Rationale: well above a renewal round trip and a leader election
+/// on a cluster (a second or two), so a busy or briefly cut-off active
+/// ledger is not deposed; short enough that ingest pauses for seconds,
+/// not minutes.
+pub const LEASE_MS: u64 = 5_000;
+/// How long a standby that took the lease may go without replaying
+/// anything while the feed holds entries it has not: then the intake
+/// lacks what the last active ledger read, and it gives the lease up.
+pub const TAKEOVER_STALL_SECS: u64 = 30;
 /// Most intake messages delivered to the ledger and not yet acked.
 pub const LEDGER_ACK_PENDING_MAX: usize = 4 * BATCH_EVENTS_MAX;
 /// Most feed messages (each one stored block, see `disk`) a replica

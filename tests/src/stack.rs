@@ -42,6 +42,30 @@ impl Process {
         self.0.kill().expect("kill");
         self.0.wait().expect("wait");
     }
+
+    /// Sends `signal` (`STOP` pauses the process, `CONT` resumes it, `TERM`
+    /// asks it to stop).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.0.id().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    /// Waits (at most `limit`) for the process to exit by itself; whether
+    /// it exited successfully.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<bool> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return Some(status.success());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        None
+    }
 }
 
 impl Drop for Process {
@@ -150,6 +174,9 @@ impl Stack {
             signing_key: None,
             checkpoint_every: muster_proto::limits::CHECKPOINT_EVERY_ENTRIES,
             ack_wait_ms: muster_proto::limits::ACK_WAIT_SECS * 1000,
+            failover: false,
+            lease_ms: muster_proto::limits::LEASE_MS,
+            instance: None,
         }
     }
 
@@ -166,6 +193,37 @@ impl Stack {
         self.spawn_process("ledger_service", &["--ledger", ledger, "--batch-wait-ms", "5"])
     }
 
+    /// A ledger service named `name` with `--failover` and a lease of
+    /// `lease_ms`, as a child process over its own directory
+    /// ([`Stack::ledger_dir_of`]).
+    pub fn spawn_failover_ledger(&self, name: &str, lease_ms: u64) -> Process {
+        let ledger = self.ledger_dir_of(name);
+        let ledger = ledger.to_str().expect("a UTF-8 path");
+        let lease_ms = lease_ms.to_string();
+        let replicas = self.stream_replicas().to_string();
+        self.spawn_process(
+            "ledger_service",
+            &[
+                "--ledger",
+                ledger,
+                "--batch-wait-ms",
+                "5",
+                "--failover",
+                "--lease-ms",
+                &lease_ms,
+                "--instance",
+                name,
+                "--stream-replicas",
+                &replicas,
+            ],
+        )
+    }
+
+    /// The sled directory of the ledger service named `name`.
+    pub fn ledger_dir_of(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("ledger-{name}"))
+    }
+
     /// The test binary `bin` (`tests/src/bin/`) as a child process on this
     /// stack's server, with `args`, logging warnings only.
     fn spawn_process(&self, bin: &str, args: &[&str]) -> Process {
@@ -174,7 +232,7 @@ impl Stack {
         Command::new(path)
             .args(["--nats-url", &self.urls().join(",")])
             .args(args)
-            .env("MUSTER_LOG", "warn")
+            .env("MUSTER_LOG", std::env::var("MUSTER_CHILD_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
             .spawn()
             .map(Process)

@@ -9,12 +9,19 @@
 //! - **read scale**: three query replicas in the one micro-service queue
 //!   group give identical answers, over NATS and over each one's HTTP
 //!   API, and the requests spread across them.
+//! - **ledger failover**: two ledger services with `--failover`, one
+//!   active, one standing by; the active one SIGKILLed mid-ingest (and,
+//!   later, the one that took over), or paused past its lease and woken
+//!   up again: the standby takes over, every event is receipted once, the
+//!   feed is one chain written in turns and never by two at once, and
+//!   every ledger directory holds that chain.
 //!
 //! The figures each test prints (`--nocapture`) are quoted in
 //! ops/SCALING.md.
 
 use muster_tests::http::{caught_up, http_get};
 use muster_tests::ingest::{ledger_is_whole, replica_reaches, same_answers, same_entries, Publishing};
+use muster_publisher::{Publisher, PublisherConfig};
 use muster_tests::stack::Stack;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -164,4 +171,154 @@ async fn three_replicas_in_one_queue_group_answer_alike_and_share_the_requests()
         running.stop().await;
     }
     ledger.stop().await;
+}
+
+/// Waits (at most 30 s) until the ledger service named `instance` holds
+/// the lease; how long that took.
+async fn holder_becomes(stack: &Stack, instance: &str) -> Duration {
+    let js = async_nats::jetstream::new(stack.client().await);
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(holder)) = muster_ledger::lease::holder(&js, &stack.topology()).await {
+            if holder == instance {
+                return started.elapsed();
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{instance} never took the lease");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every feed message in order: (first entry, last entry, writer).
+async fn feed_messages(stack: &Stack) -> Vec<(u64, u64, String)> {
+    let js = async_nats::jetstream::new(stack.client().await);
+    let mut feed = js.get_stream(stack.topology().feed_stream()).await.unwrap();
+    let last = feed.info().await.unwrap().state.last_sequence;
+    let mut messages = Vec::new();
+    for seq in 1..=last {
+        let message = feed.get_raw_message(seq).await.unwrap();
+        let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned()).unwrap_or_default();
+        messages.push((
+            header(muster_bus::FIRST_SEQ_HEADER).parse().unwrap(),
+            header(muster_bus::SEQ_HEADER).parse().unwrap(),
+            header(muster_bus::WRITER_HEADER),
+        ));
+    }
+    messages
+}
+
+/// The feed is one chain — each block starts just after the one before,
+/// from entry 1 to `total` — and its writers took turns as `turns` says
+/// (consecutive blocks of one writer counted once).
+fn one_chain_written_in_turns(feed: &[(u64, u64, String)], total: u64, turns: &[&str]) {
+    let mut next = 1;
+    for (first, last, _) in feed {
+        assert_eq!(*first, next, "the feed continues where it ended");
+        next = last + 1;
+    }
+    assert_eq!(next, total + 1, "the feed carries every entry");
+    let mut writers: Vec<&str> = feed.iter().map(|(_, _, writer)| writer.as_str()).collect();
+    writers.dedup();
+    assert_eq!(writers, turns, "who wrote the feed, in turn");
+}
+
+/// The ledger of each `name` holds a prefix of `whole`'s chain (a standby
+/// killed before the end holds less).
+fn prefixes_of(stack: &Stack, whole: &muster_ledger::Ledger, names: &[&str]) {
+    for name in names {
+        let ledger = muster_tests::open_ledger(&stack.ledger_dir_of(name));
+        ledger.verify().expect("its chain verifies");
+        let head = ledger.head();
+        assert!(head.seq > 0, "{name} holds entries");
+        assert_eq!(whole.entry(head.seq).unwrap().map(|e| e.hash), Some(head.hash), "{name} holds the same chain");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_ledger_takes_over_when_the_active_one_dies_and_the_chain_stays_one() {
+    const TOTAL: u64 = 24_000;
+    const LEASE_MS: u64 = 2_000;
+    let stack = Stack::cluster().await;
+    let mut a = stack.spawn_failover_ledger("a", LEASE_MS);
+    holder_becomes(&stack, "a").await;
+    stack.wait_for_streams().await;
+    let mut b = stack.spawn_failover_ledger("b", LEASE_MS);
+    let (replica, _) = stack.start_query_with(stack.replica_dir("steady"), "off").await;
+    let publishing = Publishing::start(&stack, TOTAL, 256, 60).await;
+
+    publishing.until_receipts(TOTAL / 3).await;
+    a.kill();
+    let (killed, before) = (Instant::now(), publishing.received.load(Ordering::SeqCst));
+    let took_over = holder_becomes(&stack, "b").await;
+    publishing.until_receipts(before + 1).await;
+    let resumed = killed.elapsed();
+    // The dead one comes back, and stands by.
+    let mut a = stack.spawn_failover_ledger("a", LEASE_MS);
+    publishing.until_receipts(TOTAL * 2 / 3).await;
+    assert!(!publishing.finished(), "the second kill falls while events flow");
+    b.kill();
+    let (killed, before) = (Instant::now(), publishing.received.load(Ordering::SeqCst));
+    let took_back = holder_becomes(&stack, "a").await;
+    publishing.until_receipts(before + 1).await;
+    let resumed_again = killed.elapsed();
+    eprintln!(
+        "failover: lease {LEASE_MS} ms; b took over {took_over:?} after a was killed, receipts again after {resumed:?}; a (restarted) took back {took_back:?} after b was killed, receipts again after {resumed_again:?}"
+    );
+    publishing.all_accepted_once(TOTAL).await;
+    replica_reaches(&stack, TOTAL).await;
+    // A clean stop releases the lease.
+    a.signal("TERM");
+    assert_eq!(a.wait_exit(Duration::from_secs(30)), Some(true), "a stops cleanly");
+    replica.stop().await;
+
+    one_chain_written_in_turns(&feed_messages(&stack).await, TOTAL, &["a", "b", "a"]);
+    let whole = ledger_is_whole(&stack, &stack.ledger_dir_of("a"), TOTAL).await;
+    prefixes_of(&stack, &whole, &["b"]);
+    same_answers(&whole, &stack.replica_dir("steady"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_active_ledger_paused_past_its_lease_never_writes_beside_the_one_that_took_over() {
+    const TOTAL: u64 = 16_000;
+    const LEASE_MS: u64 = 2_000;
+    let stack = Stack::cluster().await;
+    let a = stack.spawn_failover_ledger("a", LEASE_MS);
+    holder_becomes(&stack, "a").await;
+    stack.wait_for_streams().await;
+    let mut b = stack.spawn_failover_ledger("b", LEASE_MS);
+    let publishing = Publishing::start(&stack, TOTAL, 256, 60).await;
+
+    publishing.until_receipts(TOTAL / 3).await;
+    // Frozen mid-work (a long GC pause, a VM migrated, a process stopped):
+    // its lease runs out while it believes nothing.
+    a.signal("STOP");
+    holder_becomes(&stack, "b").await;
+    let before = publishing.received.load(Ordering::SeqCst);
+    publishing.until_receipts(before + 2_000).await;
+    // Woken up with its batches in hand: it must find the lease gone and
+    // stand by, never publish beside b.
+    a.signal("CONT");
+    publishing.all_accepted_once(TOTAL).await;
+    b.signal("TERM");
+    assert_eq!(b.wait_exit(Duration::from_secs(30)), Some(true), "b stops cleanly");
+    // a takes the released lease, replays up to the feed's end, finds the
+    // feed's last entry its own, and answers lookups: active, with nothing
+    // left to write.
+    holder_becomes(&stack, "a").await;
+    let last = format!("c{TOTAL}");
+    let publisher = Publisher::new(stack.client().await, stack.topology(), PublisherConfig::default());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while publisher.lookup("hr/crash", &last).await.expect("a lookup").is_none() {
+        assert!(Instant::now() < deadline, "a never became active");
+    }
+    let mut a = a;
+    a.signal("TERM");
+    assert_eq!(a.wait_exit(Duration::from_secs(30)), Some(true), "a stops cleanly");
+
+    let feed = feed_messages(&stack).await;
+    one_chain_written_in_turns(&feed, TOTAL, &["a", "b"]);
+    let whole = ledger_is_whole(&stack, &stack.ledger_dir_of("b"), TOTAL).await;
+    prefixes_of(&stack, &whole, &["a"]);
+    // a, standing by after it woke, then active, holds the whole chain.
+    assert_eq!(muster_tests::open_ledger(&stack.ledger_dir_of("a")).head(), whole.head(), "a caught up as a standby");
 }

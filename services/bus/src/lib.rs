@@ -9,6 +9,7 @@
 //! <prefix>.deadletter                     MUSTER_DEADLETTER  messages with no usable event id
 //! <prefix>.checkpoints                    MUSTER_CHECKPOINTS the chain head, signed by the ledger
 //! <prefix>.query.<endpoint>               (micro service)    the query service
+//! $KV.<PREFIX>_LEASE.ledger               KV_<PREFIX>_LEASE  which ledger service is active (failover)
 //! ```
 //!
 //! **Invariant:** the feed carries the ledger's blocks in order, each once:
@@ -35,6 +36,9 @@ pub const SOURCE_HEADER: &str = "Muster-Source";
 pub const ID_HEADER: &str = "Muster-Id";
 /// On feed messages: the last ledger sequence in the block it carries.
 pub const SEQ_HEADER: &str = "Muster-Seq";
+/// On feed messages: the instance name of the ledger service that wrote
+/// it (several take turns with failover).
+pub const WRITER_HEADER: &str = "Muster-Writer";
 /// On feed messages: the first ledger sequence in the block.
 pub const FIRST_SEQ_HEADER: &str = "Muster-First-Seq";
 
@@ -87,6 +91,11 @@ impl Topology {
         Topology { prefix: prefix.to_owned(), stream_prefix: prefix.to_ascii_uppercase().replace('-', "_") }
     }
 
+    /// The key-value bucket of the ledger lease (which ledger service is
+    /// active, with `--failover`).
+    pub fn lease_bucket(&self) -> String {
+        format!("{}_LEASE", self.stream_prefix)
+    }
     /// Stream of incoming events.
     pub fn intake_stream(&self) -> String {
         format!("{}_INTAKE", self.stream_prefix)

@@ -22,6 +22,7 @@
 pub mod checkpoint;
 mod error;
 pub mod export;
+pub mod lease;
 mod hex;
 pub mod service;
 mod store;
@@ -191,6 +192,19 @@ fn replayed_event(entry: &StoredEntry) -> Result<Option<(muster_domain::Date, Ev
         }
         _ => return Err(LedgerError::corrupt(seq, "a retraction's target is not recorded with it")),
     }))
+}
+
+/// The sequence and hash of a stored block's last entry (as the feed
+/// carries it), its framing checked.
+pub fn last_entry_of_block(bytes: &[u8]) -> Result<(Seq, [u8; 32]), LedgerError> {
+    let block = disk::Block::read(bytes).map_err(|e| LedgerError::corrupt(0, e.reason))?;
+    let mut last = None;
+    for raw in block.entries() {
+        last = Some(raw.map_err(|e| LedgerError::corrupt(0, e.reason))?);
+    }
+    let raw = last.ok_or_else(|| LedgerError::corrupt(0, "an empty block"))?;
+    let entry = codec::decode_stored_entry(raw).map_err(|e| LedgerError::corrupt(0, e.to_string()))?;
+    Ok((entry.body.seq, entry.hash))
 }
 
 /// The receipt an entry stands for (`duplicate` when it answers a
@@ -418,12 +432,13 @@ impl Ledger {
         std::mem::take(&mut self.written)
     }
 
-    /// The stored blocks from the one that starts at `first_seq` to the
-    /// head, as the feed carries them. `first_seq` must start a block.
+    /// The entries from `first_seq` to the head as blocks, as the feed
+    /// carries them: the stored blocks, but for a first one framed anew
+    /// when no stored block starts at `first_seq`.
     pub fn blocks_from(&self, first_seq: Seq) -> Result<Vec<FeedBlock>, LedgerError> {
         Ok(self
             .store
-            .blocks_from(first_seq)?
+            .blocks_starting_at(first_seq)?
             .into_iter()
             .map(|(first_seq, last_seq, bytes)| FeedBlock { first_seq, last_seq, bytes })
             .collect())

@@ -52,6 +52,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
+mod failover;
+use failover::{failover, Holding};
+
 /// Settings: flags, then `MUSTER_*` environment variables, then the
 /// `--config` file (same names), then these defaults.
 #[derive(Parser, Debug, Clone)]
@@ -82,6 +85,20 @@ pub struct Args {
     /// passes over what it has read), only wasted work.
     #[arg(long, env = "MUSTER_ACK_WAIT_MS", default_value_t = limits::ACK_WAIT_SECS * 1000)]
     pub ack_wait_ms: u64,
+    /// Take part in failover: of the ledger services started with this on
+    /// one prefix, the one holding the lease (a NATS key-value bucket) is
+    /// active; the others stand by, replaying the intake into their own
+    /// ledgers, and one takes over when the active one stops renewing it.
+    #[arg(long, env = "MUSTER_FAILOVER")]
+    pub failover: bool,
+    /// How long an active ledger that stopped renewing keeps the lease,
+    /// milliseconds (the same for every ledger service of a prefix).
+    #[arg(long, env = "MUSTER_LEASE_MS", default_value_t = limits::LEASE_MS)]
+    pub lease_ms: u64,
+    /// This service's name in the lease and on the feed messages it
+    /// writes (default: host name and process id).
+    #[arg(long, env = "MUSTER_INSTANCE")]
+    pub instance: Option<String>,
 }
 
 /// The binary's whole life: settings, logging, run until Ctrl-C/SIGTERM.
@@ -198,6 +215,11 @@ struct Outbox {
     topology: Topology,
     /// Where the feed ends (after `catch_up`, what this service published).
     feed: FeedTip,
+    /// This service's name, on every feed message it writes.
+    instance: String,
+    /// With `--failover`, while active: the lease, checked before anything
+    /// is published.
+    holding: Option<Holding>,
 }
 
 /// Decoded commits waiting for the ledger. Rationale: decoding the next
@@ -235,57 +257,85 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + S
         }
         None => None,
     };
-    let mut outbox = Outbox {
+    let instance = args.instance.clone().unwrap_or_else(default_instance);
+    let outbox = Outbox {
         signer,
         checkpoint_every: args.checkpoint_every.max(1),
         client: client.clone(),
         js: jetstream::new(client.clone()),
         topology: topology.clone(),
         feed: FeedTip::default(),
+        instance: instance.clone(),
+        holding: None,
     };
     let ledger = Arc::new(RwLock::new(ledger));
-    // Lookups are core NATS: the subscription outlives reconnections.
-    let lookups = client
-        .queue_subscribe(topology.lookup_filter(), LEDGER_CONSUMER.into())
-        .await
-        .map_err(|e| anyhow::anyhow!("subscribing to receipt lookups: {e}"))?;
-    let serving = tokio::spawn(serve_lookups(client.clone(), lookups, ledger.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
     });
-    let mut pause = SESSION_PAUSE_MIN;
+    let result = if args.failover {
+        failover(&args, &ledger, outbox, connections, stopped, &instance).await
+    } else {
+        // Lookups are core NATS: the subscription outlives reconnections.
+        let serving = serve_lookups(&client, &topology, &ledger).await?;
+        let (_, result) = active(&args, &ledger, outbox, connections, stopped).await;
+        serving.abort();
+        result
+    };
+    tracing::info!(head_seq = ledger.read().expect("ledger lock").head().seq, "ledger service stopped");
+    result
+}
+
+/// Host name and process id: unique enough among a deployment's ledger
+/// services, and says where to look.
+fn default_instance() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    format!("{}-{}", if host.is_empty() { "ledger" } else { &host }, std::process::id())
+}
+
+/// Answers receipt lookups (from the ledger's (source, id) index) until
+/// the returned task is aborted.
+async fn serve_lookups(
+    client: &async_nats::Client,
+    topology: &Topology,
+    ledger: &Arc<RwLock<Ledger>>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let lookups = client
+        .queue_subscribe(topology.lookup_filter(), LEDGER_CONSUMER.into())
+        .await
+        .map_err(|e| anyhow::anyhow!("subscribing to receipt lookups: {e}"))?;
+    Ok(tokio::spawn(answer_lookups(client.clone(), lookups, ledger.clone())))
+}
+
+/// The active ledger's life: sessions, one after another, until stopped
+/// (`Ok`), or until an error no new session can mend: the ledger's own,
+/// or, with `--failover`, the lease lost. Gives the outbox back.
+async fn active(
+    args: &Args,
+    ledger: &Arc<RwLock<Ledger>>,
+    mut outbox: Outbox,
+    connections: tokio::sync::watch::Receiver<u64>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> (Outbox, Result<()>) {
+    let mut pause = Backoff::default();
     let result = loop {
         let started = Instant::now();
-        let (returned, ended) = session(&args, &ledger, outbox, connections.clone(), stopped.clone()).await;
+        let (returned, ended) = session(args, ledger, outbox, connections.clone(), stopped.clone()).await;
         outbox = returned;
         match ended {
             Ok(()) => break Ok(()),
-            Err(error) if is_fatal(&error) => break Err(error),
+            Err(error) if is_fatal(&error) || is_demoted(&error) => break Err(error),
             Err(error) => {
-                // A session that ran a while had its troubles fixed:
-                // start pausing from the shortest again.
-                if started.elapsed() > SESSION_PAUSE_MAX * 2 {
-                    pause = SESSION_PAUSE_MIN;
+                tracing::warn!(error = format!("{error:#}"), "NATS session interrupted; starting another");
+                if !pause.before_next(started, &mut stopped.clone()).await {
+                    break Ok(());
                 }
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    pause_ms = pause.as_millis() as u64,
-                    "NATS session interrupted; starting another"
-                );
-                let mut stopped = stopped.clone();
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = stopped.wait_for(|stop| *stop) => break Ok(()),
-                }
-                pause = (pause * 2).min(SESSION_PAUSE_MAX);
             }
         }
     };
-    serving.abort();
-    tracing::info!(head_seq = ledger.read().expect("ledger lock").head().seq, "ledger service stopped");
-    result
+    (outbox, result)
 }
 
 /// The first pause after an interrupted session; each next one doubles, up
@@ -294,6 +344,33 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + S
 const SESSION_PAUSE_MIN: Duration = Duration::from_millis(100);
 /// The longest pause between sessions.
 const SESSION_PAUSE_MAX: Duration = Duration::from_secs(5);
+
+/// The pause before the next session after one was interrupted.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff(SESSION_PAUSE_MIN)
+    }
+}
+
+impl Backoff {
+    /// Pauses before the next session (that began at `started`); false
+    /// when `stopped` meanwhile. A session that ran a while had its
+    /// troubles fixed: the pauses start from the shortest again.
+    async fn before_next(&mut self, started: Instant, stopped: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+        if started.elapsed() > SESSION_PAUSE_MAX * 2 {
+            self.0 = SESSION_PAUSE_MIN;
+        }
+        let pause = self.0;
+        self.0 = (pause * 2).min(SESSION_PAUSE_MAX);
+        tracing::debug!(pause_ms = pause.as_millis() as u64, "pausing before the next session");
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => true,
+            _ = failover::until_stopped(stopped) => false,
+        }
+    }
+}
 
 /// An error the service stops for: the ledger's own (it must be reopened),
 /// or one marked [`Fatal`]. Everything else is NATS's, and a new session
@@ -305,6 +382,24 @@ fn is_fatal(error: &anyhow::Error) -> bool {
 /// An error no new session can mend (a ledger that is not the feed's).
 #[derive(Debug)]
 struct Fatal(String);
+
+/// With `--failover`: this service may no longer act as the active ledger
+/// (the lease lost or expired, or another's blocks on the feed past this
+/// ledger's head); it stands by again.
+#[derive(Debug)]
+struct Demoted(String);
+
+impl std::fmt::Display for Demoted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Demoted {}
+
+fn is_demoted(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.is::<Demoted>())
+}
 
 impl std::fmt::Display for Fatal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -505,7 +600,7 @@ async fn take_in(
 /// Answers receipt lookups from the ledger's (source, id) index: the
 /// receipt as JSON, `null` when nothing was recorded under the key, or a
 /// `{"code", "message"}` object for a request that is not one.
-async fn serve_lookups(client: async_nats::Client, mut requests: async_nats::Subscriber, ledger: Arc<RwLock<Ledger>>) {
+async fn answer_lookups(client: async_nats::Client, mut requests: async_nats::Subscriber, ledger: Arc<RwLock<Ledger>>) {
     while let Some(request) = requests.next().await {
         let Some(reply) = request.reply else { continue };
         let answer = tokio::task::block_in_place(|| lookup_answer(&ledger, &request.subject, &request.payload));
@@ -762,6 +857,7 @@ impl Outbox {
     /// a minute, since the last one (or `now`), and only once it is on the
     /// feed, so a checkpoint never vouches for what a replica cannot get.
     async fn checkpoint(&mut self, head: crate::Head, now: bool) -> Result<()> {
+        self.check_lease()?;
         let Some((signer, last_seq, last_at)) = &mut self.signer else { return Ok(()) };
         let due = head.seq >= *last_seq + self.checkpoint_every
             || last_at.elapsed() >= Duration::from_secs(limits::CHECKPOINT_INTERVAL_SECS)
@@ -792,6 +888,7 @@ impl Outbox {
         receipts: &[Receipt],
         message_of: impl Fn(usize) -> Option<&'m async_nats::Message>,
     ) -> Result<()> {
+        self.check_lease()?;
         let mut letters: Vec<PublishAckFuture> = Vec::new();
         let mut by_source: Vec<(&str, Vec<u8>)> = Vec::new();
         let mut slots: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
@@ -847,8 +944,16 @@ impl Outbox {
         Ok(self.js.publish(self.topology.deadletter_subject(), serde_json::to_vec(&letter)?.into()).await?)
     }
 
+    /// With `--failover`: whether this service may still publish as the
+    /// active ledger (`Err(Demoted)` if not). Checked before every
+    /// batch's receipts, feed blocks and checkpoint.
+    fn check_lease(&self) -> Result<()> {
+        self.holding.as_ref().map_or(Ok(()), Holding::check)
+    }
+
     /// Publishes stored blocks, each fenced on the feed message before it.
     async fn publish_feed(&mut self, blocks: Vec<FeedBlock>) -> Result<()> {
+        self.check_lease()?;
         let mut acks = Vec::with_capacity(blocks.len());
         let mut tip = self.feed;
         for block in blocks {
@@ -863,7 +968,8 @@ impl Outbox {
                 .message_id(block.first_seq.to_string())
                 .expected_last_sequence(tip.message_seq)
                 .header(muster_bus::FIRST_SEQ_HEADER, block.first_seq.to_string().as_str())
-                .header(muster_bus::SEQ_HEADER, block.last_seq.to_string().as_str());
+                .header(muster_bus::SEQ_HEADER, block.last_seq.to_string().as_str())
+                .header(muster_bus::WRITER_HEADER, self.instance.as_str());
             tip = FeedTip { message_seq: tip.message_seq + 1, ledger_seq: block.last_seq };
             acks.push((tip, self.js.send_publish(self.topology.feed_subject(), message).await?));
         }
@@ -882,6 +988,30 @@ impl Outbox {
         Ok(())
     }
 
+    /// The feed's last entry must be this ledger's own entry of that
+    /// sequence, hash for hash, before this ledger continues the feed.
+    /// Rationale: after a failover the feed was written by another ledger
+    /// service; this one holds the same chain only if both replayed the
+    /// same intake the same way.
+    async fn check_feed_is_ours(&self, ledger: &RwLock<Ledger>) -> Result<()> {
+        if self.feed.message_seq == 0 {
+            return Ok(());
+        }
+        let feed = self.js.get_stream(self.topology.feed_stream()).await?;
+        let last = feed.get_raw_message(self.feed.message_seq).await?;
+        let (seq, hash) = crate::last_entry_of_block(&last.payload)?;
+        let ours = ledger.read().expect("ledger lock").entry(seq)?.map(|entry| entry.hash);
+        if ours != Some(hash) {
+            return Err(Fatal(format!(
+                "the feed's entry {seq} is not this ledger's (hash {} against {}): this ledger has diverged from the feed and must not continue it",
+                crate::hex(&hash),
+                ours.map_or("none".into(), |h| crate::hex(&h))
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
     /// After a restart: whatever was committed but not yet on the feed gets
     /// its receipt and feed message now.
     async fn catch_up(&mut self, ledger: &RwLock<Ledger>) -> Result<()> {
@@ -890,11 +1020,18 @@ impl Outbox {
             .map_err(|e| anyhow::anyhow!("reading the feed's tip: {e}"))?;
         let (feed_last, head) = (self.feed.ledger_seq, ledger.read().expect("ledger lock").head().seq);
         if feed_last > head {
+            let message = format!("the feed has {feed_last} entries but this ledger only {head}");
+            // With failover, another ledger service wrote them: this one
+            // replays the intake up to there (standing by) first.
+            if self.holding.is_some() {
+                return Err(Demoted(message).into());
+            }
             return Err(Fatal(format!(
-                "the feed has {feed_last} entries but this ledger only {head}: wrong ledger directory, or a ledger restored from an old copy"
+                "{message}: wrong ledger directory, or a ledger restored from an old copy"
             ))
             .into());
         }
+        self.check_feed_is_ours(ledger).await?;
         if feed_last == head {
             return Ok(());
         }

@@ -240,6 +240,45 @@ impl Store {
         Ok(false)
     }
 
+    /// The entries from `first_seq` on, as blocks that start there: the
+    /// stored blocks when one starts at `first_seq`; otherwise the rest of
+    /// the stored block holding it framed anew (its first entry linked to
+    /// the hash of the one before), then the stored blocks after it.
+    /// Rationale: a ledger that took over from another (failover) holds
+    /// the same entries in blocks cut at other places, and the feed it
+    /// continues ends wherever the other's commits ended.
+    pub(crate) fn blocks_starting_at(&self, first_seq: Seq) -> Result<Vec<(Seq, Seq, Vec<u8>)>, LedgerError> {
+        let holding = self.tree()?.range(disk::block_key(0)..=disk::block_key(first_seq)).next_back().transpose()?;
+        let Some((key, bytes)) = holding else { return self.blocks_from(first_seq) };
+        let start = disk::first_seq_of_block_key(&key).ok_or_else(|| LedgerError::corrupt(first_seq, "a stray key"))?;
+        if start == first_seq {
+            return self.blocks_from(first_seq);
+        }
+        self.touch(bytes.len());
+        let block = disk::Block::read(&bytes).map_err(|e| LedgerError::corrupt(start, e.reason))?;
+        let mut prev_hash = block.prev_hash;
+        let mut framed: Option<disk::BlockWriter> = None;
+        let mut seq = start;
+        for raw in block.entries() {
+            let raw = raw.map_err(|e| LedgerError::corrupt(seq, e.reason))?;
+            if seq < first_seq {
+                prev_hash = codec::split_stored_entry(raw).ok_or_else(|| LedgerError::corrupt(seq, "no hash"))?.1;
+            } else {
+                let writer = framed.get_or_insert_with(|| disk::BlockWriter::new(&prev_hash));
+                assert!(writer.has_room(raw.len()), "a part of a stored block fits in a block");
+                writer.push(raw);
+            }
+            seq += 1;
+        }
+        let Some(framed) = framed else {
+            // `first_seq` is past this block: the block after it starts there.
+            return self.blocks_from(first_seq);
+        };
+        let mut blocks = vec![(first_seq, seq - 1, framed.finish())];
+        blocks.extend(self.blocks_from(seq)?);
+        Ok(blocks)
+    }
+
     /// The stored blocks from the one starting at `first_seq` on: (first
     /// seq, last seq, bytes), each checked for its framing and linked to
     /// the one before. For the feed.

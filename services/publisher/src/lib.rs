@@ -148,6 +148,11 @@ pub struct Publisher {
     config: PublisherConfig,
 }
 
+/// Most receipt lookups asked at once. Rationale: late receipts come in
+/// crowds (a whole window after a restart or a failover); asked one by
+/// one, each lookup nobody answers waits its full receipt wait.
+pub const LOOKUPS_AT_ONCE_MAX: usize = 64;
+
 struct InFlight {
     event: Outgoing,
     attempts: u32,
@@ -371,10 +376,19 @@ impl Publisher {
                 _ = tokio::time::sleep_until(next_deadline) => {
                     let expired: Vec<((Instant, u64), (String, String))> =
                         deadlines.range(..=(Instant::now(), u64::MAX)).map(|(k, v)| (*k, v.clone())).collect();
-                    for (deadline_key, key) in expired {
-                        deadlines.remove(&deadline_key);
+                    for (deadline_key, _) in &expired {
+                        deadlines.remove(deadline_key);
+                    }
+                    // Looked up side by side: one lookup the ledger does not
+                    // answer (a frozen service still in the lookup queue
+                    // group, a failover under way) costs its wait once for
+                    // them all, not once per late event.
+                    let lookups: Vec<_> = expired.iter().map(|(_, (source, id))| self.lookup(source, id)).collect();
+                    let found: Vec<Result<Option<Receipt>, PublishError>> =
+                        futures_util::stream::iter(lookups).buffered(LOOKUPS_AT_ONCE_MAX).collect().await;
+                    for ((_, key), found) in expired.into_iter().zip(found) {
                         let republish = !awaiting_ack.contains_key(&key.0);
-                        let outcome = self.retry(&key, republish, &mut in_flight, &mut deadlines, &mut tick).await?;
+                        let outcome = self.retry(&key, found?, republish, &mut in_flight, &mut deadlines, &mut tick).await?;
                         if let Some(outcome) = outcome {
                             on_outcome(&outcome);
                             outcomes.push(outcome);
@@ -397,19 +411,21 @@ impl Publisher {
         }
     }
 
-    /// A receipt is late: look it up (it may have come before we listened),
-    /// else publish again (if `republish`: not while its source's message
-    /// is being sent again, which would overtake it), else give up.
+    /// A receipt is late and was looked up (`found`: it may have come
+    /// before we listened): done if found, else publish again (if
+    /// `republish`: not while its source's message is being sent again,
+    /// which would overtake it), else give up.
     async fn retry(
         &self,
         key: &(String, String),
+        found: Option<Receipt>,
         republish: bool,
         in_flight: &mut HashMap<(String, String), InFlight>,
         deadlines: &mut BTreeMap<(Instant, u64), (String, String)>,
         tick: &mut u64,
     ) -> Result<Option<Outcome>, PublishError> {
         let Some(entry) = in_flight.get_mut(key) else { return Ok(None) };
-        if let Some(receipt) = self.lookup(&key.0, &key.1).await? {
+        if let Some(receipt) = found {
             in_flight.remove(key);
             return Ok(Some(Outcome::Receipt(receipt)));
         }

@@ -1,0 +1,340 @@
+//! Failover (`--failover`): several ledger services on one prefix, one
+//! active at a time.
+//!
+//! The active one is whichever holds the ledger lease
+//! ([`crate::lease`]); it runs the ordinary sessions, and checks the lease
+//! before it publishes anything (receipts, feed blocks, checkpoints). The
+//! others *stand by*: each replays the intake stream into its own ledger
+//! through a consumer of its own that acknowledges nothing, and so holds
+//! the active ledger's very chain — the ledger is a function of its intake
+//! (see `Ledger::submit_timed`) — while it publishes nothing.
+//!
+//! A standby that takes the lease reads where the feed ends and replays
+//! on until its ledger holds that entry; the first session then checks
+//! that the feed's last entry is its own (same sequence, same hash) and
+//! publishes what the feed lacks, each block fenced on the feed's tip
+//! (`Nats-Expected-Last-Sequence`). Two writers can never both extend the
+//! feed: a block not written on the tip is refused by the server, and the
+//! one refused finds the feed ahead of it and stands by again.
+
+use super::*;
+use crate::lease::{Lease, LeaseError};
+use std::sync::Mutex;
+use tokio::sync::{oneshot, watch};
+
+/// The lease as the active service holds it: renewed in the background,
+/// checked before anything is published.
+#[derive(Clone)]
+pub(super) struct Holding {
+    valid_until: Arc<Mutex<Instant>>,
+    lost: watch::Receiver<bool>,
+}
+
+impl Holding {
+    /// `Err(Demoted)` once the lease is lost, or past the time this
+    /// service may count it as its own.
+    pub(super) fn check(&self) -> Result<()> {
+        if *self.lost.borrow() {
+            return Err(Demoted("the lease is lost: another ledger service took it over".into()).into());
+        }
+        if Instant::now() >= *self.valid_until.lock().expect("lease lock") {
+            return Err(Demoted("the lease ran out before it could be renewed".into()).into());
+        }
+        Ok(())
+    }
+}
+
+/// The renewal task of a held lease.
+struct Renewing {
+    holding: Holding,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Lease>,
+}
+
+impl Renewing {
+    fn start(mut lease: Lease) -> Renewing {
+        let valid_until = Arc::new(Mutex::new(lease.valid_until()));
+        let (lose, lost) = watch::channel(false);
+        let (stop, mut stopping) = oneshot::channel();
+        let holding = Holding { valid_until: valid_until.clone(), lost };
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut stopping => break,
+                    _ = tokio::time::sleep(lease.renew_every()) => {}
+                }
+                match lease.renew().await {
+                    Ok(()) => *valid_until.lock().expect("lease lock") = lease.valid_until(),
+                    Err(LeaseError::Taken) => {
+                        tracing::warn!("the lease was taken over by another ledger service");
+                        let _ = lose.send(true);
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "could not renew the lease");
+                        if !lease.held() {
+                            let _ = lose.send(true);
+                            break;
+                        }
+                    }
+                }
+            }
+            lease
+        });
+        Renewing { holding, stop, task }
+    }
+
+    /// Stops renewing; gives the lease back.
+    async fn stop(self) -> Lease {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(lease) => lease,
+            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+        }
+    }
+}
+
+/// The service's life with `--failover`: stand by until the lease is this
+/// service's, be active while it is, stand by again when it is lost; until
+/// stopped (the lease is then released, so a standby takes over at once)
+/// or the ledger's own error.
+pub(super) async fn failover(
+    args: &Args,
+    ledger: &Arc<RwLock<Ledger>>,
+    mut outbox: Outbox,
+    connections: watch::Receiver<u64>,
+    stopped: watch::Receiver<bool>,
+    instance: &str,
+) -> Result<()> {
+    let ttl = Duration::from_millis(args.lease_ms.max(100));
+    let Some(mut lease) = open_lease(args, &outbox, ttl, instance, stopped.clone()).await? else { return Ok(()) };
+    loop {
+        if !stand_by(args, ledger, &mut lease, &outbox, connections.clone(), stopped.clone()).await? {
+            lease.release().await;
+            return Ok(());
+        }
+        tracing::info!(instance, head_seq = ledger.read().expect("ledger lock").head().seq, "holding the lease: active");
+        let renewing = Renewing::start(lease);
+        outbox.holding = Some(renewing.holding.clone());
+        // Sessions end at a stop, or as soon as the lease is lost.
+        let (halt, halted) = watch::channel(false);
+        let watcher = tokio::spawn({
+            let (mut stopped, mut lost) = (stopped.clone(), renewing.holding.lost.clone());
+            async move {
+                tokio::select! {
+                    _ = until_stopped(&mut stopped) => {}
+                    _ = lost.wait_for(|lost| *lost) => {}
+                }
+                let _ = halt.send(true);
+            }
+        });
+        let ended = match serve_lookups(&outbox.client, &outbox.topology, ledger).await {
+            Ok(serving) => {
+                let (returned, ended) = active(args, ledger, outbox, connections.clone(), halted).await;
+                outbox = returned;
+                serving.abort();
+                ended
+            }
+            Err(error) => Err(error),
+        };
+        watcher.abort();
+        let lost = *renewing.holding.lost.borrow();
+        outbox.holding = None;
+        lease = renewing.stop().await;
+        match ended {
+            Ok(()) if !lost => {
+                lease.release().await;
+                return Ok(());
+            }
+            Ok(()) => tracing::warn!(instance, "the lease is lost: standing by"),
+            Err(error) if is_demoted(&error) => tracing::warn!(instance, error = %error, "standing by"),
+            Err(error) => {
+                // A standby whose ledger is whole may carry on.
+                lease.release().await;
+                return Err(error);
+            }
+        }
+    }
+}
+
+/// The streams and the lease bucket, made if missing; retried while NATS
+/// does not answer. `None` when stopped first.
+async fn open_lease(
+    args: &Args,
+    outbox: &Outbox,
+    ttl: Duration,
+    instance: &str,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<Option<Lease>> {
+    loop {
+        let opened = async {
+            outbox
+                .topology
+                .ensure_streams(&outbox.js, args.stream_replicas)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating the streams: {e}"))?;
+            Lease::open(&outbox.js, &outbox.topology, args.stream_replicas, ttl, instance).await.map_err(|e| match e {
+                LeaseError::Mismatch(message) => anyhow::Error::new(Fatal(message)),
+                other => anyhow::Error::new(other),
+            })
+        }
+        .await;
+        match opened {
+            Ok(lease) => return Ok(Some(lease)),
+            Err(error) if is_fatal(&error) => return Err(error),
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "the lease bucket; trying again"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SESSION_PAUSE_MAX) => {}
+            _ = until_stopped(&mut stopped) => return Ok(None),
+        }
+    }
+}
+
+/// Stands by: replays the intake into this service's ledger, publishing
+/// nothing, and tries for the lease every `ttl / 4`. True once the lease
+/// is this service's and its ledger holds every entry the feed does;
+/// false when stopped first. Sessions interrupted by NATS are started
+/// again, as the active ledger's are.
+async fn stand_by(
+    args: &Args,
+    ledger: &Arc<RwLock<Ledger>>,
+    lease: &mut Lease,
+    outbox: &Outbox,
+    connections: watch::Receiver<u64>,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<bool> {
+    let mut pause = Backoff::default();
+    loop {
+        let started = Instant::now();
+        match standby_session(args, ledger, lease, outbox, connections.clone(), stopped.clone()).await {
+            Ok(taken) => return Ok(taken),
+            Err(error) if is_fatal(&error) => return Err(error),
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "standby session interrupted; starting another");
+                if !pause.before_next(started, &mut stopped).await {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+}
+
+/// One standby session: a consumer of the intake from just after this
+/// ledger's cursor (acknowledging nothing: the active ledger's acks are
+/// its own), committed to this ledger at message boundaries as the active
+/// ledger would.
+async fn standby_session(
+    args: &Args,
+    ledger: &Arc<RwLock<Ledger>>,
+    lease: &mut Lease,
+    outbox: &Outbox,
+    connections: watch::Receiver<u64>,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<bool> {
+    let mut connections = connections;
+    connections.mark_unchanged();
+    let (js, topology) = (&outbox.js, &outbox.topology);
+    let mark = ledger.read().expect("ledger lock").cursor_mark()?;
+    let mut intake = js.get_stream(topology.intake_stream()).await?;
+    let deliver_policy = resume_from(&mut intake, mark).await?;
+    let consumer = intake
+        .create_consumer(pull::Config {
+            deliver_policy,
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            filter_subject: topology.intake_filter(),
+            // Gone by itself if this service is.
+            inactive_threshold: Duration::from_secs(60),
+            ..Default::default()
+        })
+        .await
+        .context("creating the standby's intake consumer")?;
+    let (intake_stream, consumer_name) = (intake, consumer.cached_info().name.clone());
+    tracing::info!(intake_cursor = mark.seq, ?deliver_policy, "standing by: replaying the intake");
+    let (halt, halted) = watch::channel(false);
+    let (to_ledger, mut decoded) = tokio::sync::mpsc::channel(DECODED_COMMITS_MAX);
+    let wait = Duration::from_millis(args.batch_wait_ms);
+    let intake = tokio::spawn(take_in(consumer, wait, halted, connections, to_ledger));
+    let mut tick = tokio::time::interval(lease.renew_every());
+    // Once the lease is this service's: the feed's last entry, which its
+    // ledger must hold before it may write, and when it last progressed.
+    let mut target: Option<(u64, Instant)> = None;
+    let result: Result<bool> = loop {
+        let head = ledger.read().expect("ledger lock").head().seq;
+        if let Some((feed_last, _)) = target {
+            if head >= feed_last {
+                break Ok(true);
+            }
+        }
+        tokio::select! {
+            commit = decoded.recv() => {
+                // None: the intake task ended, with its error.
+                let Some(commit) = commit else { break Ok(false) };
+                if let Err(error) = replay(ledger, commit) {
+                    break Err(error);
+                }
+                if let Some((_, progressed)) = &mut target {
+                    *progressed = Instant::now();
+                }
+            }
+            _ = until_stopped(&mut stopped) => break Ok(false),
+            _ = tick.tick() => match (lease.try_acquire().await, target) {
+                (Ok(true), None) => match muster_bus::feed_tip(js, topology).await {
+                    Ok(tip) => {
+                        tracing::info!(feed_last = tip.ledger_seq, head, "took the lease; replaying up to the feed's last entry");
+                        target = Some((tip.ledger_seq, Instant::now()));
+                    }
+                    Err(e) => break Err(anyhow::anyhow!("reading the feed's tip: {e}")),
+                },
+                (Ok(true), Some((feed_last, progressed))) => {
+                    if progressed.elapsed() > Duration::from_secs(limits::TAKEOVER_STALL_SECS) {
+                        tracing::error!(
+                            feed_last,
+                            head,
+                            "the feed holds entries this ledger cannot replay: the intake has nothing more for it; giving the lease up"
+                        );
+                        lease.release().await;
+                        target = None;
+                    }
+                }
+                (Ok(false), Some(_)) => {
+                    tracing::warn!("the lease was lost while catching up");
+                    target = None;
+                }
+                (Ok(false), None) => {}
+                (Err(error), _) => tracing::debug!(%error, "trying for the lease"),
+            },
+        }
+    };
+    let _ = halt.send(true);
+    drop(decoded);
+    let taken = intake.await.context("the intake task").and_then(|taken| taken);
+    // Its consumer would linger until its inactivity threshold.
+    if let Err(error) = intake_stream.delete_consumer(&consumer_name).await {
+        tracing::debug!(%error, "deleting the standby's consumer");
+    }
+    match result {
+        // The intake's own end: stopped, or its error.
+        Ok(false) => taken.map(|()| false),
+        other => other,
+    }
+}
+
+/// Commits a standby's replayed commit: the very call the active ledger
+/// makes, its receipts and blocks kept by nobody.
+fn replay(ledger: &RwLock<Ledger>, commit: Commit) -> Result<()> {
+    tokio::task::block_in_place(|| {
+        let mut ledger = ledger.write().expect("ledger lock");
+        ledger.submit_timed(commit.incoming, commit.cursor)?;
+        ledger.take_written_blocks();
+        ledger.release_pages()?;
+        Ok(())
+    })
+}
+
+/// Completes once `flag` is true (or its sender is gone). Rationale: a
+/// `wait_for` guard is not `Send`, and `select!` keeps its output
+/// across the awaits of the other branches.
+pub(super) async fn until_stopped(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|set| *set).await;
+}
