@@ -12,6 +12,10 @@
 #   query@muster.invalid          a query replica
 #   auditor@muster.invalid        an auditor: asks queries
 #
+# A ROLE@PREFIX (e.g. hr-publisher@bureau-a) is that role in the
+# organisation of that subject prefix: user hr-publisher@bureau-a.invalid,
+# files hr-publisher@bureau-a.pem and -key.pem (muster nats-accounts).
+#
 # Idempotent: an existing DIR/ca.pem is kept, and so is every certificate
 # already made. For development and tests only: the CA key lies next to
 # the certificates, unencrypted. In production, take certificates from
@@ -47,7 +51,10 @@ issue() {
 
 issue server "DNS:localhost,IP:127.0.0.1" serverAuth
 for role in "${roles[@]}"; do
-  issue "$role" "email:$role@muster.invalid" clientAuth
+  case "$role" in
+    *@*) issue "$role" "email:$role.invalid" clientAuth ;;
+    *) issue "$role" "email:$role@muster.invalid" clientAuth ;;
+  esac
 done
 # Certificates are public; keys stay private (umask above).
 chmod 644 ./*.pem

@@ -35,6 +35,11 @@ pub struct NatsServer {
     store: tempfile::TempDir,
     /// The certificates of `ops/nats/secure.conf`, when it runs that.
     certs: Option<PathBuf>,
+    /// The secure configuration it runs (`ops/nats/secure.conf`, or a copy
+    /// beside accounts of other organisations).
+    secure_conf: PathBuf,
+    /// Where such a copy lives.
+    _conf_dir: Option<tempfile::TempDir>,
     /// Its place in a cluster, when it is a node of one.
     node: Option<Node>,
 }
@@ -63,7 +68,7 @@ impl NatsServer {
     pub fn start() -> NatsServer {
         let store = tempfile::tempdir().expect("temp dir");
         let (child, port) = spawn(store.path(), None, Conf::Dev);
-        NatsServer { child, port, store, certs: None, node: None }
+        NatsServer { child, port, store, certs: None, secure_conf: secure_conf(), _conf_dir: None, node: None }
     }
 
     /// Starts a JetStream cluster of `nodes` servers running
@@ -87,7 +92,15 @@ impl NatsServer {
                     scope.spawn(move || {
                         let store = tempfile::tempdir().expect("temp dir");
                         let (child, port) = spawn(store.path(), None, Conf::Node(&node));
-                        NatsServer { child, port, store, certs: None, node: Some(node) }
+                        NatsServer {
+                            child,
+                            port,
+                            store,
+                            certs: None,
+                            secure_conf: secure_conf(),
+                            _conf_dir: None,
+                            node: Some(node),
+                        }
                     })
                 })
                 .collect();
@@ -101,9 +114,25 @@ impl NatsServer {
     /// known by its certificate, no anonymous access — and the
     /// certificates `ops/nats/dev-certs.sh` made in `certs`.
     pub fn start_secure(certs: &Path) -> NatsServer {
+        NatsServer::start_secure_with(certs, secure_conf(), None)
+    }
+
+    /// [`NatsServer::start_secure`] with the users of the organisations of
+    /// `prefixes` (`muster nats-accounts`) instead of the shipped
+    /// `accounts.conf`.
+    pub fn start_secure_for(certs: &Path, prefixes: &[&str]) -> NatsServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conf = dir.path().join("secure.conf");
+        std::fs::copy(secure_conf(), &conf).expect("copy secure.conf");
+        std::fs::write(dir.path().join("accounts.conf"), muster_bus::permissions::accounts_conf(prefixes))
+            .expect("write accounts.conf");
+        NatsServer::start_secure_with(certs, conf, Some(dir))
+    }
+
+    fn start_secure_with(certs: &Path, conf: PathBuf, conf_dir: Option<tempfile::TempDir>) -> NatsServer {
         let store = tempfile::tempdir().expect("temp dir");
-        let (child, port) = spawn(store.path(), None, Conf::Secure(certs));
-        NatsServer { child, port, store, certs: Some(certs.to_owned()), node: None }
+        let (child, port) = spawn(store.path(), None, Conf::Secure(certs, &conf));
+        NatsServer { child, port, store, certs: Some(certs.to_owned()), secure_conf: conf, _conf_dir: conf_dir, node: None }
     }
 
     /// `nats://127.0.0.1:<port>` (`tls://…` for a secure server).
@@ -135,7 +164,7 @@ impl NatsServer {
     pub fn start_again(&mut self) {
         let conf = match (&self.node, &self.certs) {
             (Some(node), _) => Conf::Node(node),
-            (None, Some(certs)) => Conf::Secure(certs),
+            (None, Some(certs)) => Conf::Secure(certs, &self.secure_conf),
             (None, None) => Conf::Dev,
         };
         let (child, _) = spawn(self.store.path(), Some(self.port), conf);
@@ -193,13 +222,19 @@ impl Drop for NatsServer {
     }
 }
 
+/// The shipped secure configuration.
+fn secure_conf() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/nats/secure.conf")).to_owned()
+}
+
 /// Which of the deployment's server configurations to run.
 #[derive(Clone, Copy)]
 enum Conf<'a> {
     /// `ops/nats/dev.conf`.
     Dev,
-    /// `ops/nats/secure.conf`, with these certificates.
-    Secure(&'a Path),
+    /// A secure configuration (`ops/nats/secure.conf`), with these
+    /// certificates.
+    Secure(&'a Path, &'a Path),
     /// `ops/nats/cluster.conf`, as this node.
     Node(&'a Node),
 }
@@ -226,8 +261,9 @@ fn spawn(store: &Path, port: Option<u16>, conf: Conf<'_>) -> (Child, u16) {
     let mut command = Command::new(binary());
     match conf {
         Conf::Dev => command.args(["-c", &format!("{ops}dev.conf")]),
-        Conf::Secure(certs) => command
-            .args(["-c", &format!("{ops}secure.conf")])
+        Conf::Secure(certs, conf) => command
+            .arg("-c")
+            .arg(conf)
             .env("MUSTER_NATS_CA", certs.join("ca.pem"))
             .env("MUSTER_NATS_SERVER_CERT", certs.join("server.pem"))
             .env("MUSTER_NATS_SERVER_KEY", certs.join("server-key.pem")),

@@ -126,19 +126,65 @@ impl Stack {
         Stack { nats: NatsServer::start_secure(certs), others: Vec::new(), dir: tempfile::tempdir().expect("temp dir") }
     }
 
+    /// [`Stack::secure`] with the users of the organisations of `prefixes`
+    /// (`muster nats-accounts`), their certificates `ROLE@PREFIX` in
+    /// `certs`.
+    pub fn secure_for(certs: &std::path::Path, prefixes: &[&str]) -> Stack {
+        let nats = NatsServer::start_secure_for(certs, prefixes);
+        Stack { nats, others: Vec::new(), dir: tempfile::tempdir().expect("temp dir") }
+    }
+
     /// How the service or client of `role` (`ledger`, `query`,
     /// `hr-publisher`, `auditor`) connects: on a secure server with its
     /// certificate and its own inbox prefix.
     pub fn common_args(&self, role: &str) -> muster_bus::service::CommonArgs {
+        self.org_args(role, "muster")
+    }
+
+    /// How `role` of the organisation of `prefix` connects: under that
+    /// prefix, and on a secure server with that organisation's certificate
+    /// of the role (`ROLE@PREFIX.pem`; `ROLE.pem` for `muster`).
+    pub fn org_args(&self, role: &str, prefix: &str) -> muster_bus::service::CommonArgs {
         let mut common = muster_bus::service::CommonArgs::for_url(&self.nats.url());
         common.nats_url = self.urls();
+        common.prefix = prefix.to_owned();
         if let Some(certs) = self.nats.certs() {
+            let name = if prefix == "muster" { role.to_owned() } else { format!("{role}@{prefix}") };
             common.auth.nats_tls_ca = Some(certs.join("ca.pem"));
-            common.auth.nats_tls_cert = Some(certs.join(format!("{role}.pem")));
-            common.auth.nats_tls_key = Some(certs.join(format!("{role}-key.pem")));
-            common.auth.nats_inbox_prefix = Some(format!("_INBOX_{role}"));
+            common.auth.nats_tls_cert = Some(certs.join(format!("{name}.pem")));
+            common.auth.nats_tls_key = Some(certs.join(format!("{name}-key.pem")));
+            common.auth.nats_inbox_prefix = Some(muster_bus::permissions::inbox_prefix(role, prefix));
         }
         common
+    }
+
+    /// A client of `role` of the organisation of `prefix`.
+    pub async fn org_client(&self, role: &str, prefix: &str) -> async_nats::Client {
+        let config = self.org_args(role, prefix).connect_config(role).expect("connect settings");
+        muster_bus::connect(&config).await.expect("connect")
+    }
+
+    /// The ledger service of the organisation of `prefix`, in-process, over
+    /// its own directory ([`Stack::ledger_dir_of`] `prefix`).
+    pub fn start_org_ledger(&self, prefix: &str, failover: bool) -> Running {
+        self.start_ledger_with(muster_ledger::service::Args {
+            common: self.org_args("ledger", prefix),
+            ledger: self.ledger_dir_of(prefix),
+            failover,
+            instance: Some(format!("{prefix}-ledger")),
+            ..self.ledger_args()
+        })
+    }
+
+    /// A query replica of the organisation of `prefix`, in-process, HTTP
+    /// off, over [`Stack::replica_dir`] `prefix`.
+    pub async fn start_org_query(&self, prefix: &str) -> Running {
+        let args = muster_query::service::Args {
+            common: self.org_args("query", prefix),
+            replica: self.replica_dir(prefix),
+            http: "off".into(),
+        };
+        self.start_query_args(args).await.0
     }
 
     /// A client connected as `role` (see [`Stack::common_args`]).
@@ -262,7 +308,11 @@ impl Stack {
     /// A query replica in-process over the sled directory `replica` (which
     /// may hold a copy of a ledger already), with HTTP on `http` or `off`.
     pub async fn start_query_with(&self, replica: PathBuf, http: &str) -> (Running, Option<std::net::SocketAddr>) {
-        let args = muster_query::service::Args { common: self.common_args("query"), replica, http: http.into() };
+        self.start_query_args(muster_query::service::Args { common: self.common_args("query"), replica, http: http.into() })
+            .await
+    }
+
+    async fn start_query_args(&self, args: muster_query::service::Args) -> (Running, Option<std::net::SocketAddr>) {
         let (stop, shutdown) = stopper();
         let (ready_tx, ready_rx) = oneshot::channel();
         let task = tokio::spawn(muster_query::service::run(args, shutdown, move |addr| {

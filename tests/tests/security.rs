@@ -23,6 +23,12 @@ fn certs() -> &'static Path {
             make_certs(&certs, &[]);
             // A certificate of the deployment's CA for a name that is no user.
             make_certs(&certs, &["stranger"]);
+            // The roles of two organisations (county bureaus).
+            let org_roles: Vec<String> = ["bureau-a", "bureau-b"]
+                .iter()
+                .flat_map(|org| ["hr-publisher", "ledger", "query", "auditor"].map(|role| format!("{role}@{org}")))
+                .collect();
+            make_certs(&certs, &org_roles.iter().map(String::as_str).collect::<Vec<_>>());
             (dir, certs)
         })
         .1
@@ -72,12 +78,23 @@ async fn plain_nats_session(stack: &Stack) -> String {
 /// The raw settings of `role`: the deployment's CA, its certificate, its
 /// inbox prefix.
 fn as_role(role: &str) -> async_nats::ConnectOptions {
+    as_role_of(role, "muster", role)
+}
+
+/// The raw settings of `role` of the organisation of `prefix`, whose
+/// certificate is `cert`.
+fn as_role_of(role: &str, prefix: &str, cert: &str) -> async_nats::ConnectOptions {
     let certs = certs();
     async_nats::ConnectOptions::new()
         .require_tls(true)
         .add_root_certificates(certs.join("ca.pem"))
-        .add_client_certificate(certs.join(format!("{role}.pem")), certs.join(format!("{role}-key.pem")))
-        .custom_inbox_prefix(format!("_INBOX_{role}"))
+        .add_client_certificate(certs.join(format!("{cert}.pem")), certs.join(format!("{cert}-key.pem")))
+        .custom_inbox_prefix(muster_bus::permissions::inbox_prefix(role, prefix))
+}
+
+/// A raw client of `role` in the organisation `org`, and its server errors.
+async fn org_raw(stack: &Stack, role: &str, org: &str) -> (async_nats::Client, tokio::sync::mpsc::Receiver<String>) {
+    connect_raw(stack, as_role_of(role, org, &format!("{role}@{org}"))).await.expect("the role connects")
 }
 
 /// Waits (at most 5 s) for the server to name a permissions violation on
@@ -168,8 +185,8 @@ async fn every_role_works_through_its_own_door_and_no_other() {
         connect_raw(&stack, as_role("hr-publisher")).await.expect("the publisher connects");
     let _feed = publisher.subscribe("muster.feed").await.expect("sent");
     refused(&mut publisher_errors, "muster.feed").await;
-    let _inbox = publisher.subscribe("_INBOX_query.>").await.expect("sent");
-    refused(&mut publisher_errors, "_INBOX_query.>").await;
+    let _inbox = publisher.subscribe("_INBOX_muster_query.>").await.expect("sent");
+    refused(&mut publisher_errors, "_INBOX_muster_query.>").await;
     let _all = publisher.subscribe(">").await.expect("sent");
     refused(&mut publisher_errors, "\">\"").await;
     let js = denied_js(&publisher);
@@ -240,4 +257,73 @@ async fn nobody_gets_in_without_a_certificate_of_the_deployments_ca() {
         .add_root_certificates(certs().join("ca.pem"))
         .add_client_certificate(certs().join("server.pem"), certs().join("server-key.pem"));
     assert!(connect_raw(&stack, server).await.is_none(), "a server certificate is no client's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_organisations_users_reach_their_own_ledger_and_no_other() {
+    let (a, b) = (muster_bus::Topology::new("bureau-a"), muster_bus::Topology::new("bureau-b"));
+    let stack = Stack::secure_for(certs(), &["bureau-a", "bureau-b"]);
+    // Bureau A's ledger with failover: its lease bucket is within its
+    // user's permissions too.
+    let ledger_a = stack.start_org_ledger("bureau-a", true);
+    let ledger_b = stack.start_org_ledger("bureau-b", false);
+    let js = jetstream::new(stack.org_client("ledger", "bureau-a").await);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while js.get_stream(a.feed_stream()).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "bureau A's ledger made no streams");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Bureau A's HR system records its events through its own doors.
+    let publisher = Publisher::new(stack.org_client("hr-publisher", "bureau-a").await, a.clone(), PublisherConfig::default());
+    let outcomes = publisher.publish_all((1..=50).map(muster_tests::crash::outgoing), |_| {}).await.unwrap();
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Receipt(r) if r.seq.is_some())), "{outcomes:?}");
+
+    // And through no door of bureau B's.
+    let (hr_a, mut hr_a_errors) = org_raw(&stack, "hr-publisher", "bureau-a").await;
+    let event = muster_tests::crash::outgoing(51);
+    let b_intake = b.intake_subject(&event.source);
+    let ack = denied_js(&hr_a).publish(b_intake.clone(), event.payload.clone().into()).await.expect("sent").await;
+    assert!(ack.is_err(), "no stream took bureau A's event for bureau B");
+    refused(&mut hr_a_errors, &b_intake).await;
+    let b_receipts = b.receipts_subject(&event.source);
+    let _receipts = hr_a.subscribe(b_receipts.clone()).await.expect("sent");
+    refused(&mut hr_a_errors, &b_receipts).await;
+    let b_lookup = b.lookup_subject(&event.source);
+    hr_a.publish(b_lookup.clone(), "{}".into()).await.expect("sent");
+    refused(&mut hr_a_errors, &b_lookup).await;
+    assert!(denied_js(&hr_a).get_stream(b.intake_stream()).await.is_err());
+    refused(&mut hr_a_errors, &format!("$JS.API.STREAM.INFO.{}", b.intake_stream())).await;
+    // Bureau B's inbox of the same role is not A's to read.
+    let b_inbox = format!("{}.>", muster_bus::permissions::inbox_prefix("hr-publisher", "bureau-b"));
+    let _inbox = hr_a.subscribe(b_inbox.clone()).await.expect("sent");
+    refused(&mut hr_a_errors, &b_inbox).await;
+
+    // Bureau A's ledger user cannot consume bureau B's intake, answer its
+    // lookups, write its feed or take its lease.
+    let (ledger_user, mut ledger_errors) = org_raw(&stack, "ledger", "bureau-a").await;
+    let consumer = denied_js(&ledger_user)
+        .create_consumer_on_stream(jetstream::consumer::pull::Config::default(), b.intake_stream())
+        .await;
+    assert!(consumer.is_err(), "no consumer on bureau B's intake");
+    refused(&mut ledger_errors, &format!("$JS.API.CONSUMER.CREATE.{}", b.intake_stream())).await;
+    let _lookups = ledger_user.subscribe(b.lookup_filter()).await.expect("sent");
+    refused(&mut ledger_errors, &b.lookup_filter()).await;
+    ledger_user.publish(b.feed_subject(), "forged".into()).await.expect("sent");
+    refused(&mut ledger_errors, &b.feed_subject()).await;
+    let b_lease = format!("$KV.{}.ledger", b.lease_bucket());
+    ledger_user.publish(b_lease.clone(), "a".into()).await.expect("sent");
+    refused(&mut ledger_errors, &b_lease).await;
+
+    // Bureau A's auditor cannot ask bureau B's replicas.
+    let (auditor, mut auditor_errors) = org_raw(&stack, "auditor", "bureau-a").await;
+    let b_status = format!("{}.status", b.query_group());
+    auditor.publish(b_status.clone(), "{}".into()).await.expect("sent");
+    refused(&mut auditor_errors, &b_status).await;
+
+    // Bureau B's intake never held anything.
+    let js_b = jetstream::new(stack.org_client("ledger", "bureau-b").await);
+    assert_eq!(js_b.get_stream(b.intake_stream()).await.unwrap().info().await.unwrap().state.messages, 0);
+    ledger_a.stop().await;
+    ledger_b.stop().await;
 }

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod permissions;
 pub mod service;
 
 use async_nats::jetstream::{self, stream};
@@ -82,12 +83,15 @@ fn token(parts: &[&str], hex_chars: usize) -> String {
 }
 
 impl Topology {
+    /// Whether `prefix` can name a deployment: one subject token of
+    /// letters, digits, `-` and `_`.
+    pub fn is_valid_prefix(prefix: &str) -> bool {
+        !prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    }
+
     /// A topology under `prefix` (lower case letters, digits, `-`, `_`).
     pub fn new(prefix: &str) -> Topology {
-        assert!(
-            !prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-            "a subject prefix is one token of letters, digits, - and _"
-        );
+        assert!(Topology::is_valid_prefix(prefix), "a subject prefix is one token of letters, digits, - and _");
         Topology { prefix: prefix.to_owned(), stream_prefix: prefix.to_ascii_uppercase().replace('-', "_") }
     }
 

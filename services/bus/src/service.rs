@@ -58,7 +58,7 @@ pub struct NatsAuthArgs {
     /// PEM private key of the client certificate.
     #[arg(long, global = true, env = "MUSTER_NATS_TLS_KEY")]
     pub nats_tls_key: Option<PathBuf>,
-    /// Prefix of this client's reply subjects (`_INBOX_<role>` with
+    /// Prefix of this client's reply subjects (`_INBOX_<prefix>_<role>` with
     /// ops/nats/secure.conf; default `_INBOX`).
     #[arg(long, global = true, env = "MUSTER_NATS_INBOX_PREFIX")]
     pub nats_inbox_prefix: Option<String>,

@@ -193,6 +193,14 @@ enum Command {
         /// The events' `source`, e.g. hr/nanhu.
         source: String,
     },
+    /// Print the `accounts` block of a nats-server configuration with
+    /// least-privilege users for the organisations of these subject
+    /// prefixes (ops/nats/secure.conf includes it as accounts.conf).
+    NatsAccounts {
+        /// One subject prefix per organisation, e.g. bureau-a bureau-b.
+        #[arg(required = true)]
+        prefixes: Vec<String>,
+    },
     /// Write every entry, checked as it is read, as an export an auditor
     /// can check offline (`muster verify --export FILE`).
     Export {
@@ -362,6 +370,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             writeln!(out, "lookup   {}", topology.lookup_subject(source))?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::NatsAccounts { prefixes } => {
+            if let Some(bad) = prefixes.iter().find(|p| !muster_bus::Topology::is_valid_prefix(p)) {
+                anyhow::bail!("{bad:?} is not a subject prefix (one token of letters, digits, - and _)");
+            }
+            let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+            write!(out, "{}", muster_bus::permissions::accounts_conf(&prefixes))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let backend = match &cli.nats {
@@ -456,7 +472,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out.write_all(&muster_proto::checkpoint::encode(&checkpoint))?;
             out.write_all(b"\n")?;
         }
-        Command::Keygen { .. } | Command::Subjects { .. } => unreachable!("handled before a ledger is opened"),
+        Command::Keygen { .. } | Command::Subjects { .. } | Command::NatsAccounts { .. } => unreachable!("handled before a ledger is opened"),
         Command::Verify { .. } => {
             let answer: VerifyAnswer = parse(&backend.ask("verify", json!({}))?)?;
             let code = print_verify(&answer, format, out)?;

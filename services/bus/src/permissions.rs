@@ -1,0 +1,172 @@
+//! Least privilege on NATS, written from the topology: the `accounts`
+//! block of a nats-server configuration giving each organisation (subject
+//! prefix) its four users — HR publisher, ledger, query replica, auditor
+//! — each allowed exactly the subjects its role needs under its own
+//! prefix, and nothing of another organisation's.
+//!
+//! `muster nats-accounts PREFIX…` prints it; `ops/nats/accounts.conf`
+//! (included by `ops/nats/secure.conf`) is its output for `muster`, and a
+//! test keeps the two equal. Rationale: the subjects come from
+//! [`Topology`], the one place that names them, so permissions cannot
+//! drift from what the services use.
+//!
+//! A user is `<role>@<prefix>.invalid`, the e-mail address in its TLS
+//! client certificate (`verify_and_map`); its replies come on its own
+//! inbox prefix, [`inbox_prefix`], so no user reads another's replies.
+
+use crate::Topology;
+use std::fmt::Write;
+
+/// The roles, each with what it is for.
+pub const ROLES: [(&str, &str); 4] = [
+    ("hr-publisher", "An HR system: publishes events and lookups, reads its receipts."),
+    ("ledger", "The ledger service (each of them, with --failover)."),
+    ("query", "A query replica: reads the feed, serves queries."),
+    ("auditor", "An auditor: asks queries."),
+];
+
+/// The NATS user of `role` in the organisation of `prefix`.
+pub fn user(role: &str, prefix: &str) -> String {
+    format!("{role}@{prefix}.invalid")
+}
+
+/// The reply-subject prefix of `role` in the organisation of `prefix`
+/// (`MUSTER_NATS_INBOX_PREFIX`).
+pub fn inbox_prefix(role: &str, prefix: &str) -> String {
+    format!("_INBOX_{prefix}_{role}")
+}
+
+/// What `role` may publish and subscribe to, under `topology`.
+fn allowed(role: &str, t: &Topology) -> (Vec<String>, Vec<String>, bool) {
+    let p = &t.prefix;
+    let inbox = format!("{}.>", inbox_prefix(role, p));
+    let (intake, feed, dead, checkpoints) =
+        (t.intake_stream(), t.feed_stream(), t.deadletter_stream(), t.checkpoints_stream());
+    let lease = format!("KV_{}", t.lease_bucket());
+    match role {
+        "hr-publisher" => (
+            vec![format!("{p}.intake.*"), format!("{p}.lookup.*"), format!("$JS.API.STREAM.INFO.{intake}")],
+            vec![format!("{p}.receipts.*"), inbox],
+            false,
+        ),
+        "ledger" => {
+            let mut publish =
+                vec![format!("{p}.receipts.*"), t.feed_subject(), t.deadletter_subject(), t.checkpoints_subject()];
+            for stream in [&intake, &feed, &dead, &checkpoints, &lease] {
+                publish.push(format!("$JS.API.STREAM.INFO.{stream}"));
+                publish.push(format!("$JS.API.STREAM.CREATE.{stream}"));
+            }
+            publish.extend([
+                format!("$JS.API.STREAM.MSG.GET.{intake}"),
+                format!("$JS.API.STREAM.MSG.GET.{feed}"),
+                // The durable consumer of the active ledger, the ephemeral
+                // ones of standbys.
+                format!("$JS.API.CONSUMER.CREATE.{intake}"),
+                format!("$JS.API.CONSUMER.CREATE.{intake}.>"),
+                format!("$JS.API.CONSUMER.DURABLE.CREATE.{intake}.>"),
+                format!("$JS.API.CONSUMER.DELETE.{intake}.>"),
+                format!("$JS.API.CONSUMER.INFO.{intake}.>"),
+                format!("$JS.API.CONSUMER.MSG.NEXT.{intake}.>"),
+                format!("$JS.ACK.{intake}.>"),
+                // The lease (failover): the bucket's account check, reads
+                // and writes of its key.
+                "$JS.API.INFO".into(),
+                format!("$JS.API.STREAM.MSG.GET.{lease}"),
+                format!("$JS.API.DIRECT.GET.{lease}.>"),
+                format!("$KV.{}.>", t.lease_bucket()),
+            ]);
+            (publish, vec![format!("{p}.lookup.*"), inbox], true)
+        }
+        "query" => (
+            vec![
+                format!("$JS.API.STREAM.INFO.{feed}"),
+                format!("$JS.API.STREAM.MSG.GET.{feed}"),
+                format!("$JS.API.CONSUMER.CREATE.{feed}"),
+                format!("$JS.API.CONSUMER.CREATE.{feed}.>"),
+                format!("$JS.API.CONSUMER.DELETE.{feed}.>"),
+                format!("$JS.API.CONSUMER.INFO.{feed}.>"),
+                format!("$JS.API.CONSUMER.MSG.NEXT.{feed}.>"),
+            ],
+            vec![format!("{}.>", t.query_group()), "$SRV.>".into(), inbox],
+            true,
+        ),
+        "auditor" => (vec![format!("{}.>", t.query_group()), "$SRV.>".into()], vec![inbox], false),
+        other => unreachable!("no role {other}"),
+    }
+}
+
+/// `key: { allow: [...] }` at `indent`, one subject a line when there
+/// are more than three.
+fn allow(out: &mut String, indent: &str, key: &str, subjects: &[String]) {
+    let quoted: Vec<String> = subjects.iter().map(|s| format!("\"{s}\"")).collect();
+    if quoted.len() <= 3 {
+        writeln!(out, "{indent}{key}: {{ allow: [{}] }}", quoted.join(", ")).unwrap();
+        return;
+    }
+    writeln!(out, "{indent}{key}: {{\n{indent}  allow: [").unwrap();
+    for subject in quoted {
+        writeln!(out, "{indent}    {subject}").unwrap();
+    }
+    writeln!(out, "{indent}  ]\n{indent}}}").unwrap();
+}
+
+/// The `accounts` block for the organisations of `prefixes` (each a
+/// valid [`Topology`] prefix), all in one account.
+pub fn accounts_conf(prefixes: &[&str]) -> String {
+    let mut out = String::new();
+    let command = format!("muster nats-accounts {}", prefixes.join(" "));
+    writeln!(out, "# Generated by `{command}` (services/bus/src/permissions.rs).").unwrap();
+    writeln!(out, "# Do not edit: run it again. One account; per organisation (subject").unwrap();
+    writeln!(out, "# prefix) four users, each allowed its role's subjects under its own").unwrap();
+    writeln!(out, "# prefix only. A user is the e-mail address in its client certificate.").unwrap();
+    writeln!(out, "accounts {{\n  MUSTER {{\n    jetstream: enabled\n    users: [").unwrap();
+    for prefix in prefixes {
+        let topology = Topology::new(prefix);
+        writeln!(
+            out,
+            "      # Organisation `{prefix}`: subjects {prefix}.*, streams {}_*.",
+            topology.stream_prefix
+        )
+        .unwrap();
+        for (role, what) in ROLES {
+            let (publish, subscribe, responses) = allowed(role, &topology);
+            writeln!(out, "      # {what}").unwrap();
+            writeln!(out, "      {{").unwrap();
+            writeln!(out, "        user: \"{}\"", user(role, prefix)).unwrap();
+            writeln!(out, "        permissions: {{").unwrap();
+            allow(&mut out, "          ", "publish", &publish);
+            allow(&mut out, "          ", "subscribe", &subscribe);
+            if responses {
+                writeln!(out, "          # Replies to the requests it received, and to nothing else.").unwrap();
+                writeln!(out, "          allow_responses: true").unwrap();
+            }
+            writeln!(out, "        }}\n      }}").unwrap();
+        }
+    }
+    writeln!(out, "    ]\n  }}\n}}").unwrap();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_accounts_file_is_the_generated_one() {
+        let shipped = include_str!("../../../ops/nats/accounts.conf");
+        assert_eq!(shipped, accounts_conf(&["muster"]), "regenerate: muster nats-accounts muster");
+    }
+
+    #[test]
+    fn no_subject_of_one_organisation_is_allowed_to_another() {
+        let conf = accounts_conf(&["bureau-a", "bureau-b"]);
+        let b = Topology::new("bureau-b");
+        for (role, _) in ROLES {
+            let (publish, subscribe, _) = allowed(role, &Topology::new("bureau-a"));
+            for subject in publish.iter().chain(&subscribe) {
+                assert!(!subject.contains("bureau-b") && !subject.contains(&b.stream_prefix), "{role}: {subject}");
+            }
+        }
+        assert!(conf.contains("\"hr-publisher@bureau-b.invalid\""));
+    }
+}
