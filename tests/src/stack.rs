@@ -236,7 +236,8 @@ impl Stack {
     pub fn spawn_ledger_process(&self) -> Process {
         let ledger = self.ledger_dir();
         let ledger = ledger.to_str().expect("a UTF-8 path");
-        self.spawn_process("ledger_service", &["--ledger", ledger, "--batch-wait-ms", "5"])
+        let replicas = self.stream_replicas().to_string();
+        self.spawn_process("ledger_service", &["--ledger", ledger, "--batch-wait-ms", "5", "--stream-replicas", &replicas])
     }
 
     /// A ledger service named `name` with `--failover` and a lease of

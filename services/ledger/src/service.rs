@@ -212,6 +212,9 @@ struct Outbox {
     checkpoint_every: u64,
     client: async_nats::Client,
     js: jetstream::Context,
+    /// For the requests that set a session up (streams, consumers, the
+    /// feed's tip, the lease): a short timeout, see [`SETUP_TIMEOUT`].
+    setup: jetstream::Context,
     topology: Topology,
     /// Where the feed ends (after `catch_up`, what this service published).
     feed: FeedTip,
@@ -263,6 +266,7 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + S
         checkpoint_every: args.checkpoint_every.max(1),
         client: client.clone(),
         js: jetstream::new(client.clone()),
+        setup: jetstream::ContextBuilder::new().timeout(SETUP_TIMEOUT).build(client.clone()),
         topology: topology.clone(),
         feed: FeedTip::default(),
         instance: instance.clone(),
@@ -337,6 +341,13 @@ async fn active(
     };
     (outbox, result)
 }
+
+/// How long a request that sets a session up waits for JetStream.
+/// Rationale: on a cluster that just lost a node, such requests go
+/// unanswered until the streams have elected new leaders (seconds); with
+/// the client's default (5 s), the ledger asked twice and stalled ingest
+/// for 10 s; with this, it asks again sooner.
+const SETUP_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// The first pause after an interrupted session; each next one doubles, up
 /// to [`SESSION_PAUSE_MAX`]. Rationale: a server restart takes about a
@@ -472,7 +483,7 @@ async fn start_session(
     ledger: &Arc<RwLock<Ledger>>,
     outbox: &mut Outbox,
 ) -> Result<jetstream::consumer::PullConsumer> {
-    let (js, topology) = (outbox.js.clone(), outbox.topology.clone());
+    let (js, topology) = (outbox.setup.clone(), outbox.topology.clone());
     topology
         .ensure_streams(&js, args.stream_replicas)
         .await
@@ -543,6 +554,12 @@ fn time_ns(time: time::OffsetDateTime) -> Option<u64> {
     u64::try_from(time.unix_timestamp_nanos()).ok()
 }
 
+/// How long past its expiry a fetch may go unanswered before the session
+/// ends (and the next makes its consumer anew). Rationale: on a cluster
+/// that lost the node leading the consumer, pull requests went unanswered
+/// for 10 s and more, silently, while the intake filled.
+const FETCH_GRACE: Duration = Duration::from_secs(2);
+
 /// Fetches from the intake and decodes, cutting the messages into commits
 /// at message boundaries, until `stopped` (between fetches), until the
 /// ledger side stops, or until the client reconnects (an error: the
@@ -559,7 +576,9 @@ async fn take_in(
     loop {
         let batch = tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return Ok(()),
-            batch = fetch(&consumer, wait) => batch?,
+            batch = tokio::time::timeout(wait + FETCH_GRACE, fetch(&consumer, wait)) => {
+                batch.map_err(|_| anyhow::anyhow!("a fetch from the intake went unanswered for {FETCH_GRACE:?} past its expiry"))??
+            }
         };
         // Nothing fetched after a reconnection is taken in: the server may
         // have restarted with less than it had (see `StreamMark`), and this
@@ -652,7 +671,16 @@ async fn fetch(consumer: &jetstream::consumer::PullConsumer, wait: Duration) -> 
     while let Some(message) = messages.next().await {
         match message {
             Ok(message) => batch.push(message),
-            Err(error) => tracing::warn!(%error, "intake fetch"),
+            // The stream or its consumer is not there right now (a 503
+            // while a cluster elects a stream leader after losing a node):
+            // what came is taken in; with nothing, the session ends and
+            // the next one starts after a pause. Rationale: carrying on
+            // fetched again at once, thousands of times a second.
+            Err(error) if batch.is_empty() => return Err(anyhow::anyhow!("fetching from the intake: {error}")),
+            Err(error) => {
+                tracing::warn!(%error, messages = batch.len(), "intake fetch ended early");
+                break;
+            }
         }
     }
     Ok(batch)
@@ -997,7 +1025,7 @@ impl Outbox {
         if self.feed.message_seq == 0 {
             return Ok(());
         }
-        let feed = self.js.get_stream(self.topology.feed_stream()).await?;
+        let feed = self.setup.get_stream(self.topology.feed_stream()).await?;
         let last = feed.get_raw_message(self.feed.message_seq).await?;
         let (seq, hash) = crate::last_entry_of_block(&last.payload)?;
         let ours = ledger.read().expect("ledger lock").entry(seq)?.map(|entry| entry.hash);
@@ -1015,7 +1043,7 @@ impl Outbox {
     /// After a restart: whatever was committed but not yet on the feed gets
     /// its receipt and feed message now.
     async fn catch_up(&mut self, ledger: &RwLock<Ledger>) -> Result<()> {
-        self.feed = muster_bus::feed_tip(&self.js, &self.topology)
+        self.feed = muster_bus::feed_tip(&self.setup, &self.topology)
             .await
             .map_err(|e| anyhow::anyhow!("reading the feed's tip: {e}"))?;
         let (feed_last, head) = (self.feed.ledger_seq, ledger.read().expect("ledger lock").head().seq);

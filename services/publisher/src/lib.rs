@@ -144,9 +144,19 @@ fn batchable(event: &Outgoing) -> bool {
 pub struct Publisher {
     client: async_nats::Client,
     js: jetstream::Context,
+    /// For the question whether the intake stream exists: a short wait
+    /// (see [`STREAM_CHECK_TIMEOUT`]).
+    check: jetstream::Context,
     topology: Topology,
     config: PublisherConfig,
 }
+
+/// How long the publisher waits for JetStream to say whether the intake
+/// stream exists, after a publish nobody answered. Rationale: that happens
+/// while a cluster elects the stream's new leader, when the question goes
+/// unanswered too; with the client's default (5 s) each retry of the
+/// message waited that long, and ingest stalled 15 s after a node loss.
+const STREAM_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Most receipt lookups asked at once. Rationale: late receipts come in
 /// crowds (a whole window after a restart or a failover); asked one by
@@ -166,7 +176,8 @@ impl Publisher {
         assert!(config.window >= 1 && config.window <= limits::PUBLISH_IN_FLIGHT_MAX);
         assert!(config.batch >= 1 && config.batch <= limits::BATCH_MESSAGE_EVENTS_MAX);
         let js = jetstream::new(client.clone());
-        Publisher { client, js, topology, config }
+        let check = jetstream::ContextBuilder::new().timeout(STREAM_CHECK_TIMEOUT).build(client.clone());
+        Publisher { client, js, check, topology, config }
     }
 
     /// Publishes one event; the returned future is JetStream's PubAck.
@@ -205,7 +216,7 @@ impl Publisher {
     /// a node is lost, or while the client reconnects to another node; then
     /// the message is sent again like any other whose PubAck failed.
     async fn no_intake_stream(&self) -> bool {
-        match self.js.get_stream(self.topology.intake_stream()).await {
+        match self.check.get_stream(self.topology.intake_stream()).await {
             Ok(_) => false,
             Err(e) => matches!(
                 e.kind(),

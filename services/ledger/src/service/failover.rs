@@ -170,10 +170,10 @@ async fn open_lease(
         let opened = async {
             outbox
                 .topology
-                .ensure_streams(&outbox.js, args.stream_replicas)
+                .ensure_streams(&outbox.setup, args.stream_replicas)
                 .await
                 .map_err(|e| anyhow::anyhow!("creating the streams: {e}"))?;
-            Lease::open(&outbox.js, &outbox.topology, args.stream_replicas, ttl, instance).await.map_err(|e| match e {
+            Lease::open(&outbox.setup, &outbox.topology, args.stream_replicas, ttl, instance).await.map_err(|e| match e {
                 LeaseError::Mismatch(message) => anyhow::Error::new(Fatal(message)),
                 other => anyhow::Error::new(other),
             })
@@ -234,7 +234,7 @@ async fn standby_session(
 ) -> Result<bool> {
     let mut connections = connections;
     connections.mark_unchanged();
-    let (js, topology) = (&outbox.js, &outbox.topology);
+    let (js, topology) = (&outbox.setup, &outbox.topology);
     let mark = ledger.read().expect("ledger lock").cursor_mark()?;
     let mut intake = js.get_stream(topology.intake_stream()).await?;
     let deliver_policy = resume_from(&mut intake, mark).await?;
