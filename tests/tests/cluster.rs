@@ -89,6 +89,8 @@ async fn a_cluster_node_lost_mid_ingest_loses_no_receipted_event() {
     let ledger = single.start_ledger();
     single.wait_for_streams().await;
     let publishing = Publishing::start(&single, TOTAL, 256, 10).await;
+    let one_server_rate = rate_until(&publishing, TOTAL).await;
+    eprintln!("node loss: the same {TOTAL} events on one server (no replication): {one_server_rate:.0} receipts/s");
     publishing.all_accepted_once(TOTAL).await;
     ledger.stop().await;
     let one_server = muster_tests::open_ledger(&single.ledger_dir());
@@ -158,6 +160,20 @@ async fn three_replicas_in_one_queue_group_answer_alike_and_share_the_requests()
             assert_eq!(&over_http, over_nats, "{path}: every replica, every door, one answer");
         }
     }
+
+    // Pinned to a ledger position, every replica gives the one answer; a
+    // position past what a replica holds, it says it does not hold yet.
+    let pinned = format!("/v1/tree?date=2015-02-10&known_at_seq={}", TOTAL / 2);
+    let mut trees = Vec::new();
+    for (_, http) in &replicas {
+        let (status, tree) = http_get(*http, &pinned).await;
+        assert_eq!(status, 200, "{pinned}");
+        trees.push(tree);
+    }
+    assert!(trees.iter().all(|tree| *tree == trees[0]), "one answer as known at entry {}", TOTAL / 2);
+    let ahead = format!("/v1/tree?date=2015-02-10&known_at_seq={}", TOTAL + 1);
+    let (status, refusal) = http_get(replicas[0].1, &ahead).await;
+    assert_eq!((status, refusal["code"].as_str()), (503, Some("not_yet_applied")), "{refusal}");
 
     let served = requests_served(&client, &format!("{}.headcount", stack.topology().query_group())).await;
     eprintln!(

@@ -152,3 +152,28 @@ fn a_ledger_that_reopens_sled_after_every_block_keeps_the_same_chain() {
         other => panic!("not a broken chain: {other:?}"),
     }
 }
+
+#[test]
+fn blocks_from_inside_a_stored_block_continue_a_copy_that_ends_there() {
+    // After a failover the feed ends wherever the last writer's commits
+    // ended: inside one of this ledger's own blocks (1-100, 101-200, ...).
+    let (whole_dir, copy_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    three_batches(whole_dir.path());
+    let whole = Ledger::open(&LedgerConfig::new(whole_dir.path())).unwrap();
+    let rest = whole.blocks_from(151).unwrap();
+    let spans: Vec<(u64, u64)> = rest.iter().map(|b| (b.first_seq, b.last_seq)).collect();
+    assert_eq!(spans, [(151, 200), (201, 300)], "the rest of block 101-200 framed anew, then the next");
+    assert_eq!(rest[1].bytes, whole.blocks_from(201).unwrap()[0].bytes, "stored blocks after it, as stored");
+
+    // A ledger holding entries 1-150 — the very entries, cut into other
+    // commits — takes the rest and holds the one chain.
+    let mut copy = Ledger::open(&LedgerConfig::new(copy_dir.path())).unwrap();
+    let events = |range: std::ops::RangeInclusive<u64>| range.map(|i| Incoming::Decoded(event(i))).collect();
+    copy.submit_batch(events(1..=100), 1_700_000_000_000).unwrap();
+    copy.submit_batch(events(101..=150), 1_700_000_000_001).unwrap();
+    assert_eq!(copy.entry(150).unwrap().map(|e| e.hash), whole.entry(150).unwrap().map(|e| e.hash));
+    let bytes: Vec<Vec<u8>> = rest.into_iter().map(|b| b.bytes).collect();
+    assert_eq!(copy.append_replicated(&bytes, None).unwrap(), 150);
+    assert_eq!(copy.head(), whole.head(), "one chain");
+    assert_eq!(copy.verify().unwrap().entries, 300);
+}

@@ -134,6 +134,8 @@ const LOOKUP_REQUEST_BYTES_MAX: usize = 4 * limits::ID_BYTES_MAX + 64;
 /// between commits) and the intake.
 struct Service {
     ledger: Arc<RwLock<Ledger>>,
+    /// With `--failover`: the lease, checked before each commit.
+    holding: Option<Holding>,
 }
 
 /// Intake messages decoded for one commit: a message's events are never
@@ -438,6 +440,7 @@ async fn session(
         Err(error) => return (outbox, Err(error)),
     };
     let (to_outbox, committed) = tokio::sync::mpsc::channel(OUTBOX_BATCHES_MAX);
+    let outbox_holding = outbox.holding.clone();
     let publishing = tokio::spawn(outbox.run(committed));
     let (to_ledger, mut decoded) = tokio::sync::mpsc::channel(DECODED_COMMITS_MAX);
     let intake = tokio::spawn(take_in(
@@ -446,8 +449,9 @@ async fn session(
         stopped,
         connections.clone(),
         to_ledger,
+        outbox_holding.clone(),
     ));
-    let mut service = Service { ledger: ledger.clone() };
+    let mut service = Service { ledger: ledger.clone(), holding: outbox_holding };
     // Every fetched commit is carried through commit, ack, receipts and
     // feed: the intake stops between fetches, and this drains its queue.
     let committing: Result<()> = async {
@@ -495,11 +499,23 @@ async fn start_session(
     // The ledger owns its position in the intake (written with every
     // batch): the consumer is made afresh from just after it, so after a
     // crash nothing waits for a redelivery timeout and order is kept.
-    let _ = intake.delete_consumer(LEDGER_CONSUMER).await;
+    //
+    // With failover each ledger service has a consumer of its own: a
+    // holder that lost its lease unawares (frozen, then woken) must never
+    // fetch from the new holder's consumer — it would take messages from
+    // the other's position, skip to it, and record a chain of its own.
+    let name = if args.failover {
+        format!("{LEDGER_CONSUMER}-{}", consumer_token(&outbox.instance))
+    } else {
+        LEDGER_CONSUMER.to_owned()
+    };
+    let _ = intake.delete_consumer(&name).await;
     let consumer = intake
         .create_consumer(pull::Config {
-            durable_name: Some(LEDGER_CONSUMER.into()),
+            durable_name: Some(name),
             deliver_policy,
+            // A dead instance's consumer goes by itself.
+            inactive_threshold: if args.failover { FAILOVER_CONSUMER_IDLE } else { Duration::ZERO },
             ack_policy: jetstream::consumer::AckPolicy::All,
             ack_wait: Duration::from_millis(args.ack_wait_ms.max(1)),
             max_ack_pending: limits::LEDGER_ACK_PENDING_MAX as i64,
@@ -510,6 +526,15 @@ async fn start_session(
         .context("creating the intake consumer")?;
     tracing::info!(intake_cursor = mark.seq, ?deliver_policy, "consuming the intake");
     Ok(consumer)
+}
+
+/// How long the durable consumer of a ledger service with `--failover`
+/// outlives its last fetch (a dead or demoted instance's).
+const FAILOVER_CONSUMER_IDLE: Duration = Duration::from_secs(300);
+
+/// `instance` as a consumer name's part (letters, digits, `-`, `_`).
+fn consumer_token(instance: &str) -> String {
+    instance.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect()
 }
 
 /// Where to read the intake from: just after the message the ledger read
@@ -570,10 +595,13 @@ async fn take_in(
     mut stopped: tokio::sync::watch::Receiver<bool>,
     connections: tokio::sync::watch::Receiver<u64>,
     to_ledger: tokio::sync::mpsc::Sender<Commit>,
+    holding: Option<Holding>,
 ) -> Result<()> {
     // The last intake sequence handed to the ledger in this session.
     let mut handed = 0;
     loop {
+        // With failover, nothing is fetched without the lease.
+        holding.as_ref().map_or(Ok(()), Holding::check)?;
         let batch = tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return Ok(()),
             batch = tokio::time::timeout(wait + FETCH_GRACE, fetch(&consumer, wait)) => {
@@ -794,6 +822,9 @@ impl Service {
     /// sled's pages. False when the outbox has stopped (its error is
     /// reported when it is joined).
     async fn commit(&mut self, commit: Commit, to_outbox: &tokio::sync::mpsc::Sender<Committed>) -> Result<bool> {
+        // With failover, every commit is fenced on the lease (and every
+        // feed block on the feed's tip).
+        self.holding.as_ref().map_or(Ok(()), Holding::check)?;
         let committed = self.process(commit).await?;
         if to_outbox.send(committed).await.is_err() {
             return Ok(false);

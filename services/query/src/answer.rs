@@ -16,7 +16,8 @@ pub const ENDPOINTS: [&str; 10] =
 /// Why a query has no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryError {
-    /// `bad_request`, `not_found` or `internal`.
+    /// `bad_request`, `not_found`, `not_yet_applied` (a replica behind the
+    /// asked `known_at_seq`: ask again) or `internal`.
     pub code: &'static str,
     /// What went wrong.
     pub message: String,
@@ -38,6 +39,7 @@ impl QueryError {
         match self.code {
             "bad_request" => 400,
             "not_found" => 404,
+            "not_yet_applied" => 503,
             _ => 500,
         }
     }
@@ -63,6 +65,17 @@ fn internal(e: impl std::fmt::Display) -> QueryError {
 fn known_at(ledger: &Ledger, known_at: &KnownAt) -> Result<Option<Seq>, QueryError> {
     match (known_at.known_at_seq, &known_at.known_at_time) {
         (Some(_), Some(_)) => Err(QueryError::bad("give known_at_seq or known_at_time, not both")),
+        // Past this copy's head: a replica that has not applied that entry
+        // yet would answer as if it did not exist. Rationale: a client that
+        // holds a receipt with seq K asks "as known at K" and gets the same
+        // answer from every replica, or this, and asks again (or another).
+        (Some(seq), None) if seq > ledger.head().seq => Err(QueryError {
+            code: "not_yet_applied",
+            message: format!(
+                "known_at_seq {seq} is past the last entry this copy holds ({}): ask again once it has caught up, or another replica",
+                ledger.head().seq
+            ),
+        }),
         (Some(seq), None) => Ok(Some(seq)),
         (None, Some(time)) => {
             let ms = parse_utc_ms(time).map_err(QueryError::bad)?;

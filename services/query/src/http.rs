@@ -7,6 +7,11 @@
 //! GET /v1/audit.html?scope=NH&from=2013-01-01&to=2016-12-01   (the report, charts included)
 //! GET /v1/audit.csv?scope=NH&from=2013-01-01&to=2016-12-01    (every move)
 //! ```
+//!
+//! An error is `{"code", "message"}` with its status: `bad_request` 400,
+//! `not_found` 404, `not_yet_applied` 503 (this replica has not applied
+//! the `known_at_seq` asked for yet: ask again, or another replica),
+//! `internal` 500.
 
 use crate::service::Replica;
 use axum::body::Bytes;

@@ -254,7 +254,7 @@ async fn standby_session(
     let (halt, halted) = watch::channel(false);
     let (to_ledger, mut decoded) = tokio::sync::mpsc::channel(DECODED_COMMITS_MAX);
     let wait = Duration::from_millis(args.batch_wait_ms);
-    let intake = tokio::spawn(take_in(consumer, wait, halted, connections, to_ledger));
+    let intake = tokio::spawn(take_in(consumer, wait, halted, connections, to_ledger, None));
     let mut tick = tokio::time::interval(lease.renew_every());
     // Once the lease is this service's: the feed's last entry, which its
     // ledger must hold before it may write, and when it last progressed.
