@@ -25,5 +25,5 @@ assert jsz.get("meta_cluster", {}).get("leader")
 PY
   sleep 0.1
 done
-echo "cluster up: MUSTER_NATS_URL=nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224 (logs in $dir)" >&2
+echo "cluster up: MUSTER_NATS_URL=nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224 MUSTER_STREAM_REPLICAS=3 (logs in $dir; ops/SCALING.md)" >&2
 wait

@@ -135,7 +135,8 @@ pub(super) async fn failover(
                 serving.abort();
                 ended
             }
-            Err(error) => Err(error),
+            // NATS's trouble, not the ledger's: stand by and try again.
+            Err(error) => Err(Demoted(format!("subscribing to receipt lookups: {error:#}")).into()),
         };
         watcher.abort();
         let lost = *renewing.holding.lost.borrow();
