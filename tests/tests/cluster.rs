@@ -311,9 +311,13 @@ async fn an_active_ledger_paused_past_its_lease_never_writes_beside_the_one_that
     // Frozen mid-work (a long GC pause, a VM migrated, a process stopped):
     // its lease runs out while it believes nothing.
     a.signal("STOP");
-    holder_becomes(&stack, "b").await;
-    let before = publishing.received.load(Ordering::SeqCst);
+    let took_over = holder_becomes(&stack, "b").await;
+    let (before, since) = (publishing.received.load(Ordering::SeqCst), Instant::now());
     publishing.until_receipts(before + 2_000).await;
+    eprintln!(
+        "paused: lease {LEASE_MS} ms; b took over {took_over:?} after a was frozen; the next 2,000 receipts took {:?}",
+        since.elapsed()
+    );
     // Woken up with its batches in hand: it must find the lease gone and
     // stand by, never publish beside b.
     a.signal("CONT");
