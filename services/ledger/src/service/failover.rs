@@ -123,7 +123,7 @@ pub(super) async fn failover(
             async move {
                 tokio::select! {
                     _ = until_stopped(&mut stopped) => {}
-                    _ = lost.wait_for(|lost| *lost) => {}
+                    _ = until_stopped(&mut lost) => {}
                 }
                 let _ = halt.send(true);
             }
