@@ -202,34 +202,57 @@ impl Topology {
             num_replicas: replicas,
             ..Default::default()
         };
-        js.get_or_create_stream(stream::Config {
-            duplicate_window: DUPLICATE_WINDOW,
-            max_message_size: (muster_payload_bytes_max() + 4096) as i32,
-            ..file(self.intake_stream(), vec![self.intake_filter()])
-        })
-        .await?;
-        js.get_or_create_stream(stream::Config {
-            deny_delete: true,
-            deny_purge: true,
-            ..file(self.feed_stream(), vec![self.feed_subject()])
-        })
-        .await?;
-        js.get_or_create_stream(stream::Config {
-            allow_direct: true,
-            ..file(self.deadletter_stream(), vec![self.deadletter_subject()])
-        })
-        .await?;
-        // Evidence: nothing in it may be taken back; auditors read the last.
-        js.get_or_create_stream(stream::Config {
-            allow_direct: true,
-            deny_delete: true,
-            deny_purge: true,
-            ..file(self.checkpoints_stream(), vec![self.checkpoints_subject()])
-        })
-        .await?;
+        let configs = [
+            stream::Config {
+                duplicate_window: DUPLICATE_WINDOW,
+                max_message_size: (muster_payload_bytes_max() + 4096) as i32,
+                ..file(self.intake_stream(), vec![self.intake_filter()])
+            },
+            stream::Config {
+                deny_delete: true,
+                deny_purge: true,
+                ..file(self.feed_stream(), vec![self.feed_subject()])
+            },
+            stream::Config { allow_direct: true, ..file(self.deadletter_stream(), vec![self.deadletter_subject()]) },
+            // Evidence: nothing in it may be taken back; auditors read the last.
+            stream::Config {
+                allow_direct: true,
+                deny_delete: true,
+                deny_purge: true,
+                ..file(self.checkpoints_stream(), vec![self.checkpoints_subject()])
+            },
+        ];
+        for config in configs {
+            let (name, subjects) = (config.name.clone(), config.subjects.clone());
+            let stream = js.get_or_create_stream(config).await?;
+            // A stream of that name made for other subjects is another
+            // deployment's: prefixes `bureau-a` and `bureau_a` both name
+            // streams BUREAU_A_*. Sharing it would mix two ledgers.
+            let found = &stream.cached_info().config.subjects;
+            if *found != subjects {
+                return Err(Box::new(StreamOfAnother(format!(
+                    "stream {name} exists for subjects {found:?}, not {subjects:?}: another deployment's (prefix {:?} names streams {}_*)",
+                    self.prefix, self.stream_prefix
+                ))));
+            }
+        }
         Ok(())
     }
 }
+
+/// A stream this deployment would use exists for another deployment's
+/// subjects (two prefixes that name the same streams): no session can
+/// mend it.
+#[derive(Debug)]
+pub struct StreamOfAnother(pub String);
+
+impl std::fmt::Display for StreamOfAnother {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StreamOfAnother {}
 
 /// Where the feed ends: its last message's stream sequence and the last
 /// ledger sequence that message carries (both 0 for an empty feed).
@@ -243,10 +266,19 @@ pub struct FeedTip {
 
 /// Reads the feed's tip from the server.
 pub async fn feed_tip(js: &jetstream::Context, topology: &Topology) -> Result<FeedTip, async_nats::Error> {
+    Ok(feed_end(js, topology).await?.0)
+}
+
+/// The feed's tip and its last message's payload (the last stored block;
+/// empty for an empty feed), read once.
+pub async fn feed_end(
+    js: &jetstream::Context,
+    topology: &Topology,
+) -> Result<(FeedTip, Vec<u8>), async_nats::Error> {
     let mut feed = js.get_stream(topology.feed_stream()).await?;
     let message_seq = feed.info().await?.state.last_sequence;
     if message_seq == 0 {
-        return Ok(FeedTip::default());
+        return Ok((FeedTip::default(), Vec::new()));
     }
     let last = feed.get_raw_message(message_seq).await?;
     let ledger_seq = last
@@ -254,7 +286,7 @@ pub async fn feed_tip(js: &jetstream::Context, topology: &Topology) -> Result<Fe
         .get(SEQ_HEADER)
         .and_then(|v| v.as_str().parse().ok())
         .ok_or_else(|| format!("feed message {message_seq} has no {SEQ_HEADER} header"))?;
-    Ok(FeedTip { message_seq, ledger_seq })
+    Ok((FeedTip { message_seq, ledger_seq }, last.payload.to_vec()))
 }
 
 /// The largest event payload, mirrored here to size the intake stream.

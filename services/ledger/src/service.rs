@@ -488,10 +488,7 @@ async fn start_session(
     outbox: &mut Outbox,
 ) -> Result<jetstream::consumer::PullConsumer> {
     let (js, topology) = (outbox.setup.clone(), outbox.topology.clone());
-    topology
-        .ensure_streams(&js, args.stream_replicas)
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the streams: {e}"))?;
+    ensure_streams(&js, &topology, args.stream_replicas).await?;
     outbox.catch_up(ledger).await?;
     let mark = ledger.read().expect("ledger lock").cursor_mark()?;
     let mut intake = js.get_stream(topology.intake_stream()).await?;
@@ -526,6 +523,15 @@ async fn start_session(
         .context("creating the intake consumer")?;
     tracing::info!(intake_cursor = mark.seq, ?deliver_policy, "consuming the intake");
     Ok(consumer)
+}
+
+/// The deployment's streams, made if missing; `Fatal` if one of their
+/// names is another deployment's.
+async fn ensure_streams(js: &jetstream::Context, topology: &Topology, replicas: usize) -> Result<()> {
+    topology.ensure_streams(js, replicas).await.map_err(|e| match e.downcast::<muster_bus::StreamOfAnother>() {
+        Ok(taken) => anyhow::Error::new(Fatal(taken.0)),
+        Err(e) => anyhow::anyhow!("creating the streams: {e}"),
+    })
 }
 
 /// How long the durable consumer of a ledger service with `--failover`
@@ -601,7 +607,7 @@ async fn take_in(
     let mut handed = 0;
     loop {
         // With failover, nothing is fetched without the lease.
-        holding.as_ref().map_or(Ok(()), Holding::check)?;
+        Holding::check_if_any(holding.as_ref())?;
         let batch = tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return Ok(()),
             batch = tokio::time::timeout(wait + FETCH_GRACE, fetch(&consumer, wait)) => {
@@ -824,7 +830,7 @@ impl Service {
     async fn commit(&mut self, commit: Commit, to_outbox: &tokio::sync::mpsc::Sender<Committed>) -> Result<bool> {
         // With failover, every commit is fenced on the lease (and every
         // feed block on the feed's tip).
-        self.holding.as_ref().map_or(Ok(()), Holding::check)?;
+        Holding::check_if_any(self.holding.as_ref())?;
         let committed = self.process(commit).await?;
         if to_outbox.send(committed).await.is_err() {
             return Ok(false);
@@ -1007,7 +1013,7 @@ impl Outbox {
     /// active ledger (`Err(Demoted)` if not). Checked before every
     /// batch's receipts, feed blocks and checkpoint.
     fn check_lease(&self) -> Result<()> {
-        self.holding.as_ref().map_or(Ok(()), Holding::check)
+        Holding::check_if_any(self.holding.as_ref())
     }
 
     /// Publishes stored blocks, each fenced on the feed message before it.
@@ -1052,13 +1058,11 @@ impl Outbox {
     /// Rationale: after a failover the feed was written by another ledger
     /// service; this one holds the same chain only if both replayed the
     /// same intake the same way.
-    async fn check_feed_is_ours(&self, ledger: &RwLock<Ledger>) -> Result<()> {
+    fn check_feed_is_ours(&self, ledger: &RwLock<Ledger>, last_block: &[u8]) -> Result<()> {
         if self.feed.message_seq == 0 {
             return Ok(());
         }
-        let feed = self.setup.get_stream(self.topology.feed_stream()).await?;
-        let last = feed.get_raw_message(self.feed.message_seq).await?;
-        let (seq, hash) = crate::last_entry_of_block(&last.payload)?;
+        let (seq, hash) = crate::last_entry_of_block(last_block)?;
         let ours = ledger.read().expect("ledger lock").entry(seq)?.map(|entry| entry.hash);
         if ours != Some(hash) {
             return Err(Fatal(format!(
@@ -1074,9 +1078,10 @@ impl Outbox {
     /// After a restart: whatever was committed but not yet on the feed gets
     /// its receipt and feed message now.
     async fn catch_up(&mut self, ledger: &RwLock<Ledger>) -> Result<()> {
-        self.feed = muster_bus::feed_tip(&self.setup, &self.topology)
+        let (tip, last_block) = muster_bus::feed_end(&self.setup, &self.topology)
             .await
             .map_err(|e| anyhow::anyhow!("reading the feed's tip: {e}"))?;
+        self.feed = tip;
         let (feed_last, head) = (self.feed.ledger_seq, ledger.read().expect("ledger lock").head().seq);
         if feed_last > head {
             let message = format!("the feed has {feed_last} entries but this ledger only {head}");
@@ -1090,7 +1095,7 @@ impl Outbox {
             ))
             .into());
         }
-        self.check_feed_is_ours(ledger).await?;
+        self.check_feed_is_ours(ledger, &last_block)?;
         if feed_last == head {
             return Ok(());
         }

@@ -42,6 +42,12 @@ impl Holding {
         }
         Ok(())
     }
+
+    /// [`Holding::check`] with failover on (`Some`); without it there is
+    /// no lease to hold and everything may go ahead.
+    pub(super) fn check_if_any(holding: Option<&Holding>) -> Result<()> {
+        holding.map_or(Ok(()), Holding::check)
+    }
 }
 
 /// The renewal task of a held lease.
@@ -169,11 +175,7 @@ async fn open_lease(
 ) -> Result<Option<Lease>> {
     loop {
         let opened = async {
-            outbox
-                .topology
-                .ensure_streams(&outbox.setup, args.stream_replicas)
-                .await
-                .map_err(|e| anyhow::anyhow!("creating the streams: {e}"))?;
+            ensure_streams(&outbox.setup, &outbox.topology, args.stream_replicas).await?;
             Lease::open(&outbox.setup, &outbox.topology, args.stream_replicas, ttl, instance).await.map_err(|e| match e {
                 LeaseError::Mismatch(message) => anyhow::Error::new(Fatal(message)),
                 other => anyhow::Error::new(other),
