@@ -33,28 +33,38 @@ fn event_of(org: &str, i: u64) -> Outgoing {
     }
 }
 
-/// Counts the messages on `org`'s subjects, and fails on any that names
-/// another organisation's source.
-async fn spy_on(stack: &Stack, org: &'static str) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+/// What a spy on one organisation's subjects saw: every message, and
+/// those naming another organisation's source (counted, not asserted in
+/// the spy's task, where a failed assertion would fail nothing).
+struct Spy {
+    seen: Arc<AtomicU64>,
+    strange: Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Watches every message on `org`'s subjects.
+async fn spy_on(stack: &Stack, org: &'static str) -> Spy {
     use futures_util::StreamExt;
     let client = stack.client().await;
     let mut all = client.subscribe(format!("{org}.>")).await.unwrap();
     client.flush().await.unwrap();
     let seen = Arc::new(AtomicU64::new(0));
+    let strange = Arc::new(std::sync::Mutex::new(Vec::new()));
     let task = tokio::spawn({
-        let seen = seen.clone();
+        let (seen, strange) = (seen.clone(), strange.clone());
         async move {
             let strangers: Vec<String> = ORGS.iter().filter(|o| **o != org).map(|o| source_of(o)).collect();
             while let Some(message) = all.next().await {
                 for stranger in &strangers {
-                    let found = message.payload.windows(stranger.len()).any(|w| w == stranger.as_bytes());
-                    assert!(!found, "{stranger} on {} of {org}", message.subject);
+                    if message.payload.windows(stranger.len()).any(|w| w == stranger.as_bytes()) {
+                        strange.lock().unwrap().push(format!("{stranger} on {}", message.subject));
+                    }
                 }
                 seen.fetch_add(1, Ordering::SeqCst);
             }
         }
     });
-    (seen, task)
+    Spy { seen, strange, task }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,11 +140,12 @@ async fn three_organisations_on_one_cluster_never_see_each_others_events() {
     for ledger in ledgers {
         ledger.stop().await;
     }
-    for (org, (seen, task)) in ORGS.iter().zip(spies) {
-        task.abort();
-        let seen = seen.load(Ordering::SeqCst);
-        eprintln!("{org}: {seen} messages on its subjects, none of another organisation");
+    for (org, spy) in ORGS.iter().zip(spies) {
+        spy.task.abort();
+        let seen = spy.seen.load(Ordering::SeqCst);
+        eprintln!("{org}: {seen} messages on its subjects");
         assert!(seen >= EVENTS / 64, "the spy on {org} saw its traffic");
+        assert_eq!(*spy.strange.lock().unwrap(), Vec::<String>::new(), "another organisation's events on {org}'s subjects");
     }
 
     // Each ledger: exactly its own events, each once.
@@ -157,4 +168,28 @@ async fn three_organisations_on_one_cluster_never_see_each_others_events() {
             assert_eq!(envelope.source, source_of(org), "{org}'s ledger holds only its own events");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_prefixes_that_name_the_same_streams_are_refused_not_mixed() {
+    // `bureau_a` and `bureau-a` both name their streams BUREAU_A_*.
+    let stack = Stack::new();
+    let first = stack.start_org_ledger("bureau_a", false);
+    let js = async_nats::jetstream::new(stack.client().await);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while js.get_stream("BUREAU_A_FEED").await.is_err() {
+        assert!(Instant::now() < deadline, "the first ledger made no streams");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = muster_ledger::service::Args {
+        common: stack.org_args("ledger", "bureau-a"),
+        ledger: stack.ledger_dir_of("bureau-a"),
+        ..stack.ledger_args()
+    };
+    let ended = tokio::time::timeout(Duration::from_secs(30), muster_ledger::service::run(second, std::future::pending()))
+        .await
+        .expect("the second ledger stops by itself");
+    let error = format!("{:#}", ended.expect_err("the second ledger is refused"));
+    assert!(error.contains("another deployment's"), "{error}");
+    first.stop().await;
 }

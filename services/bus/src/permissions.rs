@@ -158,13 +158,23 @@ mod tests {
     }
 
     #[test]
-    fn no_subject_of_one_organisation_is_allowed_to_another() {
+    fn every_subject_allowed_is_the_organisations_own() {
         let conf = accounts_conf(&["bureau-a", "bureau-b"]);
-        let b = Topology::new("bureau-b");
+        let a = Topology::new("bureau-a");
+        // Shared by every organisation, and carrying none's data: the
+        // micro-service discovery and the JetStream account check.
+        let shared = ["$SRV.>", "$JS.API.INFO"];
         for (role, _) in ROLES {
-            let (publish, subscribe, _) = allowed(role, &Topology::new("bureau-a"));
+            let (publish, subscribe, _) = allowed(role, &a);
             for subject in publish.iter().chain(&subscribe) {
-                assert!(!subject.contains("bureau-b") && !subject.contains(&b.stream_prefix), "{role}: {subject}");
+                let own = subject.starts_with("bureau-a.")
+                    || subject.starts_with(&format!("{}.", inbox_prefix(role, "bureau-a")))
+                    || subject.split('.').any(|token| token.starts_with(&format!("{}_", a.stream_prefix))
+                        || token == format!("KV_{}", a.lease_bucket()))
+                    || shared.contains(&subject.as_str());
+                assert!(own, "{role} of bureau-a may use {subject}, which is not bureau-a's");
+                // No wildcard where the organisation's name stands.
+                assert!(!subject.starts_with('*') && !subject.starts_with('>'), "{role}: {subject}");
             }
         }
         assert!(conf.contains("\"hr-publisher@bureau-b.invalid\""));
