@@ -177,3 +177,18 @@ fn blocks_from_inside_a_stored_block_continue_a_copy_that_ends_there() {
     assert_eq!(copy.head(), whole.head(), "one chain");
     assert_eq!(copy.verify().unwrap().entries, 300);
 }
+
+#[test]
+fn an_unfinished_sled_snapshot_left_by_a_crash_does_not_lock_the_ledger_out() {
+    // What a SIGKILL while sled wrote a snapshot left in the crash loop:
+    // an empty `snap.*.generating` past the last snapshot, which sled
+    // 0.34.7 reads and refuses as corruption (spacejam/sled#1527).
+    let dir = tempfile::tempdir().unwrap();
+    three_batches(dir.path());
+    let head = Ledger::open(&LedgerConfig::new(dir.path())).unwrap().head();
+    std::fs::write(dir.path().join("snap.00000000FFFFFFFF.generating"), b"").unwrap();
+    let reopened = muster_tests::open_ledger(dir.path());
+    assert_eq!(reopened.head(), head, "the same chain");
+    assert_eq!(reopened.verify().unwrap().entries, 300);
+    assert!(!dir.path().join("snap.00000000FFFFFFFF.generating").exists(), "the unfinished snapshot is gone");
+}

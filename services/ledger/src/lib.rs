@@ -259,7 +259,7 @@ impl Ledger {
         let sled_config =
             sled::Config::new().path(&config.path).cache_capacity(config.cache_bytes).flush_every_ms(None);
         let mut ledger = Ledger {
-            store: Store::open(sled_config, config.lock_wait, config.sled_reopen_bytes)?,
+            store: Store::open(sled_config, &config.path, config.lock_wait, config.sled_reopen_bytes)?,
             ids: IdIndex::new(),
             timeline: if config.query_indexes { Timeline::new() } else { Timeline::for_decisions() },
             head: Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 },

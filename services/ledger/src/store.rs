@@ -98,6 +98,8 @@ pub(crate) struct Store {
     /// `None` only if a reopen failed (the ledger is poisoned then).
     handle: Option<(sled::Db, sled::Tree)>,
     config: sled::Config,
+    /// The sled directory.
+    path: std::path::PathBuf,
     lock_wait: std::time::Duration,
     /// Reopen once `touched` reaches this.
     reopen_bytes: u64,
@@ -110,16 +112,19 @@ impl Store {
     /// handle to let go of its lock.
     pub(crate) fn open(
         config: sled::Config,
+        path: &std::path::Path,
         lock_wait: std::time::Duration,
         reopen_bytes: u64,
     ) -> Result<Store, LedgerError> {
-        let mut store = Store { handle: None, config, lock_wait, reopen_bytes, touched: Default::default() };
+        let path = path.to_owned();
+        let mut store = Store { handle: None, config, path, lock_wait, reopen_bytes, touched: Default::default() };
         store.handle = Some(store.open_handle()?);
         Ok(store)
     }
 
     fn open_handle(&self) -> Result<(sled::Db, sled::Tree), LedgerError> {
         let deadline = std::time::Instant::now() + self.lock_wait;
+        let mut retried = false;
         let db = loop {
             match self.config.open() {
                 Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
@@ -128,11 +133,38 @@ impl Store {
                     }
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
+                Err(sled::Error::Corruption { .. }) if !retried && self.remove_unfinished_snapshots()? => {
+                    retried = true;
+                }
                 other => break other?,
             }
         };
         let tree = db.open_tree("ledger")?;
         Ok((db, tree))
+    }
+
+    /// Removes the snapshot files sled was still writing when its process
+    /// died (`snap.*.generating`); true if there were any. Rationale:
+    /// sled 0.34.7 reads such a file on open and refuses the whole
+    /// directory as corrupt (spacejam/sled#1527, #1533; seen here once in
+    /// the crash loop's SIGKILLs). A snapshot only speeds recovery up —
+    /// sled rebuilds it from its log — and one being generated was never
+    /// complete. Called only after sled reported corruption, so no live
+    /// handle holds the directory (it would have refused the lock
+    /// first); whatever opens afterwards is re-walked entry by entry.
+    fn remove_unfinished_snapshots(&self) -> Result<bool, LedgerError> {
+        let mut removed = false;
+        for file in std::fs::read_dir(&self.path).map_err(sled::Error::Io)? {
+            let file = file.map_err(sled::Error::Io)?;
+            let name = file.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("snap.") && name.ends_with(".generating") {
+                tracing::warn!(file = %name, "removing a sled snapshot left unfinished by a crash");
+                std::fs::remove_file(file.path()).map_err(sled::Error::Io)?;
+                removed = true;
+            }
+        }
+        Ok(removed)
     }
 
     pub(crate) fn tree(&self) -> Result<&sled::Tree, LedgerError> {
