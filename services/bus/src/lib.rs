@@ -67,11 +67,12 @@ impl Default for Topology {
 /// A subject-safe token for a text: hex of its SHA-256, shortened.
 /// Rationale: sources and ids may hold `.`, `*`, `>` or spaces, which NATS
 /// subjects cannot; a hash keeps every key addressable.
-fn token(parts: &[&str], hex_chars: usize) -> String {
+fn token<T: AsRef<[u8]>>(parts: &[T], hex_chars: usize) -> String {
     let mut hasher = Sha256::new();
     for part in parts {
+        let part = part.as_ref();
         hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part.as_bytes());
+        hasher.update(part);
     }
     let digest = hasher.finalize();
     digest
@@ -180,17 +181,23 @@ impl Topology {
         format!("{}.query", self.prefix)
     }
 
-    /// `Nats-Msg-Id` of event (source, id): both, so two sources may use
-    /// the same id without JetStream dropping one as a duplicate.
-    pub fn message_id(source: &str, id: &str) -> String {
-        token(&[source, id], 40)
+    /// `Nats-Msg-Id` of a message carrying event (source, id) as
+    /// `payload`: all three, so JetStream drops only an exact re-publish.
+    /// Rationale: JetStream drops a message whose id it has seen whatever
+    /// its content; an id of (source, id) alone made it drop a *changed*
+    /// event under a used id, which the ledger must see and reject
+    /// (`duplicate_id_different_content`). The same content in other bytes
+    /// (key order, white space) still reaches the ledger, which answers it
+    /// as the duplicate it is.
+    pub fn message_id(source: &str, id: &str, payload: &[u8]) -> String {
+        token(&["event".as_bytes(), source.as_bytes(), id.as_bytes(), payload], 40)
     }
 
-    /// `Nats-Msg-Id` of a batch of `source`'s events `ids`: all of them,
-    /// so only a re-publish of the very same batch is dropped.
-    pub fn batch_message_id<'a>(source: &'a str, ids: impl IntoIterator<Item = &'a str>) -> String {
-        let parts: Vec<&str> = ["batch", source].into_iter().chain(ids).collect();
-        token(&parts, 40)
+    /// `Nats-Msg-Id` of a batched message of `source`'s events: the source
+    /// and the whole payload (which holds every event), so only a
+    /// re-publish of the very same batch is dropped.
+    pub fn batch_message_id(source: &str, payload: &[u8]) -> String {
+        token(&["batch".as_bytes(), source.as_bytes(), payload], 40)
     }
 
     /// Creates the streams if missing (and checks they exist). Idempotent.
@@ -271,10 +278,7 @@ pub async fn feed_tip(js: &jetstream::Context, topology: &Topology) -> Result<Fe
 
 /// The feed's tip and its last message's payload (the last stored block;
 /// empty for an empty feed), read once.
-pub async fn feed_end(
-    js: &jetstream::Context,
-    topology: &Topology,
-) -> Result<(FeedTip, Vec<u8>), async_nats::Error> {
+pub async fn feed_end(js: &jetstream::Context, topology: &Topology) -> Result<(FeedTip, Vec<u8>), async_nats::Error> {
     let mut feed = js.get_stream(topology.feed_stream()).await?;
     let message_seq = feed.info().await?.state.last_sequence;
     if message_seq == 0 {
@@ -434,6 +438,16 @@ pub async fn connect_watched(
 mod tests {
     use super::*;
 
+    /// The same (source, id) with other content must reach the ledger:
+    /// JetStream drops any message whose id it has seen.
+    #[test]
+    fn a_changed_event_under_a_used_id_has_another_message_id() {
+        let first = Topology::message_id("hr/a", "e1", br#"{"effectivedate":"2015-01-01"}"#);
+        assert_eq!(first, Topology::message_id("hr/a", "e1", br#"{"effectivedate":"2015-01-01"}"#));
+        assert_ne!(first, Topology::message_id("hr/a", "e1", br#"{"effectivedate":"2015-01-02"}"#));
+        assert_ne!(Topology::batch_message_id("hr/a", b"[1]"), Topology::batch_message_id("hr/b", b"[1]"));
+    }
+
     #[test]
     fn subjects_are_valid_whatever_the_ids() {
         let t = Topology::default();
@@ -445,11 +459,12 @@ mod tests {
             assert!(subject.split('.').all(|tok| !tok.is_empty() && !tok.contains([' ', '*', '>'])), "{subject}");
         }
         assert_eq!(t.lookup_subject("x").split('.').count(), t.lookup_filter().split('.').count());
-        assert_ne!(Topology::message_id("a", "bc"), Topology::message_id("ab", "c"));
-        assert_ne!(Topology::batch_message_id("a", ["b"]), Topology::message_id("a", "b"));
-        assert_ne!(Topology::batch_message_id("a", ["b", "c"]), Topology::batch_message_id("a", ["bc"]));
+        assert_ne!(Topology::message_id("a", "bc", b"{}"), Topology::message_id("ab", "c", b"{}"));
+        assert_ne!(Topology::batch_message_id("a", b"b"), Topology::message_id("a", "b", b""));
+        assert_ne!(Topology::batch_message_id("a", b"[1]"), Topology::batch_message_id("a", b"[2]"));
         assert!(Topology::subject_is_of(&t.intake_subject("hr/a"), "hr/a"));
         assert!(Topology::subject_is_of(&t.lookup_subject("hr/a"), "hr/a"));
+        assert!(Topology::subject_is_of(&t.receipts_subject("hr/a"), "hr/a"));
         assert!(!Topology::subject_is_of(&t.intake_subject("hr/a"), "hr/b"));
     }
 }

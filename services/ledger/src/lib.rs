@@ -22,8 +22,8 @@
 pub mod checkpoint;
 mod error;
 pub mod export;
-pub mod lease;
 mod hex;
+pub mod lease;
 pub mod service;
 mod store;
 
@@ -140,6 +140,11 @@ pub struct VerifyReport {
 pub struct Ledger {
     store: Store,
     ids: IdIndex,
+    /// (source, id) → the later entries recorded under a key already
+    /// taken: each a `duplicate_id_different_content` rejection. Rare; so
+    /// a lookup by content can find the one a re-published changed event
+    /// got (rebuilt from the chain on open, like `ids`).
+    conflicts: HashMap<(String, String), Vec<Seq>>,
     timeline: Timeline,
     head: Head,
     poisoned: bool,
@@ -248,6 +253,8 @@ struct Pending {
     /// keeps the blocks it was sent).
     block_starts: Vec<usize>,
     ids: HashMap<(String, String), Seq>,
+    /// Entries of this batch recorded under a key already taken.
+    conflicts: Vec<((String, String), Seq)>,
 }
 
 impl Ledger {
@@ -261,6 +268,7 @@ impl Ledger {
         let mut ledger = Ledger {
             store: Store::open(sled_config, &config.path, config.lock_wait, config.sled_reopen_bytes)?,
             ids: IdIndex::new(),
+            conflicts: HashMap::new(),
             timeline: if config.query_indexes { Timeline::new() } else { Timeline::for_decisions() },
             head: Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 },
             poisoned: false,
@@ -285,7 +293,7 @@ impl Ledger {
     }
 
     fn replay_some(&mut self, walk: &mut store::Walk) -> Result<bool, LedgerError> {
-        let (store, timeline, ids) = (&self.store, &mut self.timeline, &mut self.ids);
+        let (store, timeline, ids, conflicts) = (&self.store, &mut self.timeline, &mut self.ids, &mut self.conflicts);
         store.walk_some(walk, |entry, _| {
             let seq = entry.body.seq;
             if seq > muster_domain::SEQ_MAX {
@@ -301,6 +309,8 @@ impl Ledger {
             let (source, id) = entry.body.submission.key();
             if ids.get(store, source, id)?.is_none() {
                 ids.insert_new(source, id, seq);
+            } else {
+                conflicts.entry((source.to_owned(), id.to_owned())).or_default().push(seq);
             }
             Ok(())
         })
@@ -344,12 +354,42 @@ impl Ledger {
         self.ids.get(&self.store, source, id)
     }
 
-    /// The receipt of the event (source, id), if it was ever recorded.
+    /// The receipt of the event (source, id), if it was ever recorded: the
+    /// first entry under the key, the one in force. (A changed event
+    /// published later under the same key has a rejection of its own:
+    /// [`Ledger::receipt_for`] finds it by content.)
     pub fn receipt(&self, source: &str, id: &str) -> Result<Option<Receipt>, LedgerError> {
         match self.seq_of(source, id)? {
-            Some(seq) => Ok(self.entry(seq)?.map(|e| receipt_of(&e, true))),
+            Some(seq) => Ok(Some(receipt_of(&self.entry_at(seq)?, false))),
             None => Ok(None),
         }
+    }
+
+    /// The receipt of this very submission, if the ledger recorded it: the
+    /// first entry under its (source, id) if its content is the same,
+    /// else the `duplicate_id_different_content` rejection recorded for
+    /// this content; `None` when neither (not recorded yet, or a
+    /// submission with no usable key). Rationale: a publisher whose
+    /// receipt is late must learn what became of what *it* sent; asked by
+    /// key alone, the ledger would answer the original's acceptance for a
+    /// changed event that it rejected.
+    pub fn receipt_for(&self, incoming: Incoming) -> Result<Option<Receipt>, LedgerError> {
+        let Ok((submission, _)) = submission_of(incoming) else { return Ok(None) };
+        let (source, id) = submission.key();
+        let Some(first) = self.seq_of(source, id)? else { return Ok(None) };
+        let later = self.conflicts.get(&(source.to_owned(), id.to_owned()));
+        for seq in std::iter::once(first).chain(later.into_iter().flatten().copied()) {
+            let entry = self.entry_at(seq)?;
+            if entry.body.submission == submission {
+                return Ok(Some(receipt_of(&entry, false)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The entry at `seq`, which an index says exists.
+    fn entry_at(&self, seq: Seq) -> Result<StoredEntry, LedgerError> {
+        self.entry(seq)?.ok_or_else(|| LedgerError::corrupt(seq, "an indexed entry is missing"))
     }
 
     /// The last sequence committed at or before `ms` (Unix milliseconds):
@@ -496,6 +536,8 @@ impl Ledger {
                 // The first entry of a key is the one its lookups return.
                 if !pending.ids.contains_key(&key) && self.seq_of(&key.0, &key.1)?.is_none() {
                     pending.ids.insert(key, seq);
+                } else {
+                    pending.conflicts.push((key, seq));
                 }
                 pending.entries.push(entry);
                 pending.encoded.push(raw.to_vec());
@@ -613,39 +655,23 @@ impl Ledger {
         recorded_at_ms: u64,
         pending: &mut Pending,
     ) -> Result<Receipt, LedgerError> {
-        let (submission, decode_error) = match incoming {
-            Incoming::Decoded(envelope) => (Submission::Event(envelope), None),
-            Incoming::Undecodable { error, content_type, payload } => {
-                let key = error.id.clone().zip(error.source.clone());
-                let recordable = key.as_ref().is_some_and(|(id, source)| key_is_recordable(source, id));
-                let Some((id, source)) = key.filter(|_| recordable) else {
-                    // Without a usable (source, id) nothing can be looked up
-                    // later; the caller dead-letters it with this reason.
-                    return Ok(unrecorded_receipt(&error));
-                };
-                (Submission::Undecodable(Undecodable { id, source, content_type, payload }), Some(error))
-            }
+        let (submission, decode_error) = match submission_of(incoming) {
+            Ok(recordable) => recordable,
+            // Without a usable (source, id) nothing can be looked up
+            // later; the caller dead-letters it with this reason.
+            Err(error) => return Ok(unrecorded_receipt(&error)),
         };
-        if let Submission::Event(envelope) = &submission {
-            if !key_is_recordable(&envelope.source, &envelope.id) {
-                let error = validate(envelope).err().unwrap_or_else(|| DecodeError {
-                    code: ReasonCode::InvalidField,
-                    message: "id or source is not usable as a key".into(),
-                    id: Some(envelope.id.clone()),
-                    source: Some(envelope.source.clone()),
-                });
-                return Ok(unrecorded_receipt(&error));
-            }
-        }
         let (source, id) = submission.key();
         let key = (source.to_owned(), id.to_owned());
         let seq = self.head.seq + pending.entries.len() as u64 + 1;
         let outcome = match self.lookup(&key, pending)? {
             Some(original) if original.body.submission == submission => return Ok(receipt_of(&original, true)),
-            Some(original) => rejected(
-                ReasonCode::DuplicateIdDifferentContent,
-                format!("event {}/{} was recorded as seq {} with other content", key.0, key.1, original.body.seq),
-            ),
+            Some(original) => {
+                let message =
+                    format!("event {}/{} was recorded as seq {} with other content", key.0, key.1, original.body.seq);
+                pending.conflicts.push((key, seq));
+                rejected(ReasonCode::DuplicateIdDifferentContent, message)
+            }
             None => {
                 pending.ids.insert(key, seq);
                 match (&submission, decode_error) {
@@ -805,7 +831,33 @@ impl Ledger {
         for ((source, id), seq) in &pending.ids {
             self.ids.insert_new(source, id, *seq);
         }
+        for (key, seq) in pending.conflicts {
+            self.conflicts.entry(key).or_default().push(seq);
+        }
         Ok(())
+    }
+}
+
+/// What the ledger records for `incoming`, with the decode error it is
+/// rejected for, if any; or, for a submission with no usable (source, id),
+/// the error alone: nothing can be recorded (a dead letter).
+fn submission_of(incoming: Incoming) -> Result<(Submission, Option<DecodeError>), DecodeError> {
+    match incoming {
+        Incoming::Decoded(envelope) if key_is_recordable(&envelope.source, &envelope.id) => {
+            Ok((Submission::Event(envelope), None))
+        }
+        Incoming::Decoded(envelope) => Err(validate(&envelope).err().unwrap_or_else(|| DecodeError {
+            code: ReasonCode::InvalidField,
+            message: "id or source is not usable as a key".into(),
+            id: Some(envelope.id.clone()),
+            source: Some(envelope.source.clone()),
+        })),
+        Incoming::Undecodable { error, content_type, payload } => match error.id.clone().zip(error.source.clone()) {
+            Some((id, source)) if key_is_recordable(&source, &id) => {
+                Ok((Submission::Undecodable(Undecodable { id, source, content_type, payload }), Some(error)))
+            }
+            _ => Err(error),
+        },
     }
 }
 

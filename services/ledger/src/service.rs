@@ -127,7 +127,9 @@ pub const OUTBOX_BATCHES_MAX: usize = 2;
 /// receipts' messages hold.
 pub const RECEIPTS_MESSAGE_BYTES_MAX: usize = 256 * 1024;
 
-/// Largest receipt lookup request read (two ids at their limit and JSON).
+/// Largest receipt lookup by key read (two ids at their limit and JSON).
+/// A lookup that carries the event itself may be as large as an event
+/// (`limits::PAYLOAD_BYTES_MAX`).
 const LOOKUP_REQUEST_BYTES_MAX: usize = 4 * limits::ID_BYTES_MAX + 64;
 
 /// The committing side: the ledger (shared with the lookups, which read it
@@ -651,45 +653,95 @@ async fn take_in(
 }
 
 /// Answers receipt lookups from the ledger's (source, id) index: the
-/// receipt as JSON, `null` when nothing was recorded under the key, or a
+/// receipt as JSON, `null` when nothing was recorded, or a
 /// `{"code", "message"}` object for a request that is not one.
 async fn answer_lookups(client: async_nats::Client, mut requests: async_nats::Subscriber, ledger: Arc<RwLock<Ledger>>) {
     while let Some(request) = requests.next().await {
         let Some(reply) = request.reply else { continue };
-        let answer = tokio::task::block_in_place(|| lookup_answer(&ledger, &request.subject, &request.payload));
+        let answer = tokio::task::block_in_place(|| {
+            lookup_answer(&ledger, &request.subject, request.headers.as_ref(), &request.payload)
+        });
         if let Err(error) = client.publish(reply, answer.into()).await {
             tracing::warn!(%error, "could not answer a receipt lookup");
         }
     }
 }
 
-fn lookup_answer(ledger: &RwLock<Ledger>, subject: &str, payload: &[u8]) -> Vec<u8> {
-    let refuse = |code: ReasonCode, message: String| {
-        serde_json::json!({ "code": code.as_str(), "message": message }).to_string().into_bytes()
+/// A lookup is either by key (JSON `{"source", "id"}`: the first entry
+/// under it, the one in force) or of an event message (the very headers
+/// and payload that were published, with an event's content type: the
+/// receipt of that content, which for a changed event under a used id is
+/// its `duplicate_id_different_content` rejection).
+fn lookup_answer(
+    ledger: &RwLock<Ledger>,
+    subject: &str,
+    headers: Option<&async_nats::HeaderMap>,
+    payload: &[u8],
+) -> Vec<u8> {
+    let content_type = headers.and_then(|h| h.get(muster_bus::CONTENT_TYPE_HEADER)).map(|v| v.as_str());
+    let found = match content_type {
+        Some(cloudevents::CONTENT_TYPE | codec::CONTENT_TYPE) => lookup_of_message(ledger, subject, headers, payload),
+        Some(cloudevents::BATCH_CONTENT_TYPE) => Err(lookup_refusal(
+            ReasonCode::MalformedPayload,
+            "a lookup names one event: look a batch's events up one at a time".into(),
+        )),
+        _ => lookup_by_key(ledger, subject, payload),
     };
-    let bad = |message: String| refuse(ReasonCode::MalformedPayload, message);
-    if payload.len() > LOOKUP_REQUEST_BYTES_MAX {
-        return bad(format!("a lookup of {} bytes; the limit is {LOOKUP_REQUEST_BYTES_MAX}", payload.len()));
-    }
-    let request: ReceiptRequest = match serde_json::from_slice(payload) {
-        Ok(request) => request,
-        Err(e) => return bad(format!("not a receipt lookup ({{\"source\", \"id\"}}): {e}")),
-    };
-    // Only on the source's own subject: a publisher allowed to ask about
-    // its own events learns nothing of another's.
-    if !Topology::subject_is_of(subject, &request.source) {
-        return refuse(
-            ReasonCode::SourceNotOfSubject,
-            format!("a lookup of source {:?} on {subject}, which is not its lookup subject", request.source),
-        );
-    }
-    match ledger.read().expect("ledger lock").receipt(&request.source, &request.id) {
-        Ok(receipt) => serde_json::to_vec(&receipt).expect("a receipt encodes"),
-        Err(e) => {
+    match found {
+        Ok(Ok(receipt)) => serde_json::to_vec(&receipt).expect("a receipt encodes"),
+        Ok(Err(e)) => {
             tracing::error!(error = %e, "receipt lookup failed");
             serde_json::json!({ "code": "internal", "message": e.to_string() }).to_string().into_bytes()
         }
+        Err(refusal) => refusal,
     }
+}
+
+type LookupResult = Result<Result<Option<Receipt>, crate::LedgerError>, Vec<u8>>;
+
+fn lookup_refusal(code: ReasonCode, message: String) -> Vec<u8> {
+    serde_json::json!({ "code": code.as_str(), "message": message }).to_string().into_bytes()
+}
+
+fn lookup_by_key(ledger: &RwLock<Ledger>, subject: &str, payload: &[u8]) -> LookupResult {
+    let bad = |message: String| lookup_refusal(ReasonCode::MalformedPayload, message);
+    if payload.len() > LOOKUP_REQUEST_BYTES_MAX {
+        return Err(bad(format!("a lookup of {} bytes; the limit is {LOOKUP_REQUEST_BYTES_MAX}", payload.len())));
+    }
+    let request: ReceiptRequest = serde_json::from_slice(payload)
+        .map_err(|e| bad(format!("not a receipt lookup ({{\"source\", \"id\"}}): {e}")))?;
+    // Only on the source's own subject: a publisher allowed to ask about
+    // its own events learns nothing of another's.
+    if !Topology::subject_is_of(subject, &request.source) {
+        return Err(lookup_refusal(
+            ReasonCode::SourceNotOfSubject,
+            format!("a lookup of source {:?} on {subject}, which is not its lookup subject", request.source),
+        ));
+    }
+    Ok(ledger.read().expect("ledger lock").receipt(&request.source, &request.id))
+}
+
+/// The event a lookup carries, decoded exactly as the intake decodes it
+/// (and so bound to the lookup subject's source the same way).
+fn lookup_of_message(
+    ledger: &RwLock<Ledger>,
+    subject: &str,
+    headers: Option<&async_nats::HeaderMap>,
+    payload: &[u8],
+) -> LookupResult {
+    if payload.len() > limits::PAYLOAD_BYTES_MAX {
+        return Err(lookup_refusal(
+            ReasonCode::PayloadTooLarge,
+            format!("a lookup of {} bytes; the limit is {}", payload.len(), limits::PAYLOAD_BYTES_MAX),
+        ));
+    }
+    let [incoming] = <[Incoming; 1]>::try_from(intake_events(subject, headers, payload)).expect("one event");
+    if let Incoming::Undecodable { error, .. } = &incoming {
+        if error.code == ReasonCode::SourceNotOfSubject || error.id.is_none() || error.source.is_none() {
+            return Err(lookup_refusal(error.code, format!("the event names no key to look up: {}", error.message)));
+        }
+    }
+    Ok(ledger.read().expect("ledger lock").receipt_for(incoming))
 }
 
 async fn fetch(consumer: &jetstream::consumer::PullConsumer, wait: Duration) -> Result<Vec<jetstream::Message>> {
@@ -1090,10 +1142,9 @@ impl Outbox {
             if self.holding.is_some() {
                 return Err(Demoted(message).into());
             }
-            return Err(Fatal(format!(
-                "{message}: wrong ledger directory, or a ledger restored from an old copy"
-            ))
-            .into());
+            return Err(
+                Fatal(format!("{message}: wrong ledger directory, or a ledger restored from an old copy")).into()
+            );
         }
         self.check_feed_is_ours(ledger, &last_block)?;
         if feed_last == head {

@@ -4,11 +4,19 @@
 //! **The rule:** an event is recorded when its receipt arrives, not when
 //! JetStream acknowledges the publish (the server acknowledges before it
 //! fsyncs). So the publisher never trusts a PubAck: it publishes with
-//! `Nats-Msg-Id` set from (source, id), waits for the receipt (the ledger
-//! sends its source's receipts of each committed batch as one message), and,
-//! if none comes, asks the ledger for it and publishes again with the same
-//! id, up to `attempts` times. Re-publishing is always safe: the ledger
-//! answers a duplicate with its original receipt.
+//! `Nats-Msg-Id` set from (source, id) and the payload, waits for the
+//! receipt (the ledger sends its source's receipts of each committed batch
+//! as one message), and, if none comes, asks the ledger what became of
+//! that event — sending the event itself, so a changed event under a used
+//! id is answered with its own rejection, not the original's acceptance —
+//! and publishes again with the same id, up to `attempts` times.
+//! Re-publishing is always safe: the ledger answers a duplicate with its
+//! original receipt.
+//!
+//! **The same (source, id) twice in one run** (two lines of a file): the
+//! second is sent only once the first has its outcome, and both reach the
+//! ledger, which answers the second as a duplicate or, if its content
+//! differs, rejects it (`duplicate_id_different_content`).
 //!
 //! **Order:** a source's messages reach the intake in the order they were
 //! made: a message is sent only once the source's message before it is
@@ -75,6 +83,9 @@ pub enum Outcome {
     },
 }
 
+/// The reason code of a changed event under a used id.
+const CONFLICTING_DUPLICATE: &str = "duplicate_id_different_content";
+
 /// The pause before a message whose PubAck failed is sent again.
 const ACK_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
@@ -140,6 +151,46 @@ fn batchable(event: &Outgoing) -> bool {
         && serde_json::from_slice::<&serde_json::value::RawValue>(&event.payload).is_ok()
 }
 
+/// The headers of a message carrying `event` alone (and of its lookup).
+fn event_headers(event: &Outgoing) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(muster_bus::CONTENT_TYPE_HEADER, event.content_type);
+    headers.insert(muster_bus::SOURCE_HEADER, event.source.as_str());
+    headers.insert(muster_bus::ID_HEADER, event.id.as_str());
+    headers
+}
+
+/// The outcomes so far, in the order they came, and the seq each key got
+/// (by a hash of the key: a run's memory stays a few words per event).
+struct Outcomes<F> {
+    list: Vec<Outcome>,
+    seq_of_key: HashMap<u64, Option<u64>>,
+    hasher: std::hash::RandomState,
+    on_outcome: F,
+}
+
+impl<F: FnMut(&Outcome)> Outcomes<F> {
+    fn key_hash(&self, key: &Key) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    }
+
+    /// For an event about to go out: whether an earlier one of this run
+    /// had its key, and the seq that one got.
+    fn earlier(&self, key: &Key) -> Option<Option<u64>> {
+        self.seq_of_key.get(&self.key_hash(key)).copied()
+    }
+
+    fn push(&mut self, outcome: Outcome) {
+        let (key, seq) = match &outcome {
+            Outcome::Receipt(r) => ((r.source.clone(), r.id.clone()), r.seq),
+            Outcome::NoReceipt { source, id, .. } => ((source.clone(), id.clone()), None),
+        };
+        self.seq_of_key.insert(self.key_hash(&key), seq);
+        (self.on_outcome)(&outcome);
+        self.list.push(outcome);
+    }
+}
+
 /// Publishes events and collects their receipts.
 pub struct Publisher {
     client: async_nats::Client,
@@ -163,6 +214,27 @@ struct InFlight {
     attempts: u32,
     /// Its key in the deadline index.
     deadline: (Instant, u64),
+    /// The stream had its first message already (its PubAck said
+    /// duplicate): it was published before this run.
+    published_before: bool,
+    /// Another event of this run had its key: the seq of that one's
+    /// receipt. A receipt naming it may be a late copy of that one's, so
+    /// only a lookup (by content) settles this event.
+    earlier_seq: Option<u64>,
+}
+
+impl InFlight {
+    /// `receipt` as this event's outcome: a duplicate when what the ledger
+    /// answers is the recording of an earlier publish of the same content
+    /// (found by a lookup, which never says so itself). A changed event's
+    /// rejection stays a rejection, however often it was sent.
+    fn settle(&self, mut receipt: Receipt) -> Receipt {
+        let earlier = self.published_before || (self.earlier_seq.is_some() && self.earlier_seq == receipt.seq);
+        if earlier && receipt.code.as_deref() != Some(CONFLICTING_DUPLICATE) {
+            receipt.duplicate = true;
+        }
+        receipt
+    }
 }
 
 impl Publisher {
@@ -181,25 +253,25 @@ impl Publisher {
     /// took the message (nobody would ever record it), and that the stream
     /// already had it (a duplicate, whose receipt can be looked up now).
     async fn send(&self, event: &Outgoing) -> Result<AckFuture, PublishError> {
+        // Headers first: `headers` replaces the map `message_id` writes to.
         let message = PublishMessage::build()
+            .headers(event_headers(event))
             .payload(event.payload.clone().into())
-            .message_id(Topology::message_id(&event.source, &event.id))
-            .header(muster_bus::CONTENT_TYPE_HEADER, event.content_type)
-            .header(muster_bus::SOURCE_HEADER, event.source.as_str())
-            .header(muster_bus::ID_HEADER, event.id.as_str());
+            .message_id(Topology::message_id(&event.source, &event.id, &event.payload));
         self.send_message(&event.source, message, vec![(event.source.clone(), event.id.clone())]).await
     }
 
     /// Publishes events of one source (all [`batchable`]) as one batched
-    /// message. Its `Nats-Msg-Id` covers every key in it, so JetStream
+    /// message. Its `Nats-Msg-Id` covers its whole payload, so JetStream
     /// drops only a re-publish of the very same batch.
     async fn send_batch(&self, events: &[&Outgoing]) -> Result<AckFuture, PublishError> {
         let [first, ..] = events else { unreachable!("a batch holds an event") };
         debug_assert!(events.iter().all(|e| e.source == first.source && batchable(e)));
         let keys: Vec<Key> = events.iter().map(|e| (e.source.clone(), e.id.clone())).collect();
+        let payload = cloudevents::encode_batch(events.iter().map(|e| e.payload.as_slice()));
         let message = PublishMessage::build()
-            .payload(cloudevents::encode_batch(events.iter().map(|e| e.payload.as_slice())).into())
-            .message_id(Topology::batch_message_id(&first.source, keys.iter().map(|(_, id)| id.as_str())))
+            .message_id(Topology::batch_message_id(&first.source, &payload))
+            .payload(payload.into())
             .header(muster_bus::CONTENT_TYPE_HEADER, cloudevents::BATCH_CONTENT_TYPE)
             .header(muster_bus::SOURCE_HEADER, first.source.as_str());
         self.send_message(&first.source, message, keys).await
@@ -237,13 +309,33 @@ impl Publisher {
         }
     }
 
-    /// The ledger's receipt of (source, id), if it recorded the event.
-    /// `None` too when no ledger answers in time (it is down or busy):
-    /// the caller publishes again, which is always safe.
+    /// The ledger's receipt of (source, id), if it recorded the event: the
+    /// first entry under the key. `None` too when no ledger answers in
+    /// time (it is down or busy): the caller publishes again, which is
+    /// always safe.
     pub async fn lookup(&self, source: &str, id: &str) -> Result<Option<Receipt>, PublishError> {
         let request = ReceiptRequest { source: source.to_owned(), id: id.to_owned() };
         let body = serde_json::to_vec(&request).map_err(|e| error("lookup", e))?;
         let asked = self.client.request(self.topology.lookup_subject(source), body.into());
+        self.lookup_reply(source, id, asked).await
+    }
+
+    /// The ledger's receipt of this very event, if it recorded it: the
+    /// lookup carries the event as published, so a changed event under a
+    /// used id gets its own rejection (`duplicate_id_different_content`),
+    /// never the original's receipt. `None` as for [`Publisher::lookup`].
+    pub async fn lookup_event(&self, event: &Outgoing) -> Result<Option<Receipt>, PublishError> {
+        let subject = self.topology.lookup_subject(&event.source);
+        let asked = self.client.request_with_headers(subject, event_headers(event), event.payload.clone().into());
+        self.lookup_reply(&event.source, &event.id, asked).await
+    }
+
+    async fn lookup_reply(
+        &self,
+        source: &str,
+        id: &str,
+        asked: impl std::future::Future<Output = Result<async_nats::Message, async_nats::RequestError>>,
+    ) -> Result<Option<Receipt>, PublishError> {
         let reply = match tokio::time::timeout(self.config.receipt_wait, asked).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => return Ok(None),
@@ -265,12 +357,14 @@ impl Publisher {
 
     /// Publishes every event and returns one outcome per event, in the
     /// order receipts arrived; `on_outcome` is called for each as it comes
-    /// (for progress). Events with the same (source, id) twice in the input
-    /// are published once.
+    /// (for progress). An event whose (source, id) an earlier one of the
+    /// input has waits until that one's outcome is in, then goes to the
+    /// ledger like any other (a duplicate, or a conflict if its content
+    /// differs).
     pub async fn publish_all(
         &self,
         events: impl IntoIterator<Item = Outgoing>,
-        mut on_outcome: impl FnMut(&Outcome),
+        on_outcome: impl FnMut(&Outcome),
     ) -> Result<Vec<Outcome>, PublishError> {
         let mut events = events.into_iter().peekable();
         let (sender, mut receipts) = tokio::sync::mpsc::channel::<Receipt>(self.config.window);
@@ -278,7 +372,8 @@ impl Publisher {
         let mut listeners = tokio::task::JoinSet::new();
         let mut in_flight: HashMap<(String, String), InFlight> = HashMap::new();
         let mut deadlines: BTreeMap<(Instant, u64), (String, String)> = BTreeMap::new();
-        let mut outcomes = Vec::new();
+        let mut outcomes =
+            Outcomes { list: Vec::new(), seq_of_key: HashMap::new(), hasher: Default::default(), on_outcome };
         let mut acks: FuturesUnordered<AckFuture> = FuturesUnordered::new();
         let mut tick = 0u64;
         // A message is started only with room in the window for a whole
@@ -301,8 +396,9 @@ impl Publisher {
                     let Some(event) = events.peek() else { break };
                     let key = (event.source.clone(), event.id.clone());
                     if in_flight.contains_key(&key) {
-                        events.next();
-                        continue;
+                        // Its key's earlier event first: two at once could
+                        // not tell their receipts apart.
+                        break;
                     }
                     let alone = !batchable(event);
                     if let Some((source, _)) = group.first() {
@@ -315,7 +411,9 @@ impl Publisher {
                     tick += 1;
                     let deadline = (Instant::now() + self.config.receipt_wait, tick);
                     deadlines.insert(deadline, key.clone());
-                    in_flight.insert(key.clone(), InFlight { event, attempts: 1, deadline });
+                    let earlier_seq = outcomes.earlier(&key).flatten();
+                    let entry = InFlight { event, attempts: 1, deadline, published_before: false, earlier_seq };
+                    in_flight.insert(key.clone(), entry);
                     group.push(key);
                     if alone {
                         break;
@@ -344,7 +442,14 @@ impl Publisher {
                     match ack {
                         Ok(ack) if !ack.duplicate => {}
                         // Already in the stream: their receipts may exist; look now.
-                        Ok(_) => self.expire_now(&keys, &mut in_flight, &mut deadlines, &mut tick),
+                        Ok(_) => {
+                            for key in &keys {
+                                if let Some(entry) = in_flight.get_mut(key).filter(|e| e.attempts == 1) {
+                                    entry.published_before = true;
+                                }
+                            }
+                            self.expire_now(&keys, &mut in_flight, &mut deadlines, &mut tick)
+                        }
                         Err(e) if e.kind() == PublishErrorKind::StreamNotFound && self.no_intake_stream().await => {
                             return Err(PublishError(format!(
                                 "no intake stream takes {}: is the ledger service running (and the prefix right)?",
@@ -374,11 +479,14 @@ impl Publisher {
                 receipt = receipts.recv() => {
                     let receipt = receipt.ok_or_else(|| PublishError("receipt subscription closed".into()))?;
                     let mut take = |receipt: Receipt| {
-                        if let Some(done) = in_flight.remove(&(receipt.source.clone(), receipt.id.clone())) {
+                        let key = (receipt.source.clone(), receipt.id.clone());
+                        // A receipt naming the seq of an earlier event
+                        // with this key may be that one's, come late:
+                        // this one is settled by a lookup.
+                        if in_flight.get(&key).is_some_and(|e| e.earlier_seq.is_none() || e.earlier_seq != receipt.seq) {
+                            let done = in_flight.remove(&key).expect("in flight");
                             deadlines.remove(&done.deadline);
-                            let outcome = Outcome::Receipt(receipt);
-                            on_outcome(&outcome);
-                            outcomes.push(outcome);
+                            outcomes.push(Outcome::Receipt(receipt));
                         }
                     };
                     take(receipt);
@@ -406,14 +514,15 @@ impl Publisher {
                     // answer (a frozen service still in the lookup queue
                     // group, a failover under way) costs its wait once for
                     // them all, not once per late event.
-                    let lookups: Vec<_> = expired.iter().map(|(_, (source, id))| self.lookup(source, id)).collect();
+                    let expired: Vec<Key> =
+                        expired.into_iter().map(|(_, key)| key).filter(|key| in_flight.contains_key(key)).collect();
+                    let lookups: Vec<_> = expired.iter().map(|key| self.lookup_event(&in_flight[key].event)).collect();
                     let found: Vec<Result<Option<Receipt>, PublishError>> =
                         futures_util::stream::iter(lookups).buffered(self.config.window).collect().await;
-                    for ((_, key), found) in expired.into_iter().zip(found) {
+                    for (key, found) in expired.into_iter().zip(found) {
                         let republish = !awaiting_ack.contains_key(&key.0);
                         let outcome = self.retry(&key, found?, republish, &mut in_flight, &mut deadlines, &mut tick).await?;
                         if let Some(outcome) = outcome {
-                            on_outcome(&outcome);
                             outcomes.push(outcome);
                         }
                     }
@@ -421,7 +530,7 @@ impl Publisher {
             }
         }
         listeners.abort_all();
-        Ok(outcomes)
+        Ok(outcomes.list)
     }
 
     /// Sends the in-flight events `group` (of one source) as one message:
@@ -449,6 +558,7 @@ impl Publisher {
     ) -> Result<Option<Outcome>, PublishError> {
         let Some(entry) = in_flight.get_mut(key) else { return Ok(None) };
         if let Some(receipt) = found {
+            let receipt = entry.settle(receipt);
             in_flight.remove(key);
             return Ok(Some(Outcome::Receipt(receipt)));
         }
