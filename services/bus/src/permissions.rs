@@ -122,12 +122,8 @@ pub fn accounts_conf(prefixes: &[&str]) -> String {
     writeln!(out, "accounts {{\n  MUSTER {{\n    jetstream: enabled\n    users: [").unwrap();
     for prefix in prefixes {
         let topology = Topology::new(prefix);
-        writeln!(
-            out,
-            "      # Organisation `{prefix}`: subjects {prefix}.*, streams {}_*.",
-            topology.stream_prefix
-        )
-        .unwrap();
+        writeln!(out, "      # Organisation `{prefix}`: subjects {prefix}.*, streams {}_*.", topology.stream_prefix)
+            .unwrap();
         for (role, what) in ROLES {
             let (publish, subscribe, responses) = allowed(role, &topology);
             writeln!(out, "      # {what}").unwrap();
@@ -169,8 +165,10 @@ mod tests {
             for subject in publish.iter().chain(&subscribe) {
                 let own = subject.starts_with("bureau-a.")
                     || subject.starts_with(&format!("{}.", inbox_prefix(role, "bureau-a")))
-                    || subject.split('.').any(|token| token.starts_with(&format!("{}_", a.stream_prefix))
-                        || token == format!("KV_{}", a.lease_bucket()))
+                    || subject.split('.').any(|token| {
+                        token.starts_with(&format!("{}_", a.stream_prefix))
+                            || token == format!("KV_{}", a.lease_bucket())
+                    })
                     || shared.contains(&subject.as_str());
                 assert!(own, "{role} of bureau-a may use {subject}, which is not bureau-a's");
                 // No wildcard where the organisation's name stands.

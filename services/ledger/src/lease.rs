@@ -173,7 +173,6 @@ impl Lease {
             }
         }
     }
-
 }
 
 /// The instance name of the ledger service that holds `topology`'s lease

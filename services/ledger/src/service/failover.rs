@@ -119,7 +119,11 @@ pub(super) async fn failover(
             lease.release().await;
             return Ok(());
         }
-        tracing::info!(instance, head_seq = ledger.read().expect("ledger lock").head().seq, "holding the lease: active");
+        tracing::info!(
+            instance,
+            head_seq = ledger.read().expect("ledger lock").head().seq,
+            "holding the lease: active"
+        );
         let renewing = Renewing::start(lease);
         outbox.holding = Some(renewing.holding.clone());
         // Sessions end at a stop, or as soon as the lease is lost.
@@ -176,7 +180,8 @@ async fn open_lease(
     loop {
         let opened = async {
             ensure_streams(&outbox.setup, &outbox.topology, args.stream_replicas).await?;
-            Lease::open(&outbox.setup, &outbox.topology, args.stream_replicas, ttl, instance).await.map_err(|e| match e {
+            Lease::open(&outbox.setup, &outbox.topology, args.stream_replicas, ttl, instance).await.map_err(|e| match e
+            {
                 LeaseError::Mismatch(message) => anyhow::Error::new(Fatal(message)),
                 other => anyhow::Error::new(other),
             })
