@@ -70,9 +70,11 @@ pub fn ledger_files(data: &[u8]) {
         let again = codec::encode_stored_entry(&entry);
         assert_eq!(codec::decode_stored_entry(&again).as_ref(), Ok(&entry), "stored entry round trip");
     }
-    if let Ok(entry) = export::read_entry_line(data) {
-        let line = export::entry_line(&entry);
-        assert_eq!(export::read_entry_line(&line[..line.len() - 1]).as_ref(), Ok(&entry));
+    for version in export::VERSIONS_READ {
+        if let Ok(entry) = export::read_entry_line(data, version) {
+            let line = export::entry_line_of(&entry, version);
+            assert_eq!(export::read_entry_line(&line[..line.len() - 1], version).as_ref(), Ok(&entry));
+        }
     }
     let _ = export::check_header(data);
     if let Ok(checkpoint) = checkpoint::decode(data) {

@@ -30,6 +30,7 @@ pub mod disk;
 pub mod entry;
 mod error;
 pub mod export;
+pub mod hex;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod limits;

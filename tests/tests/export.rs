@@ -136,9 +136,89 @@ fn changed_deleted_repeated_and_swapped_entries_are_named_by_sequence() {
 
 #[test]
 fn what_is_not_an_export_is_refused_as_such() {
-    for bad in [&b""[..], b"{}\n", b"{\"format\":\"muster-ledger-export\",\"version\":2}\n", b"hello\n"] {
+    for bad in [&b""[..], b"{}\n", b"{\"format\":\"muster-ledger-export\",\"version\":3}\n", b"hello\n"] {
         assert!(matches!(check(bad), Err(ExportError::NotAnExport(_))), "{:?}", String::from_utf8_lossy(bad));
     }
     let header = muster_proto::export::header_line();
     assert_eq!(check(&header).unwrap().entries, 0, "an empty ledger's export");
+}
+
+/// Version 2 writes what every other JSON of Muster writes: snake_case
+/// tags, hex hashes, and the event as the CloudEvent it was.
+#[test]
+fn an_export_uses_the_json_conventions_of_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, file) = exported(dir.path());
+    let lines = lines(&file);
+    assert_eq!(lines[0], b"{\"format\":\"muster-ledger-export\",\"version\":2}\n");
+    let first: serde_json::Value = serde_json::from_slice(&lines[1]).unwrap();
+    assert_eq!(first["submission"]["kind"], "event");
+    assert_eq!(first["submission"]["event"]["id"], "nanhu-0001");
+    assert_eq!(first["submission"]["event"]["type"], "org.muster.unit.established.v1");
+    assert_eq!(first["outcome"]["status"], "accepted");
+    let hash = first["hash"].as_str().expect("a hex hash");
+    assert!(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{hash}");
+    let text = String::from_utf8(lines[1].clone()).unwrap();
+    assert!(text.contains("\"event\":{\"specversion\":\"1.0\",\"id\":\"nanhu-0001\""), "in CloudEvents order: {text}");
+    let rejected = lines.iter().skip(1).map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap());
+    let rejected: Vec<_> = rejected.filter(|l| l["outcome"]["status"] == "rejected").collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["outcome"]["code"], "staff_not_in_unit");
+    for tag in ["\"Event\"", "\"Accepted\"", "\"Rejected\"", "\"UnitEstablished\""] {
+        assert!(!file.windows(tag.len()).any(|w| w == tag.as_bytes()), "{tag} in a version 2 export");
+    }
+}
+
+/// Exports written before version 2 (the serde form of the stored entry)
+/// still verify, and tampering with one is still named by its sequence.
+#[test]
+fn a_version_1_export_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = exported(dir.path());
+    let mut v1 = b"{\"format\":\"muster-ledger-export\",\"version\":1}\n".to_vec();
+    for entry in ledger.entries() {
+        v1.extend(muster_proto::export::entry_line_of(&entry.unwrap(), 1));
+    }
+    let text = String::from_utf8(v1.clone()).unwrap();
+    assert!(text.contains("{\"Event\":") && text.contains("\"hash\":["), "the version 1 form");
+    let report = check(&v1).unwrap();
+    assert_eq!((report.entries, report.head_hash), (63, ledger.verify().unwrap().head_hash));
+    let tampered = text.replacen("NH-PS1", "NH-PS2", 1).into_bytes();
+    assert!(matches!(check(&tampered), Err(ExportError::Broken { .. })));
+}
+
+/// What JSON cannot carry as a CloudEvent — a payload that did not decode,
+/// an event sent as bincode — is exported as hex and verifies.
+#[test]
+fn undecodable_and_bincode_submissions_export_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::open(&LedgerConfig::new(dir.path())).unwrap();
+    let line = std::fs::read_to_string(EXAMPLE).unwrap().lines().next().unwrap().to_owned();
+    let envelope = muster_proto::cloudevents::decode_json(line.as_bytes()).unwrap();
+    let broken =
+        br#"{"specversion":"1.0","id":"bad-1","source":"hr/nanhu","type":"org.muster.unit.established.v1","data":7}"#;
+    let submissions = vec![
+        Incoming::bincode(&muster_proto::codec::encode_envelope(&envelope)),
+        Incoming::json(broken),
+        Incoming::Undecodable {
+            error: muster_proto::DecodeError {
+                code: muster_proto::ReasonCode::MalformedPayload,
+                message: "not JSON".into(),
+                id: Some("raw-1".into()),
+                source: Some("hr/nanhu".into()),
+            },
+            content_type: "application/octet-stream".into(),
+            payload: vec![0, 159, 146, 150, 255],
+        },
+    ];
+    ledger.submit_batch(submissions, 1).unwrap();
+    let mut file = Vec::new();
+    write_export(&ledger, &mut file).unwrap();
+    let kinds: Vec<String> = lines(&file)[1..]
+        .iter()
+        .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap()["submission"]["kind"].to_string())
+        .collect();
+    assert_eq!(kinds, ["\"event\"", "\"undecodable\"", "\"undecodable\""]);
+    assert!(String::from_utf8_lossy(&file).contains("\"payload_hex\":\"009f9296ff\""));
+    assert_eq!(check(&file).unwrap().entries, 3);
 }

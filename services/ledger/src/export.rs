@@ -61,7 +61,16 @@ pub fn write_export(ledger: &Ledger, out: &mut impl Write) -> Result<VerifyRepor
     let mut report = VerifyReport { entries: 0, head_hash: [0; 32] };
     for entry in ledger.entries() {
         let entry = entry.map_err(ExportError::Ledger)?;
-        out.write_all(&export::entry_line(&entry))?;
+        let line = export::entry_line(&entry);
+        // Pair assertion, write side: what a checker will read back is
+        // this very entry (`verify_export` repeats it on every line).
+        assert_eq!(
+            export::read_entry_line(&line[..line.len() - 1], export::VERSION).as_ref(),
+            Ok(&entry),
+            "export line of entry {} does not read back",
+            entry.body.seq
+        );
+        out.write_all(&line)?;
         report = VerifyReport { entries: entry.body.seq, head_hash: entry.hash };
     }
     out.flush()?;
@@ -81,7 +90,8 @@ pub fn verify_export_with(input: &mut impl BufRead, each: &mut dyn FnMut(Head)) 
     if !read_line(input, &mut line)? {
         return Err(ExportError::NotAnExport("an empty file: not a Muster ledger export".into()));
     }
-    export::check_header(&line).map_err(ExportError::NotAnExport)?;
+    // Older versions still verify, each line checked in its own form.
+    let version = export::check_header(&line).map_err(ExportError::NotAnExport)?;
     let (mut seq, mut hash, mut recorded_at_ms) = (0u64, [0u8; 32], 0u64);
     let broken = |seq: u64, reason: String| ExportError::Broken { seq, reason };
     loop {
@@ -94,7 +104,7 @@ pub fn verify_export_with(input: &mut impl BufRead, each: &mut dyn FnMut(Head)) 
             }
             Err(e) => return Err(e),
         }
-        let entry = export::read_entry_line(&line).map_err(|reason| broken(expected, reason))?;
+        let entry = export::read_entry_line(&line, version).map_err(|reason| broken(expected, reason))?;
         let body = &entry.body;
         if body.seq != expected {
             let reason = if body.seq > expected {
@@ -107,7 +117,7 @@ pub fn verify_export_with(input: &mut impl BufRead, each: &mut dyn FnMut(Head)) 
         // Byte for byte as Muster writes it: a change that JSON would
         // forgive (a renamed key serde ignores, a number written another
         // way) is still a change to the evidence.
-        if export::entry_line(&entry).strip_suffix(b"\n") != Some(&line[..]) {
+        if export::entry_line_of(&entry, version).strip_suffix(b"\n") != Some(&line[..]) {
             return Err(broken(expected, "the line is not as Muster wrote it (its bytes were changed)".into()));
         }
         if body.recorded_at_ms < recorded_at_ms {

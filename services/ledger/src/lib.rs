@@ -22,13 +22,12 @@
 pub mod checkpoint;
 mod error;
 pub mod export;
-mod hex;
 pub mod lease;
 pub mod service;
 mod store;
 
 pub use error::{LedgerError, LedgerErrorKind};
-pub use hex::{hex, unhex};
+pub use muster_proto::hex::{hex, unhex};
 
 use muster_domain::{Event, ReasonCode, Rejection, Seq, Timeline};
 use muster_proto::entry::{EntryBody, EntryRef, Outcome, Receipt, ReceiptStatus, StoredEntry, Submission, Undecodable};

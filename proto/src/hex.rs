@@ -1,4 +1,4 @@
-//! Lower-case hex for hashes in receipts and outputs.
+//! Lower-case hex for hashes and bytes in receipts, exports and outputs.
 
 /// `bytes` as lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
@@ -23,4 +23,14 @@ pub fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
         *byte = digit(pair[0])? << 4 | digit(pair[1])?;
     }
     Some(bytes)
+}
+
+/// Bytes from an even number of hex digits (either case), or `None`.
+pub fn unhex_vec(text: &str) -> Option<Vec<u8>> {
+    let text = text.as_bytes();
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    text.chunks_exact(2).map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?)).collect()
 }
