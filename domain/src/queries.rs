@@ -69,6 +69,26 @@ impl Timeline {
         (0..self.unit_ids.len() as u32).map(|i| self.unit_ids.name(i))
     }
 
+    /// Whether an accepted event, as the ledger knew it at `known_at`
+    /// (None: now), ever established `unit` — on any date. A unit closed
+    /// or not yet established on some day is known; an id never
+    /// established, or whose establishment was retracted, is not.
+    pub fn unit_known(&self, unit: &UnitId, known_at: Option<Seq>) -> bool {
+        let known_at = self.normalize(known_at);
+        self.unit_ids
+            .get(unit.as_str())
+            .is_some_and(|u| self.units[u as usize].history.any_visible(known_at, |_, _| true))
+    }
+
+    /// Whether an accepted event, as the ledger knew it at `known_at`
+    /// (None: now), ever named `staff` (a joining, at the least).
+    pub fn staff_known(&self, staff: &StaffId, known_at: Option<Seq>) -> bool {
+        let known_at = self.normalize(known_at);
+        self.staff_ids
+            .get(staff.as_str())
+            .is_some_and(|s| self.staff[s as usize].history.any_visible(known_at, |_, _| true))
+    }
+
     /// Posted and working headcount of `unit` on `date`, as the ledger
     /// knew it at `known_at` (None: now), alone or rolled up over the units
     /// below it as the tree stood that day.
@@ -293,5 +313,45 @@ impl Timeline {
             }
         }
         points
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Category, Date, Event, Seq, StaffId, Timeline, UnitId};
+
+    fn established(unit: &str) -> Event {
+        Event::UnitEstablished {
+            unit: unit.into(),
+            name: unit.into(),
+            category: Category::Office,
+            parent: None,
+            quota: None,
+        }
+    }
+
+    #[test]
+    fn known_means_established_as_known_then_on_any_day() {
+        let mut timeline = Timeline::new();
+        let day = |s| Date::parse(s).unwrap();
+        let events: [(Seq, &str, Event); 5] = [
+            (1, "2013-01-01", established("HQ")),
+            (2, "2013-02-01", Event::StaffJoined { staff: "S1".into(), unit: "HQ".into() }),
+            (3, "2014-01-01", established("LATE")),
+            (4, "2013-01-01", established("GONE")),
+            (5, "2013-03-01", Event::EventRetracted { target: 4, reason: "keyed in error".into() }),
+        ];
+        for (seq, date, event) in &events {
+            let decision = timeline.decide(*seq, day(date), event).unwrap();
+            timeline.apply(decision);
+        }
+        let unit = |id: &str, k: Option<Seq>| timeline.unit_known(&UnitId::from(id), k);
+        let staff = |id: &str, k: Option<Seq>| timeline.staff_known(&StaffId::from(id), k);
+        assert!(unit("HQ", None) && !unit("NOPE", None) && !unit("hq", None));
+        // Known whatever the day: established after it is still known.
+        assert!(unit("LATE", None) && unit("LATE", Some(3)) && !unit("LATE", Some(2)));
+        // A retracted establishment frees the id: known only before it.
+        assert!(unit("GONE", Some(4)) && !unit("GONE", None));
+        assert!(staff("S1", None) && !staff("S1", Some(1)) && !staff("NOPE", None) && !staff("HQ", None));
     }
 }
