@@ -17,15 +17,41 @@ pub struct KnownAt {
     pub known_at_time: Option<String>,
 }
 
+/// A query request's accepted JSON fields, for answering an unknown one
+/// with the list (`unknown_field`) and for the index of the endpoints.
+pub trait QueryRequest: serde::de::DeserializeOwned {
+    /// Every field the request accepts, in the order documented.
+    const FIELDS: &'static [&'static str];
+}
+
+// The `known_at` fields are written out in each request, not flattened
+// from `KnownAt`: serde does not support `deny_unknown_fields` together
+// with `flatten` (serde's attribute docs), and with it a misspelt
+// `known_at=57` was passed over and answered as of now.
 macro_rules! request {
     ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$doc])*
         #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+        #[serde(deny_unknown_fields)]
         pub struct $name {
             $($(#[$fdoc])* pub $field: $ty,)*
-            /// Optional `known_at_seq` / `known_at_time`.
-            #[serde(flatten)]
-            pub known_at: KnownAt,
+            /// A ledger sequence (see [`KnownAt`]).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub known_at_seq: Option<u64>,
+            /// A commit time (see [`KnownAt`]).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub known_at_time: Option<String>,
+        }
+
+        impl $name {
+            /// `known_at_seq` / `known_at_time` together.
+            pub fn known_at(&self) -> KnownAt {
+                KnownAt { known_at_seq: self.known_at_seq, known_at_time: self.known_at_time.clone() }
+            }
+        }
+
+        impl QueryRequest for $name {
+            const FIELDS: &'static [&'static str] = &[$(stringify!($field),)* "known_at_seq", "known_at_time"];
         }
     };
 }
@@ -110,6 +136,19 @@ pub struct ReceiptRequest {
     pub id: String,
 }
 
+impl QueryRequest for ReceiptRequest {
+    const FIELDS: &'static [&'static str] = &["source", "id"];
+}
+
+/// `status` and `verify`: no fields (an empty body, or `{}`).
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyRequest {}
+
+impl QueryRequest for EmptyRequest {
+    const FIELDS: &'static [&'static str] = &[];
+}
+
 /// `status`: how far a replica is behind the ledger.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 pub struct StatusAnswer {
@@ -152,11 +191,19 @@ impl VerifyAnswer {
     }
 }
 
-/// Any endpoint's error: a stable code and a message.
+/// Any endpoint's error: a stable code and a message (the codes:
+/// proto/README.md, "Query errors").
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 pub struct ErrorAnswer {
-    /// `bad_request`, `not_found` or `internal`.
+    /// `bad_request`, `unknown_field`, `unit_unknown`, `staff_unknown`,
+    /// `not_found`, `method_not_allowed`, `not_yet_applied` or `internal`.
     pub code: String,
     /// What went wrong.
     pub message: String,
+    /// With `unknown_field`: the field (or query parameter) not understood.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// With `unknown_field`: every field the endpoint accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Vec<String>>,
 }

@@ -1,52 +1,229 @@
 //! One dispatcher for every query, whatever carried it (NATS or HTTP):
 //! a JSON request in, a JSON answer or a typed error out.
 
-use muster_domain::{Date, Seq, StaffId, UnitId};
+use muster_domain::{Date, Seq, StaffId, Timeline, UnitId};
 use muster_ledger::Ledger;
 use muster_proto::answers::*;
 use muster_proto::limits::SERIES_POINTS_MAX;
 use muster_proto::requests::*;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The endpoints, by name.
-pub const ENDPOINTS: [&str; 10] =
-    ["headcount", "tree", "roster", "history", "lineage", "series", "audit", "receipt", "verify", "status"];
+/// One endpoint: its name, the fields its request accepts (also its
+/// HTTP query parameters), and what it answers. The micro service, the
+/// HTTP API and its index at `/` are made from this one list.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint {
+    /// `<prefix>.query.<name>`, `/v1/<name>`.
+    pub name: &'static str,
+    /// Every field (or query parameter) it accepts.
+    pub fields: &'static [&'static str],
+    /// What it answers, for people.
+    pub about: &'static str,
+}
+
+/// Every endpoint, in the order the index lists them.
+pub const ENDPOINTS: [Endpoint; 10] = [
+    Endpoint {
+        name: "headcount",
+        fields: HeadcountRequest::FIELDS,
+        about: "posted and working headcount of a unit on a day",
+    },
+    Endpoint { name: "tree", fields: TreeRequest::FIELDS, about: "every active unit on a day, with its counts" },
+    Endpoint { name: "roster", fields: RosterRequest::FIELDS, about: "the staff of a unit on a day" },
+    Endpoint { name: "history", fields: HistoryRequest::FIELDS, about: "every event that touched a staff member" },
+    Endpoint {
+        name: "lineage",
+        fields: LineageRequest::FIELDS,
+        about: "the mergers and splits a unit came from and went into",
+    },
+    Endpoint { name: "series", fields: SeriesRequest::FIELDS, about: "a unit's headcount between two days" },
+    Endpoint {
+        name: "audit",
+        fields: AuditRequest::FIELDS,
+        about: "the front-line audit between two days (also audit.html, audit.csv)",
+    },
+    Endpoint { name: "receipt", fields: ReceiptRequest::FIELDS, about: "the outcome of one event, by source and id" },
+    Endpoint { name: "verify", fields: EmptyRequest::FIELDS, about: "re-walk this replica's copy of the hash chain" },
+    Endpoint { name: "status", fields: EmptyRequest::FIELDS, about: "how far this replica is behind the ledger" },
+];
+
+/// Why a query has no answer: a stable code (proto/README.md, "Query
+/// errors"), never renamed or reused, and the HTTP status that goes with
+/// it. Over NATS the code is in the JSON body of the error reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QueryErrorCode {
+    /// A request that does not parse, or a value that is not one (a
+    /// malformed date, `to` before `from`, too many points). 400.
+    BadRequest,
+    /// A field or query parameter the endpoint does not accept; the error
+    /// names it and lists the accepted ones. 400.
+    UnknownField,
+    /// A unit id (`unit`, `scope`) no accepted event established, as the
+    /// ledger knew it at the `known_at` asked. 404.
+    UnitUnknown,
+    /// A staff id no accepted event named, as known at the `known_at`
+    /// asked. 404.
+    StaffUnknown,
+    /// No such endpoint or path, or no event recorded under a receipt's
+    /// (source, id). 404.
+    NotFound,
+    /// An HTTP method the path does not take. 405.
+    MethodNotAllowed,
+    /// `known_at_seq` past what this replica has applied: ask again, or
+    /// another replica. 503.
+    NotYetApplied,
+    /// The replica failed (storage, a bug). 500.
+    Internal,
+}
+
+impl QueryErrorCode {
+    /// Every code, in the order documented.
+    pub const ALL: [QueryErrorCode; 8] = [
+        QueryErrorCode::BadRequest,
+        QueryErrorCode::UnknownField,
+        QueryErrorCode::UnitUnknown,
+        QueryErrorCode::StaffUnknown,
+        QueryErrorCode::NotFound,
+        QueryErrorCode::MethodNotAllowed,
+        QueryErrorCode::NotYetApplied,
+        QueryErrorCode::Internal,
+    ];
+
+    /// The stable snake_case code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryErrorCode::BadRequest => "bad_request",
+            QueryErrorCode::UnknownField => "unknown_field",
+            QueryErrorCode::UnitUnknown => "unit_unknown",
+            QueryErrorCode::StaffUnknown => "staff_unknown",
+            QueryErrorCode::NotFound => "not_found",
+            QueryErrorCode::MethodNotAllowed => "method_not_allowed",
+            QueryErrorCode::NotYetApplied => "not_yet_applied",
+            QueryErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status (also `Nats-Service-Error-Code` over NATS).
+    pub fn http_status(self) -> u16 {
+        match self {
+            QueryErrorCode::BadRequest | QueryErrorCode::UnknownField => 400,
+            QueryErrorCode::UnitUnknown | QueryErrorCode::StaffUnknown | QueryErrorCode::NotFound => 404,
+            QueryErrorCode::MethodNotAllowed => 405,
+            QueryErrorCode::NotYetApplied => 503,
+            QueryErrorCode::Internal => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for QueryErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Why a query has no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryError {
-    /// `bad_request`, `not_found`, `not_yet_applied` (a replica behind the
-    /// asked `known_at_seq`: ask again) or `internal`.
-    pub code: &'static str,
-    /// What went wrong.
+    /// What kind of error.
+    pub code: QueryErrorCode,
+    /// What went wrong, naming the field and the value.
     pub message: String,
+    /// With `UnknownField`: the field not understood and the accepted ones.
+    pub unknown_field: Option<(String, &'static [&'static str])>,
 }
 
 impl QueryError {
+    /// An error of `code`.
+    pub fn new(code: QueryErrorCode, message: impl Into<String>) -> QueryError {
+        QueryError { code, message: message.into(), unknown_field: None }
+    }
+
     fn bad(message: impl Into<String>) -> QueryError {
-        QueryError { code: "bad_request", message: message.into() }
+        QueryError::new(QueryErrorCode::BadRequest, message)
+    }
+
+    /// `field` is not one of `accepted` (the fields of `endpoint`).
+    pub fn unknown_field(endpoint: &str, field: &str, accepted: &'static [&'static str]) -> QueryError {
+        let list = if accepted.is_empty() { "nothing".to_owned() } else { accepted.join(", ") };
+        QueryError {
+            code: QueryErrorCode::UnknownField,
+            message: format!("{endpoint} does not accept '{field}'; it accepts {list}"),
+            unknown_field: Some((field.to_owned(), accepted)),
+        }
     }
 
     /// As the JSON body of an error answer.
     pub fn to_json(&self) -> Vec<u8> {
-        let answer = ErrorAnswer { code: self.code.into(), message: self.message.clone() };
+        let answer = ErrorAnswer {
+            code: self.code.as_str().into(),
+            message: self.message.clone(),
+            field: self.unknown_field.as_ref().map(|(field, _)| field.clone()),
+            accepted: self.unknown_field.as_ref().map(|(_, accepted)| accepted.iter().map(|f| f.to_string()).collect()),
+        };
         serde_json::to_vec(&answer).expect("serializes")
     }
 
     /// The HTTP status that goes with it.
     pub fn http_status(&self) -> u16 {
-        match self.code {
-            "bad_request" => 400,
-            "not_found" => 404,
-            "not_yet_applied" => 503,
-            _ => 500,
-        }
+        self.code.http_status()
     }
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, QueryError> {
-    serde_json::from_slice(body).map_err(|e| QueryError::bad(format!("request: {e}")))
+/// `body` as the request of `endpoint`: a JSON object (an empty body is
+/// `{}`) of the fields it accepts, and no other.
+pub fn parse<T: QueryRequest>(endpoint: &str, body: &[u8]) -> Result<T, QueryError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| QueryError::bad(format!("request: {e}")))?;
+    let serde_json::Value::Object(fields) = &value else {
+        return Err(QueryError::bad("request: not a JSON object"));
+    };
+    if let Some(field) = fields.keys().find(|field| !T::FIELDS.contains(&field.as_str())) {
+        return Err(QueryError::unknown_field(endpoint, field, T::FIELDS));
+    }
+    serde_json::from_value(value).map_err(|e| QueryError::bad(format!("request: {e}")))
+}
+
+/// What a request names by id.
+#[derive(Clone, Copy)]
+enum Named {
+    Unit,
+    Staff,
+}
+
+/// The unit or staff member `id`, named by `field`, exists as known at
+/// `known_at`: a unit some accepted event established (on any day), a
+/// member some accepted event named. Rationale: asked of an id never
+/// established, every query answered zeros or nothing, which reads as a
+/// true answer (a mistyped unit had a headcount of 0, and its audit
+/// "balanced"). A unit not active on the day is known: its answer says so.
+fn require(timeline: &Timeline, named: Named, field: &str, id: &str, known_at: Option<Seq>) -> Result<(), QueryError> {
+    let known = |id: &str| match named {
+        Named::Unit => timeline.unit_known(&UnitId::from(id), known_at),
+        Named::Staff => timeline.staff_known(&StaffId::from(id), known_at),
+    };
+    if known(id) {
+        return Ok(());
+    }
+    let mut ids: Box<dyn Iterator<Item = &str>> = match named {
+        Named::Unit => Box::new(timeline.unit_ids()),
+        Named::Staff => Box::new(timeline.staff_ids()),
+    };
+    let near = ids.find(|other| other.eq_ignore_ascii_case(id) && *other != id && known(other));
+    let (code, missing) = match named {
+        Named::Unit => (QueryErrorCode::UnitUnknown, format!("no unit {id} was ever established")),
+        Named::Staff => (QueryErrorCode::StaffUnknown, format!("no staff member {id} ever joined")),
+    };
+    Err(QueryError::new(code, format!("{field} {id}: {missing}{}{}", as_known(known_at), did_you_mean(near))))
+}
+
+fn as_known(known_at: Option<Seq>) -> String {
+    known_at.map(|k| format!(" as known at seq {k}")).unwrap_or_default()
+}
+
+fn did_you_mean(near: Option<&str>) -> String {
+    near.map(|id| format!(" (did you mean {id}?)")).unwrap_or_default()
 }
 
 fn date(field: &str, text: &str) -> Result<Date, QueryError> {
@@ -54,11 +231,11 @@ fn date(field: &str, text: &str) -> Result<Date, QueryError> {
 }
 
 fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, QueryError> {
-    serde_json::to_vec(value).map_err(|e| QueryError { code: "internal", message: e.to_string() })
+    serde_json::to_vec(value).map_err(internal)
 }
 
 fn internal(e: impl std::fmt::Display) -> QueryError {
-    QueryError { code: "internal", message: e.to_string() }
+    QueryError::new(QueryErrorCode::Internal, e.to_string())
 }
 
 /// `known_at` as a sequence.
@@ -69,13 +246,13 @@ fn known_at(ledger: &Ledger, known_at: &KnownAt) -> Result<Option<Seq>, QueryErr
         // yet would answer as if it did not exist. Rationale: a client that
         // holds a receipt with seq K asks "as known at K" and gets the same
         // answer from every replica, or this, and asks again (or another).
-        (Some(seq), None) if seq > ledger.head().seq => Err(QueryError {
-            code: "not_yet_applied",
-            message: format!(
+        (Some(seq), None) if seq > ledger.head().seq => Err(QueryError::new(
+            QueryErrorCode::NotYetApplied,
+            format!(
                 "known_at_seq {seq} is past the last entry this copy holds ({}): ask again once it has caught up, or another replica",
                 ledger.head().seq
             ),
-        }),
+        )),
         (Some(seq), None) => Ok(Some(seq)),
         (None, Some(time)) => {
             let ms = parse_utc_ms(time).map_err(QueryError::bad)?;
@@ -136,89 +313,64 @@ fn subtree(tree: Vec<muster_domain::TreeNode>, root: &UnitId) -> Vec<muster_doma
 
 /// Answers `endpoint` with `body` (JSON) from `ledger`. `status` is not
 /// answered here: it needs the feed's position, which the caller has.
+///
+/// Each request is checked whole before anything is looked up: its
+/// fields, then its values (dates, `known_at`), then that the units and
+/// staff it names exist as known at its `known_at`.
 pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, QueryError> {
     let timeline = ledger.timeline();
     match endpoint {
         "headcount" => {
-            let r: HeadcountRequest = parse(body)?;
-            let k = known_at(ledger, &r.known_at)?;
-            let h = timeline.headcount(&UnitId::from(r.unit), date("date", &r.date)?, k, r.rollup);
-            json(&HeadcountOut::new(&h, k))
+            let r: HeadcountRequest = parse(endpoint, body)?;
+            let (day, k) = (date("date", &r.date)?, known_at(ledger, &r.known_at())?);
+            let unit = UnitId::from(r.unit);
+            require(timeline, Named::Unit, "unit", unit.as_str(), k)?;
+            json(&HeadcountOut::new(&timeline.headcount(&unit, day, k, r.rollup), k))
         }
         "tree" => {
-            let r: TreeRequest = parse(body)?;
-            let k = known_at(ledger, &r.known_at)?;
-            let nodes: Vec<TreeNodeOut> = timeline.tree(date("date", &r.date)?, k).iter().map(Into::into).collect();
+            let r: TreeRequest = parse(endpoint, body)?;
+            let (day, k) = (date("date", &r.date)?, known_at(ledger, &r.known_at())?);
+            let nodes: Vec<TreeNodeOut> = timeline.tree(day, k).iter().map(Into::into).collect();
             json(&nodes)
         }
         "roster" => {
-            let r: RosterRequest = parse(body)?;
-            let k = known_at(ledger, &r.known_at)?;
-            let rows: Vec<RosterEntryOut> =
-                timeline.roster(&UnitId::from(r.unit), date("date", &r.date)?, k).iter().map(Into::into).collect();
+            let r: RosterRequest = parse(endpoint, body)?;
+            let (day, k) = (date("date", &r.date)?, known_at(ledger, &r.known_at())?);
+            let unit = UnitId::from(r.unit);
+            require(timeline, Named::Unit, "unit", unit.as_str(), k)?;
+            let rows: Vec<RosterEntryOut> = timeline.roster(&unit, day, k).iter().map(Into::into).collect();
             json(&rows)
         }
         "history" => {
-            let r: HistoryRequest = parse(body)?;
-            let k = known_at(ledger, &r.known_at)?;
-            let rows: Vec<HistoryEntryOut> =
-                timeline.staff_history(&StaffId::from(r.staff), k).iter().map(Into::into).collect();
+            let r: HistoryRequest = parse(endpoint, body)?;
+            let k = known_at(ledger, &r.known_at())?;
+            let staff = StaffId::from(r.staff);
+            require(timeline, Named::Staff, "staff", staff.as_str(), k)?;
+            let rows: Vec<HistoryEntryOut> = timeline.staff_history(&staff, k).iter().map(Into::into).collect();
             json(&rows)
         }
         "lineage" => {
-            let r: LineageRequest = parse(body)?;
-            let k = known_at(ledger, &r.known_at)?;
-            let rows: Vec<LineageEdgeOut> = timeline.lineage(&UnitId::from(r.unit), k).iter().map(Into::into).collect();
+            let r: LineageRequest = parse(endpoint, body)?;
+            let k = known_at(ledger, &r.known_at())?;
+            let unit = UnitId::from(r.unit);
+            require(timeline, Named::Unit, "unit", unit.as_str(), k)?;
+            let rows: Vec<LineageEdgeOut> = timeline.lineage(&unit, k).iter().map(Into::into).collect();
             json(&rows)
         }
-        "series" => {
-            let r: SeriesRequest = parse(body)?;
-            let k = known_at(ledger, &r.known_at)?;
-            let (from, to) = (date("from", &r.from)?, date("to", &r.to)?);
-            if to < from {
-                return Err(QueryError::bad(format!("to {to} is before from {from}")));
-            }
-            let points = timeline.series(&UnitId::from(r.unit), from, to, k, r.rollup);
-            if points.len() > SERIES_POINTS_MAX {
-                return Err(QueryError::bad(format!(
-                    "{} points is over the limit of {SERIES_POINTS_MAX}",
-                    points.len()
-                )));
-            }
-            let rows: Vec<SeriesPointOut> = points.iter().map(Into::into).collect();
-            json(&rows)
-        }
-        "audit" => {
-            let r: AuditRequest = parse(body)?;
-            let k = known_at(ledger, &r.known_at)?;
-            let (from, to) = (date("from", &r.from)?, date("to", &r.to)?);
-            if to <= from {
-                return Err(QueryError::bad(format!("to {to} must be after from {from}")));
-            }
-            let scope = r.scope.map(UnitId::from);
-            let audit = timeline.audit(from, to, scope.as_ref(), k);
-            let series: Vec<(Date, muster_domain::Strength)> =
-                audit_days(from, to).into_iter().map(|d| (d, timeline.strength_on(d, scope.as_ref(), k))).collect();
-            let in_scope = |date: Date| {
-                let tree = timeline.tree(date, k);
-                match &scope {
-                    None => tree,
-                    Some(root) => subtree(tree, root),
-                }
-            };
-            json(&AuditOut::new(&audit, k, &series, &in_scope(from), &in_scope(to)))
-        }
+        "series" => series(ledger, parse(endpoint, body)?),
+        "audit" => audit(ledger, parse(endpoint, body)?),
         "receipt" => {
-            let r: ReceiptRequest = parse(body)?;
+            let r: ReceiptRequest = parse(endpoint, body)?;
             match ledger.receipt(&r.source, &r.id).map_err(internal)? {
                 Some(receipt) => json(&receipt),
-                None => Err(QueryError {
-                    code: "not_found",
-                    message: format!("no event {}/{} was recorded", r.source, r.id),
-                }),
+                None => Err(QueryError::new(
+                    QueryErrorCode::NotFound,
+                    format!("no event {}/{} was recorded", r.source, r.id),
+                )),
             }
         }
         "verify" => {
+            let EmptyRequest {} = parse(endpoint, body)?;
             let answer = match ledger.verify() {
                 Ok(report) => VerifyAnswer::whole(report.entries, muster_ledger::hex(&report.head_hash)),
                 Err(e) => match e.kind() {
@@ -230,6 +382,73 @@ pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, Q
             };
             json(&answer)
         }
-        other => Err(QueryError { code: "not_found", message: format!("no endpoint '{other}'") }),
+        other => Err(QueryError::new(QueryErrorCode::NotFound, format!("no endpoint '{other}'"))),
+    }
+}
+
+fn series(ledger: &Ledger, r: SeriesRequest) -> Result<Vec<u8>, QueryError> {
+    let timeline = ledger.timeline();
+    let k = known_at(ledger, &r.known_at())?;
+    let (from, to) = (date("from", &r.from)?, date("to", &r.to)?);
+    if to < from {
+        return Err(QueryError::bad(format!("to {to} is before from {from}")));
+    }
+    let unit = UnitId::from(r.unit);
+    require(timeline, Named::Unit, "unit", unit.as_str(), k)?;
+    let points = timeline.series(&unit, from, to, k, r.rollup);
+    if points.len() > SERIES_POINTS_MAX {
+        return Err(QueryError::bad(format!("{} points is over the limit of {SERIES_POINTS_MAX}", points.len())));
+    }
+    let rows: Vec<SeriesPointOut> = points.iter().map(Into::into).collect();
+    json(&rows)
+}
+
+fn audit(ledger: &Ledger, r: AuditRequest) -> Result<Vec<u8>, QueryError> {
+    let timeline = ledger.timeline();
+    let k = known_at(ledger, &r.known_at())?;
+    let (from, to) = (date("from", &r.from)?, date("to", &r.to)?);
+    if to <= from {
+        return Err(QueryError::bad(format!("to {to} must be after from {from}")));
+    }
+    let scope = r.scope.map(UnitId::from);
+    if let Some(scope) = &scope {
+        require(timeline, Named::Unit, "scope", scope.as_str(), k)?;
+    }
+    let audit = timeline.audit(from, to, scope.as_ref(), k);
+    let series: Vec<(Date, muster_domain::Strength)> =
+        audit_days(from, to).into_iter().map(|d| (d, timeline.strength_on(d, scope.as_ref(), k))).collect();
+    let in_scope = |date: Date| {
+        let tree = timeline.tree(date, k);
+        match &scope {
+            None => tree,
+            Some(root) => subtree(tree, root),
+        }
+    };
+    json(&AuditOut::new(&audit, k, &series, &in_scope(from), &in_scope(to)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// proto/README.md's table of query errors lists every code, in
+    /// order, with its HTTP status: the documentation cannot drift.
+    #[test]
+    fn the_readme_lists_every_error_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto/README.md");
+        let readme = std::fs::read_to_string(path).expect("proto/README.md");
+        let section = readme.split("## Queries").nth(1).expect("a Queries section");
+        let section = section.split("\n## ").next().expect("its end");
+        let rows: Vec<(String, u16)> = section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let code = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((code.to_owned(), cells.get(2)?.parse().ok()?))
+            })
+            .collect();
+        let codes: Vec<(String, u16)> =
+            QueryErrorCode::ALL.iter().map(|c| (c.as_str().to_owned(), c.http_status())).collect();
+        assert_eq!(rows, codes);
     }
 }

@@ -2,33 +2,40 @@
 //! JSON body), the same requests and answers as the NATS endpoints.
 //!
 //! ```text
+//! GET /                                          (the endpoints: HTML for a browser, else JSON)
 //! GET /v1/headcount?unit=NH-SUP&date=2016-01-01&rollup=true&known_at_seq=57
 //! GET /v1/status
 //! GET /v1/audit.html?scope=NH&from=2013-01-01&to=2016-12-01   (the report, charts included)
 //! GET /v1/audit.csv?scope=NH&from=2013-01-01&to=2016-12-01    (every move)
 //! ```
 //!
-//! An error is `{"code", "message"}` with its status: `bad_request` 400,
-//! `not_found` 404, `not_yet_applied` 503 (this replica has not applied
-//! the `known_at_seq` asked for yet: ask again, or another replica),
-//! `internal` 500.
+//! Strict: a parameter or body field an endpoint does not accept is a 400
+//! (`unknown_field`) listing the ones it does, never passed over. Every
+//! error, an unknown path (404) and a wrong method (405) included, is
+//! `{"code", "message"}` with the status of its code
+//! ([`QueryErrorCode`](crate::answer::QueryErrorCode); proto/README.md,
+//! "Query errors").
 
+use crate::answer::{QueryError, QueryErrorCode, ENDPOINTS};
 use crate::service::Replica;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use muster_proto::limits::HTTP_BODY_BYTES_MAX;
-use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
 /// Serves until the task is aborted.
 pub async fn serve(replica: Arc<Replica>, listener: tokio::net::TcpListener) {
     let app = Router::new()
+        .route("/", get(index))
         .route("/v1/{endpoint}", get(by_query).post(by_body))
+        .fallback(no_such_path)
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
         .with_state(replica);
     if let Err(e) = axum::serve(listener, app).await {
@@ -36,7 +43,7 @@ pub async fn serve(replica: Arc<Replica>, listener: tokio::net::TcpListener) {
     }
 }
 
-fn respond(result: Result<Vec<u8>, crate::answer::QueryError>) -> Response {
+fn respond(result: Result<Vec<u8>, QueryError>) -> Response {
     let (status, body) = match result {
         Ok(body) => (StatusCode::OK, body),
         Err(e) => (StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), e.to_json()),
@@ -44,10 +51,15 @@ fn respond(result: Result<Vec<u8>, crate::answer::QueryError>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+fn bad(message: String) -> QueryError {
+    QueryError::new(QueryErrorCode::BadRequest, message)
+}
+
 /// Query parameters as the JSON request: `rollup` is a boolean and
-/// `known_at_seq` a number; everything else is text.
-fn params_to_json(params: BTreeMap<String, String>) -> Result<Vec<u8>, crate::answer::QueryError> {
-    let bad = |message: String| crate::answer::QueryError { code: "bad_request", message };
+/// `known_at_seq` a number; everything else is text. A parameter given
+/// twice is refused (which one would count?); one the endpoint does not
+/// accept is refused by the endpoint, as a body field would be.
+fn params_to_json(params: Vec<(String, String)>) -> Result<Vec<u8>, QueryError> {
     let mut object = Map::new();
     for (key, value) in params {
         let value = match key.as_str() {
@@ -57,6 +69,9 @@ fn params_to_json(params: BTreeMap<String, String>) -> Result<Vec<u8>, crate::an
             }
             _ => Value::String(value),
         };
+        if object.contains_key(&key) {
+            return Err(bad(format!("parameter {key} is given more than once")));
+        }
         object.insert(key, value);
     }
     Ok(serde_json::to_vec(&Value::Object(object)).expect("serializes"))
@@ -65,8 +80,12 @@ fn params_to_json(params: BTreeMap<String, String>) -> Result<Vec<u8>, crate::an
 async fn by_query(
     State(replica): State<Arc<Replica>>,
     Path(endpoint): Path<String>,
-    Query(params): Query<BTreeMap<String, String>>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
+    let params = match params {
+        Ok(Query(params)) => params,
+        Err(e) => return respond(Err(bad(format!("query string: {}", e.body_text())))),
+    };
     let body = match params_to_json(params) {
         Ok(body) => body,
         Err(e) => return respond(Err(e)),
@@ -90,11 +109,90 @@ async fn audit_document(replica: &Replica, endpoint: &str, body: &[u8]) -> Respo
     }
     match muster_report::audit_html(&audit) {
         Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
-        Err(e) => respond(Err(crate::answer::QueryError { code: "internal", message: e.to_string() })),
+        Err(e) => respond(Err(QueryError::new(QueryErrorCode::Internal, e.to_string()))),
     }
 }
 
-async fn by_body(State(replica): State<Arc<Replica>>, Path(endpoint): Path<String>, body: Bytes) -> Response {
-    let body = if body.is_empty() { b"{}".as_slice() } else { &body };
-    respond(replica.query(&endpoint, body).await)
+async fn by_body(
+    State(replica): State<Arc<Replica>>,
+    Path(endpoint): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match body {
+        Ok(body) => respond(replica.query(&endpoint, &body).await),
+        Err(e) => respond(Err(bad(format!("request body: {}", e.body_text())))),
+    }
+}
+
+async fn no_such_path(uri: Uri) -> Response {
+    let message = format!("no such path {}: GET / lists the endpoints", uri.path());
+    respond(Err(QueryError::new(QueryErrorCode::NotFound, message)))
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> Response {
+    let allowed = if uri.path() == "/" { "GET" } else { "GET (query parameters) or POST (a JSON body)" };
+    let message = format!("{} does not take {method}: use {allowed}", uri.path());
+    respond(Err(QueryError::new(QueryErrorCode::MethodNotAllowed, message)))
+}
+
+/// `/`: the endpoints with their parameters, and the error codes; HTML
+/// when the client asks for it (a browser), JSON otherwise.
+async fn index(headers: HeaderMap) -> Response {
+    let wants_html = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("text/html"));
+    if wants_html {
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], index_html()).into_response()
+    } else {
+        let body = serde_json::to_vec(&index_json()).expect("serializes");
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+fn index_json() -> Value {
+    let endpoints: Vec<Value> = ENDPOINTS
+        .iter()
+        .map(|e| json!({"path": format!("/v1/{}", e.name), "parameters": e.fields, "about": e.about}))
+        .collect();
+    let errors: Vec<Value> =
+        QueryErrorCode::ALL.iter().map(|c| json!({"code": c.as_str(), "status": c.http_status()})).collect();
+    json!({
+        "service": "muster-query",
+        "version": env!("CARGO_PKG_VERSION"),
+        "usage": "GET /v1/<endpoint>?parameter=value… or POST /v1/<endpoint> with a JSON object; dates are YYYY-MM-DD",
+        "endpoints": endpoints,
+        "errors": errors,
+    })
+}
+
+fn index_html() -> String {
+    // Every string here is ours (names, fields, codes): nothing to escape.
+    let rows: String = ENDPOINTS
+        .iter()
+        .map(|e| {
+            format!(
+                "<tr><td><a href=\"/v1/{0}\"><code>/v1/{0}</code></a></td><td><code>{1}</code></td><td>{2}</td></tr>\n",
+                e.name,
+                e.fields.join(", "),
+                e.about
+            )
+        })
+        .collect();
+    let codes: String = QueryErrorCode::ALL
+        .iter()
+        .map(|c| format!("<tr><td><code>{}</code></td><td>{}</td></tr>\n", c.as_str(), c.http_status()))
+        .collect();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Muster query service</title></head>\n\
+         <body><h1>Muster query service</h1>\n\
+         <p><code>GET /v1/&lt;endpoint&gt;?parameter=value…</code> or <code>POST</code> a JSON object; \
+         dates are <code>YYYY-MM-DD</code>; <code>known_at_seq</code> or <code>known_at_time</code> \
+         asks what the ledger knew then. Answers are JSON; <code>/v1/audit.html</code> and \
+         <code>/v1/audit.csv</code> take the audit's parameters.</p>\n\
+         <table><caption>Endpoints</caption><tr><th>Path</th><th>Parameters</th><th>Answers</th></tr>\n{rows}</table>\n\
+         <table><caption>Errors: <code>{{\"code\", \"message\"}}</code></caption><tr><th>Code</th><th>HTTP status</th></tr>\n{codes}</table>\n\
+         </body></html>\n"
+    )
 }

@@ -6,7 +6,7 @@
 //! Any number of replicas can run: each has its own directory and reads
 //! the feed with its own ordered consumer, from where its copy ends.
 
-use crate::answer::{answer, QueryError, ENDPOINTS};
+use crate::answer::{answer, parse, QueryError, ENDPOINTS};
 use anyhow::{Context, Result};
 use async_nats::jetstream::{self, consumer};
 use async_nats::service::ServiceExt;
@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use muster_bus::Topology;
 use muster_ledger::{Ledger, LedgerConfig};
 use muster_proto::limits;
-use muster_proto::requests::StatusAnswer;
+use muster_proto::requests::{EmptyRequest, StatusAnswer};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -61,8 +61,9 @@ impl Replica {
     /// Answers one query.
     pub async fn query(&self, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, QueryError> {
         if endpoint == "status" {
+            let EmptyRequest {} = parse(endpoint, body)?;
             return serde_json::to_vec(&self.status().await)
-                .map_err(|e| QueryError { code: "internal", message: e.to_string() });
+                .map_err(|e| QueryError::new(crate::answer::QueryErrorCode::Internal, e.to_string()));
         }
         let ledger = self.ledger.read().expect("replica lock");
         answer(&ledger, endpoint, body)
@@ -119,7 +120,7 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("starting the micro service: {e}"))?;
     let group = service.group(topology.query_group());
     let mut handlers = tokio::task::JoinSet::new();
-    for name in ENDPOINTS {
+    for name in ENDPOINTS.map(|e| e.name) {
         let endpoint = group.endpoint(name).await.map_err(|e| anyhow::anyhow!("endpoint {name}: {e}"))?;
         handlers.spawn(serve_endpoint(replica.clone(), name, endpoint));
     }
@@ -153,8 +154,13 @@ async fn serve_endpoint(
         let sent = match reply {
             Ok(body) => request.respond(Ok(body.into())).await,
             Err(error) => {
+                // The code leads the status text too, for people reading
+                // replies with the `nats` tool; clients read the body.
+                // A header is one line: the message quotes what was asked,
+                // so control characters go and its length is bounded.
+                let text = format!("{}: {}", error.code, error.message);
                 let status = async_nats::service::error::Error {
-                    status: error.message.clone(),
+                    status: text.chars().take(512).map(|c| if c.is_control() { ' ' } else { c }).collect(),
                     code: error.http_status() as usize,
                 };
                 let mut headers = async_nats::HeaderMap::new();
