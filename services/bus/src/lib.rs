@@ -318,6 +318,9 @@ pub struct ConnectConfig {
     /// own replies only — with `_INBOX.>` for all, any client could read
     /// another's answers, and the feed messages a replica pulls.
     pub inbox_prefix: Option<String>,
+    /// How long the first connection may take (none: retry until it
+    /// succeeds). Reconnections later are always retried.
+    pub connect_timeout: Option<Duration>,
 }
 
 /// A client's credentials. Rationale: the three ways a nats-server
@@ -366,7 +369,8 @@ impl std::fmt::Display for ConnectError {
 impl std::error::Error for ConnectError {}
 
 /// Connects, retrying the first connection too, so services can start
-/// before the server.
+/// before the server — for `connect_timeout` at most: then an error saying
+/// the server was not reached.
 pub async fn connect(config: &ConnectConfig) -> Result<async_nats::Client, ConnectError> {
     Ok(connect_watched(config).await?.0)
 }
@@ -426,10 +430,19 @@ pub async fn connect_watched(
     // Connected before anything is asked of the server; and the first
     // connection, counted now, is not taken for a reconnection later.
     let mut connections = connections;
-    connections
-        .wait_for(|made| *made > 0)
-        .await
-        .map_err(|_| ConnectError(format!("the connection to {:?} closed", config.urls)))?;
+    let connected = connections.wait_for(|made| *made > 0);
+    let waited = match config.connect_timeout {
+        Some(limit) => tokio::time::timeout(limit, connected).await.map_err(|_| {
+            ConnectError(format!(
+                "NATS at {} not reachable within {:.1} s (is nats-server running there? \
+                 --connect-timeout-ms sets the wait)",
+                config.urls.join(","),
+                limit.as_secs_f64()
+            ))
+        })?,
+        None => connected.await,
+    };
+    waited.map_err(|_| ConnectError(format!("the connection to {:?} closed", config.urls)))?;
     connections.mark_unchanged();
     Ok((client, connections))
 }

@@ -6,8 +6,15 @@
 //! environment variable names (`MUSTER_NATS_URL=nats://…`); `#` starts a
 //! comment. Rationale: one set of names for all three places, documented
 //! once in `ops/README.md`, and no config parser to maintain.
+//!
+//! The NATS URL also falls back on the standard `NATS_URL` (the `nats`
+//! tool's): `--nats-url`, then `MUSTER_NATS_URL`, then `NATS_URL`, then
+//! the config file, then `nats://127.0.0.1:4222`.
+//!
+//! Every binary ends with a code of [`Exit`]: one table for all four.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The settings every Muster service and tool shares; flattened into each
 /// one's own `Args`.
@@ -16,7 +23,7 @@ pub struct CommonArgs {
     /// A file of MUSTER_*=value lines.
     #[arg(long, env = "MUSTER_CONFIG")]
     pub config: Option<PathBuf>,
-    /// NATS server URLs, comma-separated.
+    /// NATS server URLs, comma-separated (also from NATS_URL).
     #[arg(long, env = "MUSTER_NATS_URL", default_value = "nats://127.0.0.1:4222", value_delimiter = ',')]
     pub nats_url: Vec<String>,
     /// Subject prefix of the ledger's streams (one per independent ledger).
@@ -30,11 +37,16 @@ pub struct CommonArgs {
     pub auth: NatsAuthArgs,
 }
 
-/// Who a client is to NATS, and its TLS settings (ops/nats/secure.conf,
-/// ops/README.md). Global, so the `muster` tool takes them after its
-/// subcommand too.
+/// Who a client is to NATS, its TLS settings (ops/nats/secure.conf,
+/// ops/README.md) and how long it tries to connect. Global, so the
+/// `muster` tool takes them after its subcommand too.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct NatsAuthArgs {
+    /// How long to try reaching NATS at start before giving up (exit 7),
+    /// milliseconds; 0: keep trying (for services a supervisor starts
+    /// before the server). Reconnections later are always retried.
+    #[arg(long, global = true, env = "MUSTER_CONNECT_TIMEOUT_MS", default_value_t = CONNECT_TIMEOUT_MS)]
+    pub connect_timeout_ms: u64,
     /// NATS user (with `--nats-password`).
     #[arg(long, global = true, env = "MUSTER_NATS_USER")]
     pub nats_user: Option<String>,
@@ -82,11 +94,22 @@ impl CommonArgs {
     }
 }
 
+/// Default of `--connect-timeout-ms`. Rationale: a local or LAN server
+/// answers in milliseconds; a person waiting on a command should hear
+/// within seconds that it is not there, not after minutes of silence.
+pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+
 impl NatsAuthArgs {
     /// How to connect to `urls`, named `name` on the server. Errors when
-    /// the credentials are half given or given twice.
+    /// a URL does not parse, or the credentials are half given or given
+    /// twice.
     pub fn connect_config(&self, urls: Vec<String>, name: &str) -> Result<crate::ConnectConfig, String> {
         use crate::Auth;
+        if let Some((url, e)) =
+            urls.iter().find_map(|url| url.parse::<async_nats::ServerAddr>().err().map(|e| (url, e)))
+        {
+            return Err(format!("{url:?} is not a NATS URL: {e}"));
+        }
         let auth = match (&self.nats_user, &self.nats_password, &self.nats_creds, &self.nats_nkey) {
             (None, None, None, None) => Auth::None,
             (Some(user), Some(password), None, None) => {
@@ -113,6 +136,7 @@ impl NatsAuthArgs {
                 key: self.nats_tls_key.clone(),
             },
             inbox_prefix: self.nats_inbox_prefix.clone(),
+            connect_timeout: (self.connect_timeout_ms > 0).then(|| Duration::from_millis(self.connect_timeout_ms)),
         })
     }
 }
@@ -146,9 +170,20 @@ pub fn load_config_file(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The NATS URL from the environment: `MUSTER_NATS_URL`, else the
+/// standard `NATS_URL`; none if neither is set (or both are empty).
+pub fn nats_url_from_env() -> Option<String> {
+    ["MUSTER_NATS_URL", "NATS_URL"].into_iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
 /// Finds `--config FILE` (or `MUSTER_CONFIG`) before flags are parsed and
-/// loads it.
+/// loads it; first lets `NATS_URL` stand for an unset `MUSTER_NATS_URL`,
+/// so that it beats the file (environment beats file).
 pub fn load_config_from_args() -> Result<(), String> {
+    if let Some(url) = nats_url_from_env() {
+        // Single-threaded at this point: called before the runtime starts.
+        std::env::set_var("MUSTER_NATS_URL", url);
+    }
     let args: Vec<String> = std::env::args().collect();
     let from_flag = args.iter().position(|a| a == "--config").and_then(|i| args.get(i + 1)).cloned();
     let from_flag = from_flag.or_else(|| args.iter().find_map(|a| a.strip_prefix("--config=").map(str::to_owned)));
@@ -188,5 +223,193 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
+    }
+}
+
+/// The whole life of a service binary (`muster-ledger`, `muster-query`):
+/// the config file, flags (`--help` with the exit codes), logging, then
+/// `run` until it returns; its error printed and turned into an [`Exit`].
+/// `log_json` reads the logging setting out of the parsed flags.
+pub fn service_main<A, F>(name: &str, log_json: impl Fn(&A) -> bool, run: impl FnOnce(A) -> F) -> std::process::ExitCode
+where
+    A: clap::Parser,
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    if let Err(e) = load_config_from_args() {
+        eprintln!("{name}: {e}");
+        return Exit::BadInput.into();
+    }
+    let matches = A::command().after_help(Exit::help()).get_matches();
+    let args = A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    init_tracing(log_json(&args));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let Err(error) = runtime.block_on(run(args)) else { return Exit::Done.into() };
+    let text = format!("{error:#}");
+    eprintln!("{name}: {text}");
+    match Exit::of(error.chain()) {
+        // The services hand these on as text: the connect error
+        // (`connecting to NATS: …`) and sled's lock on a directory
+        // another process holds.
+        Exit::Unexpected if text.contains("connecting to NATS: ") || text.contains("could not acquire lock") => {
+            Exit::Unreachable.into()
+        }
+        exit => exit.into(),
+    }
+}
+
+/// The options and arguments of `command` and its subcommands that have
+/// no description in `--help` (every one must have one), as
+/// `command --option`.
+pub fn undescribed_options(command: &clap::Command) -> Vec<String> {
+    let mut missing: Vec<String> = command
+        .get_arguments()
+        .filter(|arg| arg.get_help().is_none() && arg.get_long_help().is_none())
+        .map(|arg| format!("{} --{}", command.get_name(), arg.get_id()))
+        .collect();
+    for subcommand in command.get_subcommands() {
+        missing.extend(undescribed_options(subcommand));
+    }
+    missing
+}
+
+/// How a Muster binary ends: one table for `muster`, `muster-publish`,
+/// `muster-ledger` and `muster-query`, so a script can tell the cases
+/// apart whichever it ran. **Invariant:** a code means one thing; codes
+/// are never renumbered (README.md lists them, so does every `--help`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: done.
+    Done = 0,
+    /// 1: an unexpected error (a bug, a disk failing, …).
+    Unexpected = 1,
+    /// 2: a usage error: an unknown flag, a missing argument (clap's own).
+    Usage = 2,
+    /// 3: rejected events present (`muster import --strict`,
+    /// `muster-publish --strict`).
+    Rejected = 3,
+    /// 4: some events got no receipt: publish them again (safe).
+    NoReceipt = 4,
+    /// 5: bad input: a file no line of which decodes, a CSV without the
+    /// columns it needs, a bad parameter value.
+    BadInput = 5,
+    /// 6: not found: an unknown unit, staff member or scope, an unknown
+    /// event, a ledger directory that does not exist.
+    NotFound = 6,
+    /// 7: unreachable: NATS not reachable, no query service answering, a
+    /// ledger directory held by a running service.
+    Unreachable = 7,
+    /// 8: `verify` found the chain broken (or a checkpoint not matching).
+    ChainBroken = 8,
+}
+
+impl Exit {
+    /// Every code, in order.
+    pub const ALL: [Exit; 9] = [
+        Exit::Done,
+        Exit::Unexpected,
+        Exit::Usage,
+        Exit::Rejected,
+        Exit::NoReceipt,
+        Exit::BadInput,
+        Exit::NotFound,
+        Exit::Unreachable,
+        Exit::ChainBroken,
+    ];
+
+    /// The process exit status.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// What it means, in a few words.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Done => "done",
+            Exit::Unexpected => "unexpected error",
+            Exit::Usage => "usage error (unknown flag, missing argument)",
+            Exit::Rejected => "rejected events present (--strict)",
+            Exit::NoReceipt => "some events got no receipt (publish again; safe)",
+            Exit::BadInput => "bad input (no line decodes, CSV columns missing, bad value)",
+            Exit::NotFound => "not found (unknown unit, staff, scope, event, ledger directory)",
+            Exit::Unreachable => "unreachable (NATS, no query service, ledger held by a service)",
+            Exit::ChainBroken => "verify found the chain broken",
+        }
+    }
+
+    /// The table, for each binary's `--help` (`after_help`).
+    pub fn help() -> String {
+        let mut text = String::from("Exit codes (the same for every Muster binary):\n");
+        for exit in Exit::ALL {
+            text.push_str(&format!("  {}  {}\n", exit.code(), exit.meaning()));
+        }
+        text
+    }
+
+    /// The code for an error: that of the first [`Failure`] in its chain
+    /// (error, then its sources), [`Exit::Unreachable`] for a
+    /// [`crate::ConnectError`], else [`Exit::Unexpected`].
+    pub fn of<'a>(chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>) -> Exit {
+        for error in chain {
+            if let Some(failure) = error.downcast_ref::<Failure>() {
+                return failure.exit;
+            }
+            if error.is::<crate::ConnectError>() {
+                return Exit::Unreachable;
+            }
+        }
+        Exit::Unexpected
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> std::process::ExitCode {
+        std::process::ExitCode::from(exit.code())
+    }
+}
+
+/// An error a binary ends with, and its [`Exit`] code: the kind for code
+/// and tests, the message for people.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code.
+    pub exit: Exit,
+    /// What went wrong and, where there is one, what to do instead.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure ending with `exit`.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
+        Failure { exit, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_their_place_in_the_table() {
+        for (code, exit) in Exit::ALL.into_iter().enumerate() {
+            assert_eq!(exit.code() as usize, code);
+        }
+        assert!(Exit::help().contains("  8  verify found the chain broken\n"));
+    }
+
+    #[test]
+    fn a_failure_in_a_chain_gives_its_code() {
+        let failure = Failure::new(Exit::NotFound, "no such ledger");
+        assert_eq!(Exit::of([&failure as &(dyn std::error::Error + 'static)]), Exit::NotFound);
+        let refused = crate::ConnectError("refused".into());
+        assert_eq!(Exit::of([&refused as &(dyn std::error::Error + 'static)]), Exit::Unreachable);
+        assert_eq!(Exit::of([]), Exit::Unexpected);
     }
 }
