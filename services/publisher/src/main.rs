@@ -2,25 +2,36 @@
 //! for stdin) to Muster and waits for every receipt.
 //!
 //! Prints a summary (accepted, duplicates, rejected by reason code, no
-//! receipt) and writes the rejections to a file. Exit codes: 0 every event
-//! has a receipt; 1 error; 3 `--strict` and something was rejected; 4 some
-//! events got no receipt (not known to be recorded: publish them again).
+//! receipt, the head seen) and writes the rejections, each with its input
+//! line, to a file. Says so on stderr when receipts stop coming. Exit
+//! codes: the table of [`muster_bus::service::Exit`] (README.md): 3
+//! `--strict` and something was rejected; 4 some events got no receipt
+//! (not known to be recorded: publish them again); 5 no line of the file
+//! decodes, or its CSV header lacks columns; 7 NATS not reachable.
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
+use muster_bus::service::{Exit, Failure};
 use muster_bus::Topology;
 use muster_proto::answers::ImportSummary;
-use muster_proto::entry::{Receipt, ReceiptStatus};
+use muster_proto::entry::ReceiptStatus;
 use muster_proto::limits;
 use muster_publisher::input::{self, Encoding, Unpublishable};
 use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
+use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "muster-publish", version, about = "Publish events to Muster and wait for receipts")]
+#[command(
+    name = "muster-publish",
+    version,
+    about = "Publish events to Muster and wait for receipts",
+    after_help = Exit::help()
+)]
 struct Args {
     /// NATS, prefix, config file, logging.
     #[command(flatten)]
@@ -59,24 +70,52 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// After this many milliseconds without a receipt, say on stderr that
+    /// it is waiting for the ledger (and again as often while it waits).
+    #[arg(long, default_value_t = WAITING_NOTICE_MS)]
+    waiting_notice_ms: u64,
 }
+
+/// Default of `--waiting-notice-ms`. Rationale: a healthy ledger answers
+/// within a batch wait (milliseconds); five quiet seconds mean something
+/// is wrong, and a person should hear it before deciding to wait longer.
+const WAITING_NOTICE_MS: u64 = 5_000;
+
+/// Most rejections listed on stderr (all go to `--rejections`).
+const REJECTIONS_SHOWN_MAX: usize = 20;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum InputFormat {
+    /// One CloudEvent (JSON) per line.
     Jsonl,
+    /// One event per row (proto/README.md, "CSV input").
     Csv,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Wire {
+    /// CloudEvents JSON, as read.
     Json,
+    /// The bincode envelope (smaller, faster to decode).
     Bincode,
+}
+
+/// The input lines each event came from, by (source, id): a rejection
+/// names them. Several: the same id on more than one line.
+type LinesOfEvent = HashMap<(String, String), Vec<u64>>;
+
+/// What was read: the events, the lines that could not become one, and
+/// the line each event came from.
+struct Input {
+    events: Vec<Outgoing>,
+    unpublishable: Vec<Unpublishable>,
+    lines: LinesOfEvent,
 }
 
 fn main() -> ExitCode {
     if let Err(e) = muster_bus::service::load_config_from_args() {
         eprintln!("muster-publish: {e}");
-        return ExitCode::from(1);
+        return Exit::BadInput.into();
     }
     let args = Args::parse();
     muster_bus::service::init_tracing_with(args.common.log_json, "warn");
@@ -85,14 +124,16 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("muster-publish: {e:#}");
-            ExitCode::from(1)
+            Exit::of(e.chain()).into()
         }
     }
 }
 
 /// Reads every line (bounded: a line over the payload limit is reported,
-/// not loaded), turning each into an event or a local rejection.
-fn read_events(args: &Args) -> Result<(Vec<Outgoing>, Vec<Unpublishable>)> {
+/// not loaded), turning each into an event or a local rejection. A file
+/// no line of which decodes, or a CSV header without the columns rows
+/// need, is refused ([`Exit::BadInput`]) before anything is sent.
+fn read_events(args: &Args) -> Result<Input> {
     let reader: Box<dyn BufRead> = if args.file.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
@@ -109,68 +150,98 @@ fn read_events(args: &Args) -> Result<(Vec<Outgoing>, Vec<Unpublishable>)> {
         Wire::Json => Encoding::Json,
         Wire::Bincode => Encoding::Bincode,
     };
-    let (mut events, mut failed) = (Vec::new(), Vec::new());
-    if csv {
-        let mut reader = csv::Reader::from_reader(reader);
-        let headers = reader.headers()?.clone();
-        for (i, record) in reader.records().enumerate() {
-            let line = i as u64 + 1;
-            let converted = record
-                .map_err(|e| e.to_string())
-                .and_then(|r| input::csv_record_to_json(&headers, &r, args.source.as_deref()));
-            match converted {
-                Ok(json) => match input::from_json_line(line, &json, encoding) {
-                    Ok(event) => events.push(event),
-                    Err(bad) => failed.push(bad),
-                },
-                Err(message) => failed.push(Unpublishable { line, code: "invalid_field".into(), message }),
+    let mut input = Input { events: Vec::new(), unpublishable: Vec::new(), lines: HashMap::new() };
+    let mut first_undecodable: Option<String> = None;
+    let mut decoded_any = false;
+    let mut take = |number: u64, line: Result<&[u8], Unpublishable>| {
+        let line = line.and_then(|bytes| {
+            // Checked until one line decodes: a file of which none does
+            // is not events at all (a wrong file, a CSV as JSONL, …).
+            if !decoded_any {
+                match muster_proto::cloudevents::decode_json(bytes) {
+                    Ok(_) => decoded_any = true,
+                    Err(e) if first_undecodable.is_none() => {
+                        first_undecodable = Some(format!("line {number}: {}: {}", e.code.as_str(), e.message));
+                    }
+                    Err(_) => {}
+                }
+            }
+            input::from_json_line(number, bytes, encoding)
+        });
+        match line {
+            Ok(event) => {
+                input.lines.entry((event.source.clone(), event.id.clone())).or_default().push(number);
+                input.events.push(event);
+            }
+            Err(bad) => {
+                if first_undecodable.is_none() {
+                    first_undecodable = Some(format!("line {}: {}: {}", bad.line, bad.code, bad.message));
+                }
+                input.unpublishable.push(bad);
             }
         }
+    };
+    if csv {
+        input::read_csv(reader, args.source.as_deref(), |number, row| match row {
+            Ok(json) => take(number, Ok(&json)),
+            Err(bad) => take(number, Err(bad)),
+        })
+        .map_err(|bad| {
+            let message = format!("{}: line {}: {}", args.file.display(), bad.line, bad.message);
+            Failure::new(Exit::BadInput, message)
+        })?;
     } else {
-        let mut reader = reader;
-        let mut line = Vec::new();
-        let mut number = 0u64;
-        loop {
-            line.clear();
-            number += 1;
-            let read = (&mut reader).take(limits::PAYLOAD_BYTES_MAX as u64 + 1).read_until(b'\n', &mut line)?;
-            if read == 0 {
-                break;
-            }
-            if line.last() != Some(&b'\n') && read > limits::PAYLOAD_BYTES_MAX {
-                // Skip the rest of the over-long line without keeping it.
-                let mut rest = Vec::new();
-                while reader.read_until(b'\n', &mut rest)? > 0 && rest.last() != Some(&b'\n') {
-                    rest.clear();
-                }
-                let message = format!("line is over {} bytes", limits::PAYLOAD_BYTES_MAX);
-                failed.push(Unpublishable { line: number, code: "payload_too_large".into(), message });
-                continue;
-            }
-            let trimmed = line.trim_ascii();
-            if trimmed.is_empty() {
-                continue;
-            }
-            match input::from_json_line(number, trimmed, encoding) {
-                Ok(event) => events.push(event),
-                Err(bad) => failed.push(bad),
-            }
+        read_jsonl_lines(reader, &mut take)?;
+    }
+    if !decoded_any {
+        if let Some(first) = first_undecodable {
+            let message = format!("{}: no line decodes as an event; {first}", args.file.display());
+            return Err(Failure::new(Exit::BadInput, message).into());
         }
     }
-    Ok((events, failed))
+    Ok(input)
+}
+
+/// Hands each non-empty line of `reader` to `take`, with its number; a line
+/// over the payload limit as an [`Unpublishable`], never loaded whole.
+fn read_jsonl_lines(mut reader: impl BufRead, take: &mut impl FnMut(u64, Result<&[u8], Unpublishable>)) -> Result<()> {
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        number += 1;
+        let read = (&mut reader).take(limits::PAYLOAD_BYTES_MAX as u64 + 1).read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok(());
+        }
+        if line.last() != Some(&b'\n') && read > limits::PAYLOAD_BYTES_MAX {
+            // Skip the rest of the over-long line without keeping it.
+            let mut rest = Vec::new();
+            while reader.read_until(b'\n', &mut rest)? > 0 && rest.last() != Some(&b'\n') {
+                rest.clear();
+            }
+            let message = format!("line is over {} bytes", limits::PAYLOAD_BYTES_MAX);
+            take(number, Err(Unpublishable { line: number, code: "payload_too_large".into(), message }));
+            continue;
+        }
+        let trimmed = line.trim_ascii();
+        if !trimmed.is_empty() {
+            take(number, Ok(trimmed));
+        }
+    }
 }
 
 async fn run(args: Args) -> Result<ExitCode> {
-    let (events, unpublishable) = read_events(&args)?;
-    let client = muster_bus::connect(&args.common.connect_config("muster-publish").map_err(anyhow::Error::msg)?)
-        .await
-        .context("connecting to NATS")?;
+    let Input { events, unpublishable, lines } = read_events(&args)?;
+    let config = args.common.connect_config("muster-publish").map_err(|e| Failure::new(Exit::BadInput, e))?;
+    let client = muster_bus::connect(&config).await.context("connecting to NATS")?;
     let config = PublisherConfig {
         window: args.window.clamp(1, limits::PUBLISH_IN_FLIGHT_MAX),
         batch: args.batch.into(),
         receipt_wait: Duration::from_millis(args.receipt_wait_ms),
         ..PublisherConfig::default()
     };
+    let give_up_after = config.receipt_wait * (config.attempts * (config.attempts + 1) / 2);
     let publisher = Publisher::new(client.clone(), Topology::new(&args.common.prefix), config);
     let bar =
         if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(events.len() as u64) };
@@ -178,20 +249,50 @@ async fn run(args: Args) -> Result<ExitCode> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} receipts  {per_sec}  eta {eta}")
             .expect("a valid template"),
     );
-    let started = std::time::Instant::now();
-    let outcomes = publisher.publish_all(events, |_| bar.inc(1)).await?;
+    let started = Instant::now();
+    let waiting = Arc::new(Mutex::new(Waiting { last_receipt: started, outstanding: events.len() as u64 }));
+    let notices = tokio::spawn(waiting_notices(
+        waiting.clone(),
+        Duration::from_millis(args.waiting_notice_ms.max(1)),
+        give_up_after,
+        bar.clone(),
+    ));
+    let outcomes = publisher
+        .publish_all(events, |outcome| {
+            bar.inc(1);
+            let mut waiting = waiting.lock().expect("waiting lock");
+            waiting.outstanding -= 1;
+            if let Outcome::Receipt(_) = outcome {
+                waiting.last_receipt = Instant::now();
+            }
+        })
+        .await;
+    notices.abort();
+    let outcomes = outcomes?;
     bar.finish_and_clear();
     let elapsed = started.elapsed();
 
     let mut summary = ImportSummary::default();
     let mut rejected: Vec<serde_json::Value> = Vec::new();
     let mut no_receipt = 0u64;
+    // The n-th outcome of a (source, id) is that of its n-th line.
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
     for outcome in &outcomes {
         match outcome {
             Outcome::Receipt(receipt) => {
                 summary.count(receipt);
+                if receipt.seq > Some(summary.head_seq) {
+                    if let (Some(seq), Some(hash)) = (receipt.seq, &receipt.hash) {
+                        (summary.head_seq, summary.head_hash) = (seq, hash.clone());
+                    }
+                }
+                let nth = seen.entry((&receipt.source, &receipt.id)).or_default();
+                let line = lines.get(&(receipt.source.clone(), receipt.id.clone())).and_then(|l| l.get(*nth));
+                *nth += 1;
                 if receipt.status == ReceiptStatus::Rejected && !receipt.duplicate {
-                    rejected.push(serde_json::to_value(receipt)?);
+                    let mut value = serde_json::to_value(receipt)?;
+                    value["line"] = line.copied().into();
+                    rejected.push(value);
                 }
             }
             Outcome::NoReceipt { source, id, attempts } => {
@@ -201,9 +302,11 @@ async fn run(args: Args) -> Result<ExitCode> {
         }
     }
     for bad in &unpublishable {
-        summary.count(&unpublished_receipt(bad));
+        summary.count(&bad.receipt());
         rejected.push(serde_json::json!({"line": bad.line, "code": bad.code, "message": bad.message}));
     }
+    rejected.sort_by_key(|r| r["line"].as_u64());
+    show_rejections(&rejected, args.rejections.is_some());
     if let Some(path) = &args.rejections {
         let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
         for line in &rejected {
@@ -229,24 +332,85 @@ async fn run(args: Args) -> Result<ExitCode> {
         per_second
     );
     Ok(if no_receipt > 0 {
-        ExitCode::from(4)
+        Exit::NoReceipt.into()
     } else if args.strict && summary.rejected > 0 {
-        ExitCode::from(3)
+        Exit::Rejected.into()
     } else {
         ExitCode::SUCCESS
     })
 }
 
-fn unpublished_receipt(bad: &Unpublishable) -> Receipt {
-    Receipt {
-        source: String::new(),
-        id: String::new(),
-        seq: None,
-        duplicate: false,
-        status: ReceiptStatus::Rejected,
-        hash: None,
-        code: Some(bad.code.clone()),
-        message: Some(format!("line {}: {}", bad.line, bad.message)),
-        conflicts_with: Vec::new(),
+/// Lists the first rejections on stderr, each with its input line.
+fn show_rejections(rejected: &[serde_json::Value], written_to_file: bool) {
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+    for rejection in rejected.iter().take(REJECTIONS_SHOWN_MAX) {
+        let line = rejection["line"].as_u64().map_or("?".into(), |l| l.to_string());
+        let event = match (text(&rejection["source"]), text(&rejection["id"])) {
+            (source, id) if !id.is_empty() => format!(" {source}/{id}"),
+            _ => String::new(),
+        };
+        eprintln!(
+            "muster-publish: line {line}:{event} rejected: {}: {}",
+            text(&rejection["code"]),
+            text(&rejection["message"])
+        );
+    }
+    if rejected.len() > REJECTIONS_SHOWN_MAX {
+        let more = rejected.len() - REJECTIONS_SHOWN_MAX;
+        let hint = if written_to_file { "all are in the --rejections file" } else { "--rejections FILE lists all" };
+        eprintln!("muster-publish: … and {more} more rejections ({hint})");
+    }
+}
+
+/// What the waiting notices read: when the last receipt came, and how
+/// many events still wait for theirs.
+struct Waiting {
+    last_receipt: Instant,
+    outstanding: u64,
+}
+
+/// Says on stderr, every `quiet` while no receipt comes, that it is
+/// waiting for the ledger: how many events are outstanding and how long
+/// it will still wait for them (each event is given up after
+/// `give_up_after` without its receipt: exit 4). Runs until aborted.
+async fn waiting_notices(
+    waiting: Arc<Mutex<Waiting>>,
+    quiet: Duration,
+    give_up_after: Duration,
+    bar: indicatif::ProgressBar,
+) {
+    let mut last_notice: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(quiet.clamp(Duration::from_millis(50), Duration::from_secs(1))).await;
+        let (since, outstanding) = {
+            let waiting = waiting.lock().expect("waiting lock");
+            (waiting.last_receipt.elapsed(), waiting.outstanding)
+        };
+        let due = last_notice.is_none_or(|at| at.elapsed() >= quiet);
+        if since < quiet || outstanding == 0 || !due {
+            if since < quiet {
+                last_notice = None;
+            }
+            continue;
+        }
+        last_notice = Some(Instant::now());
+        let left = give_up_after.saturating_sub(since);
+        bar.suspend(|| {
+            eprintln!(
+                "muster-publish: waiting for the ledger: no receipt for {} s, {outstanding} events outstanding; \
+                 waiting up to {} s more (then exit 4: publish again, safely)",
+                since.as_secs(),
+                left.as_secs()
+            )
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_option_has_a_description() {
+        use clap::CommandFactory;
+        assert_eq!(muster_bus::service::undescribed_options(&super::Args::command()), Vec::<String>::new());
     }
 }
