@@ -6,19 +6,26 @@
 //! muster tree | roster | history | lineage | series | receipt | verify
 //! muster export --ledger DIR ledger.jsonl          # the chain, for auditors
 //! muster verify --export ledger.jsonl              # offline, no ledger needed
-//! muster --nats nats://127.0.0.1:4222 headcount …   # ask the query service instead
-//! muster --nats nats://127.0.0.1:4222 status        # how far the replica is behind
+//! muster --nats-url nats://127.0.0.1:4222 headcount …   # ask the query service instead
+//! muster --nats-url nats://127.0.0.1:4222 status        # how far the replica is behind
 //! ```
-//! Every query takes `--format table|json|csv`.
+//! Every query takes `--format table|json|csv` (`--bom` for spreadsheets).
 //!
-//! Exit codes: 0 done; 1 error (bad arguments, unreadable file, ledger
-//! error); 2 `verify` found the chain broken; 3 `import --strict` saw a
-//! rejected event.
+//! Local or remote: `--nats-url` (old name `--nats`) asks the query
+//! service, `--ledger` a local directory (not both). With neither, a ledger
+//! directory in `MUSTER_LEDGER` means local; else a URL in
+//! `MUSTER_NATS_URL` or `NATS_URL` means remote; else the local
+//! `data/ledger`. `import`, `export` and `checkpoint` are always local.
+//! Rationale: an explicit flag always wins, and a `NATS_URL` the `nats`
+//! tool left in the environment never turns an import remote.
+//!
+//! Exit codes: the table of [`muster_bus::service::Exit`] (README.md).
 
 mod output;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use muster_bus::service::{Exit, Failure};
 use muster_domain::Date;
 use muster_ledger::{Incoming, Ledger, LedgerConfig};
 use muster_proto::answers::*;
@@ -32,24 +39,35 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "muster", version, about = "Muster: an event-sourced staffing ledger")]
+#[command(
+    name = "muster",
+    version,
+    about = "Muster: an event-sourced staffing ledger",
+    after_help = muster_bus::service::Exit::help()
+)]
 struct Cli {
-    /// The ledger directory (sled), for local use.
-    #[arg(long, global = true, env = "MUSTER_LEDGER", default_value = "data/ledger")]
-    ledger: PathBuf,
+    /// The local ledger directory (sled) [env: MUSTER_LEDGER; default:
+    /// data/ledger]. Queries need it to exist; only `import` creates it.
+    #[arg(long, global = true)]
+    ledger: Option<PathBuf>,
     /// Ask the query service over NATS at these URLs instead of a local
-    /// ledger (comma-separated).
-    #[arg(long, global = true, value_delimiter = ',')]
-    nats: Option<Vec<String>>,
-    /// Subject prefix of the ledger, with --nats.
+    /// ledger (comma-separated) [env: MUSTER_NATS_URL, then NATS_URL, used
+    /// when no ledger directory is named].
+    #[arg(long, alias = "nats", global = true, value_delimiter = ',', conflicts_with = "ledger")]
+    nats_url: Option<Vec<String>>,
+    /// Subject prefix of the ledger, with --nats-url.
     #[arg(long, global = true, env = "MUSTER_PREFIX", default_value = "muster")]
     prefix: String,
-    /// NATS credentials and TLS, with --nats.
+    /// NATS credentials, TLS and connect timeout, with --nats-url.
     #[command(flatten)]
     auth: muster_bus::service::NatsAuthArgs,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
+    /// With --format csv: start the output with a UTF-8 byte order mark,
+    /// so spreadsheets (Excel) read non-ASCII names correctly.
+    #[arg(long, global = true)]
+    bom: bool,
     /// Log as JSON lines instead of text (logs go to stderr).
     #[arg(long, global = true)]
     log_json: bool,
@@ -59,17 +77,25 @@ struct Cli {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
+    /// Aligned columns, for people.
     Table,
+    /// JSON, as the query service answers.
     Json,
+    /// CSV with a header row.
     Csv,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Import a JSONL file of CloudEvents (one per line; `-` for stdin).
+    /// Import a JSONL file of CloudEvents (one per line; `-` for stdin), or
+    /// a CSV file of events (proto/README.md, "CSV input") into the local
+    /// ledger, creating it if needed.
     Import {
-        /// The file.
+        /// The file: `.jsonl`, `.csv`, or - for stdin (JSONL).
         file: PathBuf,
+        /// For CSV rows without a source column: their source.
+        #[arg(long)]
+        source: Option<String>,
         /// Write the receipts of rejected events here, as JSON lines.
         #[arg(long)]
         rejections: Option<PathBuf>,
@@ -79,8 +105,10 @@ enum Command {
     },
     /// Posted and working headcount of a unit on a day.
     Headcount {
+        /// The unit's id.
         #[arg(long)]
         unit: String,
+        /// The day, YYYY-MM-DD.
         #[arg(long)]
         date: Date,
         /// Include every unit below it, as the tree stood that day.
@@ -92,57 +120,74 @@ enum Command {
     },
     /// Every active unit on a day with its counts.
     Tree {
+        /// The day, YYYY-MM-DD.
         #[arg(long)]
         date: Date,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
         #[arg(long)]
         known_at: Option<String>,
     },
     /// Staff posted at or working in a unit on a day.
     Roster {
+        /// The unit's id.
         #[arg(long)]
         unit: String,
+        /// The day, YYYY-MM-DD.
         #[arg(long)]
         date: Date,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
         #[arg(long)]
         known_at: Option<String>,
     },
     /// Every event that touched a staff member.
     History {
+        /// The staff member's id.
         #[arg(long)]
         staff: String,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
         #[arg(long)]
         known_at: Option<String>,
     },
     /// The mergers and splits a unit came from and went into.
     Lineage {
+        /// The unit's id.
         #[arg(long)]
         unit: String,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
         #[arg(long)]
         known_at: Option<String>,
     },
     /// Headcount of a unit on every day it changed between two dates.
     Series {
+        /// The unit's id.
         #[arg(long)]
         unit: String,
+        /// The first day, YYYY-MM-DD.
         #[arg(long)]
         from: Date,
+        /// The last day, YYYY-MM-DD.
         #[arg(long)]
         to: Date,
+        /// Include every unit below it.
         #[arg(long)]
         rollup: bool,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
         #[arg(long)]
         known_at: Option<String>,
     },
     /// The front-line audit between two days: strength, moves by cause,
     /// paper moves, round trips, quotas, and the arithmetic.
     Audit {
+        /// The first day, YYYY-MM-DD.
         #[arg(long)]
         from: Date,
+        /// The last day, YYYY-MM-DD.
         #[arg(long)]
         to: Date,
         /// Audit only this unit's subtree.
         #[arg(long)]
         scope: Option<String>,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
         #[arg(long)]
         known_at: Option<String>,
         /// Also write a self-contained HTML report (charts included) here.
@@ -154,8 +199,10 @@ enum Command {
     },
     /// The receipt of one event.
     Receipt {
+        /// The event's source, e.g. hr/nanhu.
         #[arg(long)]
         source: String,
+        /// The event's id.
         #[arg(long)]
         id: String,
     },
@@ -207,7 +254,7 @@ enum Command {
         /// Where (default: stdout).
         file: Option<PathBuf>,
     },
-    /// How far a query replica is behind the ledger (with --nats).
+    /// How far a query replica is behind the ledger (with --nats-url).
     Status,
 }
 
@@ -218,9 +265,84 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("muster: {error:#}");
-            ExitCode::from(1)
+            Exit::of(error.chain()).into()
         }
     }
+}
+
+/// Where a command runs: a local ledger directory, or the query service at
+/// these URLs (the rule is in the crate's docs and README.md).
+enum Place {
+    Local(PathBuf),
+    Remote(Vec<String>),
+}
+
+impl Place {
+    fn of(cli: &Cli) -> Place {
+        if let Some(urls) = &cli.nats_url {
+            return Place::Remote(urls.clone());
+        }
+        let named = cli
+            .ledger
+            .clone()
+            .or_else(|| std::env::var_os("MUSTER_LEDGER").filter(|v| !v.is_empty()).map(PathBuf::from));
+        let local_only =
+            matches!(cli.command, Command::Import { .. } | Command::Export { .. } | Command::Checkpoint { .. });
+        match (named, muster_bus::service::nats_url_from_env()) {
+            (Some(directory), _) => Place::Local(directory),
+            (None, Some(urls)) if !local_only => Place::Remote(urls.split(',').map(str::to_owned).collect()),
+            (None, _) => Place::Local(PathBuf::from("data/ledger")),
+        }
+    }
+}
+
+/// A usage mistake clap cannot see (a local command given a URL, …).
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    Failure::new(Exit::Usage, message).into()
+}
+
+/// Opens the local ledger at `path`, which must exist unless `create`.
+/// Rationale: a query on a mistyped directory must not create an empty
+/// ledger and answer zeros; and one a running service holds is refused at
+/// once, pointing at the service (sled's lock is not waited for).
+fn open_local(path: &std::path::Path, create: bool) -> Result<Ledger> {
+    if !create && !path.is_dir() {
+        return Err(Failure::new(
+            Exit::NotFound,
+            format!(
+                "no ledger at {}: the directory does not exist (only `muster import` creates one; \
+                 to ask the query service give --nats-url)",
+                path.display()
+            ),
+        )
+        .into());
+    }
+    let config = LedgerConfig { lock_wait: std::time::Duration::ZERO, ..LedgerConfig::new(path) };
+    Ledger::open(&config).map_err(|error| match error.kind() {
+        muster_ledger::LedgerErrorKind::Storage(e) if e.to_string().contains("could not acquire lock") => Failure::new(
+            Exit::Unreachable,
+            format!(
+                "the ledger at {} is in use by a running service (muster-ledger or muster-query): \
+                     ask it with --nats-url instead",
+                path.display()
+            ),
+        )
+        .into(),
+        _ => anyhow::Error::new(error).context(format!("opening the ledger at {}", path.display())),
+    })
+}
+
+/// The exit code of a query's error code (proto/README.md).
+fn exit_of_query_code(code: &str) -> Exit {
+    match code {
+        "unit_unknown" | "staff_unknown" | "scope_unknown" | "not_found" => Exit::NotFound,
+        "bad_request" | "unknown_field" | "not_yet_applied" => Exit::BadInput,
+        _ => Exit::Unexpected,
+    }
+}
+
+fn query_failure(code: &str, message: &str) -> anyhow::Error {
+    Failure::new(exit_of_query_code(code), format!("{code}: {message}")).into()
 }
 
 fn now_ms() -> u64 {
@@ -242,17 +364,23 @@ impl Backend {
         let body = serde_json::to_vec(&request)?;
         match self {
             Backend::Local(ledger) => muster_query::answer::answer(ledger, endpoint, &body)
-                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message)),
+                .map_err(|e| query_failure(&e.code.to_string(), &e.message)),
             Backend::Remote { client, topology, runtime } => runtime.block_on(async {
                 let subject = format!("{}.{endpoint}", topology.query_group());
-                let reply = tokio::time::timeout(QUERY_TIMEOUT, client.request(subject, body.into()))
+                let unreachable = |why: String| Failure::new(Exit::Unreachable, why);
+                let reply = tokio::time::timeout(QUERY_TIMEOUT, client.request(subject.clone(), body.into()))
                     .await
-                    .map_err(|_| anyhow::anyhow!("the query service did not answer within {QUERY_TIMEOUT:?}"))?
-                    .context("asking the query service (is muster-query running?)")?;
+                    .map_err(|_| unreachable(format!("the query service did not answer within {QUERY_TIMEOUT:?}")))?
+                    .map_err(|e| match e.kind() {
+                        async_nats::RequestErrorKind::NoResponders => unreachable(format!(
+                            "no query service answers on {subject} (is muster-query running, with this --prefix?)"
+                        )),
+                        _ => unreachable(format!("asking the query service: {e}")),
+                    })?;
                 let failed = reply.headers.as_ref().and_then(|h| h.get("Nats-Service-Error")).is_some();
                 if failed {
                     let error: muster_proto::requests::ErrorAnswer = serde_json::from_slice(&reply.payload)?;
-                    bail!("{}: {}", error.code, error.message);
+                    return Err(query_failure(&error.code, &error.message));
                 }
                 Ok(reply.payload.to_vec())
             }),
@@ -290,7 +418,7 @@ fn keygen(file: &std::path::Path, out: &mut impl Write) -> Result<ExitCode> {
 }
 
 /// `verify --export`: the same answer as a ledger's verify, from the file
-/// alone (and, given one, against a signed checkpoint); exit 2 when its
+/// alone (and, given one, against a signed checkpoint); exit 8 when its
 /// chain is broken or does not match the checkpoint.
 fn verify_export(
     file: &std::path::Path,
@@ -325,7 +453,7 @@ fn verify_export(
             | muster_ledger::checkpoint::CheckpointError::Untrusted { .. }),
         )) => {
             eprintln!("muster: {e}");
-            return Ok(ExitCode::from(2));
+            return Ok(Exit::ChainBroken.into());
         }
         Err(other) => return Err(other.into()),
     };
@@ -343,7 +471,7 @@ fn print_verify(answer: &VerifyAnswer, format: Format, out: &mut impl Write) -> 
         _ => {}
     }
     output::one(out, format, answer, Table::kv(&pairs))?;
-    Ok(if answer.ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if answer.ok { ExitCode::SUCCESS } else { Exit::ChainBroken.into() })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
@@ -356,7 +484,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         FormatArg::Json => Format::Json,
         FormatArg::Csv => Format::Csv,
     };
-    let out = &mut std::io::stdout().lock();
+    let out = &mut output::BomFirst::new(std::io::stdout().lock(), cli.bom && matches!(format, Format::Csv));
     // Offline: an export is checked on its own, with no ledger opened.
     match &cli.command {
         Command::Verify { export: Some(file), checkpoint, public_key } => {
@@ -380,27 +508,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         _ => {}
     }
-    let backend = match &cli.nats {
-        Some(urls) => {
+    let backend = match Place::of(&cli) {
+        Place::Remote(_) if matches!(cli.command, Command::Import { .. }) => {
+            return Err(usage("import writes a local ledger; to send events to the ledger service use muster-publish"));
+        }
+        Place::Remote(urls) => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let config = cli.auth.connect_config(urls.clone(), "muster").map_err(anyhow::Error::msg)?;
-            let client = runtime
-                .block_on(async { tokio::time::timeout(QUERY_TIMEOUT, muster_bus::connect(&config)).await })
-                .map_err(|_| anyhow::anyhow!("could not reach NATS at {}", urls.join(",")))??;
+            let config =
+                cli.auth.connect_config(urls.clone(), "muster").map_err(|e| Failure::new(Exit::BadInput, e))?;
+            let client = runtime.block_on(muster_bus::connect(&config)).context("connecting to NATS")?;
             Backend::Remote { client, topology: muster_bus::Topology::new(&cli.prefix), runtime }
         }
-        None => Backend::Local(
-            Ledger::open(&LedgerConfig::new(&cli.ledger))
-                .with_context(|| format!("opening the ledger at {}", cli.ledger.display()))?,
-        ),
+        Place::Local(path) => {
+            if let Command::Import { file, source, rejections, strict } = &cli.command {
+                let options =
+                    ImportOptions { source: source.as_deref(), rejections: rejections.as_deref(), strict: *strict };
+                return import(&path, file, options, format, out);
+            }
+            Backend::Local(open_local(&path, false)?)
+        }
     };
     match cli.command {
-        Command::Import { file, rejections, strict } => {
-            let Backend::Local(mut ledger) = backend else {
-                bail!("import writes a local ledger; to send events to the ledger service use muster-publish");
-            };
-            return import(&mut ledger, &file, rejections, strict, format, out);
-        }
+        Command::Import { .. } => unreachable!("imported above"),
         Command::Headcount { unit, date, rollup, known_at } => {
             let request = json!({"unit": unit, "date": date.to_string(), "rollup": rollup});
             let row: HeadcountOut = parse(&backend.ask("headcount", with_known_at(request, known_at.as_deref()))?)?;
@@ -452,7 +581,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Export { file } => {
             let Backend::Local(ledger) = backend else {
-                bail!("export reads a local ledger: give --ledger, not --nats")
+                return Err(usage("export reads a local ledger: give --ledger, not --nats-url"));
             };
             let written = match &file {
                 Some(path) => {
@@ -464,7 +593,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("exported {} entries, head hash {}", written.entries, muster_ledger::hex(&written.head_hash));
         }
         Command::Checkpoint { signing_key } => {
-            let Backend::Local(ledger) = backend else { bail!("checkpoint signs a local ledger: give --ledger") };
+            let Backend::Local(ledger) = backend else {
+                return Err(usage("checkpoint signs a local ledger: give --ledger, not --nats-url"));
+            };
             // The head is only signed once its chain checks.
             ledger.verify()?;
             let signer = muster_ledger::checkpoint::Signer::from_file(&signing_key)?;
@@ -472,7 +603,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out.write_all(&muster_proto::checkpoint::encode(&checkpoint))?;
             out.write_all(b"\n")?;
         }
-        Command::Keygen { .. } | Command::Subjects { .. } | Command::NatsAccounts { .. } => unreachable!("handled before a ledger is opened"),
+        Command::Keygen { .. } | Command::Subjects { .. } | Command::NatsAccounts { .. } => {
+            unreachable!("handled before a ledger is opened")
+        }
         Command::Verify { .. } => {
             let answer: VerifyAnswer = parse(&backend.ask("verify", json!({}))?)?;
             let code = print_verify(&answer, format, out)?;
@@ -481,7 +614,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Status => {
-            let Backend::Remote { .. } = backend else { bail!("status is a query service's: give --nats") };
+            let Backend::Remote { .. } = backend else {
+                return Err(usage("status is a query service's: give --nats-url"));
+            };
             let answer: StatusAnswer = parse(&backend.ask("status", json!({}))?)?;
             let pairs = [
                 ("ledger_seq", answer.ledger_seq.to_string()),
@@ -496,11 +631,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn import(
-    ledger: &mut Ledger,
-    file: &PathBuf,
-    rejections: Option<PathBuf>,
+/// `import`'s settings besides the file.
+struct ImportOptions<'a> {
+    /// The source of CSV rows without a source column.
+    source: Option<&'a str>,
+    /// Where to write the rejections (JSON lines).
+    rejections: Option<&'a std::path::Path>,
+    /// Exit 3 if anything was rejected.
     strict: bool,
+}
+
+/// `import`: every line (JSONL) or row (CSV) of `file` into the ledger at
+/// `path`, created if missing. A file no line of which decodes, or a CSV
+/// header without the columns rows need, is refused (exit 5) before the
+/// ledger is opened: nothing is written, no directory created.
+fn import(
+    path: &std::path::Path,
+    file: &std::path::Path,
+    options: ImportOptions,
     format: Format,
     out: &mut impl Write,
 ) -> Result<ExitCode> {
@@ -511,69 +659,206 @@ fn import(
             std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
         ))
     };
-    let mut rejection_file = match &rejections {
-        Some(path) => Some(std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        )),
-        None => None,
-    };
-    let mut summary = ImportSummary::default();
-    let mut reader = reader;
-    let mut line = Vec::new();
-    let mut number = 0usize;
-    let mut done = false;
-    while !done {
-        let mut batch = Vec::with_capacity(BATCH_EVENTS_MAX);
-        let mut line_numbers = Vec::with_capacity(BATCH_EVENTS_MAX);
-        while batch.len() < BATCH_EVENTS_MAX {
-            line.clear();
-            number += 1;
-            // Bounded: a line over the payload limit is never held whole.
-            let read = (&mut reader).take(PAYLOAD_BYTES_MAX as u64 + 1).read_until(b'\n', &mut line)?;
-            if read == 0 {
-                done = true;
-                break;
-            }
-            if line.last() != Some(&b'\n') && read > PAYLOAD_BYTES_MAX {
-                let mut rest = Vec::new();
-                while reader.read_until(b'\n', &mut rest)? > 0 && rest.last() != Some(&b'\n') {
-                    rest.clear();
-                }
-                // The codec turns an over-long payload into its rejection.
-                batch.push(Incoming::json(&line));
-                line_numbers.push(number);
-                continue;
-            }
-            let trimmed = line.trim_ascii();
-            if trimmed.is_empty() {
-                continue;
-            }
-            batch.push(Incoming::json(trimmed));
-            line_numbers.push(number);
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        let receipts = ledger.submit_batch(batch, now_ms())?;
-        for (receipt, line) in receipts.iter().zip(&line_numbers) {
-            summary.count(receipt);
-            if receipt.status == ReceiptStatus::Rejected && !receipt.duplicate {
-                if let Some(file) = &mut rejection_file {
-                    let mut value = serde_json::to_value(receipt)?;
-                    value["line"] = (*line).into();
-                    writeln!(file, "{value}")?;
-                }
+    let mut feed = Feed::new(path, file, options.rejections);
+    if file.extension().is_some_and(|e| e == "csv") {
+        // Rows are few enough to hold (an HR export); then fed as lines.
+        let mut rows = Vec::new();
+        muster_publisher::input::read_csv(reader, options.source, |line, row| rows.push((line, row))).map_err(
+            |bad| Failure::new(Exit::BadInput, format!("{}: line {}: {}", file.display(), bad.line, bad.message)),
+        )?;
+        for (line, row) in rows {
+            match row {
+                Ok(json) => feed.push(line as usize, Incoming::json(&json))?,
+                Err(bad) => feed.reject_unread(&bad)?,
             }
         }
+    } else {
+        read_jsonl(reader, &mut feed)?;
     }
-    if let Some(file) = &mut rejection_file {
-        file.flush()?;
-    }
-    summary.head_seq = ledger.head().seq;
-    summary.head_hash = muster_ledger::hex(&ledger.head().hash);
+    let summary = feed.finish()?;
     output::one(out, format, &summary, Table::kv(&summary.rows()))?;
-    if strict && summary.rejected > 0 {
-        return Ok(ExitCode::from(3));
+    if options.strict && summary.rejected > 0 {
+        return Ok(Exit::Rejected.into());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Feeds each line of a JSONL `reader` (bounded: a line over the payload
+/// limit is never held whole) to `feed`.
+fn read_jsonl(mut reader: impl BufRead, feed: &mut Feed) -> Result<()> {
+    let mut line = Vec::new();
+    let mut number = 0usize;
+    loop {
+        line.clear();
+        number += 1;
+        let read = (&mut reader).take(PAYLOAD_BYTES_MAX as u64 + 1).read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok(());
+        }
+        if line.last() != Some(&b'\n') && read > PAYLOAD_BYTES_MAX {
+            let mut rest = Vec::new();
+            while reader.read_until(b'\n', &mut rest)? > 0 && rest.last() != Some(&b'\n') {
+                rest.clear();
+            }
+            // The codec turns an over-long payload into its rejection.
+            feed.push(number, Incoming::json(&line))?;
+            continue;
+        }
+        let trimmed = line.trim_ascii();
+        if !trimmed.is_empty() {
+            feed.push(number, Incoming::json(trimmed))?;
+        }
+    }
+}
+
+/// Takes an import's events in batches into the ledger, which it opens
+/// (creating it) only once a line decoded: until then it holds what it
+/// read, so a file of which no line decodes changes nothing.
+struct Feed<'a> {
+    path: &'a std::path::Path,
+    file: &'a std::path::Path,
+    ledger: Option<Ledger>,
+    rejections_path: Option<&'a std::path::Path>,
+    rejections: Option<std::io::BufWriter<std::fs::File>>,
+    /// Read, not yet submitted, with their line numbers.
+    pending: Vec<(usize, Incoming)>,
+    /// Why the first line that did not decode did not.
+    first_undecodable: Option<String>,
+    decoded_any: bool,
+    /// Rejections read before any line decoded.
+    unwritten_rejections: Vec<serde_json::Value>,
+    summary: ImportSummary,
+}
+
+impl<'a> Feed<'a> {
+    fn new(path: &'a std::path::Path, file: &'a std::path::Path, rejections: Option<&'a std::path::Path>) -> Self {
+        Feed {
+            path,
+            file,
+            ledger: None,
+            rejections_path: rejections,
+            rejections: None,
+            pending: Vec::new(),
+            first_undecodable: None,
+            decoded_any: false,
+            unwritten_rejections: Vec::new(),
+            summary: ImportSummary::default(),
+        }
+    }
+
+    fn push(&mut self, line: usize, incoming: Incoming) -> Result<()> {
+        match &incoming {
+            Incoming::Decoded(_) => self.decoded_any = true,
+            Incoming::Undecodable { error, .. } if self.first_undecodable.is_none() => {
+                self.first_undecodable = Some(format!("line {line}: {}: {}", error.code.as_str(), error.message));
+            }
+            Incoming::Undecodable { .. } => {}
+        }
+        self.pending.push((line, incoming));
+        if self.decoded_any && self.pending.len() >= BATCH_EVENTS_MAX {
+            self.submit()?;
+        }
+        Ok(())
+    }
+
+    /// A CSV row that could not become an event: counted and listed, not
+    /// recorded (it has no usable id).
+    fn reject_unread(&mut self, bad: &muster_publisher::input::Unpublishable) -> Result<()> {
+        if self.first_undecodable.is_none() {
+            self.first_undecodable = Some(format!("line {}: {}: {}", bad.line, bad.code, bad.message));
+        }
+        self.summary.count(&bad.receipt());
+        let value = json!({"line": bad.line, "code": bad.code, "message": bad.message});
+        self.write_rejection(value)
+    }
+
+    fn write_rejection(&mut self, value: serde_json::Value) -> Result<()> {
+        let Some(path) = self.rejections_path else { return Ok(()) };
+        if !self.decoded_any {
+            // Nothing is written for a file that turns out not to be events.
+            self.unwritten_rejections.push(value);
+            return Ok(());
+        }
+        if self.rejections.is_none() {
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            self.rejections = Some(std::io::BufWriter::new(file));
+        }
+        let file = self.rejections.as_mut().expect("opened above");
+        writeln!(file, "{value}")?;
+        Ok(())
+    }
+
+    fn ledger(&mut self) -> Result<&mut Ledger> {
+        if self.ledger.is_none() {
+            self.ledger = Some(open_local(self.path, true)?);
+        }
+        Ok(self.ledger.as_mut().expect("opened above"))
+    }
+
+    /// Submits what is pending, in batches of at most `BATCH_EVENTS_MAX`.
+    fn submit(&mut self) -> Result<()> {
+        for value in std::mem::take(&mut self.unwritten_rejections) {
+            self.write_rejection(value)?;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let mut pending = pending.into_iter().peekable();
+        while pending.peek().is_some() {
+            let (lines, batch): (Vec<usize>, Vec<Incoming>) = pending.by_ref().take(BATCH_EVENTS_MAX).unzip();
+            let receipts = self.ledger()?.submit_batch(batch, now_ms())?;
+            for (receipt, line) in receipts.iter().zip(lines) {
+                self.summary.count(receipt);
+                if receipt.status == ReceiptStatus::Rejected && !receipt.duplicate {
+                    let mut value = serde_json::to_value(receipt)?;
+                    value["line"] = line.into();
+                    self.write_rejection(value)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Submits the rest; the summary with the ledger's head. An error if no
+    /// line decoded.
+    fn finish(mut self) -> Result<ImportSummary> {
+        if !self.decoded_any {
+            if let Some(first) = &self.first_undecodable {
+                let message = format!("{}: no line decodes as an event; {first}", self.file.display());
+                return Err(Failure::new(Exit::BadInput, message).into());
+            }
+        }
+        self.submit()?;
+        if let Some(file) = &mut self.rejections {
+            file.flush()?;
+        }
+        let head = self.ledger()?.head();
+        self.summary.head_seq = head.seq;
+        self.summary.head_hash = muster_ledger::hex(&head.hash);
+        Ok(self.summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_option_has_a_description() {
+        assert_eq!(muster_bus::service::undescribed_options(&Cli::command()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn query_error_codes_have_their_exit_codes() {
+        let cases = [
+            ("unit_unknown", Exit::NotFound),
+            ("staff_unknown", Exit::NotFound),
+            ("not_found", Exit::NotFound),
+            ("bad_request", Exit::BadInput),
+            ("unknown_field", Exit::BadInput),
+            ("internal", Exit::Unexpected),
+        ];
+        for (code, exit) in cases {
+            assert_eq!(exit_of_query_code(code), exit, "{code}");
+        }
+    }
 }

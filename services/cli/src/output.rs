@@ -13,6 +13,35 @@ pub enum Format {
     Csv,
 }
 
+/// A writer that starts with a UTF-8 byte order mark (`--bom`) if asked:
+/// written before the first byte of output, so a command that fails
+/// before printing prints nothing. Rationale: Excel reads a CSV without
+/// one in the machine's legacy code page and garbles Chinese names.
+pub struct BomFirst<W: Write> {
+    inner: W,
+    bom_pending: bool,
+}
+
+impl<W: Write> BomFirst<W> {
+    pub fn new(inner: W, bom: bool) -> Self {
+        BomFirst { inner, bom_pending: bom }
+    }
+}
+
+impl<W: Write> Write for BomFirst<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bom_pending && !buf.is_empty() {
+            self.inner.write_all("\u{FEFF}".as_bytes())?;
+            self.bom_pending = false;
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// A table: a header and rows of cells, printed aligned or as CSV.
 pub struct Table {
     header: Vec<&'static str>,
