@@ -40,7 +40,7 @@ pids+=($!)
 MUSTER_LOG=info "$bin/muster-query" --nats-url "$url" --replica "$run/query" --http "$http" >"$run/query.log" 2>&1 &
 pids+=($!)
 
-muster() { "$bin/muster" --nats "$url" "$@"; }
+muster() { "$bin/muster" --nats-url "$url" "$@"; }
 echo "== waiting for the services"
 for _ in $(seq 1 300); do
   muster status >/dev/null 2>&1 && break
