@@ -73,6 +73,11 @@ pub struct Move {
     /// Moved down (cause not `reclassified`) but working in the office on
     /// D2: posted at the front line, working in the office.
     pub paper_move: bool,
+    /// The events behind the move, in timeline order: every accepted event
+    /// that touched the member after D1 up to D2 (the transfer, merger or
+    /// split that moved them; for a paper move, the secondment too) and,
+    /// for a move by reclassification, the reclassification of their unit.
+    pub events: Vec<Seq>,
 }
 
 /// One unit's establishment on a day.
@@ -259,6 +264,37 @@ impl Timeline {
         })
     }
 
+    /// [`Move::events`] of member `s`, at home in `home` on D2.
+    fn move_events(
+        &self,
+        s: S,
+        home: U,
+        cause: MoveCause,
+        (from, to): (Date, Date),
+        known_at: Option<Seq>,
+    ) -> Vec<Seq> {
+        let within = |pos: crate::history::Pos| pos.date > from && pos.date <= to;
+        let mut events = Vec::new();
+        self.staff[s as usize].history.any_visible(known_at, |pos, _| {
+            if within(pos) {
+                events.push(pos);
+            }
+            false
+        });
+        if cause == MoveCause::Reclassified {
+            self.units[home as usize].history.any_visible(known_at, |pos, _| {
+                let reclassified = matches!(self.record(pos.seq).map(|r| &r.ev), Some(Ev::UnitReclassified { .. }));
+                if within(pos) && reclassified {
+                    events.push(pos);
+                }
+                false
+            });
+        }
+        events.sort_by_key(|pos| (pos.date, pos.seq));
+        events.dedup();
+        events.into_iter().map(|pos| pos.seq).collect()
+    }
+
     /// Whether the member's home was a front-line unit on some day strictly
     /// between `from` and `to`: checked on every day their home, or the
     /// category of a unit they were posted at, could have changed (not on
@@ -428,6 +464,7 @@ impl Timeline {
                         cause,
                         working_on_to: name(a.working),
                         paper_move,
+                        events: self.move_events(s, a.home, cause, (from, to), known_at),
                     };
                     let slot = match (down, cause) {
                         (true, MoveCause::Transferred) => &mut r.moved_down_transferred,

@@ -214,6 +214,23 @@ impl Timeline {
         entries
     }
 
+    /// The event in force for `staff` on `date`: the last accepted event
+    /// on or before it that touched them (named them, or moved them with a
+    /// merger or split): what put them where they are that day.
+    pub fn staff_since(&self, staff: &StaffId, date: Date, known_at: Option<Seq>) -> Option<Seq> {
+        let s = self.staff_ids.get(staff.as_str())?;
+        let (pos, _) = self.staff[s as usize].history.state_on(date, self.normalize(known_at))?;
+        Some(pos.seq)
+    }
+
+    /// The name `unit` had on `date` (its last name if closed by then), as
+    /// known at `known_at`; `None` for a unit not established by then.
+    pub fn unit_name_on(&self, unit: &UnitId, date: Date, known_at: Option<Seq>) -> Option<&str> {
+        let u = self.unit_ids.get(unit.as_str())?;
+        let (_, state) = self.unit_on(u, date, self.normalize(known_at));
+        state.map(|state| &*state.name)
+    }
+
     /// Every accepted event that touched `staff`, in timeline order, with
     /// where they stood after it.
     pub fn staff_history(&self, staff: &StaffId, known_at: Option<Seq>) -> Vec<HistoryEntry> {

@@ -1,7 +1,7 @@
 //! Query answers as they leave Muster (CLI JSON/CSV now, NATS and HTTP
 //! later): the domain's answer types, made serializable at this edge.
 
-use crate::entry::{Receipt, ReceiptStatus};
+use crate::entry::{Receipt, ReceiptStatus, StoredEntry, Submission};
 use muster_domain as d;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -87,48 +87,147 @@ impl From<&d::TreeNode> for TreeNodeOut {
     }
 }
 
+/// An event an answer rests on: enough to find the order behind it in
+/// the HR system (source, id, order reference) and in the ledger (seq,
+/// recorded time).
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct EventRefOut {
+    /// Its ledger sequence.
+    pub seq: u64,
+    /// The HR system that sent it.
+    pub source: String,
+    /// Its id there.
+    pub id: String,
+    /// Its CloudEvents type, e.g. `org.muster.staff.transferred.v1`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The day it took effect.
+    pub effective_date: String,
+    /// The order or decision it carries out, e.g. `南湖公〔2015〕44号`.
+    pub order_ref: Option<String>,
+    /// When the ledger recorded it (RFC 3339, UTC).
+    pub recorded_at: String,
+}
+
+impl EventRefOut {
+    /// The reference of a recorded event (`None` for a payload that did
+    /// not decode: no answer rests on one).
+    pub fn of(entry: &StoredEntry) -> Option<EventRefOut> {
+        let Submission::Event(envelope) = &entry.body.submission else { return None };
+        Some(EventRefOut {
+            seq: entry.body.seq,
+            source: envelope.source.clone(),
+            id: envelope.id.clone(),
+            event_type: envelope.body.type_name().to_owned(),
+            effective_date: envelope.effective_date.0.to_string(),
+            order_ref: envelope.order_ref.clone(),
+            recorded_at: utc_ms_text(entry.body.recorded_at_ms),
+        })
+    }
+}
+
+/// Unix milliseconds as RFC 3339 UTC with milliseconds
+/// (`2016-01-05T08:00:00.123Z`).
+pub fn utc_ms_text(ms: u64) -> String {
+    const DAY_MS: u64 = 86_400_000;
+    // 1900-01-01 (day 0 of `Date`) to 1970-01-01.
+    const EPOCH_DAY: u64 = 25_567;
+    let (days, rest) = (ms / DAY_MS, ms % DAY_MS);
+    let Some(date) = u32::try_from(days + EPOCH_DAY).ok().and_then(|n| d::Date::from_day_number(n).ok()) else {
+        return format!("{ms} ms after 1970");
+    };
+    let (h, m, s, milli) = (rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000);
+    format!("{date}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+}
+
+/// What answers name beside the domain's ids: the events behind them (read
+/// from the ledger beforehand, by seq) and units' names (from the timeline,
+/// as known at the answer's `known_at`).
+pub struct Trace<'a> {
+    /// The timeline answered from.
+    pub timeline: &'a d::Timeline,
+    /// The answer's `known_at`.
+    pub known_at: Option<u64>,
+    /// The events the answer names.
+    pub events: BTreeMap<u64, EventRefOut>,
+}
+
+impl Trace<'_> {
+    fn event(&self, seq: u64) -> Option<EventRefOut> {
+        self.events.get(&seq).cloned()
+    }
+
+    fn name(&self, unit: &d::UnitId, date: d::Date) -> Option<String> {
+        self.timeline.unit_name_on(unit, date, self.known_at).map(str::to_owned)
+    }
+}
+
 /// One staff member on a roster.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 #[allow(missing_docs)]
 pub struct RosterEntryOut {
     pub staff: String,
     pub home: String,
+    pub home_name: Option<String>,
     pub working: String,
+    pub working_name: Option<String>,
     pub seconded_until: Option<String>,
+    /// The event that put them where they are that day.
+    pub since: Option<EventRefOut>,
 }
 
-impl From<&d::RosterEntry> for RosterEntryOut {
-    fn from(r: &d::RosterEntry) -> RosterEntryOut {
+impl RosterEntryOut {
+    /// A roster line on `date`, with the names and the event behind it.
+    pub fn new(r: &d::RosterEntry, date: d::Date, trace: &Trace) -> RosterEntryOut {
         RosterEntryOut {
             staff: r.staff.to_string(),
             home: r.home.to_string(),
+            home_name: trace.name(&r.home, date),
             working: r.working.to_string(),
+            working_name: trace.name(&r.working, date),
             seconded_until: r.seconded_until.map(|u| u.to_string()),
+            since: trace.timeline.staff_since(&r.staff, date, trace.known_at).and_then(|seq| trace.event(seq)),
         }
     }
 }
 
-/// One event of a staff member's history.
+/// One event of a staff member's history: the event, traceable to its
+/// order, and where they stood after it.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 #[allow(missing_docs)]
 pub struct HistoryEntryOut {
     pub seq: u64,
     pub date: String,
     pub event: String,
+    pub source: Option<String>,
+    pub id: Option<String>,
+    pub order_ref: Option<String>,
+    pub recorded_at: Option<String>,
     pub active: bool,
     pub home: String,
+    pub home_name: Option<String>,
     pub working: String,
+    pub working_name: Option<String>,
 }
 
-impl From<&d::HistoryEntry> for HistoryEntryOut {
-    fn from(h: &d::HistoryEntry) -> HistoryEntryOut {
+impl HistoryEntryOut {
+    /// A history line, with the event's references and the units' names
+    /// on its effective date.
+    pub fn new(h: &d::HistoryEntry, trace: &Trace) -> HistoryEntryOut {
+        let event = trace.event(h.seq);
         HistoryEntryOut {
             seq: h.seq,
             date: h.date.to_string(),
             event: h.kind.as_str().to_owned(),
+            source: event.as_ref().map(|e| e.source.clone()),
+            id: event.as_ref().map(|e| e.id.clone()),
+            order_ref: event.as_ref().and_then(|e| e.order_ref.clone()),
+            recorded_at: event.map(|e| e.recorded_at),
             active: h.active,
             home: h.home.to_string(),
+            home_name: trace.name(&h.home, h.date),
             working: h.working.to_string(),
+            working_name: trace.name(&h.working, h.date),
         }
     }
 }
@@ -272,28 +371,41 @@ pub struct SubunitChangeOut {
     pub to: u32,
 }
 
-/// One member whose home changed category.
+/// One member whose home changed category, with the units' names and the
+/// events behind the move.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 #[allow(missing_docs)]
 pub struct MoveOut {
     pub staff: String,
     pub from_unit: String,
+    /// Its name on D1.
+    pub from_unit_name: Option<String>,
     pub to_unit: String,
+    /// Its name on D2.
+    pub to_unit_name: Option<String>,
     /// `transferred`, `restructured` or `reclassified`.
     pub cause: String,
     pub working_on_to: String,
+    pub working_on_to_name: Option<String>,
     pub paper_move: bool,
+    /// The events behind it, in timeline order ([`d::Move::events`]).
+    pub events: Vec<EventRefOut>,
 }
 
-impl From<&d::Move> for MoveOut {
-    fn from(m: &d::Move) -> MoveOut {
+impl MoveOut {
+    /// A move between `from` and `to`, traced.
+    pub fn new(m: &d::Move, (from, to): (d::Date, d::Date), trace: &Trace) -> MoveOut {
         MoveOut {
             staff: m.staff.to_string(),
             from_unit: m.from_unit.to_string(),
+            from_unit_name: trace.name(&m.from_unit, from),
             to_unit: m.to_unit.to_string(),
+            to_unit_name: trace.name(&m.to_unit, to),
             cause: m.cause.as_str().to_owned(),
             working_on_to: m.working_on_to.to_string(),
+            working_on_to_name: trace.name(&m.working_on_to, to),
             paper_move: m.paper_move,
+            events: m.events.iter().filter_map(|seq| trace.event(*seq)).collect(),
         }
     }
 }
@@ -424,14 +536,18 @@ pub struct StrengthPointOut {
 }
 
 impl AuditOut {
-    /// From the domain's audit, the strength series and the trees.
+    /// From the domain's audit, the strength series and the trees; its
+    /// moves traced with `trace` (which holds the events of
+    /// [`d::Move::events`]).
     pub fn new(
         a: &d::Audit,
-        known_at_seq: Option<u64>,
+        trace: &Trace,
         series: &[(d::Date, d::Strength)],
         tree_from: &[d::TreeNode],
         tree_to: &[d::TreeNode],
     ) -> AuditOut {
+        let known_at_seq = trace.known_at;
+        let traced = |m: &d::Move| MoveOut::new(m, (a.from, a.to), trace);
         let (f, t) = (a.strength_from, a.strength_to);
         let real = a.moved_down.iter().filter(|m| m.cause != d::MoveCause::Reclassified).count() as u32;
         let at_front = a.moved_down.iter().filter(|m| m.cause != d::MoveCause::Reclassified && !m.paper_move).count();
@@ -449,8 +565,8 @@ impl AuditOut {
             moved_down_real: real,
             moved_down_at_front: at_front as u32,
             moved_down_share: percent_of(at_front as f64, f.office_posted),
-            moved_down: a.moved_down.iter().map(Into::into).collect(),
-            moved_up: a.moved_up.iter().map(Into::into).collect(),
+            moved_down: a.moved_down.iter().map(traced).collect(),
+            moved_up: a.moved_up.iter().map(traced).collect(),
             paper_moves: a.moved_down.iter().filter(|m| m.paper_move).map(|m| m.staff.to_string()).collect(),
             round_trips: a.round_trips.iter().map(|s| s.to_string()).collect(),
             units_from: a.units_from.iter().map(Into::into).collect(),

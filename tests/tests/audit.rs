@@ -265,3 +265,35 @@ fn the_share_moved_down_leaves_out_paper_moves_and_relabelled_units() {
     assert_eq!(audit.moved_down_share, Some(33.3));
     assert_eq!(audit.office_posted.percent, Some(-100.0));
 }
+
+/// Each move names the events behind it, in timeline order, and only
+/// those between the audit's days: the transfer (and for a paper move the
+/// secondment), the merger that restructured, the reclassification that
+/// relabelled.
+#[test]
+fn every_move_names_the_events_behind_it() {
+    let mut l = small_bureau();
+    let base = l.ledger.head().seq;
+    l.given(&[
+        ("2015-01-02", join("S5", "U2")),
+        ("2015-01-10", second("S3", "U1", "U2", None)),
+        ("2015-02-01", transfer("S1", "U1", "PS")),
+        ("2015-02-02", second("S1", "PS", "HQ", None)),
+        ("2015-02-05", reclassify("U2", FRONT)),
+        ("2015-02-10", merge_into(&["U1"], "PS")),
+    ]);
+    let [transfer, paper_secondment, reclassified, merger] = [base + 3, base + 4, base + 5, base + 6];
+    let a = audit(&l, "2015-01-15", "2015-03-01");
+    let events: Vec<(String, MoveCause, bool, Vec<u64>)> =
+        a.moved_down.iter().map(|m| (m.staff.to_string(), m.cause, m.paper_move, m.events.clone())).collect();
+    use MoveCause::*;
+    let expected = vec![
+        ("S1".to_string(), Transferred, true, vec![transfer, paper_secondment]),
+        ("S2".to_string(), Restructured, false, vec![merger]),
+        // Its secondment before the first day is not behind its move.
+        ("S3".to_string(), Restructured, false, vec![merger]),
+        // Nothing of S5's own: its unit was relabelled.
+        ("S5".to_string(), Reclassified, false, vec![reclassified]),
+    ];
+    assert_eq!(events, expected);
+}

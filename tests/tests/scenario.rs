@@ -299,3 +299,78 @@ async fn over_nats_the_services_give_the_same_figures() {
     query.stop().await;
     ledger.stop().await;
 }
+
+/// An auditor goes from a move, a history line or a roster line to the
+/// order behind it in one step: every event an answer names is the very
+/// event of the scenario file (source, id, type, effective date, order
+/// reference), recorded in the ledger at the seq it names, and units come
+/// with their names.
+#[test]
+fn every_move_history_and_roster_line_names_the_orders_behind_it() {
+    let (_dir, ledger) = reform_ledger();
+    let sent: BTreeMap<String, muster_proto::wire::Envelope> =
+        envelopes().into_iter().map(|e| (e.id.clone(), e)).collect();
+    let is_sent = |e: &muster_proto::answers::EventRefOut| {
+        let envelope = &sent[&e.id];
+        let recorded = ledger.entry(e.seq).unwrap().expect("recorded at the seq it names");
+        assert_eq!(recorded.body.submission.key(), (e.source.as_str(), e.id.as_str()));
+        assert_eq!(
+            (e.source.as_str(), e.event_type.as_str(), &e.effective_date, &e.order_ref),
+            (
+                envelope.source.as_str(),
+                envelope.body.type_name(),
+                &envelope.effective_date.0.to_string(),
+                &envelope.order_ref
+            ),
+        );
+        assert!(e.recorded_at.starts_with("2016-11-") && e.recorded_at.ends_with('Z'), "{}", e.recorded_at);
+        envelope
+    };
+    let nanhu = audit(&ledger, NANHU, None);
+    let moves: Vec<_> = nanhu.moved_down.iter().chain(&nanhu.moved_up).collect();
+    assert!(moves.len() > 89);
+    for m in &moves {
+        assert!(m.from_unit_name.is_some() && m.to_unit_name.is_some() && m.working_on_to_name.is_some(), "{m:?}");
+        assert!(!m.events.is_empty(), "{} moved with no event behind it", m.staff);
+        for e in &m.events {
+            let envelope = is_sent(e);
+            let day = e.effective_date.as_str();
+            assert!(day > NANHU.1 && day <= NANHU.2, "{} is not between the audit's days", e.effective_date);
+            if e.event_type.starts_with("org.muster.staff.") {
+                let json = String::from_utf8(muster_proto::cloudevents::encode_json(envelope)).unwrap();
+                assert!(json.contains(&format!("\"staff\":\"{}\"", m.staff)), "{json} is not {}'s", m.staff);
+            }
+        }
+        let kinds: BTreeSet<&str> = m.events.iter().map(|e| e.event_type.as_str()).collect();
+        let behind = match m.cause.as_str() {
+            "transferred" => kinds.contains("org.muster.staff.transferred.v1"),
+            "restructured" => kinds.iter().any(|k| k.contains("merged") || k.contains("split")),
+            _ => kinds.contains("org.muster.unit.reclassified.v1"),
+        };
+        assert!(behind, "{} {}: {kinds:?}", m.staff, m.cause);
+        if m.paper_move {
+            assert!(kinds.contains("org.muster.staff.seconded.v1"), "a paper move names its secondment: {kinds:?}");
+        }
+    }
+    let csv = muster_report::moves_csv(&nanhu);
+    assert_eq!(csv.lines().count(), moves.len() + 1);
+    let first_order = moves[0].events[0].order_ref.clone().expect("the reform's orders carry references");
+    assert!(csv.contains(&first_order) && muster_report::audit_html(&nanhu).unwrap().contains(&first_order));
+
+    let staff = &moves[0].staff;
+    let history: Vec<muster_proto::answers::HistoryEntryOut> = ask(&ledger, "history", json!({"staff": staff}));
+    for line in &history {
+        let envelope = &sent[line.id.as_ref().expect("an id")];
+        assert_eq!(
+            (&line.order_ref, line.seq),
+            (&envelope.order_ref, ledger.receipt(&envelope.source, &envelope.id).unwrap().unwrap().seq.unwrap())
+        );
+        assert!(line.home_name.is_some() && line.working_name.is_some());
+    }
+    let roster: Vec<RosterEntryOut> = ask(&ledger, "roster", json!({"unit": moves[0].to_unit, "date": NANHU.2}));
+    assert!(!roster.is_empty());
+    for line in &roster {
+        is_sent(line.since.as_ref().expect("the event behind a roster line"));
+        assert!(line.home_name.is_some());
+    }
+}

@@ -37,7 +37,6 @@ async fn request(client: &async_nats::Client, endpoint: &str, body: serde_json::
     serde_json::from_slice(&reply.payload).expect("JSON answer")
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_receipt_query_end_to_end() {
     let stack = Stack::new();
@@ -79,7 +78,13 @@ async fn publish_receipt_query_end_to_end() {
     let (code, csv) = http_get_text(http, "/v1/audit.csv?from=2013-01-01&to=2016-06-30").await;
     assert_eq!(
         (code, csv.lines().next()),
-        (200, Some("direction,staff,from_unit,to_unit,cause,working_on_to,paper_move"))
+        (
+            200,
+            Some(concat!(
+            "direction,staff,from_unit,to_unit,cause,working_on_to,paper_move,from_unit_name,to_unit_name,",
+            "working_on_to_name,event_seqs,event_sources,event_ids,event_types,effective_dates,order_refs,recorded_at"
+        ))
+        )
     );
     assert!(csv.contains("down,P007,"), "{csv}");
     let receipt = request(&client, "receipt", serde_json::json!({"source": "hr/nanhu", "id": "nanhu-0058"})).await;

@@ -386,6 +386,13 @@ impl Ledger {
         Ok(None)
     }
 
+    /// The entries at `seqs` (ascending, distinct), each checked as
+    /// [`Ledger::entry`] checks it, reading each stored block once: what
+    /// an answer that names many events (an audit's moves) costs.
+    pub fn entries_at(&self, seqs: &[Seq]) -> Result<Vec<StoredEntry>, LedgerError> {
+        self.store.entries_at(seqs)
+    }
+
     /// The entry at `seq`, which an index says exists.
     fn entry_at(&self, seq: Seq) -> Result<StoredEntry, LedgerError> {
         self.entry(seq)?.ok_or_else(|| LedgerError::corrupt(seq, "an indexed entry is missing"))

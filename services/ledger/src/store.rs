@@ -227,18 +227,56 @@ impl Store {
     /// stored hash before it (`None` past the last entry).
     pub(crate) fn entry(&self, seq: Seq) -> Result<Option<(StoredEntry, Vec<u8>)>, LedgerError> {
         let Some((first, bytes)) = self.block_of(seq)? else { return Ok(None) };
-        let block = disk::Block::read(&bytes).map_err(|e| LedgerError::corrupt(first, e.reason))?;
+        let mut found = None;
+        Self::entries_of_block(first, &bytes, &[seq], &mut |entry, raw| found = Some((entry, raw.to_vec())))?;
+        Ok(found)
+    }
+
+    /// The entries at `seqs` (ascending, distinct), each checked as
+    /// [`Store::entry`] checks it, reading each block once; those past the
+    /// last entry are left out.
+    pub(crate) fn entries_at(&self, seqs: &[Seq]) -> Result<Vec<StoredEntry>, LedgerError> {
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "sequences ascending and distinct");
+        let mut entries = Vec::with_capacity(seqs.len());
+        let mut rest = seqs;
+        while let Some(&seq) = rest.first() {
+            let Some((first, bytes)) = self.block_of(seq)? else { break };
+            let before = entries.len();
+            let wanted = rest.partition_point(|s| *s < first + disk::BLOCK_ENTRIES_MAX as Seq);
+            Self::entries_of_block(first, &bytes, &rest[..wanted], &mut |entry, _| entries.push(entry))?;
+            let taken = entries.len() - before;
+            if taken == 0 {
+                break;
+            }
+            rest = &rest[taken..];
+        }
+        Ok(entries)
+    }
+
+    /// Visits the entries of one block (starting at `first`) whose
+    /// sequences are in `seqs` (ascending), each checked against its hash
+    /// and the one before it.
+    fn entries_of_block(
+        first: Seq,
+        bytes: &[u8],
+        seqs: &[Seq],
+        visit: &mut dyn FnMut(StoredEntry, &[u8]),
+    ) -> Result<(), LedgerError> {
+        let block = disk::Block::read(bytes).map_err(|e| LedgerError::corrupt(first, e.reason))?;
         let mut prev = block.prev_hash;
+        let mut wanted = seqs.iter().peekable();
         for (at, raw) in (first..).zip(block.entries()) {
+            let Some(&&next) = wanted.peek() else { break };
             let raw = raw.map_err(|e| LedgerError::corrupt(at, e.reason))?;
-            if at == seq {
-                return Ok(Some((check_entry(seq, &prev, raw)?, raw.to_vec())));
+            if at == next {
+                visit(check_entry(at, &prev, raw)?, raw);
+                wanted.next();
             }
             prev = codec::split_stored_entry(raw)
                 .ok_or_else(|| LedgerError::corrupt(at, "an entry shorter than its hash"))?
                 .1;
         }
-        Ok(None)
+        Ok(())
     }
 
     /// Walks the chain on from where `walk` stands (a new [`Walk`]: from

@@ -338,7 +338,9 @@ pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, Q
             let (day, k) = (date("date", &r.date)?, known_at(ledger, &r.known_at())?);
             let unit = UnitId::from(r.unit);
             require(timeline, Named::Unit, "unit", unit.as_str(), k)?;
-            let rows: Vec<RosterEntryOut> = timeline.roster(&unit, day, k).iter().map(Into::into).collect();
+            let roster = timeline.roster(&unit, day, k);
+            let trace = trace(ledger, k, roster.iter().filter_map(|r| timeline.staff_since(&r.staff, day, k)))?;
+            let rows: Vec<RosterEntryOut> = roster.iter().map(|r| RosterEntryOut::new(r, day, &trace)).collect();
             json(&rows)
         }
         "history" => {
@@ -346,7 +348,9 @@ pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, Q
             let k = known_at(ledger, &r.known_at())?;
             let staff = StaffId::from(r.staff);
             require(timeline, Named::Staff, "staff", staff.as_str(), k)?;
-            let rows: Vec<HistoryEntryOut> = timeline.staff_history(&staff, k).iter().map(Into::into).collect();
+            let history = timeline.staff_history(&staff, k);
+            let trace = trace(ledger, k, history.iter().map(|h| h.seq))?;
+            let rows: Vec<HistoryEntryOut> = history.iter().map(|h| HistoryEntryOut::new(h, &trace)).collect();
             json(&rows)
         }
         "lineage" => {
@@ -424,7 +428,18 @@ fn audit(ledger: &Ledger, r: AuditRequest) -> Result<Vec<u8>, QueryError> {
             Some(root) => subtree(tree, root),
         }
     };
-    json(&AuditOut::new(&audit, k, &series, &in_scope(from), &in_scope(to)))
+    let moves = audit.moved_down.iter().chain(&audit.moved_up);
+    let trace = trace(ledger, k, moves.flat_map(|m| m.events.iter().copied()))?;
+    json(&AuditOut::new(&audit, &trace, &series, &in_scope(from), &in_scope(to)))
+}
+
+/// The trace of an answer naming the events at `seqs`: each read from the
+/// ledger (checked against the chain) once, in one pass over the blocks.
+fn trace(ledger: &Ledger, known_at: Option<Seq>, seqs: impl Iterator<Item = Seq>) -> Result<Trace<'_>, QueryError> {
+    let seqs: Vec<Seq> = seqs.collect::<std::collections::BTreeSet<Seq>>().into_iter().collect();
+    let entries = ledger.entries_at(&seqs).map_err(internal)?;
+    let events = entries.iter().filter_map(EventRefOut::of).map(|e| (e.seq, e)).collect();
+    Ok(Trace { timeline: ledger.timeline(), known_at, events })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-use muster_proto::answers::{AuditOut, MoveOut, ReconciliationOut, StrengthOut, TreeNodeOut};
+use muster_proto::answers::{AuditOut, EventRefOut, MoveOut, ReconciliationOut, StrengthOut, TreeNodeOut};
 use plotters::prelude::*;
 use std::fmt::Write;
 
@@ -199,20 +199,53 @@ fn tree_html(out: &mut String, nodes: &[TreeNodeOut]) {
 }
 
 fn moves_html(out: &mut String, moves: &[MoveOut]) {
-    out.push_str("<table><tr><th>staff</th><th>from</th><th>to</th><th>cause</th><th>working on the last day</th><th>paper move</th></tr>");
+    out.push_str(
+        "<table><tr><th>staff</th><th>from</th><th>to</th><th>cause</th><th>working on the last day</th>\
+         <th>paper move</th><th>the orders behind it</th></tr>",
+    );
     for m in moves {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&m.staff),
-            escape(&m.from_unit),
-            escape(&m.to_unit),
+            unit_html(&m.from_unit, m.from_unit_name.as_deref()),
+            unit_html(&m.to_unit, m.to_unit_name.as_deref()),
             escape(&m.cause),
-            escape(&m.working_on_to),
-            if m.paper_move { "yes" } else { "" }
+            unit_html(&m.working_on_to, m.working_on_to_name.as_deref()),
+            if m.paper_move { "yes" } else { "" },
+            m.events.iter().map(event_html).collect::<Vec<_>>().join("<br>")
         );
     }
     out.push_str("</table>");
+}
+
+/// A unit as its id and, below it, its name.
+fn unit_html(unit: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{}<br><small>{}</small>", escape(unit), escape(name)),
+        None => escape(unit),
+    }
+}
+
+/// One event behind a move: what an auditor needs to find the order.
+fn event_html(e: &EventRefOut) -> String {
+    format!(
+        "{} {} <small>effective {} · {}/{} · seq {} · recorded {}</small>",
+        escape(e.order_ref.as_deref().unwrap_or("(no order reference)")),
+        escape(&event_kind(&e.event_type)),
+        escape(&e.effective_date),
+        escape(&e.source),
+        escape(&e.id),
+        e.seq,
+        escape(&e.recorded_at)
+    )
+}
+
+/// `org.muster.staff.transferred.v1` as `staff transferred`.
+pub fn event_kind(event_type: &str) -> String {
+    let short = event_type.strip_prefix("org.muster.").unwrap_or(event_type);
+    let short = short.rsplit_once(".v").map_or(short, |(kind, _)| kind);
+    short.replace('.', " ")
 }
 
 /// The arithmetic of the change in posted office strength as one line a
@@ -241,8 +274,11 @@ pub fn reconciliation_line(r: &ReconciliationOut) -> String {
     )
 }
 
-/// Every move, down then up, as CSV (RFC 4180): direction, staff,
-/// from_unit, to_unit, cause, working_on_to, paper_move.
+/// Every move, down then up, as CSV (RFC 4180), one row a move:
+/// direction, staff, from_unit, to_unit, cause, working_on_to, paper_move,
+/// then the units' names and the events behind the move (several joined
+/// with `; `, in timeline order): their seqs, sources, ids, types,
+/// effective dates, order references and recorded times.
 pub fn moves_csv(a: &AuditOut) -> String {
     let cell = |text: &str| {
         if text.contains([',', '"', '\n', '\r']) {
@@ -251,18 +287,33 @@ pub fn moves_csv(a: &AuditOut) -> String {
             text.to_owned()
         }
     };
-    let mut out = String::from("direction,staff,from_unit,to_unit,cause,working_on_to,paper_move\n");
+    let mut out = String::from(
+        "direction,staff,from_unit,to_unit,cause,working_on_to,paper_move,from_unit_name,to_unit_name,\
+         working_on_to_name,event_seqs,event_sources,event_ids,event_types,effective_dates,order_refs,recorded_at\n",
+    );
     for (direction, moves) in [("down", &a.moved_down), ("up", &a.moved_up)] {
         for m in moves {
+            let events =
+                |field: fn(&EventRefOut) -> String| cell(&m.events.iter().map(field).collect::<Vec<_>>().join("; "));
             let _ = writeln!(
                 out,
-                "{direction},{},{},{},{},{},{}",
+                "{direction},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 cell(&m.staff),
                 cell(&m.from_unit),
                 cell(&m.to_unit),
                 cell(&m.cause),
                 cell(&m.working_on_to),
-                m.paper_move
+                m.paper_move,
+                cell(m.from_unit_name.as_deref().unwrap_or_default()),
+                cell(m.to_unit_name.as_deref().unwrap_or_default()),
+                cell(m.working_on_to_name.as_deref().unwrap_or_default()),
+                events(|e| e.seq.to_string()),
+                events(|e| e.source.clone()),
+                events(|e| e.id.clone()),
+                events(|e| e.event_type.clone()),
+                events(|e| e.effective_date.clone()),
+                events(|e| e.order_ref.clone().unwrap_or_default()),
+                events(|e| e.recorded_at.clone()),
             );
         }
     }
