@@ -525,6 +525,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     ImportOptions { source: source.as_deref(), rejections: rejections.as_deref(), strict: *strict };
                 return import(&path, file, options, format, out);
             }
+            if let Command::Status = cli.command {
+                return Err(usage("status is a query service's: give --nats-url"));
+            }
             Backend::Local(open_local(&path, false)?)
         }
     };
@@ -614,9 +617,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Status => {
-            let Backend::Remote { .. } = backend else {
-                return Err(usage("status is a query service's: give --nats-url"));
-            };
             let answer: StatusAnswer = parse(&backend.ask("status", json!({}))?)?;
             let pairs = [
                 ("ledger_seq", answer.ledger_seq.to_string()),

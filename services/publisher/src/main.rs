@@ -261,7 +261,7 @@ async fn run(args: Args) -> Result<ExitCode> {
         .publish_all(events, |outcome| {
             bar.inc(1);
             let mut waiting = waiting.lock().expect("waiting lock");
-            waiting.outstanding -= 1;
+            waiting.outstanding = waiting.outstanding.saturating_sub(1);
             if let Outcome::Receipt(_) = outcome {
                 waiting.last_receipt = Instant::now();
             }
