@@ -489,3 +489,34 @@ impl Drop for Service {
         self.stop();
     }
 }
+
+/// An auditor at the terminal goes from a move, a history line or a roster
+/// line to the order behind it: the reform imported into a local ledger,
+/// every figure shown with its order reference, event key and seq, and
+/// units with their names.
+#[test]
+fn the_terminal_traces_moves_history_and_rosters_to_their_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let reform = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/scenarios/reform/events.jsonl");
+    let ask = |args: &[&str]| {
+        let args: Vec<String> = ["--ledger", "ledger"].iter().chain(args).map(|a| a.to_string()).collect();
+        let ended = run(dir.path(), "muster", &args, &[], Duration::from_secs(120));
+        assert_eq!(ended.code, Some(0), "muster {}: {}", args.join(" "), ended.output);
+        ended.output
+    };
+    ask(&["import", reform.to_str().unwrap()]);
+    let moves = ask(&["audit", "--scope", "NH", "--from", "2013-01-01", "--to", "2016-12-01", "--moves"]);
+    // NH00059: posted down by an order, seconded back to the office by
+    // another (its paper move), both named with their keys and seqs.
+    let line = moves.lines().find(|l| l.starts_with("down") && l.contains(" NH00059 ")).expect("NH00059's move");
+    assert!(line.contains("宣传科 Publicity section"), "the unit's name: {line}");
+    let orders = line.matches("南湖公〔").count();
+    assert!(orders >= 2 && line.contains("hr/nanhu/nanhu-") && line.contains("seq "), "{line}");
+    let history = ask(&["history", "--staff", "NH00059"]);
+    assert!(history.lines().next().unwrap().contains("order_ref"), "{history}");
+    assert!(history.contains("南湖公〔") && history.contains("hr/nanhu") && history.contains("Publicity section"));
+    let roster = ask(&["roster", "--unit", "NH-PS07", "--date", "2016-06-01", "--format", "csv"]);
+    let header = roster.lines().next().unwrap();
+    assert!(header.contains("home_name") && header.contains("since_order_ref") && header.contains("since_event"));
+    assert!(roster.lines().skip(1).all(|l| l.contains("hr/nanhu/")), "every line names its event:\n{roster}");
+}

@@ -263,11 +263,21 @@ fn main() -> ExitCode {
     muster_bus::service::init_tracing_with(cli.log_json, "warn");
     match run(cli) {
         Ok(code) => code,
+        // The reader went away (`muster … | head`): what it read was
+        // right, and nothing is wrong to report. Rationale: as ripgrep
+        // and cat do.
+        Err(error) if closed_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("muster: {error:#}");
             Exit::of(error.chain()).into()
         }
     }
+}
+
+fn closed_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// Where a command runs: a local ledger directory, or the query service at

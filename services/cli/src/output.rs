@@ -108,17 +108,53 @@ impl Table {
 
     pub fn roster(rows: &[RosterEntryOut]) -> Table {
         Table {
-            header: vec!["staff", "home", "working", "seconded_until"],
+            header: vec![
+                "staff",
+                "home",
+                "home_name",
+                "working",
+                "working_name",
+                "seconded_until",
+                "since_seq",
+                "since_order_ref",
+                "since_event",
+            ],
             rows: rows
                 .iter()
-                .map(|r| vec![r.staff.clone(), r.home.clone(), r.working.clone(), opt(&r.seconded_until)])
+                .map(|r| {
+                    let since = r.since.as_ref();
+                    vec![
+                        r.staff.clone(),
+                        r.home.clone(),
+                        opt(&r.home_name),
+                        r.working.clone(),
+                        opt(&r.working_name),
+                        opt(&r.seconded_until),
+                        since.map_or(String::new(), |e| e.seq.to_string()),
+                        since.map_or(String::new(), |e| opt(&e.order_ref)),
+                        since.map_or(String::new(), event_key),
+                    ]
+                })
                 .collect(),
         }
     }
 
     pub fn history(rows: &[HistoryEntryOut]) -> Table {
         Table {
-            header: vec!["seq", "date", "event", "active", "home", "working"],
+            header: vec![
+                "seq",
+                "date",
+                "event",
+                "order_ref",
+                "source",
+                "id",
+                "recorded_at",
+                "active",
+                "home",
+                "home_name",
+                "working",
+                "working_name",
+            ],
             rows: rows
                 .iter()
                 .map(|h| {
@@ -126,9 +162,15 @@ impl Table {
                         h.seq.to_string(),
                         h.date.clone(),
                         h.event.clone(),
+                        opt(&h.order_ref),
+                        opt(&h.source),
+                        opt(&h.id),
+                        opt(&h.recorded_at),
                         h.active.to_string(),
                         h.home.clone(),
+                        opt(&h.home_name),
                         h.working.clone(),
+                        opt(&h.working_name),
                     ]
                 })
                 .collect(),
@@ -264,20 +306,39 @@ fn percent(p: Option<f64>) -> String {
     p.map_or("-".into(), |p| format!("{p:+.1}%"))
 }
 
+/// `source/id` of an event: its key in the HR system.
+fn event_key(e: &EventRefOut) -> String {
+    format!("{}/{}", e.source, e.id)
+}
+
+/// Every move with the orders behind it: each event as
+/// `order_ref (effective date, seq N, source/id)`.
 fn moves_table(down: &[MoveOut], up: &[MoveOut]) -> Table {
+    let named = |unit: &str, name: &Option<String>| match name {
+        Some(name) => format!("{unit} {name}"),
+        None => unit.to_owned(),
+    };
+    let orders = |m: &MoveOut| {
+        let order = |e: &EventRefOut| {
+            let reference = e.order_ref.clone().unwrap_or_else(|| muster_report::event_kind(&e.event_type));
+            format!("{reference} ({}, seq {}, {})", e.effective_date, e.seq, event_key(e))
+        };
+        m.events.iter().map(order).collect::<Vec<_>>().join("; ")
+    };
     let row = |direction: &str, m: &MoveOut| {
         vec![
             direction.to_owned(),
             m.staff.clone(),
-            m.from_unit.clone(),
-            m.to_unit.clone(),
+            named(&m.from_unit, &m.from_unit_name),
+            named(&m.to_unit, &m.to_unit_name),
             m.cause.clone(),
-            m.working_on_to.clone(),
+            named(&m.working_on_to, &m.working_on_to_name),
             m.paper_move.to_string(),
+            orders(m),
         ]
     };
     Table {
-        header: vec!["direction", "staff", "from_unit", "to_unit", "cause", "working_on_to", "paper_move"],
+        header: vec!["direction", "staff", "from_unit", "to_unit", "cause", "working_on_to", "paper_move", "orders"],
         rows: down.iter().map(|m| row("down", m)).chain(up.iter().map(|m| row("up", m))).collect(),
     }
 }
