@@ -379,6 +379,11 @@ fn over_a_running_deployment() {
             .spawn()
             .expect("spawn service")
     };
+    // Before any ledger service ran here: no stream will ever take the
+    // events, which is said, and is "unreachable", not a silent loss.
+    write(d, "one.jsonl", std::fs::read_to_string(examples()).expect("examples").lines().next().unwrap_or_default());
+    let one = common(&["one.jsonl"]);
+    check(d, vec![Case { args: one, ..case("no ledger ever ran", "muster-publish", &[], 7, "no intake stream") }]);
     let mut ledger = Service(spawn("muster-ledger", common(&["--ledger", "ledger", "--batch-wait-ms", "5"])));
     let mut query = Service(spawn("muster-query", common(&["--replica", "replica", "--http", "off"])));
     // One rejected event, on line 3 of its file.

@@ -220,7 +220,7 @@ async fn bad_messages_get_rejected_receipts_or_dead_letters_never_silence() {
     // Oversize: refused before it leaves the client, with a clear error.
     let huge = raw("b9", "application/cloudevents+json", &vec![b' '; 2 * 1024 * 1024]);
     let error = publisher(client.clone()).publish_all(vec![huge], |_| {}).await.unwrap_err();
-    assert!(error.to_string().contains("publishing"), "{error}");
+    assert_eq!(error.kind, muster_publisher::PublishErrorKind::TooLarge, "{error}");
     ledger.stop().await;
 }
 
@@ -228,6 +228,7 @@ async fn bad_messages_get_rejected_receipts_or_dead_letters_never_silence() {
 async fn publishing_with_no_ledger_running_is_a_clear_error_not_a_silent_loss() {
     let stack = Stack::new();
     let error = publisher(stack.client().await).publish_all(example_events(), |_| {}).await.unwrap_err();
+    assert_eq!(error.kind, muster_publisher::PublishErrorKind::NoIntakeStream, "{error}");
     assert!(error.to_string().contains("is the ledger service running"), "{error}");
 }
 

@@ -295,7 +295,8 @@ pub enum Exit {
     /// 6: not found: an unknown unit, staff member or scope, an unknown
     /// event, a ledger directory that does not exist.
     NotFound = 6,
-    /// 7: unreachable: NATS not reachable, no query service answering, a
+    /// 7: unreachable: NATS not reachable, no query service answering, no
+    /// ledger service ever ran under the prefix (no intake stream), a
     /// ledger directory held by a running service.
     Unreachable = 7,
     /// 8: `verify` found the chain broken (or a checkpoint not matching).

@@ -41,7 +41,7 @@
 pub mod input;
 
 use async_nats::jetstream;
-use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::context::PublishErrorKind as AckErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
@@ -52,6 +52,7 @@ use muster_proto::{cloudevents, limits};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
+use PublishErrorKind as Kind;
 
 /// One event ready to publish.
 #[derive(Clone, Debug)]
@@ -113,20 +114,40 @@ impl Default for PublisherConfig {
     }
 }
 
-/// Why publishing stopped.
+/// Why publishing stopped: its kind, for code (an exit status, a test),
+/// and a message for people.
 #[derive(Debug)]
-pub struct PublishError(pub String);
+pub struct PublishError {
+    /// What kind of failure.
+    pub kind: PublishErrorKind,
+    /// What happened, with the subject or the answer involved.
+    pub message: String,
+}
+
+/// The kinds of [`PublishError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublishErrorKind {
+    /// JetStream says no stream takes the intake subject: no ledger service
+    /// ever ran under this prefix (or the prefix is wrong).
+    NoIntakeStream,
+    /// A message over the server's payload limit.
+    TooLarge,
+    /// NATS refused a subscription or a flush, or the receipts stopped.
+    Connection,
+    /// The ledger answered a lookup with something that is not a receipt.
+    BadAnswer,
+}
 
 impl std::fmt::Display for PublishError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for PublishError {}
 
-fn error(context: &str, e: impl std::fmt::Display) -> PublishError {
-    PublishError(format!("{context}: {e}"))
+fn error(kind: PublishErrorKind, context: &str, e: impl std::fmt::Display) -> PublishError {
+    PublishError { kind, message: format!("{context}: {e}") }
 }
 
 /// An event's idempotency key: (source, id).
@@ -304,7 +325,7 @@ impl Publisher {
     ) -> Result<AckFuture, PublishError> {
         match self.js.send_publish(self.topology.intake_subject(source), message).await {
             Ok(ack) => Ok(Box::pin(async move { (keys, ack.await) })),
-            Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => Err(error("publishing", e)),
+            Err(e) if e.kind() == AckErrorKind::MaxPayloadExceeded => Err(error(Kind::TooLarge, "publishing", e)),
             Err(e) => Ok(Box::pin(std::future::ready((keys, Err(e))))),
         }
     }
@@ -315,7 +336,7 @@ impl Publisher {
     /// always safe.
     pub async fn lookup(&self, source: &str, id: &str) -> Result<Option<Receipt>, PublishError> {
         let request = ReceiptRequest { source: source.to_owned(), id: id.to_owned() };
-        let body = serde_json::to_vec(&request).map_err(|e| error("lookup", e))?;
+        let body = serde_json::to_vec(&request).map_err(|e| error(Kind::BadAnswer, "lookup", e))?;
         let asked = self.client.request(self.topology.lookup_subject(source), body.into());
         self.lookup_reply(source, id, asked).await
     }
@@ -349,6 +370,7 @@ impl Publisher {
         };
         serde_json::from_slice::<Option<Receipt>>(&reply.payload).map_err(|e| {
             error(
+                Kind::BadAnswer,
                 "the ledger's answer to a receipt lookup",
                 format!("{e}: {}", String::from_utf8_lossy(&reply.payload)),
             )
@@ -450,13 +472,18 @@ impl Publisher {
                             }
                             self.expire_now(&keys, &mut in_flight, &mut deadlines, &mut tick)
                         }
-                        Err(e) if e.kind() == PublishErrorKind::StreamNotFound && self.no_intake_stream().await => {
-                            return Err(PublishError(format!(
-                                "no intake stream takes {}: is the ledger service running (and the prefix right)?",
-                                self.topology.intake_subject(&keys[0].0)
-                            )));
+                        Err(e) if e.kind() == AckErrorKind::StreamNotFound && self.no_intake_stream().await => {
+                            let subject = self.topology.intake_subject(&keys[0].0);
+                            return Err(PublishError {
+                                kind: Kind::NoIntakeStream,
+                                message: format!(
+                                    "no intake stream takes {subject}: is the ledger service running (and the prefix right)?"
+                                ),
+                            });
                         }
-                        Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => return Err(error("publishing", e)),
+                        Err(e) if e.kind() == AckErrorKind::MaxPayloadExceeded => {
+                            return Err(error(Kind::TooLarge, "publishing", e))
+                        }
                         Err(e) => {
                             // Not known to be stored: the same message again,
                             // before anything after it (a short pause: the
@@ -477,7 +504,10 @@ impl Publisher {
                     }
                 }
                 receipt = receipts.recv() => {
-                    let receipt = receipt.ok_or_else(|| PublishError("receipt subscription closed".into()))?;
+                    let receipt = receipt.ok_or_else(|| PublishError {
+                        kind: Kind::Connection,
+                        message: "receipt subscription closed".into(),
+                    })?;
                     let mut take = |receipt: Receipt| {
                         let key = (receipt.source.clone(), receipt.id.clone());
                         // A receipt naming the seq of an earlier event
@@ -611,11 +641,14 @@ impl Publisher {
         source: &str,
         sender: tokio::sync::mpsc::Sender<Receipt>,
     ) -> Result<impl std::future::Future<Output = ()> + Send + 'static, PublishError> {
-        let mut subscription =
-            self.client.subscribe(self.topology.receipts_subject(source)).await.map_err(|e| error("subscribing", e))?;
+        let mut subscription = self
+            .client
+            .subscribe(self.topology.receipts_subject(source))
+            .await
+            .map_err(|e| error(Kind::Connection, "subscribing", e))?;
         // Make sure the server has the subscription before anything is
         // published, so no receipt can slip past it.
-        self.client.flush().await.map_err(|e| error("flushing", e))?;
+        self.client.flush().await.map_err(|e| error(Kind::Connection, "flushing", e))?;
         Ok(async move {
             while let Some(message) = subscription.next().await {
                 match serde_json::from_slice::<Vec<Receipt>>(&message.payload) {

@@ -17,7 +17,7 @@ use muster_proto::answers::ImportSummary;
 use muster_proto::entry::ReceiptStatus;
 use muster_proto::limits;
 use muster_publisher::input::{self, Encoding, Unpublishable};
-use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
+use muster_publisher::{Outcome, Outgoing, PublishErrorKind, Publisher, PublisherConfig};
 use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
@@ -268,7 +268,11 @@ async fn run(args: Args) -> Result<ExitCode> {
         })
         .await;
     notices.abort();
-    let outcomes = outcomes?;
+    let outcomes = outcomes.map_err(|e| match e.kind {
+        // Nothing will ever record these events: no ledger runs here.
+        PublishErrorKind::NoIntakeStream => anyhow::Error::from(Failure::new(Exit::Unreachable, e.message)),
+        _ => e.into(),
+    })?;
     bar.finish_and_clear();
     let elapsed = started.elapsed();
 
