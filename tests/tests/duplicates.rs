@@ -80,6 +80,8 @@ async fn a_changed_event_under_a_used_id_is_rejected_alone_and_in_batches() {
         assert!(conflict.seq.unwrap() > original_seq, "the rejection is recorded: {conflict:?}");
         let names_original = format!("recorded as seq {original_seq} with other content");
         assert!(conflict.message.as_deref().unwrap().contains(&names_original), "{conflict:?}");
+        let original_ref = muster_proto::entry::EntryRef { seq: original_seq, source: source.into(), id: "u-1".into() };
+        assert_eq!(conflict.conflicts_with, [original_ref], "the original, for a program to follow");
 
         // The same input again, inside JetStream's window (which drops
         // every message of it): the changed event still gets its own
@@ -130,6 +132,38 @@ async fn the_same_id_twice_in_one_input_is_a_duplicate_or_a_rejection() {
         assert_eq!((duplicates[0].id.as_str(), duplicates[0].seq), ("u-1", accepted[0].seq));
         assert!(!conflicts[0].duplicate && conflicts[0].seq > accepted[0].seq);
     }
+    ledger.stop().await;
+}
+
+/// A repeat that is not next to its first line goes in another message,
+/// so it reaches the ledger, whose answer names the first's seq: taken as
+/// this line's answer because the bytes are the same (a receipt naming
+/// that seq for other bytes could be a late copy of the first's, and waits
+/// for a lookup). The receipt wait is longer than the test's deadline, so
+/// an answer left waiting fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_further_down_the_input_is_answered_as_a_duplicate_at_once() {
+    let stack = Stack::new();
+    let ledger = stack.start_ledger();
+    stack.wait_for_streams().await;
+    let source = "hr/apart";
+    let config = PublisherConfig { receipt_wait: Duration::from_secs(600), batch: 256, ..PublisherConfig::default() };
+    let publisher = Publisher::new(stack.client().await, muster_bus::Topology::default(), config);
+    let a = unit(source, "a-1", "A1", "First");
+    let events = vec![a.clone(), unit(source, "a-2", "A2", "Second"), a];
+    let stored = intake_messages(&stack.client().await, &stack).await;
+    let receipts = tokio::time::timeout(Duration::from_secs(60), run(&publisher, events)).await.expect("no wait");
+    assert_eq!(intake_messages(&stack.client().await, &stack).await, stored + 2, "the repeat reached the intake");
+    let briefs: Vec<_> = receipts.iter().map(|r| (brief(r), r.seq)).collect();
+    let first = receipts[0].seq;
+    assert_eq!(
+        briefs,
+        [
+            (("a-1", ReceiptStatus::Accepted, None, false), first),
+            (("a-1", ReceiptStatus::Accepted, None, true), first),
+            (("a-2", ReceiptStatus::Accepted, None, false), receipts[2].seq),
+        ]
+    );
     ledger.stop().await;
 }
 

@@ -181,11 +181,12 @@ fn event_headers(event: &Outgoing) -> async_nats::HeaderMap {
     headers
 }
 
-/// The outcomes so far, in the order they came, and the seq each key got
-/// (by a hash of the key: a run's memory stays a few words per event).
+/// The outcomes so far, in the order they came, and for each key sent the
+/// seq it got and a hash of its payload (keyed by a hash of the key: a
+/// run's memory stays a few words per event).
 struct Outcomes<F> {
     list: Vec<Outcome>,
-    seq_of_key: HashMap<u64, Option<u64>>,
+    seq_of_key: HashMap<u64, (Option<u64>, u64)>,
     hasher: std::hash::RandomState,
     on_outcome: F,
 }
@@ -195,10 +196,12 @@ impl<F: FnMut(&Outcome)> Outcomes<F> {
         std::hash::BuildHasher::hash_one(&self.hasher, key)
     }
 
-    /// For an event about to go out: whether an earlier one of this run
-    /// had its key, and the seq that one got.
-    fn earlier(&self, key: &Key) -> Option<Option<u64>> {
-        self.seq_of_key.get(&self.key_hash(key)).copied()
+    /// Notes `event` going out; if an earlier event of this run had its
+    /// key: the seq that one got, and whether its payload was the same.
+    fn sent(&mut self, key: &Key, event: &Outgoing) -> Option<(Option<u64>, bool)> {
+        let payload = std::hash::BuildHasher::hash_one(&self.hasher, &event.payload);
+        let earlier = self.seq_of_key.insert(self.key_hash(key), (None, payload));
+        earlier.map(|(seq, earlier_payload)| (seq, earlier_payload == payload))
     }
 
     fn push(&mut self, outcome: Outcome) {
@@ -206,7 +209,7 @@ impl<F: FnMut(&Outcome)> Outcomes<F> {
             Outcome::Receipt(r) => ((r.source.clone(), r.id.clone()), r.seq),
             Outcome::NoReceipt { source, id, .. } => ((source.clone(), id.clone()), None),
         };
-        self.seq_of_key.insert(self.key_hash(&key), seq);
+        self.seq_of_key.entry(self.key_hash(&key)).or_insert((None, 0)).0 = seq;
         (self.on_outcome)(&outcome);
         self.list.push(outcome);
     }
@@ -239,12 +242,21 @@ struct InFlight {
     /// duplicate): it was published before this run.
     published_before: bool,
     /// Another event of this run had its key: the seq of that one's
-    /// receipt. A receipt naming it may be a late copy of that one's, so
-    /// only a lookup (by content) settles this event.
+    /// receipt.
     earlier_seq: Option<u64>,
+    /// That one's payload was byte for byte this one's: any receipt naming
+    /// its seq is this one's answer too. Otherwise such a receipt may be a
+    /// late copy of that one's, and only a lookup (by content) settles it.
+    same_bytes_as_earlier: bool,
 }
 
 impl InFlight {
+    /// Whether `receipt` answers this event (not a late copy of the answer
+    /// to an earlier event of its key with other bytes).
+    fn answered_by(&self, receipt: &Receipt) -> bool {
+        self.earlier_seq.is_none() || self.earlier_seq != receipt.seq || self.same_bytes_as_earlier
+    }
+
     /// `receipt` as this event's outcome: a duplicate when what the ledger
     /// answers is the recording of an earlier publish of the same content
     /// (found by a lookup, which never says so itself). A changed event's
@@ -433,8 +445,18 @@ impl Publisher {
                     tick += 1;
                     let deadline = (Instant::now() + self.config.receipt_wait, tick);
                     deadlines.insert(deadline, key.clone());
-                    let earlier_seq = outcomes.earlier(&key).flatten();
-                    let entry = InFlight { event, attempts: 1, deadline, published_before: false, earlier_seq };
+                    let (earlier_seq, same_bytes_as_earlier) = match outcomes.sent(&key, &event) {
+                        Some((seq, same_bytes)) => (seq, same_bytes),
+                        None => (None, false),
+                    };
+                    let entry = InFlight {
+                        event,
+                        attempts: 1,
+                        deadline,
+                        published_before: false,
+                        earlier_seq,
+                        same_bytes_as_earlier,
+                    };
                     in_flight.insert(key.clone(), entry);
                     group.push(key);
                     if alone {
@@ -458,6 +480,9 @@ impl Publisher {
                 biased;
                 Some((keys, ack)) = acks.next(), if awaiting_acks => {
                     let source = keys[0].0.clone();
+                    // Whether this answers the message sent again after its
+                    // PubAck failed (the first copy may have been stored).
+                    let sent_again = awaiting_ack.get(&source).is_some_and(|failures| *failures > 0);
                     if ack.is_ok() {
                         awaiting_ack.remove(&source);
                     }
@@ -465,7 +490,10 @@ impl Publisher {
                         Ok(ack) if !ack.duplicate => {}
                         // Already in the stream: their receipts may exist; look now.
                         Ok(_) => {
-                            for key in &keys {
+                            // Published before this run only if this run's
+                            // first copy was not: a second copy's duplicate
+                            // PubAck may be of this run's own first.
+                            for key in keys.iter().filter(|_| !sent_again) {
                                 if let Some(entry) = in_flight.get_mut(key).filter(|e| e.attempts == 1) {
                                     entry.published_before = true;
                                 }
@@ -510,10 +538,7 @@ impl Publisher {
                     })?;
                     let mut take = |receipt: Receipt| {
                         let key = (receipt.source.clone(), receipt.id.clone());
-                        // A receipt naming the seq of an earlier event
-                        // with this key may be that one's, come late:
-                        // this one is settled by a lookup.
-                        if in_flight.get(&key).is_some_and(|e| e.earlier_seq.is_none() || e.earlier_seq != receipt.seq) {
+                        if in_flight.get(&key).is_some_and(|e| e.answered_by(&receipt)) {
                             let done = in_flight.remove(&key).expect("in flight");
                             deadlines.remove(&done.deadline);
                             outcomes.push(Outcome::Receipt(receipt));

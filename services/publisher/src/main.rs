@@ -279,8 +279,15 @@ async fn run(args: Args) -> Result<ExitCode> {
     let mut summary = ImportSummary::default();
     let mut rejected: Vec<serde_json::Value> = Vec::new();
     let mut no_receipt = 0u64;
-    // The n-th outcome of a (source, id) is that of its n-th line.
-    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    // The n-th outcome of a (source, id) — a receipt or none — is that of
+    // its n-th line (the publisher sends a key's lines one after another).
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    let mut line_of = |source: &str, id: &str| {
+        let nth = seen.entry((source.to_owned(), id.to_owned())).or_default();
+        let line = lines.get(&(source.to_owned(), id.to_owned())).and_then(|l| l.get(*nth)).copied();
+        *nth += 1;
+        line
+    };
     for outcome in &outcomes {
         match outcome {
             Outcome::Receipt(receipt) => {
@@ -290,18 +297,17 @@ async fn run(args: Args) -> Result<ExitCode> {
                         (summary.head_seq, summary.head_hash) = (seq, hash.clone());
                     }
                 }
-                let nth = seen.entry((&receipt.source, &receipt.id)).or_default();
-                let line = lines.get(&(receipt.source.clone(), receipt.id.clone())).and_then(|l| l.get(*nth));
-                *nth += 1;
+                let line = line_of(&receipt.source, &receipt.id);
                 if receipt.status == ReceiptStatus::Rejected && !receipt.duplicate {
                     let mut value = serde_json::to_value(receipt)?;
-                    value["line"] = line.copied().into();
+                    value["line"] = line.into();
                     rejected.push(value);
                 }
             }
             Outcome::NoReceipt { source, id, attempts } => {
                 no_receipt += 1;
-                eprintln!("muster-publish: no receipt for {source}/{id} after {attempts} attempts");
+                let line = line_of(source, id).map_or(String::new(), |line| format!("line {line}: "));
+                eprintln!("muster-publish: {line}no receipt for {source}/{id} after {attempts} attempts");
             }
         }
     }
