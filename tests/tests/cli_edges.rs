@@ -165,6 +165,7 @@ fn local_mistakes_end_with_their_codes_and_change_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
     write(d, "words.jsonl", "hello\nworld\n");
+    std::fs::create_dir(d.join("plain")).expect("a plain directory");
     write(d, "columns.csv", "colour,size\nred,1\n");
     write(d, "nosource.csv", "id,type,effectivedate,staff\ne1,staff.left,2015-01-01,P1\n");
     let sourced =
@@ -226,6 +227,13 @@ fn local_mistakes_end_with_their_codes_and_change_nothing() {
                 &["--ledger", "typo", "verify"],
                 6,
                 "only `muster import` creates one",
+            ),
+            case(
+                "a directory that is no ledger",
+                "muster",
+                &["--ledger", "plain", "headcount", "--unit", "NH", "--date", "2016-01-01"],
+                6,
+                "no ledger at plain: the directory holds no ledger",
             ),
             case(
                 "an unknown unit",
@@ -304,6 +312,7 @@ fn local_mistakes_end_with_their_codes_and_change_nothing() {
     for untouched in ["typo", "new"] {
         assert!(!d.join(untouched).exists(), "a failed command created {untouched}");
     }
+    assert_eq!(std::fs::read_dir(d.join("plain")).expect("plain").count(), 0, "a read made a ledger there");
     assert_eq!(std::fs::read_dir(d.join("good")).expect("ledger").count(), ledger_before);
     // A CSV with the columns it needs imports (the same reader as muster-publish).
     check(d, vec![case("import of a CSV", "muster", &["--ledger", "csv", "import", "sourced.csv"], 0, "accepted")]);
@@ -407,7 +416,7 @@ fn over_a_running_deployment() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("summary.json")).expect("summary")).expect("summary JSON");
     let head_seq = summary["summary"]["head_seq"].as_u64().expect("head_seq");
-    assert!(head_seq >= 63, "{summary}");
+    assert_eq!(head_seq, 64, "63 example entries and the rejected one: {summary}");
     assert_eq!(summary["summary"]["head_hash"].as_str().map(str::len), Some(64), "{summary}");
     let rejected: Vec<serde_json::Value> = std::fs::read_to_string(d.join("rejected.jsonl"))
         .expect("rejections")

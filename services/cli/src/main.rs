@@ -316,11 +316,12 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
 /// ledger and answer zeros; and one a running service holds is refused at
 /// once, pointing at the service (sled's lock is not waited for).
 fn open_local(path: &std::path::Path, create: bool) -> Result<Ledger> {
-    if !create && !path.is_dir() {
+    if !create && !Ledger::exists_at(path) {
+        let what = if path.is_dir() { "the directory holds no ledger" } else { "the directory does not exist" };
         return Err(Failure::new(
             Exit::NotFound,
             format!(
-                "no ledger at {}: the directory does not exist (only `muster import` creates one; \
+                "no ledger at {}: {what} (only `muster import` creates one; \
                  to ask the query service give --nats-url)",
                 path.display()
             ),

@@ -238,8 +238,13 @@ pub fn receipt_of(entry: &StoredEntry, duplicate: bool) -> Receipt {
 /// A rejection outcome, its message bounded so that no input can make an
 /// entry grow past its limit.
 fn rejected(code: ReasonCode, message: String) -> Outcome {
+    rejected_naming(code, message, Vec::new())
+}
+
+/// [`rejected`], naming the accepted events it conflicts with.
+fn rejected_naming(code: ReasonCode, message: String, conflicts_with: Vec<EntryRef>) -> Outcome {
     let message = muster_proto::bounded(&message, limits::MESSAGE_BYTES_MAX);
-    Outcome::Rejected { code: code.as_str().to_owned(), message, conflicts_with: Vec::new() }
+    Outcome::Rejected { code: code.as_str().to_owned(), message, conflicts_with }
 }
 
 /// Entries written by the batch in progress, for lookups before commit.
@@ -276,6 +281,13 @@ impl Ledger {
         };
         ledger.replay()?;
         Ok(ledger)
+    }
+
+    /// Whether `path` holds a ledger (sled's files), so that a tool that
+    /// only reads can refuse a directory that does not, instead of making
+    /// an empty ledger there.
+    pub fn exists_at(path: &Path) -> bool {
+        store::holds_a_store(path)
     }
 
     fn replay(&mut self) -> Result<(), LedgerError> {
@@ -335,6 +347,8 @@ impl Ledger {
     pub fn footprint(&self) -> Vec<(&'static str, u64)> {
         let mut parts = self.timeline.footprint();
         parts.push(("(source, id) index", self.ids.heap_bytes() as u64));
+        let conflicts = self.conflicts.iter().map(|((s, i), seqs)| s.len() + i.len() + 8 * seqs.capacity() + 64);
+        parts.push(("changed events under used ids", conflicts.sum::<usize>() as u64));
         parts
     }
 
@@ -388,9 +402,14 @@ impl Ledger {
 
     /// The entries at `seqs` (ascending, distinct), each checked as
     /// [`Ledger::entry`] checks it, reading each stored block once: what
-    /// an answer that names many events (an audit's moves) costs.
+    /// an answer that names many events (an audit's moves) costs. A seq
+    /// not in the chain is an error: the indexes named it.
     pub fn entries_at(&self, seqs: &[Seq]) -> Result<Vec<StoredEntry>, LedgerError> {
-        self.store.entries_at(seqs)
+        let entries = self.store.entries_at(seqs)?;
+        match seqs.get(entries.len()) {
+            Some(missing) => Err(LedgerError::corrupt(*missing, "an entry the timeline names is missing")),
+            None => Ok(entries),
+        }
     }
 
     /// The entry at `seq`, which an index says exists.
@@ -675,8 +694,9 @@ impl Ledger {
             Some(original) => {
                 let message =
                     format!("event {}/{} was recorded as seq {} with other content", key.0, key.1, original.body.seq);
+                let first = EntryRef { seq: original.body.seq, source: key.0.clone(), id: key.1.clone() };
                 pending.conflicts.push((key, seq));
-                rejected(ReasonCode::DuplicateIdDifferentContent, message)
+                rejected_naming(ReasonCode::DuplicateIdDifferentContent, message, vec![first])
             }
             None => {
                 pending.ids.insert(key, seq);

@@ -407,6 +407,12 @@ impl std::hash::Hash for HashKey {
     }
 }
 
+/// Whether `path` holds a sled store: its `db` file, which sled writes on
+/// creating one (beside `conf`).
+pub(crate) fn holds_a_store(path: &std::path::Path) -> bool {
+    path.join("db").is_file()
+}
+
 /// (source, id) → the sequence of the first entry recorded under it.
 ///
 /// In memory, 64-bit keyed hashes of the key, ~20 bytes per event.
