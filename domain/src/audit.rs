@@ -75,8 +75,9 @@ pub struct Move {
     pub paper_move: bool,
     /// The events behind the move, in timeline order: every accepted event
     /// that touched the member after D1 up to D2 (the transfer, merger or
-    /// split that moved them; for a paper move, the secondment too) and,
-    /// for a move by reclassification, the reclassification of their unit.
+    /// split that moved them; for a paper move, the secondment too) and
+    /// every reclassification of their D2 unit then (the whole move, or
+    /// what made the unit they went to front-line or office).
     pub events: Vec<Seq>,
 }
 
@@ -265,14 +266,7 @@ impl Timeline {
     }
 
     /// [`Move::events`] of member `s`, at home in `home` on D2.
-    fn move_events(
-        &self,
-        s: S,
-        home: U,
-        cause: MoveCause,
-        (from, to): (Date, Date),
-        known_at: Option<Seq>,
-    ) -> Vec<Seq> {
+    fn move_events(&self, s: S, home: U, (from, to): (Date, Date), known_at: Option<Seq>) -> Vec<Seq> {
         let within = |pos: crate::history::Pos| pos.date > from && pos.date <= to;
         let mut events = Vec::new();
         self.staff[s as usize].history.any_visible(known_at, |pos, _| {
@@ -281,15 +275,13 @@ impl Timeline {
             }
             false
         });
-        if cause == MoveCause::Reclassified {
-            self.units[home as usize].history.any_visible(known_at, |pos, _| {
-                let reclassified = matches!(self.record(pos.seq).map(|r| &r.ev), Some(Ev::UnitReclassified { .. }));
-                if within(pos) && reclassified {
-                    events.push(pos);
-                }
-                false
-            });
-        }
+        self.units[home as usize].history.any_visible(known_at, |pos, _| {
+            let reclassified = matches!(self.record(pos.seq).map(|r| &r.ev), Some(Ev::UnitReclassified { .. }));
+            if within(pos) && reclassified {
+                events.push(pos);
+            }
+            false
+        });
         events.sort_by_key(|pos| (pos.date, pos.seq));
         events.dedup();
         events.into_iter().map(|pos| pos.seq).collect()
@@ -464,7 +456,7 @@ impl Timeline {
                         cause,
                         working_on_to: name(a.working),
                         paper_move,
-                        events: self.move_events(s, a.home, cause, (from, to), known_at),
+                        events: self.move_events(s, a.home, (from, to), known_at),
                     };
                     let slot = match (down, cause) {
                         (true, MoveCause::Transferred) => &mut r.moved_down_transferred,

@@ -279,17 +279,20 @@ fn every_move_names_the_events_behind_it() {
         ("2015-01-10", second("S3", "U1", "U2", None)),
         ("2015-02-01", transfer("S1", "U1", "PS")),
         ("2015-02-02", second("S1", "PS", "HQ", None)),
+        ("2015-02-03", transfer("S2", "U1", "U2")),
         ("2015-02-05", reclassify("U2", FRONT)),
         ("2015-02-10", merge_into(&["U1"], "PS")),
     ]);
-    let [transfer, paper_secondment, reclassified, merger] = [base + 3, base + 4, base + 5, base + 6];
+    let [transfer, paper_secondment, into_office, reclassified, merger] =
+        [base + 3, base + 4, base + 5, base + 6, base + 7];
     let a = audit(&l, "2015-01-15", "2015-03-01");
     let events: Vec<(String, MoveCause, bool, Vec<u64>)> =
         a.moved_down.iter().map(|m| (m.staff.to_string(), m.cause, m.paper_move, m.events.clone())).collect();
     use MoveCause::*;
     let expected = vec![
         ("S1".to_string(), Transferred, true, vec![transfer, paper_secondment]),
-        ("S2".to_string(), Restructured, false, vec![merger]),
+        // Transferred into an office unit, which was then relabelled.
+        ("S2".to_string(), Transferred, false, vec![into_office, reclassified]),
         // Its secondment before the first day is not behind its move.
         ("S3".to_string(), Restructured, false, vec![merger]),
         // Nothing of S5's own: its unit was relabelled.
