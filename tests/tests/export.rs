@@ -5,6 +5,7 @@
 
 use muster_ledger::export::{verify_export, write_export, ExportError};
 use muster_ledger::{Incoming, Ledger, LedgerConfig};
+use muster_proto::wire::Envelope;
 use std::path::Path;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/examples/events.jsonl");
@@ -169,22 +170,39 @@ fn an_export_uses_the_json_conventions_of_the_rest() {
     }
 }
 
-/// Exports written before version 2 (the serde form of the stored entry)
-/// still verify, and tampering with one is still named by its sequence.
+/// An export written before version 2 (the serde form of the stored
+/// entry, as 2dff5c6 wrote it: `tests/fixtures/export-v1.jsonl`, the
+/// example events at fixed times) still verifies, and tampering with it is
+/// still named by its sequence. Checked in, so a change to that form that
+/// would leave old exports unreadable fails here.
 #[test]
 fn a_version_1_export_still_verifies() {
+    let v1 = std::fs::read(V1_FIXTURE).expect("the version 1 fixture");
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = exported(dir.path());
+    let report = check(&v1).unwrap();
+    assert_eq!((report.entries, report.head_hash), (63, ledger.verify().unwrap().head_hash));
+    let text = String::from_utf8(v1).unwrap();
+    assert!(text.starts_with("{\"format\":\"muster-ledger-export\",\"version\":1}\n"));
+    assert!(text.contains("{\"Event\":") && text.contains("\"hash\":["), "the version 1 form");
+    let tampered = text.replacen("NH-PS1", "NH-PS2", 1).into_bytes();
+    assert!(matches!(check(&tampered), Err(ExportError::Broken { .. })));
+}
+
+const V1_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/export-v1.jsonl");
+
+/// Writes `tests/fixtures/export-v1.jsonl` again (only if its form must
+/// change on purpose): `cargo test -p muster-tests --test export -- --ignored`.
+#[test]
+#[ignore]
+fn write_the_version_1_fixture() {
     let dir = tempfile::tempdir().unwrap();
     let (ledger, _) = exported(dir.path());
     let mut v1 = b"{\"format\":\"muster-ledger-export\",\"version\":1}\n".to_vec();
     for entry in ledger.entries() {
         v1.extend(muster_proto::export::entry_line_of(&entry.unwrap(), 1));
     }
-    let text = String::from_utf8(v1.clone()).unwrap();
-    assert!(text.contains("{\"Event\":") && text.contains("\"hash\":["), "the version 1 form");
-    let report = check(&v1).unwrap();
-    assert_eq!((report.entries, report.head_hash), (63, ledger.verify().unwrap().head_hash));
-    let tampered = text.replacen("NH-PS1", "NH-PS2", 1).into_bytes();
-    assert!(matches!(check(&tampered), Err(ExportError::Broken { .. })));
+    std::fs::write(V1_FIXTURE, v1).unwrap();
 }
 
 /// What JSON cannot carry as a CloudEvent — a payload that did not decode,
@@ -197,8 +215,12 @@ fn undecodable_and_bincode_submissions_export_and_verify() {
     let envelope = muster_proto::cloudevents::decode_json(line.as_bytes()).unwrap();
     let broken =
         br#"{"specversion":"1.0","id":"bad-1","source":"hr/nanhu","type":"org.muster.unit.established.v1","data":7}"#;
+    // As bincode it fits the payload limit; as JSON (each control
+    // character six bytes) it would not: exported as its bincode.
+    let too_big_for_json = muster_proto::wire::Envelope { note: Some("\u{1}".repeat(200_000)), ..envelope.clone() };
     let submissions = vec![
         Incoming::bincode(&muster_proto::codec::encode_envelope(&envelope)),
+        Incoming::bincode(&muster_proto::codec::encode_envelope(&Envelope { id: "big-1".into(), ..too_big_for_json })),
         Incoming::json(broken),
         Incoming::Undecodable {
             error: muster_proto::DecodeError {
@@ -218,7 +240,7 @@ fn undecodable_and_bincode_submissions_export_and_verify() {
         .iter()
         .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap()["submission"]["kind"].to_string())
         .collect();
-    assert_eq!(kinds, ["\"event\"", "\"undecodable\"", "\"undecodable\""]);
+    assert_eq!(kinds, ["\"event\"", "\"event_bincode\"", "\"undecodable\"", "\"undecodable\""]);
     assert!(String::from_utf8_lossy(&file).contains("\"payload_hex\":\"009f9296ff\""));
-    assert_eq!(check(&file).unwrap().entries, 3);
+    assert_eq!(check(&file).unwrap().entries, 4);
 }
