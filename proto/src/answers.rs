@@ -287,7 +287,8 @@ pub struct ImportSummary {
     pub unrecorded: u64,
     /// Rejections by reason code.
     pub rejected_by_code: BTreeMap<String, u64>,
-    /// The ledger's head after the import.
+    /// The ledger's head after a local import; for `muster-publish`, the
+    /// highest seq among its receipts (the head as far as it saw).
     pub head_seq: u64,
     /// Its hash, hex.
     pub head_hash: String,
