@@ -228,6 +228,9 @@ fn local_mistakes_end_with_their_codes_and_change_nothing() {
                 6,
                 "only `muster import` creates one",
             ),
+            case("an input file not there", "muster", &["--ledger", "new", "import", "nofile.jsonl"], 6, "no file"),
+            case("the publisher's file not there", "muster-publish", &["nofile.jsonl"], 6, "no file nofile.jsonl"),
+            case("a bad URL, ledger service", "muster-ledger", &["--nats-url", "not a url::"], 5, "not a NATS URL"),
             case(
                 "a directory that is no ledger",
                 "muster",

@@ -290,10 +290,11 @@ pub enum Exit {
     /// 4: some events got no receipt: publish them again (safe).
     NoReceipt = 4,
     /// 5: bad input: a file no line of which decodes, a CSV without the
-    /// columns it needs, a bad parameter value.
+    /// columns it needs, a bad parameter value (a malformed NATS URL).
     BadInput = 5,
     /// 6: not found: an unknown unit, staff member or scope, an unknown
-    /// event, a ledger directory that does not exist.
+    /// event, a ledger directory that does not exist or holds no ledger,
+    /// an input file that is not there.
     NotFound = 6,
     /// 7: unreachable: NATS not reachable, no query service answering, no
     /// ledger service ever ran under the prefix (no intake stream), a
@@ -331,8 +332,8 @@ impl Exit {
             Exit::Rejected => "rejected events present (--strict)",
             Exit::NoReceipt => "some events got no receipt (publish again; safe)",
             Exit::BadInput => "bad input (no line decodes, CSV columns missing, bad value)",
-            Exit::NotFound => "not found (unknown unit, staff, scope, event, ledger directory)",
-            Exit::Unreachable => "unreachable (NATS, no query service, ledger held by a service)",
+            Exit::NotFound => "not found (unknown unit, staff, scope, event, ledger directory, input file)",
+            Exit::Unreachable => "unreachable (NATS, no query service or ledger, ledger held by a service)",
             Exit::ChainBroken => "verify found the chain broken",
         }
     }
@@ -392,6 +393,24 @@ impl std::fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+
+/// Opens an input file a user named: one that is not there is "not found"
+/// (exit 6), saying which; any other failure to open it is unexpected.
+pub fn open_input(path: &Path) -> Result<std::fs::File, Failure> {
+    std::fs::File::open(path).map_err(|e| input_failure(path, e))
+}
+
+/// Reads a whole input file a user named, as [`open_input`] opens one.
+pub fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| input_failure(path, e))
+}
+
+fn input_failure(path: &Path, error: std::io::Error) -> Failure {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => Failure::new(Exit::NotFound, format!("no file {}", path.display())),
+        _ => Failure::new(Exit::Unexpected, format!("opening {}: {error}", path.display())),
+    }
+}
 
 #[cfg(test)]
 mod tests {

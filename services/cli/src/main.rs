@@ -440,14 +440,14 @@ fn verify_export(
     let mut input: Box<dyn BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        let opened = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        let opened = muster_bus::service::open_input(file)?;
         Box::new(std::io::BufReader::with_capacity(1 << 20, opened))
     };
     use muster_ledger::export::ExportError;
     let checked = match against {
         None => muster_ledger::export::verify_export(&mut input),
         Some((checkpoint, key)) => {
-            let bytes = std::fs::read(checkpoint).with_context(|| format!("reading {}", checkpoint.display()))?;
+            let bytes = muster_bus::service::read_input(checkpoint)?;
             let checkpoint = muster_proto::checkpoint::decode(&bytes).map_err(anyhow::Error::msg)?;
             let key = muster_ledger::checkpoint::public_key(key)?;
             muster_ledger::checkpoint::verify_export_against(&mut input, &checkpoint, &key)
@@ -666,9 +666,7 @@ fn import(
     let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
-        ))
+        Box::new(std::io::BufReader::new(muster_bus::service::open_input(file)?))
     };
     let mut feed = Feed::new(path, file, options.rejections);
     if file.extension().is_some_and(|e| e == "csv") {

@@ -43,6 +43,7 @@ use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use clap::Parser;
 use futures_util::StreamExt;
+use muster_bus::service::{Exit, Failure};
 use muster_bus::{FeedTip, Topology};
 use muster_proto::entry::{DeadLetter, Receipt};
 use muster_proto::requests::ReceiptRequest;
@@ -251,10 +252,11 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + S
     let ledger = Ledger::open(&LedgerConfig { query_indexes: false, ..LedgerConfig::new(&args.ledger) })
         .with_context(|| format!("opening the ledger at {}", args.ledger.display()))?;
     tracing::info!(head_seq = ledger.head().seq, path = %args.ledger.display(), "ledger open");
-    let (client, connections) =
-        muster_bus::connect_watched(&args.common.connect_config("muster-ledger").map_err(anyhow::Error::msg)?)
-            .await
-            .map_err(|e| anyhow::anyhow!("connecting to NATS: {e}"))?;
+    let (client, connections) = muster_bus::connect_watched(
+        &args.common.connect_config("muster-ledger").map_err(|e| Failure::new(Exit::BadInput, e))?,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("connecting to NATS: {e}"))?;
     let topology = Topology::new(&args.common.prefix);
     let signer = match &args.signing_key {
         Some(path) => {

@@ -137,9 +137,7 @@ fn read_events(args: &Args) -> Result<Input> {
     let reader: Box<dyn BufRead> = if args.file.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?,
-        ))
+        Box::new(std::io::BufReader::new(muster_bus::service::open_input(&args.file)?))
     };
     let csv = match args.input {
         Some(InputFormat::Csv) => true,

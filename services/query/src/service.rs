@@ -12,6 +12,7 @@ use async_nats::jetstream::{self, consumer};
 use async_nats::service::ServiceExt;
 use clap::Parser;
 use futures_util::StreamExt;
+use muster_bus::service::{Exit, Failure};
 use muster_bus::Topology;
 use muster_ledger::{Ledger, LedgerConfig};
 use muster_proto::limits;
@@ -99,7 +100,9 @@ pub async fn run(
     let ledger = Ledger::open(&LedgerConfig::new(&args.replica))
         .with_context(|| format!("opening the replica at {}", args.replica.display()))?;
     tracing::info!(applied_seq = ledger.head().seq, path = %args.replica.display(), "replica open");
-    let client = muster_bus::connect(&args.common.connect_config("muster-query").map_err(anyhow::Error::msg)?).await?;
+    let client =
+        muster_bus::connect(&args.common.connect_config("muster-query").map_err(|e| Failure::new(Exit::BadInput, e))?)
+            .await?;
     let js = jetstream::new(client.clone());
     let topology = Topology::new(&args.common.prefix);
     // The ledger makes the streams: a replica may not (ops/nats/secure.conf),
