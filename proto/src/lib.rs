@@ -30,9 +30,9 @@ pub mod disk;
 pub mod entry;
 mod error;
 pub mod export;
-pub mod hex;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod hex;
 pub mod limits;
 pub mod requests;
 pub mod validate;

@@ -35,4 +35,3 @@ pub async fn http_get_text(addr: std::net::SocketAddr, path: &str) -> (u16, Stri
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, body.to_owned())
 }
-

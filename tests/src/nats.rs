@@ -132,7 +132,15 @@ impl NatsServer {
     fn start_secure_with(certs: &Path, conf: PathBuf, conf_dir: Option<tempfile::TempDir>) -> NatsServer {
         let store = tempfile::tempdir().expect("temp dir");
         let (child, port) = spawn(store.path(), None, Conf::Secure(certs, &conf));
-        NatsServer { child, port, store, certs: Some(certs.to_owned()), secure_conf: conf, _conf_dir: conf_dir, node: None }
+        NatsServer {
+            child,
+            port,
+            store,
+            certs: Some(certs.to_owned()),
+            secure_conf: conf,
+            _conf_dir: conf_dir,
+            node: None,
+        }
     }
 
     /// `nats://127.0.0.1:<port>` (`tls://…` for a secure server).

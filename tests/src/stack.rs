@@ -46,11 +46,8 @@ impl Process {
     /// Sends `signal` (`STOP` pauses the process, `CONT` resumes it, `TERM`
     /// asks it to stop).
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.0.id().to_string())
-            .status()
-            .expect("running kill");
+        let status =
+            Command::new("kill").arg(format!("-{signal}")).arg(self.0.id().to_string()).status().expect("running kill");
         assert!(status.success(), "kill -{signal}");
     }
 
@@ -237,7 +234,10 @@ impl Stack {
         let ledger = self.ledger_dir();
         let ledger = ledger.to_str().expect("a UTF-8 path");
         let replicas = self.stream_replicas().to_string();
-        self.spawn_process("ledger_service", &["--ledger", ledger, "--batch-wait-ms", "5", "--stream-replicas", &replicas])
+        self.spawn_process(
+            "ledger_service",
+            &["--ledger", ledger, "--batch-wait-ms", "5", "--stream-replicas", &replicas],
+        )
     }
 
     /// A ledger service named `name` with `--failover` and a lease of
@@ -309,8 +309,12 @@ impl Stack {
     /// A query replica in-process over the sled directory `replica` (which
     /// may hold a copy of a ledger already), with HTTP on `http` or `off`.
     pub async fn start_query_with(&self, replica: PathBuf, http: &str) -> (Running, Option<std::net::SocketAddr>) {
-        self.start_query_args(muster_query::service::Args { common: self.common_args("query"), replica, http: http.into() })
-            .await
+        self.start_query_args(muster_query::service::Args {
+            common: self.common_args("query"),
+            replica,
+            http: http.into(),
+        })
+        .await
     }
 
     async fn start_query_args(&self, args: muster_query::service::Args) -> (Running, Option<std::net::SocketAddr>) {

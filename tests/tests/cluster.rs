@@ -19,9 +19,9 @@
 //! The figures each test prints (`--nocapture`) are quoted in
 //! ops/SCALING.md.
 
+use muster_publisher::{Publisher, PublisherConfig};
 use muster_tests::http::{caught_up, http_get};
 use muster_tests::ingest::{ledger_is_whole, replica_reaches, same_answers, same_entries, Publishing};
-use muster_publisher::{Publisher, PublisherConfig};
 use muster_tests::stack::Stack;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

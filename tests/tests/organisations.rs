@@ -145,7 +145,11 @@ async fn three_organisations_on_one_cluster_never_see_each_others_events() {
         let seen = spy.seen.load(Ordering::SeqCst);
         eprintln!("{org}: {seen} messages on its subjects");
         assert!(seen >= EVENTS / 64, "the spy on {org} saw its traffic");
-        assert_eq!(*spy.strange.lock().unwrap(), Vec::<String>::new(), "another organisation's events on {org}'s subjects");
+        assert_eq!(
+            *spy.strange.lock().unwrap(),
+            Vec::<String>::new(),
+            "another organisation's events on {org}'s subjects"
+        );
     }
 
     // Each ledger: exactly its own events, each once.
@@ -186,9 +190,10 @@ async fn two_prefixes_that_name_the_same_streams_are_refused_not_mixed() {
         ledger: stack.ledger_dir_of("bureau-a"),
         ..stack.ledger_args()
     };
-    let ended = tokio::time::timeout(Duration::from_secs(30), muster_ledger::service::run(second, std::future::pending()))
-        .await
-        .expect("the second ledger stops by itself");
+    let ended =
+        tokio::time::timeout(Duration::from_secs(30), muster_ledger::service::run(second, std::future::pending()))
+            .await
+            .expect("the second ledger stops by itself");
     let error = format!("{:#}", ended.expect_err("the second ledger is refused"));
     assert!(error.contains("another deployment's"), "{error}");
     first.stop().await;

@@ -275,7 +275,8 @@ async fn each_organisations_users_reach_their_own_ledger_and_no_other() {
     }
 
     // Bureau A's HR system records its events through its own doors.
-    let publisher = Publisher::new(stack.org_client("hr-publisher", "bureau-a").await, a.clone(), PublisherConfig::default());
+    let publisher =
+        Publisher::new(stack.org_client("hr-publisher", "bureau-a").await, a.clone(), PublisherConfig::default());
     let outcomes = publisher.publish_all((1..=50).map(muster_tests::crash::outgoing), |_| {}).await.unwrap();
     assert!(outcomes.iter().all(|o| matches!(o, Outcome::Receipt(r) if r.seq.is_some())), "{outcomes:?}");
 
