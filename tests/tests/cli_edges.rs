@@ -466,6 +466,16 @@ fn over_a_running_deployment() {
             ),
             case("a ledger a service holds", "muster", &["--ledger", "ledger", "verify"], 7, "with --nats-url instead")
                 .within(Duration::from_secs(3)),
+            // A second service on a held directory: its lock wait (10 s,
+            // for a restart whose old process is still stopping), then 7.
+            case(
+                "a replica another service holds",
+                "muster-query",
+                &["--nats-url", &url, "--replica", "replica", "--http", "off"],
+                7,
+                "in use by a running service",
+            )
+            .within(Duration::from_secs(40)),
             case(
                 "a replica a service holds",
                 "muster",

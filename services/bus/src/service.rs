@@ -244,17 +244,8 @@ where
     init_tracing(log_json(&args));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let Err(error) = runtime.block_on(run(args)) else { return Exit::Done.into() };
-    let text = format!("{error:#}");
-    eprintln!("{name}: {text}");
-    match Exit::of(error.chain()) {
-        // The services hand these on as text: the connect error
-        // (`connecting to NATS: …`) and sled's lock on a directory
-        // another process holds.
-        Exit::Unexpected if text.contains("connecting to NATS: ") || text.contains("could not acquire lock") => {
-            Exit::Unreachable.into()
-        }
-        exit => exit.into(),
-    }
+    eprintln!("{name}: {error:#}");
+    Exit::of(error.chain()).into()
 }
 
 /// The options and arguments of `command` and its subcommands that have

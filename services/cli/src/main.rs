@@ -329,24 +329,13 @@ fn open_local(path: &std::path::Path, create: bool) -> Result<Ledger> {
         .into());
     }
     let config = LedgerConfig { lock_wait: std::time::Duration::ZERO, ..LedgerConfig::new(path) };
-    Ledger::open(&config).map_err(|error| match error.kind() {
-        muster_ledger::LedgerErrorKind::Storage(e) if e.to_string().contains("could not acquire lock") => Failure::new(
-            Exit::Unreachable,
-            format!(
-                "the ledger at {} is in use by a running service (muster-ledger or muster-query): \
-                     ask it with --nats-url instead",
-                path.display()
-            ),
-        )
-        .into(),
-        _ => anyhow::Error::new(error).context(format!("opening the ledger at {}", path.display())),
-    })
+    Ledger::open(&config).map_err(|error| muster_ledger::service::open_failed(error, path))
 }
 
 /// The exit code of a query's error code (proto/README.md).
 fn exit_of_query_code(code: &str) -> Exit {
     match code {
-        "unit_unknown" | "staff_unknown" | "scope_unknown" | "not_found" => Exit::NotFound,
+        "unit_unknown" | "staff_unknown" | "not_found" => Exit::NotFound,
         "bad_request" | "unknown_field" | "not_yet_applied" => Exit::BadInput,
         _ => Exit::Unexpected,
     }

@@ -36,6 +36,12 @@ pub enum LedgerErrorKind {
         /// The sequence the ledger is at.
         last_seq: u64,
     },
+    /// Another process holds the directory (sled's lock), a running
+    /// `muster-ledger` or `muster-query` as a rule: nothing was opened.
+    Held {
+        /// The directory.
+        path: std::path::PathBuf,
+    },
 }
 
 impl LedgerError {
@@ -72,6 +78,12 @@ impl fmt::Display for LedgerError {
                 f,
                 "the ledger is full: at sequence {last_seq}, it cannot hold more than {} entries",
                 muster_domain::SEQ_MAX
+            ),
+            LedgerErrorKind::Held { path } => write!(
+                f,
+                "the ledger at {} is in use by a running service (muster-ledger or muster-query): \
+                 ask it with --nats-url instead",
+                path.display()
             ),
         }
     }

@@ -250,13 +250,13 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + S
     assert_eq!(muster_bus::muster_payload_bytes_max(), limits::PAYLOAD_BYTES_MAX);
     // The ledger service answers no headcount: replicas do.
     let ledger = Ledger::open(&LedgerConfig { query_indexes: false, ..LedgerConfig::new(&args.ledger) })
-        .with_context(|| format!("opening the ledger at {}", args.ledger.display()))?;
+        .map_err(|e| open_failed(e, &args.ledger))?;
     tracing::info!(head_seq = ledger.head().seq, path = %args.ledger.display(), "ledger open");
     let (client, connections) = muster_bus::connect_watched(
         &args.common.connect_config("muster-ledger").map_err(|e| Failure::new(Exit::BadInput, e))?,
     )
     .await
-    .map_err(|e| anyhow::anyhow!("connecting to NATS: {e}"))?;
+    .context("connecting to NATS")?;
     let topology = Topology::new(&args.common.prefix);
     let signer = match &args.signing_key {
         Some(path) => {
@@ -651,6 +651,16 @@ async fn take_in(
         if !commit.messages.is_empty() && to_ledger.send(commit).await.is_err() {
             return Ok(());
         }
+    }
+}
+
+/// A ledger (or replica) directory that would not open, as a binary ends
+/// with it: one a running service holds is unreachable (exit 7), saying
+/// to ask that service; anything else is unexpected, naming the path.
+pub fn open_failed(error: crate::LedgerError, path: &std::path::Path) -> anyhow::Error {
+    match error.kind() {
+        crate::LedgerErrorKind::Held { .. } => Failure::new(Exit::Unreachable, error.to_string()).into(),
+        _ => anyhow::Error::new(error).context(format!("opening the ledger at {}", path.display())),
     }
 }
 

@@ -6,7 +6,7 @@
 //! sequence it must start at, its header links it to the entry before, and
 //! every entry's hash is recomputed over its bytes.
 
-use crate::{Head, LedgerError};
+use crate::{Head, LedgerError, LedgerErrorKind};
 use muster_domain::Seq;
 use muster_proto::entry::StoredEntry;
 use muster_proto::{codec, disk};
@@ -129,7 +129,7 @@ impl Store {
             match self.config.open() {
                 Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                     if std::time::Instant::now() >= deadline {
-                        return Err(sled::Error::Io(e).into());
+                        return Err(LedgerError::new(LedgerErrorKind::Held { path: self.path.clone() }));
                     }
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
