@@ -48,7 +48,7 @@ use futures_util::StreamExt;
 use muster_bus::Topology;
 use muster_proto::entry::Receipt;
 use muster_proto::requests::ReceiptRequest;
-use muster_proto::{cloudevents, limits};
+use muster_proto::{cloudevents, limits, ReasonCode};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -83,9 +83,6 @@ pub enum Outcome {
         attempts: u32,
     },
 }
-
-/// The reason code of a changed event under a used id.
-const CONFLICTING_DUPLICATE: &str = "duplicate_id_different_content";
 
 /// The pause before a message whose PubAck failed is sent again.
 const ACK_RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -192,24 +189,25 @@ struct Outcomes<F> {
 }
 
 impl<F: FnMut(&Outcome)> Outcomes<F> {
-    fn key_hash(&self, key: &Key) -> u64 {
-        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    /// A hash of (source, id), from borrowed text: no copy per event.
+    fn key_hash(&self, source: &str, id: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, (source, id))
     }
 
     /// Notes `event` going out; if an earlier event of this run had its
     /// key: the seq that one got, and whether its payload was the same.
     fn sent(&mut self, key: &Key, event: &Outgoing) -> Option<(Option<u64>, bool)> {
         let payload = std::hash::BuildHasher::hash_one(&self.hasher, &event.payload);
-        let earlier = self.seq_of_key.insert(self.key_hash(key), (None, payload));
+        let earlier = self.seq_of_key.insert(self.key_hash(&key.0, &key.1), (None, payload));
         earlier.map(|(seq, earlier_payload)| (seq, earlier_payload == payload))
     }
 
     fn push(&mut self, outcome: Outcome) {
-        let (key, seq) = match &outcome {
-            Outcome::Receipt(r) => ((r.source.clone(), r.id.clone()), r.seq),
-            Outcome::NoReceipt { source, id, .. } => ((source.clone(), id.clone()), None),
+        let (key_hash, seq) = match &outcome {
+            Outcome::Receipt(r) => (self.key_hash(&r.source, &r.id), r.seq),
+            Outcome::NoReceipt { source, id, .. } => (self.key_hash(source, id), None),
         };
-        self.seq_of_key.entry(self.key_hash(&key)).or_insert((None, 0)).0 = seq;
+        self.seq_of_key.entry(key_hash).or_insert((None, 0)).0 = seq;
         (self.on_outcome)(&outcome);
         self.list.push(outcome);
     }
@@ -263,7 +261,7 @@ impl InFlight {
     /// rejection stays a rejection, however often it was sent.
     fn settle(&self, mut receipt: Receipt) -> Receipt {
         let earlier = self.published_before || (self.earlier_seq.is_some() && self.earlier_seq == receipt.seq);
-        if earlier && receipt.code.as_deref() != Some(CONFLICTING_DUPLICATE) {
+        if earlier && receipt.code.as_deref() != Some(ReasonCode::DuplicateIdDifferentContent.as_str()) {
             receipt.duplicate = true;
         }
         receipt
@@ -348,7 +346,7 @@ impl Publisher {
     /// always safe.
     pub async fn lookup(&self, source: &str, id: &str) -> Result<Option<Receipt>, PublishError> {
         let request = ReceiptRequest { source: source.to_owned(), id: id.to_owned() };
-        let body = serde_json::to_vec(&request).map_err(|e| error(Kind::BadAnswer, "lookup", e))?;
+        let body = serde_json::to_vec(&request).expect("a lookup request encodes");
         let asked = self.client.request(self.topology.lookup_subject(source), body.into());
         self.lookup_reply(source, id, asked).await
     }
