@@ -8,6 +8,7 @@
 //! scope unit, only staff whose home is in its subtree (as the tree stood
 //! that day) count on that day.
 
+use crate::history::Pos;
 use crate::timeline::{Ev, StaffState, Timeline, S, U};
 use crate::{Category, Date, Seq, StaffId, TreeNode, UnitId, UnitStatus};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -266,8 +267,17 @@ impl Timeline {
     }
 
     /// [`Move::events`] of member `s`, at home in `home` on D2.
-    fn move_events(&self, s: S, home: U, (from, to): (Date, Date), known_at: Option<Seq>) -> Vec<Seq> {
-        let within = |pos: crate::history::Pos| pos.date > from && pos.date <= to;
+    /// `reclassifications` keeps each unit's between the days, found once
+    /// per unit (many members move into one unit).
+    fn move_events(
+        &self,
+        s: S,
+        home: U,
+        (from, to): (Date, Date),
+        known_at: Option<Seq>,
+        reclassifications: &mut HashMap<U, Vec<Pos>>,
+    ) -> Vec<Seq> {
+        let within = |pos: Pos| pos.date > from && pos.date <= to;
         let mut events = Vec::new();
         self.staff[s as usize].history.any_visible(known_at, |pos, _| {
             if within(pos) {
@@ -275,13 +285,18 @@ impl Timeline {
             }
             false
         });
-        self.units[home as usize].history.any_visible(known_at, |pos, _| {
-            let reclassified = matches!(self.record(pos.seq).map(|r| &r.ev), Some(Ev::UnitReclassified { .. }));
-            if within(pos) && reclassified {
-                events.push(pos);
-            }
-            false
+        let of_home = reclassifications.entry(home).or_insert_with(|| {
+            let mut found = Vec::new();
+            self.units[home as usize].history.any_visible(known_at, |pos, _| {
+                let reclassified = matches!(self.record(pos.seq).map(|r| &r.ev), Some(Ev::UnitReclassified { .. }));
+                if within(pos) && reclassified {
+                    found.push(pos);
+                }
+                false
+            });
+            found
         });
+        events.extend_from_slice(of_home);
         events.sort_by_key(|pos| (pos.date, pos.seq));
         events.dedup();
         events.into_iter().map(|pos| pos.seq).collect()
@@ -427,6 +442,7 @@ impl Timeline {
         let mut part = Members::default();
         let r = &mut part.reconciliation;
         let mut category_changes = HashMap::new();
+        let mut reclassifications = HashMap::new();
         let mut scratch = (Vec::new(), Vec::new());
         for s in range.start as S..range.end as S {
             let before = self.standing(s, from, known_at, scope_from, categories_from);
@@ -456,7 +472,7 @@ impl Timeline {
                         cause,
                         working_on_to: name(a.working),
                         paper_move,
-                        events: self.move_events(s, a.home, (from, to), known_at),
+                        events: self.move_events(s, a.home, (from, to), known_at, &mut reclassifications),
                     };
                     let slot = match (down, cause) {
                         (true, MoveCause::Transferred) => &mut r.moved_down_transferred,
