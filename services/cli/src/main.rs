@@ -32,6 +32,7 @@ use muster_proto::answers::*;
 use muster_proto::entry::{Receipt, ReceiptStatus};
 use muster_proto::limits::{BATCH_EVENTS_MAX, PAYLOAD_BYTES_MAX};
 use muster_proto::requests::{StatusAnswer, VerifyAnswer};
+use muster_query::answer::QueryErrorCode;
 use output::{Format, SummaryRows, Table};
 use serde_json::json;
 use std::io::{BufRead, Read, Write};
@@ -333,16 +334,18 @@ fn open_local(path: &std::path::Path, create: bool) -> Result<Ledger> {
 }
 
 /// The exit code of a query's error code (proto/README.md).
-fn exit_of_query_code(code: &str) -> Exit {
+fn exit_of_query_code(code: Option<QueryErrorCode>) -> Exit {
+    use QueryErrorCode as Q;
     match code {
-        "unit_unknown" | "staff_unknown" | "not_found" => Exit::NotFound,
-        "bad_request" | "unknown_field" | "not_yet_applied" => Exit::BadInput,
+        Some(Q::UnitUnknown | Q::StaffUnknown | Q::NotFound) => Exit::NotFound,
+        Some(Q::BadRequest | Q::UnknownField | Q::NotYetApplied) => Exit::BadInput,
+        // The query service's own failure, or a code this build does not know.
         _ => Exit::Unexpected,
     }
 }
 
 fn query_failure(code: &str, message: &str) -> anyhow::Error {
-    Failure::new(exit_of_query_code(code), format!("{code}: {message}")).into()
+    Failure::new(exit_of_query_code(QueryErrorCode::named(code)), format!("{code}: {message}")).into()
 }
 
 fn now_ms() -> u64 {
@@ -364,7 +367,7 @@ impl Backend {
         let body = serde_json::to_vec(&request)?;
         match self {
             Backend::Local(ledger) => muster_query::answer::answer(ledger, endpoint, &body)
-                .map_err(|e| query_failure(&e.code.to_string(), &e.message)),
+                .map_err(|e| query_failure(e.code.as_str(), &e.message)),
             Backend::Remote { client, topology, runtime } => runtime.block_on(async {
                 let subject = format!("{}.{endpoint}", topology.query_group());
                 let unreachable = |why: String| Failure::new(Exit::Unreachable, why);
@@ -854,9 +857,10 @@ mod tests {
             ("bad_request", Exit::BadInput),
             ("unknown_field", Exit::BadInput),
             ("internal", Exit::Unexpected),
+            ("from_a_newer_replica", Exit::Unexpected),
         ];
         for (code, exit) in cases {
-            assert_eq!(exit_of_query_code(code), exit, "{code}");
+            assert_eq!(exit_of_query_code(QueryErrorCode::named(code)), exit, "{code}");
         }
     }
 }

@@ -90,6 +90,11 @@ impl QueryErrorCode {
         QueryErrorCode::Internal,
     ];
 
+    /// The code named `text` (as a remote answer carries it), if any.
+    pub fn named(text: &str) -> Option<QueryErrorCode> {
+        QueryErrorCode::ALL.into_iter().find(|code| code.as_str() == text)
+    }
+
     /// The stable snake_case code.
     pub fn as_str(self) -> &'static str {
         match self {
