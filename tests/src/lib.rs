@@ -27,6 +27,7 @@ pub mod http;
 pub mod ingest;
 pub mod model;
 pub mod nats;
+pub mod receipts;
 pub mod stack;
 pub mod wire;
 

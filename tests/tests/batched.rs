@@ -7,6 +7,7 @@ use muster_proto::cloudevents::{self, encode_batch};
 use muster_proto::entry::{Receipt, ReceiptStatus};
 use muster_proto::limits;
 use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
+use muster_tests::receipts::brief;
 use muster_tests::stack::Stack;
 use std::time::Duration;
 
@@ -55,10 +56,6 @@ async fn next_receipts(subscription: &mut async_nats::Subscriber, n: usize) -> V
     receipts
 }
 
-fn status(receipt: &Receipt) -> (&str, ReceiptStatus, Option<&str>, bool) {
-    (receipt.id.as_str(), receipt.status, receipt.code.as_deref(), receipt.duplicate)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_gets_one_receipt_per_event_and_a_bad_event_spoils_only_itself() {
     let stack = Stack::new();
@@ -73,7 +70,7 @@ async fn a_batch_gets_one_receipt_per_event_and_a_bad_event_spoils_only_itself()
     publish_batch(&client, encode_batch(first.iter().map(|e| e.as_bytes()))).await;
     let got = next_receipts(&mut receipts, 4).await;
     assert_eq!(
-        got.iter().map(status).collect::<Vec<_>>(),
+        got.iter().map(brief).collect::<Vec<_>>(),
         vec![
             ("e-1", ReceiptStatus::Accepted, None, false),
             ("e-2", ReceiptStatus::Accepted, None, false),
@@ -184,7 +181,7 @@ async fn the_publisher_batches_one_source_at_a_time_and_sends_the_unbatchable_al
         })
         .collect();
     assert_eq!(receipts.len(), 303);
-    let rejected: Vec<_> = receipts.iter().filter(|r| r.status == ReceiptStatus::Rejected).map(status).collect();
+    let rejected: Vec<_> = receipts.iter().filter(|r| r.status == ReceiptStatus::Rejected).map(brief).collect();
     assert_eq!(rejected, vec![("broken", ReceiptStatus::Rejected, Some("malformed_payload"), false)]);
     let ledger = muster_tests::open_ledger(&stack.ledger_dir());
     assert_eq!(ledger.head().seq, 303);

@@ -9,7 +9,8 @@
 use muster_ledger::{Incoming, Ledger, LedgerConfig};
 use muster_proto::entry::{Receipt, ReceiptStatus};
 use muster_proto::{answers::ImportSummary, cloudevents};
-use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
+use muster_publisher::{Outgoing, Publisher, PublisherConfig};
+use muster_tests::receipts::{brief, next_receipt, receipts};
 use muster_tests::stack::Stack;
 use std::time::Duration;
 
@@ -36,22 +37,12 @@ fn publisher(client: async_nats::Client, batch: usize) -> Publisher {
     Publisher::new(client, muster_bus::Topology::default(), config)
 }
 
-/// Publishes `events` in one run; their receipts by id, in input order.
+/// Publishes `events` in one run; their receipts in ledger order (by seq;
+/// a duplicate after the receipt it repeats).
 async fn run(publisher: &Publisher, events: Vec<Outgoing>) -> Vec<Receipt> {
-    let outcomes = publisher.publish_all(events, |_| {}).await.expect("published");
-    let mut receipts: Vec<Receipt> = outcomes
-        .into_iter()
-        .map(|o| match o {
-            Outcome::Receipt(r) => r,
-            Outcome::NoReceipt { source, id, .. } => panic!("no receipt for {source}/{id}"),
-        })
-        .collect();
+    let mut receipts = receipts(publisher.publish_all(events, |_| {}).await.expect("published"));
     receipts.sort_by_key(|r| r.seq);
     receipts
-}
-
-fn brief(r: &Receipt) -> (&str, ReceiptStatus, Option<&str>, bool) {
-    (r.id.as_str(), r.status, r.code.as_deref(), r.duplicate)
 }
 
 /// One event per message and CloudEvents' batched mode: the changed event
@@ -237,17 +228,6 @@ async fn intake_messages(client: &async_nats::Client, stack: &Stack) -> u64 {
     let js = async_nats::jetstream::new(client.clone());
     let mut intake = js.get_stream(stack.topology().intake_stream()).await.expect("intake stream");
     intake.info().await.expect("intake info").state.messages
-}
-
-async fn next_receipt(subscription: &mut async_nats::Subscriber) -> Receipt {
-    use futures_util::StreamExt;
-    let message = tokio::time::timeout(Duration::from_secs(30), subscription.next())
-        .await
-        .expect("a receipt within 30 s")
-        .expect("subscribed");
-    let mut receipts: Vec<Receipt> = serde_json::from_slice(&message.payload).unwrap();
-    assert_eq!(receipts.len(), 1);
-    receipts.remove(0)
 }
 
 /// The ledger itself, as `muster import` uses it: conflicts inside one

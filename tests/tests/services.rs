@@ -5,6 +5,7 @@
 use muster_proto::entry::{Receipt, ReceiptStatus};
 use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
 use muster_tests::http::{caught_up, http_get, http_get_text};
+use muster_tests::receipts::{next_receipt, receipts};
 use muster_tests::stack::Stack;
 use std::time::{Duration, Instant};
 
@@ -12,16 +13,6 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/examples/even
 
 fn example_events() -> Vec<Outgoing> {
     muster_tests::outgoing_from_jsonl(std::path::Path::new(EXAMPLE), None).expect("example events")
-}
-
-fn receipts(outcomes: Vec<Outcome>) -> Vec<Receipt> {
-    outcomes
-        .into_iter()
-        .map(|o| match o {
-            Outcome::Receipt(r) => r,
-            Outcome::NoReceipt { source, id, .. } => panic!("no receipt for {source}/{id}"),
-        })
-        .collect()
 }
 
 fn publisher(client: async_nats::Client) -> Publisher {
@@ -141,17 +132,6 @@ async fn publish_receipt_query_end_to_end() {
     assert_eq!(answer["code"], "malformed_payload", "{answer}");
     query.stop().await;
     ledger.stop().await;
-}
-
-/// The one receipt in the next receipts message of a subscription.
-async fn next_receipt(subscription: &mut async_nats::Subscriber) -> Receipt {
-    let message = tokio::time::timeout(Duration::from_secs(20), futures_util::StreamExt::next(subscription))
-        .await
-        .expect("a receipts message")
-        .unwrap();
-    let mut receipts: Vec<Receipt> = serde_json::from_slice(&message.payload).unwrap();
-    assert_eq!(receipts.len(), 1, "one event, one receipt");
-    receipts.pop().unwrap()
 }
 
 fn receipts_by_key(outcomes: Vec<Outcome>) -> std::collections::HashMap<(String, String), Receipt> {
