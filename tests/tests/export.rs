@@ -172,9 +172,10 @@ fn an_export_uses_the_json_conventions_of_the_rest() {
 
 /// An export written before version 2 (the serde form of the stored
 /// entry, as 2dff5c6 wrote it: `tests/fixtures/export-v1.jsonl`, the
-/// example events at fixed times) still verifies, and tampering with it is
-/// still named by its sequence. Checked in, so a change to that form that
-/// would leave old exports unreadable fails here.
+/// example events at `exported`'s fixed times) still verifies — each line
+/// byte for byte as version 1 renders it — and tampering with it is still
+/// named by its sequence. Frozen: version 1 never changes, so a change
+/// that would leave old exports unreadable fails here.
 #[test]
 fn a_version_1_export_still_verifies() {
     let v1 = std::fs::read(V1_FIXTURE).expect("the version 1 fixture");
@@ -190,20 +191,6 @@ fn a_version_1_export_still_verifies() {
 }
 
 const V1_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/export-v1.jsonl");
-
-/// Writes `tests/fixtures/export-v1.jsonl` again (only if its form must
-/// change on purpose): `cargo test -p muster-tests --test export -- --ignored`.
-#[test]
-#[ignore]
-fn write_the_version_1_fixture() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ledger, _) = exported(dir.path());
-    let mut v1 = b"{\"format\":\"muster-ledger-export\",\"version\":1}\n".to_vec();
-    for entry in ledger.entries() {
-        v1.extend(muster_proto::export::entry_line_of(&entry.unwrap(), 1));
-    }
-    std::fs::write(V1_FIXTURE, v1).unwrap();
-}
 
 /// What JSON cannot carry as a CloudEvent — a payload that did not decode,
 /// an event sent as bincode — is exported as hex and verifies.
