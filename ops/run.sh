@@ -18,7 +18,7 @@ http="${MUSTER_HTTP:-127.0.0.1:8080}"
 url="nats://127.0.0.1:$port"
 run=data/run
 nats_server="$(bash ops/install-nats.sh)"
-cargo build --release --locked --quiet -p muster-ledger -p muster-query -p muster-publisher -p muster-cli
+cargo build --release --locked --quiet -p muster-ledger-service -p muster-query -p muster-publisher -p muster-cli
 bin=target/release
 
 rm -rf "$run" && mkdir -p "$run"

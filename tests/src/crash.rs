@@ -67,7 +67,7 @@ pub async fn uninterrupted(stack: &crate::stack::Stack, dir: &std::path::Path) -
         let message = intake.get_raw_message(seq).await.expect("intake message");
         let at_ms = u64::try_from(message.time.unix_timestamp_nanos() / 1_000_000).expect("after 1970");
         let events =
-            muster_ledger::service::intake_events(message.subject.as_str(), Some(&message.headers), &message.payload);
+            muster_ledger_service::intake_events(message.subject.as_str(), Some(&message.headers), &message.payload);
         if batch.len() + events.len() > muster_proto::limits::BATCH_EVENTS_MAX {
             ledger.submit_timed(std::mem::take(&mut batch), None).expect("replayed batch");
         }

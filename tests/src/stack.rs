@@ -164,7 +164,7 @@ impl Stack {
     /// The ledger service of the organisation of `prefix`, in-process, over
     /// its own directory ([`Stack::ledger_dir_of`] `prefix`).
     pub fn start_org_ledger(&self, prefix: &str, failover: bool) -> Running {
-        self.start_ledger_with(muster_ledger::service::Args {
+        self.start_ledger_with(muster_ledger_service::Args {
             common: self.org_args("ledger", prefix),
             ledger: self.ledger_dir_of(prefix),
             failover,
@@ -208,8 +208,8 @@ impl Stack {
 
     /// The ledger service's settings in this stack (to change before
     /// [`Stack::start_ledger_with`]).
-    pub fn ledger_args(&self) -> muster_ledger::service::Args {
-        muster_ledger::service::Args {
+    pub fn ledger_args(&self) -> muster_ledger_service::Args {
+        muster_ledger_service::Args {
             common: self.common_args("ledger"),
             ledger: self.ledger_dir(),
             batch_wait_ms: 5,
@@ -224,9 +224,9 @@ impl Stack {
     }
 
     /// The ledger service, in-process, with these settings.
-    pub fn start_ledger_with(&self, args: muster_ledger::service::Args) -> Running {
+    pub fn start_ledger_with(&self, args: muster_ledger_service::Args) -> Running {
         let (stop, shutdown) = stopper();
-        Running { stop: Some(stop), task: tokio::spawn(muster_ledger::service::run(args, shutdown)) }
+        Running { stop: Some(stop), task: tokio::spawn(muster_ledger_service::run(args, shutdown)) }
     }
 
     /// The ledger service as a child process (SIGKILL it with [`Process::kill`]).

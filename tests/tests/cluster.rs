@@ -201,7 +201,7 @@ async fn holder_becomes(stack: &Stack, instance: &str) -> Duration {
     let js = async_nats::jetstream::new(stack.client().await);
     let started = Instant::now();
     loop {
-        if let Ok(Some(holder)) = muster_ledger::lease::holder(&js, &stack.topology()).await {
+        if let Ok(Some(holder)) = muster_ledger_service::lease::holder(&js, &stack.topology()).await {
             if holder == instance {
                 return started.elapsed();
             }

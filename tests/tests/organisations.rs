@@ -185,13 +185,13 @@ async fn two_prefixes_that_name_the_same_streams_are_refused_not_mixed() {
         assert!(Instant::now() < deadline, "the first ledger made no streams");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let second = muster_ledger::service::Args {
+    let second = muster_ledger_service::Args {
         common: stack.org_args("ledger", "bureau-a"),
         ledger: stack.ledger_dir_of("bureau-a"),
         ..stack.ledger_args()
     };
     let ended =
-        tokio::time::timeout(Duration::from_secs(30), muster_ledger::service::run(second, std::future::pending()))
+        tokio::time::timeout(Duration::from_secs(30), muster_ledger_service::run(second, std::future::pending()))
             .await
             .expect("the second ledger stops by itself");
     let error = format!("{:#}", ended.expect_err("the second ledger is refused"));

@@ -84,7 +84,7 @@ async fn publishers_racing_on_overlapping_events_with_acks_lost_make_the_ledger_
     while intake.info().await.unwrap().state.last_sequence < 300 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let ledger = stack.start_ledger_with(muster_ledger::service::Args { ack_wait_ms: 1, ..stack.ledger_args() });
+    let ledger = stack.start_ledger_with(muster_ledger_service::Args { ack_wait_ms: 1, ..stack.ledger_args() });
     let (a, b, c) = racing.await.unwrap();
     ledger.stop().await;
     let receipts: Vec<Receipt> = [a, b, c].concat();
@@ -97,7 +97,7 @@ async fn publishers_racing_on_overlapping_events_with_acks_lost_make_the_ledger_
     for seq in 1..=messages {
         let message = intake.get_raw_message(seq).await.unwrap();
         copies +=
-            muster_ledger::service::intake_events(message.subject.as_str(), Some(&message.headers), &message.payload)
+            muster_ledger_service::intake_events(message.subject.as_str(), Some(&message.headers), &message.payload)
                 .len() as u64;
     }
     assert!(copies >= EVENTS * 8 / 3, "{copies} events in the intake");

@@ -377,6 +377,21 @@ impl Failure {
     }
 }
 
+/// A store (a ledger or replica directory) that would not open, as a
+/// binary ends with it: one a running service holds (`held`) is
+/// unreachable (exit 7), its message saying to ask that service; anything
+/// else is unexpected, naming the path.
+pub fn open_failed<E>(held: bool, error: E, path: &std::path::Path) -> anyhow::Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    if held {
+        Failure::new(Exit::Unreachable, error.to_string()).into()
+    } else {
+        anyhow::Error::new(error).context(format!("opening the ledger at {}", path.display()))
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)

@@ -330,7 +330,7 @@ fn open_local(path: &std::path::Path, create: bool) -> Result<Ledger> {
         .into());
     }
     let config = LedgerConfig { lock_wait: std::time::Duration::ZERO, ..LedgerConfig::new(path) };
-    Ledger::open(&config).map_err(|error| muster_ledger::service::open_failed(error, path))
+    Ledger::open(&config).map_err(|error| muster_bus::service::open_failed(error.is_held(), error, path))
 }
 
 /// The exit code of a query's error code (proto/README.md).

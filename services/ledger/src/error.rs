@@ -50,6 +50,12 @@ impl LedgerError {
         &self.kind
     }
 
+    /// Whether another process holds the directory: ask that service
+    /// instead (exit 7 in the binaries).
+    pub fn is_held(&self) -> bool {
+        matches!(self.kind, LedgerErrorKind::Held { .. })
+    }
+
     pub(crate) fn corrupt(seq: u64, reason: impl Into<String>) -> LedgerError {
         LedgerError { kind: LedgerErrorKind::Corrupt { seq, reason: reason.into() } }
     }

@@ -22,8 +22,6 @@
 pub mod checkpoint;
 mod error;
 pub mod export;
-pub mod lease;
-pub mod service;
 mod store;
 
 pub use error::{LedgerError, LedgerErrorKind};

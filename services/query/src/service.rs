@@ -98,7 +98,7 @@ pub async fn run(
     on_ready: impl FnOnce(Option<std::net::SocketAddr>),
 ) -> Result<()> {
     let ledger = Ledger::open(&LedgerConfig::new(&args.replica))
-        .map_err(|e| muster_ledger::service::open_failed(e, &args.replica))?;
+        .map_err(|e| muster_bus::service::open_failed(e.is_held(), e, &args.replica))?;
     tracing::info!(applied_seq = ledger.head().seq, path = %args.replica.display(), "replica open");
     let client =
         muster_bus::connect(&args.common.connect_config("muster-query").map_err(|e| Failure::new(Exit::BadInput, e))?)

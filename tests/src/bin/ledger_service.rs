@@ -2,5 +2,5 @@
 //! very code of the `muster-ledger` binary.
 
 fn main() -> anyhow::Result<()> {
-    muster_ledger::service::main()
+    muster_ledger_service::main()
 }

@@ -1,9 +1,9 @@
 //! `muster-ledger`: the ledger service. Everything is in
-//! `muster_ledger::service`, so tests run exactly this code; the exit
+//! `muster_ledger_service`, so tests run exactly this code; the exit
 //! codes (README.md) are `muster_bus::service::service_main`'s.
 
 fn main() -> std::process::ExitCode {
-    use muster_ledger::service::{run, Args};
+    use muster_ledger_service::{run, Args};
     muster_bus::service::service_main(
         "muster-ledger",
         |args: &Args| args.common.log_json,
@@ -16,7 +16,7 @@ mod tests {
     #[test]
     fn every_option_has_a_description() {
         use clap::CommandFactory;
-        let command = muster_ledger::service::Args::command();
+        let command = muster_ledger_service::Args::command();
         assert_eq!(muster_bus::service::undescribed_options(&command), Vec::<String>::new());
     }
 }

@@ -37,14 +37,14 @@
 //! was late or lost) is passed over; one published again by its HR system
 //! is a duplicate and gets its original receipt.
 
-use crate::{receipt_of, FeedBlock, Incoming, Ledger, LedgerConfig, StreamMark};
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use clap::Parser;
 use futures_util::StreamExt;
-use muster_bus::service::{Exit, Failure};
+use muster_bus::service::{open_failed, Exit, Failure};
 use muster_bus::{FeedTip, Topology};
+use muster_ledger::{receipt_of, FeedBlock, Incoming, Ledger, LedgerConfig, StreamMark};
 use muster_proto::entry::{DeadLetter, Receipt};
 use muster_proto::requests::ReceiptRequest;
 use muster_proto::{cloudevents, codec, limits, DecodeError, ReasonCode};
@@ -54,6 +54,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 mod failover;
+pub mod lease;
 use failover::{failover, Holding};
 
 /// Settings: flags, then `MUSTER_*` environment variables, then the
@@ -203,7 +204,7 @@ impl Commit {
 /// One committed batch, for the outbox.
 struct Committed {
     /// The ledger's head after it.
-    head: crate::Head,
+    head: muster_ledger::Head,
     messages: Vec<async_nats::Message>,
     origin: Vec<u32>,
     receipts: Vec<Receipt>,
@@ -213,7 +214,7 @@ struct Committed {
 /// The publishing side: receipts, dead letters, the feed and checkpoints.
 struct Outbox {
     /// Signs the head; with the last head signed and when.
-    signer: Option<(crate::checkpoint::Signer, u64, Instant)>,
+    signer: Option<(muster_ledger::checkpoint::Signer, u64, Instant)>,
     checkpoint_every: u64,
     client: async_nats::Client,
     js: jetstream::Context,
@@ -250,7 +251,7 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + S
     assert_eq!(muster_bus::muster_payload_bytes_max(), limits::PAYLOAD_BYTES_MAX);
     // The ledger service answers no headcount: replicas do.
     let ledger = Ledger::open(&LedgerConfig { query_indexes: false, ..LedgerConfig::new(&args.ledger) })
-        .map_err(|e| open_failed(e, &args.ledger))?;
+        .map_err(|e| open_failed(e.is_held(), e, &args.ledger))?;
     tracing::info!(head_seq = ledger.head().seq, path = %args.ledger.display(), "ledger open");
     let (client, connections) = muster_bus::connect_watched(
         &args.common.connect_config("muster-ledger").map_err(|e| Failure::new(Exit::BadInput, e))?,
@@ -260,7 +261,7 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + S
     let topology = Topology::new(&args.common.prefix);
     let signer = match &args.signing_key {
         Some(path) => {
-            let signer = crate::checkpoint::Signer::from_file(path)?;
+            let signer = muster_ledger::checkpoint::Signer::from_file(path)?;
             tracing::info!(public_key = %signer.public_key(), "signing checkpoints");
             Some((signer, 0, Instant::now()))
         }
@@ -393,7 +394,7 @@ impl Backoff {
 /// or one marked [`Fatal`]. Everything else is NATS's, and a new session
 /// may succeed.
 fn is_fatal(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| cause.is::<crate::LedgerError>() || cause.is::<Fatal>())
+    error.chain().any(|cause| cause.is::<muster_ledger::LedgerError>() || cause.is::<Fatal>())
 }
 
 /// An error no new session can mend (a ledger that is not the feed's).
@@ -654,16 +655,6 @@ async fn take_in(
     }
 }
 
-/// A ledger (or replica) directory that would not open, as a binary ends
-/// with it: one a running service holds is unreachable (exit 7), saying
-/// to ask that service; anything else is unexpected, naming the path.
-pub fn open_failed(error: crate::LedgerError, path: &std::path::Path) -> anyhow::Error {
-    match error.kind() {
-        crate::LedgerErrorKind::Held { .. } => Failure::new(Exit::Unreachable, error.to_string()).into(),
-        _ => anyhow::Error::new(error).context(format!("opening the ledger at {}", path.display())),
-    }
-}
-
 /// Answers receipt lookups from the ledger's (source, id) index: the
 /// receipt as JSON, `null` when nothing was recorded, or a
 /// `{"code", "message"}` object for a request that is not one.
@@ -709,7 +700,7 @@ fn lookup_answer(
     }
 }
 
-type LookupResult = Result<Result<Option<Receipt>, crate::LedgerError>, Vec<u8>>;
+type LookupResult = Result<Result<Option<Receipt>, muster_ledger::LedgerError>, Vec<u8>>;
 
 fn lookup_refusal(code: ReasonCode, message: String) -> Vec<u8> {
     serde_json::json!({ "code": code.as_str(), "message": message }).to_string().into_bytes()
@@ -920,7 +911,7 @@ impl Service {
         let (receipts, blocks, head) = tokio::task::block_in_place(|| {
             let mut ledger = self.ledger.write().expect("ledger lock");
             let receipts = ledger.submit_timed(incoming, cursor)?;
-            Ok::<_, crate::LedgerError>((receipts, ledger.take_written_blocks(), ledger.head()))
+            Ok::<_, muster_ledger::LedgerError>((receipts, ledger.take_written_blocks(), ledger.head()))
         })?;
         let head_seq = head.seq;
         let committed = started.elapsed();
@@ -952,7 +943,7 @@ impl Outbox {
     }
 
     async fn publish(&mut self, mut committed: tokio::sync::mpsc::Receiver<Committed>) -> Result<()> {
-        let mut last_head: Option<crate::Head> = None;
+        let mut last_head: Option<muster_ledger::Head> = None;
         let interval = Duration::from_secs(limits::CHECKPOINT_INTERVAL_SECS);
         loop {
             // Quiet after new entries: their checkpoint after the interval,
@@ -985,7 +976,7 @@ impl Outbox {
     /// Signs and publishes `head` when due: `checkpoint_every` entries, or
     /// a minute, since the last one (or `now`), and only once it is on the
     /// feed, so a checkpoint never vouches for what a replica cannot get.
-    async fn checkpoint(&mut self, head: crate::Head, now: bool) -> Result<()> {
+    async fn checkpoint(&mut self, head: muster_ledger::Head, now: bool) -> Result<()> {
         self.check_lease()?;
         let Some((signer, last_seq, last_at)) = &mut self.signer else { return Ok(()) };
         let due = head.seq >= *last_seq + self.checkpoint_every
@@ -1126,13 +1117,13 @@ impl Outbox {
         if self.feed.message_seq == 0 {
             return Ok(());
         }
-        let (seq, hash) = crate::last_entry_of_block(last_block)?;
+        let (seq, hash) = muster_ledger::last_entry_of_block(last_block)?;
         let ours = ledger.read().expect("ledger lock").entry(seq)?.map(|entry| entry.hash);
         if ours != Some(hash) {
             return Err(Fatal(format!(
                 "the feed's entry {seq} is not this ledger's (hash {} against {}): this ledger has diverged from the feed and must not continue it",
-                crate::hex(&hash),
-                ours.map_or("none".into(), |h| crate::hex(&h))
+                muster_ledger::hex(&hash),
+                ours.map_or("none".into(), |h| muster_ledger::hex(&h))
             ))
             .into());
         }
