@@ -24,7 +24,7 @@ fn binary(name: &str) -> PathBuf {
         let target_dir = profile_dir.parent().expect("target dir");
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         build.args(["build", "--quiet", "--bins", "--target-dir"]).arg(target_dir);
-        for package in ["muster-cli", "muster-publisher", "muster-ledger", "muster-query"] {
+        for package in ["muster-cli", "muster-publisher", "muster-ledger-service", "muster-query"] {
             build.args(["-p", package]);
         }
         if profile_dir.ends_with("release") {
