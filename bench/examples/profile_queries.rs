@@ -31,8 +31,13 @@ fn main() {
             fn malloc_stats();
             fn malloc_trim(pad: usize) -> i32;
         }
-        unsafe { malloc_stats() };
-        unsafe { malloc_trim(0) };
+        // SAFETY: glibc functions with no preconditions; this example
+        // runs on glibc only.
+        #[allow(unsafe_code)]
+        unsafe {
+            malloc_stats();
+            malloc_trim(0);
+        }
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         for line in status.lines().filter(|l| l.starts_with("VmRSS")) {
             eprintln!("after malloc_trim: {line}");
