@@ -2,7 +2,7 @@
 # Fuzz Muster's untrusted-input surfaces with libFuzzer (cargo-fuzz, nightly):
 #   bash ops/fuzz.sh [SECONDS_PER_TARGET] [TARGET…]     (default: 60 s, every target)
 # Targets (proto/src/fuzzing.rs): json_event, bincode_envelope, batch,
-# ledger_files, validator. The fuzzer starts from the checked-in seeds
+# ledger_files, validator, intake. The fuzzer starts from the checked-in seeds
 # (fuzz/corpus/<target>/, which CI replays on stable:
 # tests/tests/fuzz_corpus.rs) and keeps what it grows in
 # fuzz/corpus-grown/<target>/ (not checked in; reused by the next run). A
@@ -14,7 +14,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(json_event bincode_envelope batch ledger_files validator)
+  targets=(json_event bincode_envelope batch ledger_files validator intake)
 fi
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz

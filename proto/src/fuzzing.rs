@@ -7,6 +7,7 @@
 //! (`fuzz/corpus/<target>/`) through them on stable Rust, in CI. Behind
 //! the `fuzzing` feature: nothing here is part of the contract.
 
+use crate::intake::{Incoming, IntakeMessage};
 use crate::validate::{validate, Validated};
 use crate::{checkpoint, cloudevents, codec, export, limits};
 use muster_domain::{Date, Event, ReasonCode, Seq, Timeline};
@@ -16,12 +17,13 @@ use std::collections::HashMap;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target.
-pub const TARGETS: [Target; 5] = [
+pub const TARGETS: [Target; 6] = [
     ("json_event", json_event),
     ("bincode_envelope", bincode_envelope),
     ("batch", batch),
     ("ledger_files", ledger_files),
     ("validator", validator),
+    ("intake", intake),
 ];
 
 /// A structured-mode CloudEvent: decoding never panics; what decodes
@@ -59,6 +61,38 @@ pub fn batch(data: &[u8]) {
     assert!((1..=limits::BATCH_MESSAGE_EVENTS_MAX).contains(&events.len()));
     for event in events {
         json_event(event.get().as_bytes());
+    }
+}
+
+/// An intake message as the ledger reads it: the first byte picks the
+/// content type and whether the subject is the source's own; the rest is
+/// the payload. Decoding never panics; a message is at least one and at
+/// most `BATCH_MESSAGE_EVENTS_MAX` submissions; an event off its source's
+/// subject is never decoded, and is keyless (a dead letter), so it can
+/// take no source's key.
+pub fn intake(data: &[u8]) {
+    let Some((&choice, payload)) = data.split_first() else { return };
+    let content_types =
+        [Some(cloudevents::CONTENT_TYPE), Some(cloudevents::BATCH_CONTENT_TYPE), Some(codec::CONTENT_TYPE), None];
+    let message = IntakeMessage {
+        subject: "fuzz.intake.own",
+        content_type: content_types[usize::from(choice) % content_types.len()],
+        id: (choice & 0x10 != 0).then_some("header-id"),
+        source: (choice & 0x20 != 0).then_some("header-source"),
+        payload,
+    };
+    // Sources of an even length are the subject's own.
+    let own = |_: &str, source: &str| source.len() % 2 == 0 || choice & 0x40 != 0;
+    let events = crate::intake::events(&message, own);
+    assert!((1..=limits::BATCH_MESSAGE_EVENTS_MAX).contains(&events.len()), "{} submissions", events.len());
+    for event in events {
+        match event {
+            Incoming::Decoded(envelope) => assert!(own("", &envelope.source), "an event off its subject decoded"),
+            Incoming::Undecodable { error, .. } if error.code == muster_domain::ReasonCode::SourceNotOfSubject => {
+                assert!(error.id.is_none() && error.source.is_none(), "an event off its subject kept a key")
+            }
+            Incoming::Undecodable { .. } => {}
+        }
     }
 }
 

@@ -33,6 +33,7 @@ pub mod export;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod hex;
+pub mod intake;
 pub mod limits;
 pub mod requests;
 pub mod validate;

@@ -87,3 +87,54 @@ pub const PUBLISH_ATTEMPTS_MAX: u32 = 8;
 pub const RECEIPT_WAIT_MS: u64 = 5_000;
 /// Largest HTTP request body the query API reads.
 pub const HTTP_BODY_BYTES_MAX: usize = 64 * 1024;
+
+// The ledger service's queues and waits.
+
+/// Decoded commits waiting for the ledger. Rationale: decoding the next
+/// commit's JSON (and fetching it) overlaps deciding and flushing this one,
+/// on the other core; two bound what waits to two commits of
+/// `BATCH_EVENTS_MAX` events.
+pub const DECODED_COMMITS_MAX: usize = 2;
+/// Committed batches waiting for their receipts and feed messages.
+/// Rationale: two lets the next batch commit while one is published,
+/// and bounds what waits in memory to two batches.
+pub const OUTBOX_BATCHES_MAX: usize = 2;
+/// Most bytes of receipts in one message; a batch's receipts of one source
+/// may take several. Rationale: under NATS's `max_payload` whatever the
+/// receipts' messages hold.
+pub const RECEIPTS_MESSAGE_BYTES_MAX: usize = 256 * 1024;
+/// Largest receipt lookup by key read (two ids at their limit and JSON).
+/// A lookup that carries the event itself may be as large as an event
+/// (`PAYLOAD_BYTES_MAX`).
+pub const LOOKUP_REQUEST_BYTES_MAX: usize = 4 * ID_BYTES_MAX + 64;
+/// How long a request that sets a ledger session up (streams, consumers,
+/// the feed's tip, the lease) waits for JetStream. Rationale: on a cluster
+/// that just lost a node, such requests go unanswered until the streams
+/// have elected new leaders (seconds); with the client's default (5 s),
+/// the ledger asked twice and stalled ingest for 10 s; with this, it asks
+/// again sooner.
+pub const SESSION_SETUP_TIMEOUT_MS: u64 = 1_500;
+/// The first pause after an interrupted session; each next one doubles, up
+/// to `SESSION_PAUSE_MAX_MS`. Rationale: a server restart takes about a
+/// second; retrying faster only fills the log.
+pub const SESSION_PAUSE_MIN_MS: u64 = 100;
+/// The longest pause between sessions.
+pub const SESSION_PAUSE_MAX_MS: u64 = 5_000;
+/// How long past its expiry a fetch from the intake may go unanswered
+/// before the session ends (and the next makes its consumer anew).
+/// Rationale: on a cluster that lost the node leading the consumer, pull
+/// requests went unanswered for 10 s and more, silently, while the intake
+/// filled.
+pub const FETCH_GRACE_MS: u64 = 2_000;
+/// The shortest a fetch waits for messages, whatever `--batch-wait-ms`
+/// says. Rationale: a fetch that expires at once is a busy loop.
+pub const FETCH_WAIT_MIN_MS: u64 = 10;
+/// How long the durable consumer of a ledger service with `--failover`
+/// outlives its last fetch (a dead or demoted instance's).
+pub const FAILOVER_CONSUMER_IDLE_SECS: u64 = 300;
+/// How long a standby's consumer outlives its last fetch. Rationale: it
+/// is made anew with every standby session; one left by a dead standby
+/// goes by itself soon.
+pub const STANDBY_CONSUMER_IDLE_SECS: u64 = 60;
+/// Most bytes of an undecodable payload a dead letter quotes.
+pub const DEAD_LETTER_QUOTE_BYTES: usize = 256;

@@ -69,10 +69,10 @@ pub async fn uninterrupted(stack: &crate::stack::Stack, dir: &std::path::Path) -
         let events =
             muster_ledger_service::intake_events(message.subject.as_str(), Some(&message.headers), &message.payload);
         if batch.len() + events.len() > muster_proto::limits::BATCH_EVENTS_MAX {
-            ledger.submit_timed(std::mem::take(&mut batch), None).expect("replayed batch");
+            ledger.commit_batch(std::mem::take(&mut batch), None).expect("replayed batch");
         }
         batch.extend(events.into_iter().map(|event| (event, at_ms)));
     }
-    ledger.submit_timed(batch, None).expect("replayed batch");
+    ledger.commit_batch(batch, None).expect("replayed batch");
     ledger
 }

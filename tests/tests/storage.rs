@@ -103,16 +103,17 @@ fn the_blocks_a_commit_hands_to_the_feed_are_the_ones_it_stored() {
     let dir = tempfile::tempdir().unwrap();
     three_batches(dir.path());
     let mut ledger = Ledger::open(&LedgerConfig::new(dir.path())).unwrap();
-    let events = (301..=400).map(|i| Incoming::Decoded(event(i))).collect();
-    ledger.submit_batch(events, 1_800_000_000_000).unwrap();
-    let written = ledger.take_written_blocks();
-    let stored = ledger.blocks_from(301).unwrap();
+    let events = (301..=400).map(|i| (Incoming::Decoded(event(i)), 1_800_000_000_000)).collect();
+    let committed = ledger.commit_batch(events, None).unwrap();
+    let (written, stored) = (committed.blocks, ledger.blocks_from(301).unwrap());
     assert_eq!(written.len(), 1);
     assert_eq!((written[0].first_seq, written[0].last_seq), (301, 400));
     assert_eq!(written[0].bytes, stored[0].bytes);
+    assert_eq!((committed.head, committed.receipts.len()), (ledger.head(), 100));
     // Only duplicates: nothing written, nothing handed on.
-    ledger.submit_batch(vec![Incoming::Decoded(event(350))], 1_800_000_000_001).unwrap();
-    assert!(ledger.take_written_blocks().is_empty());
+    let again = ledger.commit_batch(vec![(Incoming::Decoded(event(350)), 1_800_000_000_001)], None).unwrap();
+    assert!(again.blocks.is_empty());
+    assert_eq!(again.head, committed.head);
 }
 
 /// sled 0.34 keeps every page it touched in memory, so the ledger reopens

@@ -28,13 +28,8 @@ use async_nats::jetstream::{self, stream};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-/// The header that tells JSON from bincode payloads.
-pub const CONTENT_TYPE_HEADER: &str = "Content-Type";
-/// The event's source, set by publishers so that even an undecodable
-/// payload can get a receipt under its key.
-pub const SOURCE_HEADER: &str = "Muster-Source";
-/// The event's id, likewise.
-pub const ID_HEADER: &str = "Muster-Id";
+// An intake message's headers are part of the contract (`proto/`).
+pub use muster_proto::intake::{CONTENT_TYPE_HEADER, ID_HEADER, SOURCE_HEADER};
 /// On feed messages: the last ledger sequence in the block it carries.
 pub const SEQ_HEADER: &str = "Muster-Seq";
 /// On feed messages: the instance name of the ledger service that wrote

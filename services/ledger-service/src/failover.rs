@@ -7,7 +7,7 @@
 //! others *stand by*: each replays the intake stream into its own ledger
 //! through a consumer of its own that acknowledges nothing, and so holds
 //! the active ledger's very chain — the ledger is a function of its intake
-//! (see `Ledger::submit_timed`) — while it publishes nothing.
+//! (see `Ledger::commit_batch`) — while it publishes nothing.
 //!
 //! A standby that takes the lease reads where the feed ends and replays
 //! on until its ledger holds that entry; the first session then checks
@@ -17,35 +17,45 @@
 //! feed: a block not written on the tip is refused by the server, and the
 //! one refused finds the feed ahead of it and stands by again.
 
-use super::*;
+use crate::intake::{take_in, Commit};
 use crate::lease::{Lease, LeaseError};
-use std::sync::Mutex;
-use tokio::sync::{oneshot, watch};
+use crate::outbox::Outbox;
+use crate::session::{
+    active, consume_from_cursor, ensure_streams, joined, until_set, Backoff, Ended, SessionError, SessionResult,
+    PAUSE_MAX,
+};
+use crate::{lookups, Args};
+use async_nats::jetstream::consumer::{pull, AckPolicy};
+use muster_ledger::Ledger;
+use muster_proto::limits;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// The lease as the active service holds it: renewed in the background,
 /// checked before anything is published.
 #[derive(Clone)]
-pub(super) struct Holding {
+pub(crate) struct Holding {
     valid_until: Arc<Mutex<Instant>>,
     lost: watch::Receiver<bool>,
 }
 
 impl Holding {
-    /// `Err(Demoted)` once the lease is lost, or past the time this
-    /// service may count it as its own.
-    pub(super) fn check(&self) -> Result<()> {
+    /// Demoted once the lease is lost, or past the time this service may
+    /// count it as its own.
+    fn check(&self) -> SessionResult<()> {
         if *self.lost.borrow() {
-            return Err(Demoted("the lease is lost: another ledger service took it over".into()).into());
+            return Err(SessionError::Demoted("the lease is lost: another ledger service took it over".into()));
         }
         if Instant::now() >= *self.valid_until.lock().expect("lease lock") {
-            return Err(Demoted("the lease ran out before it could be renewed".into()).into());
+            return Err(SessionError::Demoted("the lease ran out before it could be renewed".into()));
         }
         Ok(())
     }
 
     /// [`Holding::check`] with failover on (`Some`); without it there is
     /// no lease to hold and everything may go ahead.
-    pub(super) fn check_if_any(holding: Option<&Holding>) -> Result<()> {
+    pub(crate) fn check_if_any(holding: Option<&Holding>) -> SessionResult<()> {
         holding.map_or(Ok(()), Holding::check)
     }
 }
@@ -104,14 +114,14 @@ impl Renewing {
 /// service's, be active while it is, stand by again when it is lost; until
 /// stopped (the lease is then released, so a standby takes over at once)
 /// or the ledger's own error.
-pub(super) async fn failover(
+pub(crate) async fn failover(
     args: &Args,
     ledger: &Arc<RwLock<Ledger>>,
     mut outbox: Outbox,
     connections: watch::Receiver<u64>,
     stopped: watch::Receiver<bool>,
     instance: &str,
-) -> Result<()> {
+) -> anyhow::Result<()> {
     let ttl = Duration::from_millis(args.lease_ms.max(100));
     let Some(mut lease) = open_lease(args, &outbox, ttl, instance, stopped.clone()).await? else { return Ok(()) };
     loop {
@@ -132,13 +142,13 @@ pub(super) async fn failover(
             let (mut stopped, mut lost) = (stopped.clone(), renewing.holding.lost.clone());
             async move {
                 tokio::select! {
-                    _ = until_stopped(&mut stopped) => {}
-                    _ = until_stopped(&mut lost) => {}
+                    _ = until_set(&mut stopped) => {}
+                    _ = until_set(&mut lost) => {}
                 }
                 let _ = halt.send(true);
             }
         });
-        let ended = match serve_lookups(&outbox.client, &outbox.topology, ledger).await {
+        let ended = match lookups::serve(outbox.client(), &outbox.topology, ledger).await {
             Ok(serving) => {
                 let (returned, ended) = active(args, ledger, outbox, connections.clone(), halted).await;
                 outbox = returned;
@@ -146,23 +156,23 @@ pub(super) async fn failover(
                 ended
             }
             // NATS's trouble, not the ledger's: stand by and try again.
-            Err(error) => Err(Demoted(format!("subscribing to receipt lookups: {error:#}")).into()),
+            Err(error) => Ended::Demoted(format!("subscribing to receipt lookups: {error:#}")),
         };
         watcher.abort();
         let lost = *renewing.holding.lost.borrow();
         outbox.holding = None;
         lease = renewing.stop().await;
         match ended {
-            Ok(()) if !lost => {
+            Ended::Stopped if !lost => {
                 lease.release().await;
                 return Ok(());
             }
-            Ok(()) => tracing::warn!(instance, "the lease is lost: standing by"),
-            Err(error) if is_demoted(&error) => tracing::warn!(instance, error = %error, "standing by"),
-            Err(error) => {
+            Ended::Stopped => tracing::warn!(instance, "the lease is lost: standing by"),
+            Ended::Demoted(why) => tracing::warn!(instance, error = %why, "standing by"),
+            ended @ (Ended::Fatal(_) | Ended::Interrupted(_)) => {
                 // A standby whose ledger is whole may carry on.
                 lease.release().await;
-                return Err(error);
+                return ended.into_result();
             }
         }
     }
@@ -176,25 +186,28 @@ async fn open_lease(
     ttl: Duration,
     instance: &str,
     mut stopped: watch::Receiver<bool>,
-) -> Result<Option<Lease>> {
+) -> anyhow::Result<Option<Lease>> {
     loop {
         let opened = async {
             ensure_streams(&outbox.setup, &outbox.topology, args.stream_replicas).await?;
             Lease::open(&outbox.setup, &outbox.topology, args.stream_replicas, ttl, instance).await.map_err(|e| match e
             {
-                LeaseError::Mismatch(message) => anyhow::Error::new(Fatal(message)),
-                other => anyhow::Error::new(other),
+                LeaseError::Mismatch(message) => SessionError::fatal(message),
+                other => SessionError::Interrupted(other.into()),
             })
         }
         .await;
         match opened {
             Ok(lease) => return Ok(Some(lease)),
-            Err(error) if is_fatal(&error) => return Err(error),
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "the lease bucket; trying again"),
+            Err(SessionError::Fatal(error)) => return Err(error),
+            Err(SessionError::Interrupted(error)) => {
+                tracing::warn!(error = format!("{error:#}"), "the lease bucket; trying again")
+            }
+            Err(SessionError::Demoted(why)) => tracing::warn!(error = why, "the lease bucket; trying again"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(SESSION_PAUSE_MAX) => {}
-            _ = until_stopped(&mut stopped) => return Ok(None),
+            _ = tokio::time::sleep(PAUSE_MAX) => {}
+            _ = until_set(&mut stopped) => return Ok(None),
         }
     }
 }
@@ -211,15 +224,15 @@ async fn stand_by(
     outbox: &Outbox,
     connections: watch::Receiver<u64>,
     mut stopped: watch::Receiver<bool>,
-) -> Result<bool> {
+) -> anyhow::Result<bool> {
     let mut pause = Backoff::default();
     loop {
         let started = Instant::now();
         match standby_session(args, ledger, lease, outbox, connections.clone(), stopped.clone()).await {
             Ok(taken) => return Ok(taken),
-            Err(error) if is_fatal(&error) => return Err(error),
+            Err(SessionError::Fatal(error)) => return Err(error),
             Err(error) => {
-                tracing::warn!(error = format!("{error:#}"), "standby session interrupted; starting another");
+                tracing::warn!(error = ?error, "standby session interrupted; starting another");
                 if !pause.before_next(started, &mut stopped).await {
                     return Ok(false);
                 }
@@ -239,35 +252,28 @@ async fn standby_session(
     outbox: &Outbox,
     connections: watch::Receiver<u64>,
     mut stopped: watch::Receiver<bool>,
-) -> Result<bool> {
+) -> SessionResult<bool> {
     let mut connections = connections;
     connections.mark_unchanged();
     let (js, topology) = (&outbox.setup, &outbox.topology);
-    let mark = ledger.read().expect("ledger lock").cursor_mark()?;
-    let mut intake = js.get_stream(topology.intake_stream()).await?;
-    let deliver_policy = resume_from(&mut intake, mark).await?;
-    let consumer = intake
-        .create_consumer(pull::Config {
-            deliver_policy,
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            filter_subject: topology.intake_filter(),
-            // Gone by itself if this service is.
-            inactive_threshold: Duration::from_secs(60),
-            ..Default::default()
-        })
-        .await
-        .context("creating the standby's intake consumer")?;
-    let (intake_stream, consumer_name) = (intake, consumer.cached_info().name.clone());
-    tracing::info!(intake_cursor = mark.seq, ?deliver_policy, "standing by: replaying the intake");
+    let config = pull::Config {
+        ack_policy: AckPolicy::None,
+        // Gone by itself if this service is.
+        inactive_threshold: Duration::from_secs(limits::STANDBY_CONSUMER_IDLE_SECS),
+        ..Default::default()
+    };
+    let (intake_stream, consumer) = consume_from_cursor(js, topology, ledger, config).await?;
+    let consumer_name = consumer.cached_info().name.clone();
+    tracing::info!("standing by: replaying the intake");
     let (halt, halted) = watch::channel(false);
-    let (to_ledger, mut decoded) = tokio::sync::mpsc::channel(DECODED_COMMITS_MAX);
+    let (to_ledger, mut decoded) = mpsc::channel(limits::DECODED_COMMITS_MAX);
     let wait = Duration::from_millis(args.batch_wait_ms);
     let intake = tokio::spawn(take_in(consumer, wait, halted, connections, to_ledger, None));
     let mut tick = tokio::time::interval(lease.renew_every());
     // Once the lease is this service's: the feed's last entry, which its
     // ledger must hold before it may write, and when it last progressed.
     let mut target: Option<(u64, Instant)> = None;
-    let result: Result<bool> = loop {
+    let result: SessionResult<bool> = loop {
         let head = ledger.read().expect("ledger lock").head().seq;
         if let Some((feed_last, _)) = target {
             if head >= feed_last {
@@ -285,14 +291,14 @@ async fn standby_session(
                     *progressed = Instant::now();
                 }
             }
-            _ = until_stopped(&mut stopped) => break Ok(false),
+            _ = until_set(&mut stopped) => break Ok(false),
             _ = tick.tick() => match (lease.try_acquire().await, target) {
                 (Ok(true), None) => match muster_bus::feed_tip(js, topology).await {
                     Ok(tip) => {
                         tracing::info!(feed_last = tip.ledger_seq, head, "took the lease; replaying up to the feed's last entry");
                         target = Some((tip.ledger_seq, Instant::now()));
                     }
-                    Err(e) => break Err(anyhow::anyhow!("reading the feed's tip: {e}")),
+                    Err(e) => break Err(SessionError::Interrupted(anyhow::anyhow!("reading the feed's tip: {e}"))),
                 },
                 (Ok(true), Some((feed_last, progressed))) => {
                     if progressed.elapsed() > Duration::from_secs(limits::TAKEOVER_STALL_SECS) {
@@ -316,7 +322,7 @@ async fn standby_session(
     };
     let _ = halt.send(true);
     drop(decoded);
-    let taken = intake.await.context("the intake task").and_then(|taken| taken);
+    let taken = joined(intake.await, "the intake task");
     // Its consumer would linger until its inactivity threshold.
     if let Err(error) = intake_stream.delete_consumer(&consumer_name).await {
         tracing::debug!(%error, "deleting the standby's consumer");
@@ -329,20 +335,12 @@ async fn standby_session(
 }
 
 /// Commits a standby's replayed commit: the very call the active ledger
-/// makes, its receipts and blocks kept by nobody.
-fn replay(ledger: &RwLock<Ledger>, commit: Commit) -> Result<()> {
+/// makes, what it did published by nobody.
+fn replay(ledger: &RwLock<Ledger>, commit: Commit) -> SessionResult<()> {
     tokio::task::block_in_place(|| {
         let mut ledger = ledger.write().expect("ledger lock");
-        ledger.submit_timed(commit.incoming, commit.cursor)?;
-        ledger.take_written_blocks();
+        ledger.commit_batch(commit.incoming, commit.cursor)?;
         ledger.release_pages()?;
         Ok(())
     })
-}
-
-/// Completes once `flag` is true (or its sender is gone). Rationale: a
-/// `wait_for` guard is not `Send`, and `select!` keeps its output
-/// across the awaits of the other branches.
-pub(super) async fn until_stopped(flag: &mut watch::Receiver<bool>) {
-    let _ = flag.wait_for(|set| *set).await;
 }

@@ -26,6 +26,8 @@ mod store;
 
 pub use error::{LedgerError, LedgerErrorKind};
 pub use muster_proto::hex::{hex, unhex};
+/// What the ledger takes in: decoded by the contract (`muster_proto::intake`).
+pub use muster_proto::intake::Incoming;
 
 use muster_domain::{Event, ReasonCode, Rejection, Seq, Timeline};
 use muster_proto::entry::{EntryBody, EntryRef, Outcome, Receipt, ReceiptStatus, StoredEntry, Submission, Undecodable};
@@ -73,46 +75,6 @@ impl LedgerConfig {
     }
 }
 
-/// One submission, as it arrived.
-#[derive(Clone, Debug)]
-pub enum Incoming {
-    /// A decoded envelope.
-    Decoded(muster_proto::wire::Envelope),
-    /// A payload that failed to decode.
-    Undecodable {
-        /// Why, with the id and source if they were readable.
-        error: DecodeError,
-        /// The content type it came with.
-        content_type: String,
-        /// The bytes.
-        payload: Vec<u8>,
-    },
-}
-
-impl Incoming {
-    /// Decodes one CloudEvents JSON payload.
-    pub fn json(payload: &[u8]) -> Incoming {
-        match muster_proto::cloudevents::decode_json(payload) {
-            Ok(envelope) => Incoming::Decoded(envelope),
-            Err(error) => Incoming::Undecodable {
-                error,
-                content_type: muster_proto::cloudevents::CONTENT_TYPE.to_owned(),
-                payload: payload.to_vec(),
-            },
-        }
-    }
-
-    /// Decodes one bincode envelope.
-    pub fn bincode(payload: &[u8]) -> Incoming {
-        match codec::decode_envelope(payload) {
-            Ok(envelope) => Incoming::Decoded(envelope),
-            Err(error) => {
-                Incoming::Undecodable { error, content_type: codec::CONTENT_TYPE.to_owned(), payload: payload.to_vec() }
-            }
-        }
-    }
-}
-
 /// The last committed entry.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Head {
@@ -145,10 +107,19 @@ pub struct Ledger {
     timeline: Timeline,
     head: Head,
     poisoned: bool,
-    /// The stream cursor to write with the batch being committed.
-    cursor: Option<StreamMark>,
-    /// The blocks the last commit wrote, for the feed.
-    written: Vec<FeedBlock>,
+}
+
+/// What one commit did, for whoever publishes it: nothing reaches the
+/// feed or an HR system but through this.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    /// One receipt per submission, in order.
+    pub receipts: Vec<Receipt>,
+    /// The blocks it wrote (none if it recorded no entry), as the feed
+    /// carries them: published without reading them back.
+    pub blocks: Vec<FeedBlock>,
+    /// The head after it.
+    pub head: Head,
 }
 
 /// A position in a JetStream stream: the last message a ledger has read,
@@ -174,6 +145,23 @@ pub struct FeedBlock {
     pub last_seq: Seq,
     /// The block's bytes, as stored (`muster_proto::disk`).
     pub bytes: Vec<u8>,
+}
+
+/// Moves `timeline` on by a stored entry, as its decision was made when
+/// it was recorded: the one replay step of opening a ledger and of
+/// appending a replica's blocks.
+fn replay_entry(timeline: &mut Timeline, entry: &StoredEntry) -> Result<(), LedgerError> {
+    let seq = entry.body.seq;
+    if seq > muster_domain::SEQ_MAX {
+        return Err(LedgerError::new(LedgerErrorKind::Full { last_seq: seq - 1 }));
+    }
+    if let Some((date, event)) = replayed_event(entry)? {
+        let decision = timeline.decide(seq, date, &event).map_err(|r| {
+            LedgerError::corrupt(seq, format!("recorded as accepted, but the timeline rejects it now: {r}"))
+        })?;
+        timeline.apply(decision);
+    }
+    Ok(())
 }
 
 /// The domain event a stored entry stands for: `None` for a rejected
@@ -274,8 +262,6 @@ impl Ledger {
             timeline: if config.query_indexes { Timeline::new() } else { Timeline::for_decisions() },
             head: Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 },
             poisoned: false,
-            cursor: None,
-            written: Vec::new(),
         };
         ledger.replay()?;
         Ok(ledger)
@@ -305,15 +291,7 @@ impl Ledger {
         let (store, timeline, ids, conflicts) = (&self.store, &mut self.timeline, &mut self.ids, &mut self.conflicts);
         store.walk_some(walk, |entry, _| {
             let seq = entry.body.seq;
-            if seq > muster_domain::SEQ_MAX {
-                return Err(LedgerError::new(LedgerErrorKind::Full { last_seq: seq - 1 }));
-            }
-            if let Some((date, event)) = replayed_event(&entry)? {
-                let decision = timeline.decide(seq, date, &event).map_err(|r| {
-                    LedgerError::corrupt(seq, format!("recorded as accepted, but the timeline rejects it now: {r}"))
-                })?;
-                timeline.apply(decision);
-            }
+            replay_entry(timeline, &entry)?;
             // The first entry of a key is the one its lookups return.
             let (source, id) = entry.body.submission.key();
             if ids.get(store, source, id)?.is_none() {
@@ -488,13 +466,6 @@ impl Ledger {
         self.store.relieve(false)
     }
 
-    /// The blocks the last commit wrote (none if it wrote no entry), as
-    /// the feed carries them: the ledger service publishes them without
-    /// reading them back.
-    pub fn take_written_blocks(&mut self) -> Vec<FeedBlock> {
-        std::mem::take(&mut self.written)
-    }
-
     /// The entries from `first_seq` to the head as blocks, as the feed
     /// carries them: the stored blocks, but for a first one framed anew
     /// when no stored block starts at `first_seq`.
@@ -544,16 +515,8 @@ impl Ledger {
             for raw in raws {
                 let prev = pending.entries.last().map_or(self.head.hash, |e| e.hash);
                 let seq = self.head.seq + pending.entries.len() as u64 + 1;
-                if seq > muster_domain::SEQ_MAX {
-                    return Err(LedgerError::new(LedgerErrorKind::Full { last_seq: seq - 1 }));
-                }
                 let entry = check_entry(seq, &prev, raw)?;
-                if let Some((date, event)) = replayed_event(&entry)? {
-                    let decision = self.timeline.decide(seq, date, &event).map_err(|r| {
-                        LedgerError::corrupt(seq, format!("recorded as accepted, but the timeline rejects it: {r}"))
-                    })?;
-                    self.timeline.apply(decision);
-                }
+                replay_entry(&mut self.timeline, &entry)?;
                 let (source, id) = entry.body.submission.key();
                 let key = (source.to_owned(), id.to_owned());
                 // The first entry of a key is the one its lookups return.
@@ -567,8 +530,8 @@ impl Ledger {
             }
         }
         let appended = pending.entries.len() as u64;
-        self.cursor = cursor.map(|seq| StreamMark { seq, time_ns: 0 });
-        self.commit(pending)?;
+        // A replica's blocks go nowhere further: it serves, it does not feed.
+        self.commit(pending, cursor.map(|seq| StreamMark { seq, time_ns: 0 }))?;
         self.poisoned = false;
         Ok(appended)
     }
@@ -578,7 +541,8 @@ impl Ledger {
     /// flushed to disk. A duplicate (same source, id and content) gets its
     /// original receipt and records nothing.
     pub fn submit_batch(&mut self, batch: Vec<Incoming>, now_ms: u64) -> Result<Vec<Receipt>, LedgerError> {
-        self.submit_batch_from(batch, now_ms, None)
+        let timed = batch.into_iter().map(|incoming| (incoming, now_ms)).collect();
+        Ok(self.commit_batch(timed, None)?.receipts)
     }
 
     /// The last stream sequence committed with a batch (0: none): the
@@ -600,33 +564,26 @@ impl Ledger {
         }
     }
 
-    /// [`Ledger::submit_batch`], also recording `intake_cursor` — the
-    /// position in the source stream the batch ends at — in the same
-    /// atomic write. Rationale: the ledger, not the server's ack state,
-    /// owns its position, so after a crash it resumes exactly after the
-    /// last committed message, in order, without waiting for redelivery.
-    pub fn submit_batch_from(
-        &mut self,
-        batch: Vec<Incoming>,
-        now_ms: u64,
-        intake_cursor: Option<StreamMark>,
-    ) -> Result<Vec<Receipt>, LedgerError> {
-        self.submit_timed(batch.into_iter().map(|incoming| (incoming, now_ms)).collect(), intake_cursor)
-    }
-
-    /// [`Ledger::submit_batch_from`] with each submission's own time: entry
-    /// `i` is recorded at the latest of `times[i]` and every time before it
-    /// (never before the entry before). The ledger service passes each
-    /// intake message's JetStream timestamp. Rationale: then the ledger is
-    /// a function of its intake stream alone — a ledger that crashed and
-    /// resumed any number of times, or committed in other batches, holds
-    /// the very chain (head hash included) of one that read the same
-    /// stream in one go.
-    pub fn submit_timed(
+    /// The write path: [`Ledger::submit_batch`] with each submission's own
+    /// time, and `cursor` — the position in the source stream the batch
+    /// ends at — written in the same atomic commit. Returns what the
+    /// commit did: receipts, the blocks written, the head.
+    ///
+    /// Entry `i` is recorded at the latest of its time and every time
+    /// before it (never before the entry before). The ledger service
+    /// passes each intake message's JetStream timestamp. Rationale: then
+    /// the ledger is a function of its intake stream alone — a ledger that
+    /// crashed and resumed any number of times, or committed in other
+    /// batches, holds the very chain (head hash included) of one that read
+    /// the same stream in one go. And the ledger, not the server's ack
+    /// state, owns its position: after a crash it resumes exactly after
+    /// the last committed message, in order, without waiting for
+    /// redelivery.
+    pub fn commit_batch(
         &mut self,
         batch: Vec<(Incoming, u64)>,
-        intake_cursor: Option<StreamMark>,
-    ) -> Result<Vec<Receipt>, LedgerError> {
+        cursor: Option<StreamMark>,
+    ) -> Result<Committed, LedgerError> {
         if self.poisoned {
             return Err(LedgerError::new(LedgerErrorKind::Poisoned));
         }
@@ -655,8 +612,7 @@ impl Ledger {
             receipts.push(self.record_one(incoming, recorded_at_ms, &mut pending)?);
         }
         let decided = started.elapsed();
-        self.cursor = intake_cursor;
-        self.commit(pending)?;
+        let blocks = self.commit(pending, cursor)?;
         self.poisoned = false;
         let accepted = receipts.iter().filter(|r| !r.duplicate && r.status == ReceiptStatus::Accepted).count();
         let duplicates = receipts.iter().filter(|r| r.duplicate).count();
@@ -669,7 +625,7 @@ impl Ledger {
             commit_us = (started.elapsed() - decided).as_micros() as u64,
             "batch committed"
         );
-        Ok(receipts)
+        Ok(Committed { receipts, blocks, head: self.head })
     }
 
     fn record_one(
@@ -804,12 +760,10 @@ impl Ledger {
 
     /// Frames the pending entries into blocks and writes them, the head and
     /// the cursor in one atomic batch; flushes; then moves the head and the
-    /// id index on.
-    fn commit(&mut self, pending: Pending) -> Result<(), LedgerError> {
-        let cursor = self.cursor.take();
-        self.written.clear();
+    /// id index on. Returns the blocks written.
+    fn commit(&mut self, pending: Pending, cursor: Option<StreamMark>) -> Result<Vec<FeedBlock>, LedgerError> {
         if pending.entries.is_empty() && cursor.is_none() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut batch = sled::Batch::default();
         if let Some(StreamMark { seq, time_ns }) = cursor {
@@ -817,7 +771,8 @@ impl Ledger {
         }
         let Some(last) = pending.entries.last() else {
             // Only duplicates: nothing new, but the cursor moves on.
-            return self.store.apply_and_flush(batch, 0);
+            self.store.apply_and_flush(batch, 0)?;
+            return Ok(Vec::new());
         };
         let mut prev = (self.head.seq, self.head.hash);
         let mut block = (prev.0 + 1, disk::BlockWriter::new(&prev.1));
@@ -851,14 +806,13 @@ impl Ledger {
         // a flush.
         self.store.apply_and_flush(batch, written.iter().map(|block| block.bytes.len()).sum())?;
         self.head = Head { seq: last.body.seq, hash: last.hash, recorded_at_ms: last.body.recorded_at_ms };
-        self.written = written;
         for ((source, id), seq) in &pending.ids {
             self.ids.insert_new(source, id, *seq);
         }
         for (key, seq) in pending.conflicts {
             self.conflicts.entry(key).or_default().push(seq);
         }
-        Ok(())
+        Ok(written)
     }
 }
 
