@@ -1,18 +1,15 @@
 //! A tiny HTTP client for the tests of the query service's HTTP API.
 
 use muster_proto::requests::StatusAnswer;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Waits (bounded) until the replica behind `http` has applied `seq`.
+/// Waits (at most 30 s) until the replica behind `http` has applied `seq`.
 pub async fn caught_up(http: std::net::SocketAddr, seq: u64) -> StatusAnswer {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    crate::wait::eventually(Duration::from_secs(30), &format!("the replica applied entry {seq}"), || async {
         let status: StatusAnswer = serde_json::from_value(http_get(http, "/v1/status").await.1).unwrap();
-        if status.applied_seq >= seq || Instant::now() > deadline {
-            return status;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (status.applied_seq >= seq).then_some(status)
+    })
+    .await
 }
 
 /// A tiny HTTP/1.1 GET, so the test checks the wire and not a client

@@ -10,7 +10,7 @@ use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The publisher at work in the background: its outcomes when done, and
 /// how many receipts have come so far.
@@ -102,19 +102,14 @@ pub async fn ledger_is_whole(stack: &Stack, dir: &Path, total: u64) -> Ledger {
 /// applied entry `seq`; returns the last it has applied.
 pub async fn replica_reaches(stack: &Stack, seq: u64) -> u64 {
     let client = stack.client().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = client.request(format!("{}.status", stack.topology().query_group()), "{}".into()).await;
-        if let Ok(reply) = reply {
-            let status: StatusAnswer = serde_json::from_slice(&reply.payload).expect("a status");
-            assert!(status.chain_ok, "the replica's chain broke");
-            if status.applied_seq >= seq {
-                return status.applied_seq;
-            }
-        }
-        assert!(Instant::now() < deadline, "the replica never reached entry {seq}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let subject = format!("{}.status", stack.topology().query_group());
+    crate::wait::eventually(Duration::from_secs(60), &format!("the replica reached entry {seq}"), || async {
+        let reply = client.request(subject.clone(), "{}".into()).await.ok()?;
+        let status: StatusAnswer = serde_json::from_slice(&reply.payload).expect("a status");
+        assert!(status.chain_ok, "the replica's chain broke");
+        (status.applied_seq >= seq).then_some(status.applied_seq)
+    })
+    .await
 }
 
 /// The replica at `replica` holds the ledger's chain and gives the very

@@ -1,6 +1,8 @@
-//! Test support for Muster: a naive reference model of `shared/SPEC.md` and
-//! a proptest generator of event sequences, so that a property test can
-//! check the fast, indexed `muster_domain::Timeline` against the model.
+//! Test support for Muster: a ledger to state rules against (`given`), a
+//! naive reference model of `shared/SPEC.md` and a proptest generator of
+//! event sequences, so that a property test can check the fast, indexed
+//! `muster_domain::Timeline` against the model; real NATS stacks
+//! (`nats`, `stack`) and the one way to wait for them (`wait`).
 //!
 //! ```
 //! use muster_domain::{Category, Date, Event, UnitId};
@@ -23,12 +25,14 @@
 /// The crash test's event stream.
 pub mod crash;
 pub mod gen;
+pub mod given;
 pub mod http;
 pub mod ingest;
 pub mod model;
 pub mod nats;
 pub mod receipts;
 pub mod stack;
+pub mod wait;
 pub mod wire;
 
 /// Opens the ledger at `path`, waiting (at most 30 s) for another handle in

@@ -372,3 +372,24 @@ impl Default for Stack {
         Stack::new()
     }
 }
+
+/// Waits (at most 30 s) until `stream` exists: a ledger service makes its
+/// deployment's streams when its first session starts.
+pub async fn stream_made(js: &async_nats::jetstream::Context, stream: &str, what: &str) {
+    crate::wait::eventually(std::time::Duration::from_secs(30), what, || async {
+        js.get_stream(stream).await.ok().map(|_| ())
+    })
+    .await
+}
+
+/// Waits (at most 60 s) until the intake stream of `stack` holds
+/// `messages` messages: a test that starts its ledger late, with a backlog.
+pub async fn intake_holds(stack: &Stack, messages: u64) {
+    let js = async_nats::jetstream::new(stack.client().await);
+    let (stream, what) = (stack.topology().intake_stream(), format!("the intake held {messages} messages"));
+    crate::wait::eventually(std::time::Duration::from_secs(60), &what, || async {
+        let mut intake = js.get_stream(&stream).await.ok()?;
+        (intake.info().await.ok()?.state.last_sequence >= messages).then_some(())
+    })
+    .await
+}

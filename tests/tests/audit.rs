@@ -2,10 +2,8 @@
 //! paper moves, round trips, relabelling, quotas, `known_at`, scope, and
 //! the reconciliation identity.
 
-mod support;
-
 use muster_domain::{Audit, MoveCause, UnitId};
-use support::*;
+use muster_tests::given::*;
 
 fn audit(l: &TestLedger, from: &str, to: &str) -> Audit {
     l.ledger.timeline().audit(date(from), date(to), None, None)

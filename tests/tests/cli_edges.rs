@@ -429,15 +429,10 @@ fn over_a_running_deployment() {
     assert!(rejected.iter().any(|r| r["id"] == "x-1" && r["line"] == 3), "{rejected:?}");
 
     // The replica has everything once it says so.
-    let caught_up = Instant::now() + Duration::from_secs(60);
-    loop {
+    muster_tests::wait::eventually_blocking(Duration::from_secs(60), "the replica caught up", || {
         let status = run(d, "muster", &common(&["--format", "json", "status"]), &[], Duration::from_secs(20));
-        if status.code == Some(0) && status.output.contains(&format!("\"applied_seq\": {head_seq}")) {
-            break;
-        }
-        assert!(Instant::now() < caught_up, "the replica did not catch up: {}", status.output);
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        (status.code == Some(0) && status.output.contains(&format!("\"applied_seq\": {head_seq}"))).then_some(())
+    });
     let headcount = ["headcount", "--unit", "NH", "--date", "2016-01-01"];
     let remote = |name, head: &[&str]| case(name, "muster", &[head, &headcount[..]].concat(), 0, "posted");
     check(

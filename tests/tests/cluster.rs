@@ -200,15 +200,13 @@ async fn three_replicas_in_one_queue_group_answer_alike_and_share_the_requests()
 async fn holder_becomes(stack: &Stack, instance: &str) -> Duration {
     let js = async_nats::jetstream::new(stack.client().await);
     let started = Instant::now();
-    loop {
-        if let Ok(Some(holder)) = muster_ledger_service::lease::holder(&js, &stack.topology()).await {
-            if holder == instance {
-                return started.elapsed();
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{instance} never took the lease");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let holds = format!("{instance} took the lease");
+    muster_tests::wait::eventually(Duration::from_secs(30), &holds, || async {
+        let holder = muster_ledger_service::lease::holder(&js, &stack.topology()).await;
+        matches!(holder, Ok(Some(holder)) if holder == instance).then_some(())
+    })
+    .await;
+    started.elapsed()
 }
 
 /// Every feed message in order: (first entry, last entry, writer).
@@ -337,10 +335,10 @@ async fn an_active_ledger_paused_past_its_lease_never_writes_beside_the_one_that
     holder_becomes(&stack, "a").await;
     let last = format!("c{TOTAL}");
     let publisher = Publisher::new(stack.client().await, stack.topology(), PublisherConfig::default());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while publisher.lookup("hr/crash", &last).await.expect("a lookup").is_none() {
-        assert!(Instant::now() < deadline, "a never became active");
-    }
+    muster_tests::wait::eventually(Duration::from_secs(60), "a became active", || async {
+        publisher.lookup("hr/crash", &last).await.expect("a lookup")
+    })
+    .await;
     let mut a = a;
     a.signal("TERM");
     assert_eq!(a.wait_exit(Duration::from_secs(30)), Some(true), "a stops cleanly");

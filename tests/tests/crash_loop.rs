@@ -179,11 +179,7 @@ async fn a_nats_store_restored_from_an_old_backup_loses_no_new_event() {
         let publisher = Publisher::new(client, stack.topology(), config);
         async move { publisher.publish_all((201..=400).map(muster_tests::crash::outgoing), |_| {}).await }
     });
-    let js = async_nats::jetstream::new(stack.client().await);
-    let mut intake = js.get_stream(stack.topology().intake_stream()).await.unwrap();
-    while intake.info().await.unwrap().state.last_sequence < 300 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    muster_tests::stack::intake_holds(&stack, 300).await;
     let ledger = stack.start_ledger();
     let outcomes = publishing.await.unwrap().unwrap();
     assert_eq!(outcomes.len(), 200);

@@ -8,8 +8,6 @@
 //! several earlier seqs. `PROPTEST_CASES` sets the number of cases
 //! (default 1000).
 
-mod support;
-
 use muster_domain::{Date, Event, ReasonCode, Seq, Timeline};
 use muster_ledger::Incoming;
 use muster_proto::entry::ReceiptStatus;
@@ -71,8 +69,8 @@ proptest! {
 fn feed_ledger(
     events: &[(Date, Event)],
     batch_sizes: &[usize],
-) -> Result<(support::TestLedger, Model, String), TestCaseError> {
-    let mut ledger = support::TestLedger::new();
+) -> Result<(muster_tests::given::TestLedger, Model, String), TestCaseError> {
+    let mut ledger = muster_tests::given::TestLedger::new();
     let mut model = Model::new();
     let mut log = String::new();
     let mut seq: Seq = 0;

@@ -8,10 +8,11 @@
 
 use muster_proto::entry::{ReceiptStatus, Submission};
 use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
-use muster_tests::stack::Stack;
+use muster_tests::stack::{stream_made, Stack};
+use muster_tests::wait::eventually;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ORGS: [&str; 3] = ["bureau-a", "bureau-b", "bureau-c"];
 
@@ -80,11 +81,7 @@ async fn three_organisations_on_one_cluster_never_see_each_others_events() {
     let js = async_nats::jetstream::new(stack.client().await);
     for org in ORGS {
         let topology = muster_bus::Topology::new(org);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while js.get_stream(topology.feed_stream()).await.is_err() {
-            assert!(Instant::now() < deadline, "{org}'s ledger made no streams");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        stream_made(&js, &topology.feed_stream(), &format!("{org}'s ledger made its streams")).await;
     }
     let mut replicas = Vec::new();
     for org in ORGS {
@@ -122,17 +119,13 @@ async fn three_organisations_on_one_cluster_never_see_each_others_events() {
     let auditor = stack.client_as("auditor").await;
     for org in ORGS {
         let subject = format!("{}.status", muster_bus::Topology::new(org).query_group());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        eventually(Duration::from_secs(30), &format!("{org}'s replica caught up"), || async {
             let reply = auditor.request(subject.clone(), "{}".into()).await.expect("its replica answers");
             let status: muster_proto::requests::StatusAnswer = serde_json::from_slice(&reply.payload).unwrap();
-            if status.applied_seq == EVENTS && status.ledger_seq == EVENTS {
-                break;
-            }
             assert!(status.applied_seq <= EVENTS, "{org}'s replica holds another's entries: {status:?}");
-            assert!(Instant::now() < deadline, "{org}'s replica never caught up: {status:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (status.applied_seq == EVENTS && status.ledger_seq == EVENTS).then_some(())
+        })
+        .await;
     }
     for replica in replicas {
         replica.stop().await;
@@ -180,11 +173,7 @@ async fn two_prefixes_that_name_the_same_streams_are_refused_not_mixed() {
     let stack = Stack::new();
     let first = stack.start_org_ledger("bureau_a", false);
     let js = async_nats::jetstream::new(stack.client().await);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while js.get_stream("BUREAU_A_FEED").await.is_err() {
-        assert!(Instant::now() < deadline, "the first ledger made no streams");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stream_made(&js, "BUREAU_A_FEED", "the first ledger made its streams").await;
     let second = muster_ledger_service::Args {
         common: stack.org_args("ledger", "bureau-a"),
         ledger: stack.ledger_dir_of("bureau-a"),

@@ -79,11 +79,9 @@ async fn publishers_racing_on_overlapping_events_with_acks_lost_make_the_ledger_
     // The ledger starts once hundreds of messages wait, and JetStream waits
     // only 1 ms for each ack — less than a commit and its flush take — so
     // it counts acks as lost and delivers messages to the ledger again.
+    muster_tests::stack::intake_holds(&stack, 300).await;
     let js = async_nats::jetstream::new(stack.client().await);
     let mut intake = js.get_stream(stack.topology().intake_stream()).await.unwrap();
-    while intake.info().await.unwrap().state.last_sequence < 300 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
     let ledger = stack.start_ledger_with(muster_ledger_service::Args { ack_wait_ms: 1, ..stack.ledger_args() });
     let (a, b, c) = racing.await.unwrap();
     ledger.stop().await;

@@ -1,11 +1,9 @@
 //! Given/when/then: every event kind's effect and every reason code, each
 //! through the real ledger on disk.
 
-mod support;
-
 use muster_domain::{ReasonCode as R, UnitId, UnitStatus};
 use muster_ledger::Incoming;
-use support::*;
+use muster_tests::given::*;
 
 // ---- unit events ----
 

@@ -282,11 +282,10 @@ async fn over_nats_the_services_give_the_same_figures() {
             serde_json::from_slice::<serde_json::Value>(&reply.payload).unwrap()
         }
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while ask("status", json!({})).await["applied_seq"].as_u64() < Some(total) {
-        assert!(std::time::Instant::now() < deadline, "the replica caught up");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    muster_tests::wait::eventually(std::time::Duration::from_secs(60), "the replica caught up", || async {
+        (ask("status", json!({})).await["applied_seq"].as_u64() >= Some(total)).then_some(())
+    })
+    .await;
     let nanhu: AuditOut =
         serde_json::from_value(ask("audit", json!({"from": NANHU.1, "to": NANHU.2, "scope": "NH"})).await).unwrap();
     assert_eq!(

@@ -148,15 +148,12 @@ async fn every_role_works_through_its_own_door_and_no_other() {
 
     // The auditor asks a query and is answered by the replica.
     let (auditor, mut auditor_errors) = connect_raw(&stack, as_role("auditor")).await.expect("the auditor connects");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
+    let status = muster_tests::wait::eventually(Duration::from_secs(20), "the replica caught up", || async {
         let reply = auditor.request("muster.query.status", "{}".into()).await.expect("the auditor may ask");
         let status: muster_proto::requests::StatusAnswer = serde_json::from_slice(&reply.payload).unwrap();
-        if status.behind == 0 && status.applied_seq > 0 || tokio::time::Instant::now() > deadline {
-            break status;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        (status.behind == 0 && status.applied_seq == outcomes.len() as u64).then_some(status)
+    })
+    .await;
     assert_eq!(status.applied_seq, outcomes.len() as u64, "the replica applied every entry");
     let reply = auditor
         .request("muster.query.tree", r#"{"date": "2016-06-30"}"#.into())
@@ -268,11 +265,7 @@ async fn each_organisations_users_reach_their_own_ledger_and_no_other() {
     let ledger_a = stack.start_org_ledger("bureau-a", true);
     let ledger_b = stack.start_org_ledger("bureau-b", false);
     let js = jetstream::new(stack.org_client("ledger", "bureau-a").await);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while js.get_stream(a.feed_stream()).await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "bureau A's ledger made no streams");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    muster_tests::stack::stream_made(&js, &a.feed_stream(), "bureau A's ledger made its streams").await;
 
     // Bureau A's HR system records its events through its own doors.
     let publisher =

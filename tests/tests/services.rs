@@ -7,7 +7,7 @@ use muster_publisher::{Outcome, Outgoing, Publisher, PublisherConfig};
 use muster_tests::http::{caught_up, http_get, http_get_text};
 use muster_tests::receipts::{next_receipt, receipts};
 use muster_tests::stack::Stack;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/examples/events.jsonl");
 
@@ -185,15 +185,11 @@ async fn bad_messages_get_rejected_receipts_or_dead_letters_never_silence() {
     client.publish(topology.intake_subject("nobody"), "garbage".into()).await.unwrap();
     client.flush().await.unwrap();
     let js = async_nats::jetstream::new(client.clone());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let letter = loop {
+    let letter = muster_tests::wait::eventually(Duration::from_secs(20), "a dead letter", || async {
         let stream = js.get_stream(topology.deadletter_stream()).await.unwrap();
-        if let Ok(message) = stream.direct_get_last_for_subject(topology.deadletter_subject()).await {
-            break message;
-        }
-        assert!(Instant::now() < deadline, "no dead letter");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        stream.direct_get_last_for_subject(topology.deadletter_subject()).await.ok()
+    })
+    .await;
     let letter: muster_proto::entry::DeadLetter = serde_json::from_slice(&letter.payload).unwrap();
     assert_eq!(letter.code, "unsupported_content_type");
 

@@ -1,22 +1,26 @@
 //! Test support: a real ledger in a temporary directory, and builders for
 //! events in their wire form, so tests read like the domain:
 //!
-//! ```ignore
+//! ```
+//! use muster_domain::ReasonCode;
+//! use muster_tests::given::*;
 //! let mut ledger = TestLedger::new();
 //! ledger.given(&[("2015-01-01", unit("U1", OFFICE, None)), ("2015-01-01", join("S1", "U1"))]);
 //! ledger.when("2015-02-01", transfer("S1", "U1", "U9")).then_rejected(ReasonCode::UnitUnknown);
 //! ```
-#![allow(dead_code)]
-
 use muster_domain::{Date, ReasonCode, UnitId};
 use muster_ledger::{Incoming, Ledger, LedgerConfig};
 use muster_proto::entry::{Receipt, ReceiptStatus};
 use muster_proto::wire::*;
 
+/// The office category, as sent.
 pub const OFFICE: WireCategory = WireCategory::Office;
+/// The front-line category, as sent.
 pub const FRONT: WireCategory = WireCategory::FrontLine;
+/// The source every test event comes from.
 pub const SOURCE: &str = "hr/test";
 
+/// A day written as `YYYY-MM-DD`.
 pub fn date(text: &str) -> Date {
     Date::parse(text).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -24,7 +28,9 @@ pub fn date(text: &str) -> Date {
 /// A ledger on disk in a temporary directory, with a fake clock that
 /// advances one second per batch.
 pub struct TestLedger {
+    /// Where the ledger is.
     pub dir: tempfile::TempDir,
+    /// The ledger.
     pub ledger: Ledger,
     next_id: u64,
     clock_ms: u64,
@@ -32,27 +38,38 @@ pub struct TestLedger {
 
 /// What the ledger said about one submission, and what it changed.
 pub struct When<'a> {
+    /// The ledger it was submitted to.
     pub ledger: &'a mut TestLedger,
+    /// The receipt it got.
     pub receipt: Receipt,
     before: String,
 }
 
+impl Default for TestLedger {
+    fn default() -> TestLedger {
+        TestLedger::new()
+    }
+}
+
 impl TestLedger {
+    /// An empty ledger in a new temporary directory.
     pub fn new() -> TestLedger {
         let dir = tempfile::tempdir().expect("temp dir");
         let ledger = Ledger::open(&LedgerConfig::new(dir.path().join("ledger"))).expect("open ledger");
         TestLedger { dir, ledger, next_id: 0, clock_ms: 1_400_000_000_000 }
     }
 
+    /// Closes and reopens the ledger from disk.
     pub fn reopen(&mut self) {
         let path = self.dir.path().join("ledger");
         let placeholder = tempfile::tempdir().expect("temp dir");
         let old =
             std::mem::replace(&mut self.ledger, Ledger::open(&LedgerConfig::new(placeholder.path())).expect("open"));
         drop(old);
-        self.ledger = muster_tests::open_ledger(&path);
+        self.ledger = crate::open_ledger(&path);
     }
 
+    /// An event on `day` under the next id.
     pub fn envelope(&mut self, day: &str, body: EventBody) -> Envelope {
         self.next_id += 1;
         Envelope {
@@ -65,11 +82,13 @@ impl TestLedger {
         }
     }
 
+    /// Submits one batch; its receipts.
     pub fn submit_all(&mut self, incoming: Vec<Incoming>) -> Vec<Receipt> {
         self.clock_ms += 1000;
         self.ledger.submit_batch(incoming, self.clock_ms).expect("ledger commit")
     }
 
+    /// Submits one event; its receipt.
     pub fn submit(&mut self, day: &str, body: EventBody) -> Receipt {
         let envelope = self.envelope(day, body);
         self.submit_all(vec![Incoming::Decoded(envelope)]).remove(0)
@@ -88,12 +107,14 @@ impl TestLedger {
         self
     }
 
+    /// Submits one event, remembering what the timeline said before.
     pub fn when(&mut self, day: &str, body: EventBody) -> When<'_> {
         let before = self.snapshot();
         let receipt = self.submit(day, body);
         When { ledger: self, receipt, before }
     }
 
+    /// [`TestLedger::when`] of a submission as it arrived.
     pub fn when_raw(&mut self, incoming: Incoming) -> When<'_> {
         let before = self.snapshot();
         let receipt = self.submit_all(vec![incoming]).remove(0);
@@ -117,6 +138,7 @@ impl TestLedger {
         (h.posted, h.working)
     }
 
+    /// (posted, working) of a unit and everything below it on a day.
     pub fn rolled(&self, unit: &str, day: &str) -> (u32, u32) {
         let h = self.ledger.timeline().headcount(&UnitId::from(unit), date(day), None, true);
         (h.posted, h.working)
@@ -129,6 +151,7 @@ impl TestLedger {
 }
 
 impl When<'_> {
+    /// Accepted; its receipt.
     pub fn then_accepted(self) -> Receipt {
         assert_eq!(self.receipt.status, ReceiptStatus::Accepted, "expected acceptance, got {:?}", self.receipt);
         self.receipt
@@ -144,6 +167,7 @@ impl When<'_> {
     }
 }
 
+/// A unit established (named "Unit <id>").
 pub fn unit(id: &str, category: WireCategory, parent: Option<&str>) -> EventBody {
     EventBody::UnitEstablished(UnitEstablished {
         unit: id.into(),
@@ -154,26 +178,32 @@ pub fn unit(id: &str, category: WireCategory, parent: Option<&str>) -> EventBody
     })
 }
 
+/// A unit a merger or split makes.
 pub fn new_unit(id: &str, category: WireCategory, parent: Option<&str>) -> NewUnit {
     NewUnit { unit: id.into(), name: format!("Unit {id}"), category, parent: parent.map(Into::into) }
 }
 
+/// A unit renamed.
 pub fn rename(id: &str, name: &str) -> EventBody {
     EventBody::UnitRenamed(UnitRenamed { unit: id.into(), name: name.into() })
 }
 
+/// A unit moved under another (or to the top).
 pub fn move_unit(id: &str, parent: Option<&str>) -> EventBody {
     EventBody::UnitMoved(UnitMoved { unit: id.into(), parent: parent.map(Into::into) })
 }
 
+/// A unit reclassified.
 pub fn reclassify(id: &str, category: WireCategory) -> EventBody {
     EventBody::UnitReclassified(UnitReclassified { unit: id.into(), category })
 }
 
+/// A unit's quota set.
 pub fn quota(id: &str, quota: u32) -> EventBody {
     EventBody::UnitQuotaSet(UnitQuotaSet { unit: id.into(), quota })
 }
 
+/// Units merged into an existing one.
 pub fn merge_into(sources: &[&str], target: &str) -> EventBody {
     EventBody::UnitsMerged(UnitsMerged {
         sources: sources.iter().map(|s| s.to_string()).collect(),
@@ -182,6 +212,7 @@ pub fn merge_into(sources: &[&str], target: &str) -> EventBody {
     })
 }
 
+/// Units merged into a new one.
 pub fn merge_new(sources: &[&str], target: NewUnit) -> EventBody {
     EventBody::UnitsMerged(UnitsMerged {
         sources: sources.iter().map(|s| s.to_string()).collect(),
@@ -190,6 +221,7 @@ pub fn merge_new(sources: &[&str], target: NewUnit) -> EventBody {
     })
 }
 
+/// A unit split into parts, with who and what goes where.
 pub fn split(
     source: &str,
     parts: Vec<NewUnit>,
@@ -209,18 +241,22 @@ pub fn split(
     })
 }
 
+/// A unit dissolved.
 pub fn dissolve(id: &str) -> EventBody {
     EventBody::UnitDissolved(UnitDissolved { unit: id.into() })
 }
 
+/// A staff member joins a unit.
 pub fn join(staff: &str, unit: &str) -> EventBody {
     EventBody::StaffJoined(StaffJoined { staff: staff.into(), unit: unit.into() })
 }
 
+/// A staff member transferred.
 pub fn transfer(staff: &str, from: &str, to: &str) -> EventBody {
     EventBody::StaffTransferred(StaffTransferred { staff: staff.into(), from: from.into(), to: to.into() })
 }
 
+/// A staff member seconded, until a day or open-ended.
 pub fn second(staff: &str, from: &str, to: &str, until: Option<&str>) -> EventBody {
     EventBody::StaffSeconded(StaffSeconded {
         staff: staff.into(),
@@ -230,14 +266,17 @@ pub fn second(staff: &str, from: &str, to: &str, until: Option<&str>) -> EventBo
     })
 }
 
+/// A secondment ended.
 pub fn end_secondment(staff: &str) -> EventBody {
     EventBody::SecondmentEnded(SecondmentEnded { staff: staff.into() })
 }
 
+/// A staff member leaves.
 pub fn leave(staff: &str) -> EventBody {
     EventBody::StaffLeft(StaffLeft { staff: staff.into(), reason: "retired".into() })
 }
 
+/// An event of [`SOURCE`] retracted.
 pub fn retract(id: &str) -> EventBody {
     EventBody::EventRetracted(EventRetracted {
         target: EventRef { source: SOURCE.into(), id: id.into() },
