@@ -9,7 +9,7 @@
 //! that day) count on that day.
 
 use crate::history::Pos;
-use crate::timeline::{Ev, StaffState, Timeline, S, U};
+use crate::timeline::{Interned, StaffIx, StaffState, Timeline, UnitIx};
 use crate::{Category, Date, Seq, StaffId, TreeNode, UnitId, UnitStatus};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -203,23 +203,23 @@ pub struct Audit {
 
 /// Where one member stood on a day, as the audit sees it.
 struct Standing {
-    home: U,
-    working: U,
+    home: UnitIx,
+    working: UnitIx,
     home_category: Category,
     working_category: Category,
 }
 
 impl Timeline {
-    fn category_on(&self, unit: U, date: Date, known_at: Option<Seq>) -> Option<Category> {
+    fn category_on(&self, unit: UnitIx, date: Date, known_at: Option<Seq>) -> Option<Category> {
         match self.unit_on(unit, date, known_at) {
             (UnitStatus::Active, Some(state)) => Some(state.category),
             _ => None,
         }
     }
 
-    fn scope_units(&self, scope: Option<U>, date: Date, known_at: Option<Seq>) -> Option<BTreeSet<U>> {
+    fn scope_units(&self, scope: Option<UnitIx>, date: Date, known_at: Option<Seq>) -> Option<BTreeSet<UnitIx>> {
         let root = scope?;
-        let mut units: BTreeSet<U> = self.descendants(root, date, known_at).into_iter().collect();
+        let mut units: BTreeSet<UnitIx> = self.descendants(root, date, known_at).into_iter().collect();
         if self.unit_on(root, date, known_at).0 == UnitStatus::Active {
             units.insert(root);
         }
@@ -229,15 +229,15 @@ impl Timeline {
     /// Every unit's category on `date` (None: not active), by unit: one
     /// history lookup per unit instead of two per staff member.
     fn categories_on(&self, date: Date, known_at: Option<Seq>) -> Vec<Option<Category>> {
-        (0..self.units.len() as U).map(|u| self.category_on(u, date, known_at)).collect()
+        (0..self.units.len() as UnitIx).map(|u| self.category_on(u, date, known_at)).collect()
     }
 
     fn standing(
         &self,
-        s: S,
+        s: StaffIx,
         date: Date,
         known_at: Option<Seq>,
-        scope: &Option<BTreeSet<U>>,
+        scope: &Option<BTreeSet<UnitIx>>,
         categories: &[Option<Category>],
     ) -> Option<Standing> {
         let state: StaffState = self.staff_on(s, date, known_at)?;
@@ -255,13 +255,13 @@ impl Timeline {
 
     /// Whether a transfer, or leaving and joining again, changed the
     /// member's home in (from, to].
-    fn transferred_between(&self, s: S, from: Date, to: Date, known_at: Option<Seq>) -> bool {
+    fn transferred_between(&self, s: StaffIx, from: Date, to: Date, known_at: Option<Seq>) -> bool {
         self.staff[s as usize].history.any_visible(known_at, |pos, _| {
             pos.date > from
                 && pos.date <= to
                 && matches!(
                     self.record(pos.seq).map(|r| &r.ev),
-                    Some(Ev::StaffTransferred { .. } | Ev::StaffJoined { .. } | Ev::StaffLeft { .. })
+                    Some(Interned::StaffTransferred { .. } | Interned::StaffJoined { .. } | Interned::StaffLeft { .. })
                 )
         })
     }
@@ -271,11 +271,11 @@ impl Timeline {
     /// per unit (many members move into one unit).
     fn move_events(
         &self,
-        s: S,
-        home: U,
+        s: StaffIx,
+        home: UnitIx,
         (from, to): (Date, Date),
         known_at: Option<Seq>,
-        reclassifications: &mut HashMap<U, Vec<Pos>>,
+        reclassifications: &mut HashMap<UnitIx, Vec<Pos>>,
     ) -> Vec<Seq> {
         let within = |pos: Pos| pos.date > from && pos.date <= to;
         let mut events = Vec::new();
@@ -288,7 +288,8 @@ impl Timeline {
         let of_home = reclassifications.entry(home).or_insert_with(|| {
             let mut found = Vec::new();
             self.units[home as usize].history.any_visible(known_at, |pos, _| {
-                let reclassified = matches!(self.record(pos.seq).map(|r| &r.ev), Some(Ev::UnitReclassified { .. }));
+                let reclassified =
+                    matches!(self.record(pos.seq).map(|r| &r.ev), Some(Interned::UnitReclassified { .. }));
                 if within(pos) && reclassified {
                     found.push(pos);
                 }
@@ -309,12 +310,12 @@ impl Timeline {
     /// category).
     fn front_line_between(
         &self,
-        s: S,
+        s: StaffIx,
         from: Date,
         to: Date,
         known_at: Option<Seq>,
-        category_changes: &mut HashMap<U, (Vec<Date>, bool)>,
-        (days, homes): &mut (Vec<Date>, Vec<U>),
+        category_changes: &mut HashMap<UnitIx, (Vec<Date>, bool)>,
+        (days, homes): &mut (Vec<Date>, Vec<UnitIx>),
     ) -> bool {
         let history = &self.staff[s as usize].history;
         let inside = |d: &Date| *d > from && *d < to;
@@ -371,7 +372,7 @@ impl Timeline {
     }
 
     /// The tree on `date`, only the units in scope.
-    fn tree_in_scope(&self, date: Date, known_at: Option<Seq>, scope: &Option<BTreeSet<U>>) -> Vec<TreeNode> {
+    fn tree_in_scope(&self, date: Date, known_at: Option<Seq>, scope: &Option<BTreeSet<UnitIx>>) -> Vec<TreeNode> {
         let mut tree = self.tree(date, known_at);
         tree.retain(|node| {
             let u = self.unit_ids.get(node.unit.as_str()).expect("tree units are known");
@@ -438,13 +439,13 @@ impl Timeline {
         (categories_from, categories_to): (&[Option<Category>], &[Option<Category>]),
     ) -> Members {
         let &Days { from, to, known_at, scope_from, scope_to } = day;
-        let name = |u: U| UnitId(self.unit_ids.shared(u));
+        let name = |u: UnitIx| UnitId(self.unit_ids.shared(u));
         let mut part = Members::default();
         let r = &mut part.reconciliation;
         let mut category_changes = HashMap::new();
         let mut reclassifications = HashMap::new();
         let mut scratch = (Vec::new(), Vec::new());
-        for s in range.start as S..range.end as S {
+        for s in range.start as StaffIx..range.end as StaffIx {
             let before = self.standing(s, from, known_at, scope_from, categories_from);
             let after = self.standing(s, to, known_at, scope_to, categories_to);
             for (standing, strength) in [(&before, &mut part.strength_from), (&after, &mut part.strength_to)] {
@@ -521,8 +522,8 @@ struct Days<'a> {
     from: Date,
     to: Date,
     known_at: Option<Seq>,
-    scope_from: &'a Option<BTreeSet<U>>,
-    scope_to: &'a Option<BTreeSet<U>>,
+    scope_from: &'a Option<BTreeSet<UnitIx>>,
+    scope_to: &'a Option<BTreeSet<UnitIx>>,
 }
 
 /// What a range of members adds to an audit.

@@ -11,17 +11,17 @@
 //! part of the timeline the event touches, not the size of the ledger.
 
 use crate::history::{Mark, Pos};
-use crate::reason::{ReasonCode as R, Rejection};
+use crate::reason::{ReasonCode, Rejection};
 use crate::timeline::{
-    Decision, EstablishedI, Ev, MergedI, NewUnitI, Overlay, Ref, Secondment, SplitI, StaffState, Timeline, UnitState,
-    S, U,
+    Decision, Interned, InternedEstablished, InternedMerge, InternedNewUnit, InternedSplit, Overlay, Ref, Secondment,
+    StaffIx, StaffState, Timeline, UnitIx, UnitState,
 };
 use crate::{Date, Event, MergeTarget, NewUnit, Seq};
 use std::collections::{BTreeMap, BTreeSet};
 
 type Check = Result<(), Rejection>;
 
-fn reject<T>(code: R, message: String) -> Result<T, Rejection> {
+fn reject<T>(code: ReasonCode, message: String) -> Result<T, Rejection> {
     Err(Rejection::new(code, message))
 }
 
@@ -31,45 +31,48 @@ struct Resolver<'a> {
     new_units: Vec<String>,
     new_staff: Vec<String>,
     /// Units this event establishes, to catch one named twice.
-    claimed: Vec<U>,
+    claimed: Vec<UnitIx>,
 }
 
 impl<'a> Resolver<'a> {
-    fn unit(&self, id: &crate::UnitId) -> Result<U, Rejection> {
+    fn unit(&self, id: &crate::UnitId) -> Result<UnitIx, Rejection> {
         if let Some(i) = self.new_units.iter().position(|n| n == id.as_str()) {
-            return Ok((self.timeline.units.len() + i) as U);
+            return Ok((self.timeline.units.len() + i) as UnitIx);
         }
         match self.timeline.unit_ids.get(id.as_str()) {
             Some(u) if !self.timeline.units[u as usize].history.is_empty() => Ok(u),
-            _ => reject(R::UnitUnknown, format!("unit {id} was never established")),
+            _ => reject(ReasonCode::UnitUnknown, format!("unit {id} was never established")),
         }
     }
 
-    fn new_unit_id(&mut self, id: &crate::UnitId) -> Result<U, Rejection> {
+    fn new_unit_id(&mut self, id: &crate::UnitId) -> Result<UnitIx, Rejection> {
         let u = match self.timeline.unit_ids.get(id.as_str()) {
             Some(u) if !self.timeline.units[u as usize].history.is_empty() => {
-                return reject(R::UnitIdAlreadyUsed, format!("unit id {id} is already used; unit ids are never reused"))
+                return reject(
+                    ReasonCode::UnitIdAlreadyUsed,
+                    format!("unit id {id} is already used; unit ids are never reused"),
+                )
             }
             // An id whose establishment was retracted is free again.
             Some(u) => u,
             None => match self.new_units.iter().position(|n| n == id.as_str()) {
-                Some(i) => (self.timeline.units.len() + i) as U,
+                Some(i) => (self.timeline.units.len() + i) as UnitIx,
                 None => {
                     self.new_units.push(id.0.to_string());
-                    (self.timeline.units.len() + self.new_units.len() - 1) as U
+                    (self.timeline.units.len() + self.new_units.len() - 1) as UnitIx
                 }
             },
         };
         if self.claimed.contains(&u) {
-            return reject(R::DuplicateUnitInEvent, format!("unit {id} is named twice as a new unit"));
+            return reject(ReasonCode::DuplicateUnitInEvent, format!("unit {id} is named twice as a new unit"));
         }
         self.claimed.push(u);
         Ok(u)
     }
 
-    fn new_unit(&mut self, new_unit: &NewUnit) -> Result<NewUnitI, Rejection> {
+    fn new_unit(&mut self, new_unit: &NewUnit) -> Result<InternedNewUnit, Rejection> {
         let parent = new_unit.parent.as_ref().map(|p| self.unit(p)).transpose()?;
-        Ok(NewUnitI {
+        Ok(InternedNewUnit {
             unit: self.new_unit_id(&new_unit.unit)?,
             name: new_unit.name.as_str().into(),
             category: new_unit.category,
@@ -77,28 +80,28 @@ impl<'a> Resolver<'a> {
         })
     }
 
-    fn staff(&self, id: &crate::StaffId) -> Result<S, Rejection> {
+    fn staff(&self, id: &crate::StaffId) -> Result<StaffIx, Rejection> {
         match self.timeline.staff_ids.get(id.as_str()) {
             Some(s) if !self.timeline.staff[s as usize].history.is_empty() => Ok(s),
-            _ => reject(R::StaffUnknown, format!("staff {id} never joined")),
+            _ => reject(ReasonCode::StaffUnknown, format!("staff {id} never joined")),
         }
     }
 
-    fn joining_staff(&mut self, id: &crate::StaffId) -> S {
+    fn joining_staff(&mut self, id: &crate::StaffId) -> StaffIx {
         match self.timeline.staff_ids.get(id.as_str()) {
             Some(s) => s,
             None => {
                 self.new_staff.push(id.0.to_string());
-                (self.timeline.staff.len() + self.new_staff.len() - 1) as S
+                (self.timeline.staff.len() + self.new_staff.len() - 1) as StaffIx
             }
         }
     }
 
-    fn resolve(&mut self, event: &Event) -> Result<Ev, Rejection> {
+    fn resolve(&mut self, event: &Event) -> Result<Interned, Rejection> {
         Ok(match event {
             Event::UnitEstablished { unit, name, category, parent, quota } => {
                 let parent = parent.as_ref().map(|p| self.unit(p)).transpose()?;
-                Ev::UnitEstablished(Box::new(EstablishedI {
+                Interned::UnitEstablished(Box::new(InternedEstablished {
                     unit: self.new_unit_id(unit)?,
                     name: name.as_str().into(),
                     category: *category,
@@ -106,44 +109,50 @@ impl<'a> Resolver<'a> {
                     quota: *quota,
                 }))
             }
-            Event::UnitRenamed { unit, name } => Ev::UnitRenamed { unit: self.unit(unit)?, name: name.as_str().into() },
-            Event::UnitMoved { unit, parent } => {
-                Ev::UnitMoved { unit: self.unit(unit)?, parent: parent.as_ref().map(|p| self.unit(p)).transpose()? }
+            Event::UnitRenamed { unit, name } => {
+                Interned::UnitRenamed { unit: self.unit(unit)?, name: name.as_str().into() }
             }
+            Event::UnitMoved { unit, parent } => Interned::UnitMoved {
+                unit: self.unit(unit)?,
+                parent: parent.as_ref().map(|p| self.unit(p)).transpose()?,
+            },
             Event::UnitReclassified { unit, category } => {
-                Ev::UnitReclassified { unit: self.unit(unit)?, category: *category }
+                Interned::UnitReclassified { unit: self.unit(unit)?, category: *category }
             }
-            Event::UnitQuotaSet { unit, quota } => Ev::UnitQuotaSet { unit: self.unit(unit)?, quota: *quota },
+            Event::UnitQuotaSet { unit, quota } => Interned::UnitQuotaSet { unit: self.unit(unit)?, quota: *quota },
             Event::UnitsMerged { sources, target } => self.resolve_merge(sources, target)?,
             Event::UnitSplit { source, parts, posted, seconded, children } => {
                 self.resolve_split(source, parts, posted, seconded, children)?
             }
-            Event::UnitDissolved { unit } => Ev::UnitDissolved { unit: self.unit(unit)? },
+            Event::UnitDissolved { unit } => Interned::UnitDissolved { unit: self.unit(unit)? },
             Event::StaffJoined { staff, unit } => {
                 let unit = self.unit(unit)?;
-                Ev::StaffJoined { staff: self.joining_staff(staff), unit }
+                Interned::StaffJoined { staff: self.joining_staff(staff), unit }
             }
             Event::StaffTransferred { staff, from, to } => {
-                Ev::StaffTransferred { staff: self.staff(staff)?, from: self.unit(from)?, to: self.unit(to)? }
+                Interned::StaffTransferred { staff: self.staff(staff)?, from: self.unit(from)?, to: self.unit(to)? }
             }
-            Event::StaffSeconded { staff, from, to, until } => Ev::StaffSeconded {
+            Event::StaffSeconded { staff, from, to, until } => Interned::StaffSeconded {
                 staff: self.staff(staff)?,
                 from: self.unit(from)?,
                 to: self.unit(to)?,
                 until: *until,
             },
-            Event::SecondmentEnded { staff } => Ev::SecondmentEnded { staff: self.staff(staff)? },
-            Event::StaffLeft { staff, .. } => Ev::StaffLeft { staff: self.staff(staff)? },
-            Event::EventRetracted { target, .. } => Ev::EventRetracted { target: *target },
+            Event::SecondmentEnded { staff } => Interned::SecondmentEnded { staff: self.staff(staff)? },
+            Event::StaffLeft { staff, .. } => Interned::StaffLeft { staff: self.staff(staff)? },
+            Event::EventRetracted { target, .. } => Interned::EventRetracted { target: *target },
         })
     }
 
-    fn resolve_merge(&mut self, sources: &[crate::UnitId], target: &MergeTarget) -> Result<Ev, Rejection> {
+    fn resolve_merge(&mut self, sources: &[crate::UnitId], target: &MergeTarget) -> Result<Interned, Rejection> {
         let mut resolved = Vec::with_capacity(sources.len());
         for source in sources {
             let u = self.unit(source)?;
             if resolved.contains(&u) {
-                return reject(R::DuplicateUnitInEvent, format!("unit {source} is named twice among the sources"));
+                return reject(
+                    ReasonCode::DuplicateUnitInEvent,
+                    format!("unit {source} is named twice among the sources"),
+                );
             }
             resolved.push(u);
         }
@@ -154,7 +163,7 @@ impl<'a> Resolver<'a> {
                 (new_target.unit, Some(new_target))
             }
         };
-        Ok(Ev::UnitsMerged(Box::new(MergedI { sources: resolved.into(), target, new_target })))
+        Ok(Interned::UnitsMerged(Box::new(InternedMerge { sources: resolved.into(), target, new_target })))
     }
 
     fn resolve_split(
@@ -164,34 +173,36 @@ impl<'a> Resolver<'a> {
         posted: &[crate::Allocation<crate::StaffId>],
         seconded: &[crate::Allocation<crate::StaffId>],
         children: &[crate::Allocation<crate::UnitId>],
-    ) -> Result<Ev, Rejection> {
+    ) -> Result<Interned, Rejection> {
         let source = self.unit(source)?;
-        let parts: Vec<NewUnitI> = parts.iter().map(|p| self.new_unit(p)).collect::<Result<_, _>>()?;
-        let part_of = |id: &crate::UnitId| -> Result<U, Rejection> {
+        let parts: Vec<InternedNewUnit> = parts.iter().map(|p| self.new_unit(p)).collect::<Result<_, _>>()?;
+        let part_of = |id: &crate::UnitId| -> Result<UnitIx, Rejection> {
             let u = self.timeline.unit_ids.get(id.as_str());
             let new =
-                self.new_units.iter().position(|n| n == id.as_str()).map(|i| (self.timeline.units.len() + i) as U);
+                self.new_units.iter().position(|n| n == id.as_str()).map(|i| (self.timeline.units.len() + i) as UnitIx);
             match new.or(u).filter(|u| parts.iter().any(|p| p.unit == *u)) {
                 Some(u) => Ok(u),
                 None => reject(
-                    R::SplitAllocationUnknownPart,
+                    ReasonCode::SplitAllocationUnknownPart,
                     format!("allocation to {id}, which is not a part of this split"),
                 ),
             }
         };
-        let staff_allocation = |list: &[crate::Allocation<crate::StaffId>]| -> Result<Vec<(S, U)>, Rejection> {
-            list.iter()
-                .map(|a| {
-                    let part = part_of(&a.part)?;
-                    match self.staff(&a.item) {
-                        Ok(s) => Ok((s, part)),
-                        Err(_) => {
-                            reject(R::SplitAllocationExtra, format!("staff {} is allocated but never joined", a.item))
+        let staff_allocation =
+            |list: &[crate::Allocation<crate::StaffId>]| -> Result<Vec<(StaffIx, UnitIx)>, Rejection> {
+                list.iter()
+                    .map(|a| {
+                        let part = part_of(&a.part)?;
+                        match self.staff(&a.item) {
+                            Ok(s) => Ok((s, part)),
+                            Err(_) => reject(
+                                ReasonCode::SplitAllocationExtra,
+                                format!("staff {} is allocated but never joined", a.item),
+                            ),
                         }
-                    }
-                })
-                .collect()
-        };
+                    })
+                    .collect()
+            };
         let posted = staff_allocation(posted)?;
         let seconded = staff_allocation(seconded)?;
         let children = children
@@ -200,13 +211,14 @@ impl<'a> Resolver<'a> {
                 let part = part_of(&a.part)?;
                 match self.unit(&a.item) {
                     Ok(u) => Ok((u, part)),
-                    Err(_) => {
-                        reject(R::SplitAllocationExtra, format!("child unit {} is allocated but unknown", a.item))
-                    }
+                    Err(_) => reject(
+                        ReasonCode::SplitAllocationExtra,
+                        format!("child unit {} is allocated but unknown", a.item),
+                    ),
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Ev::UnitSplit(Box::new(SplitI {
+        Ok(Interned::UnitSplit(Box::new(InternedSplit {
             source,
             parts: parts.into(),
             posted: posted.into(),
@@ -236,13 +248,13 @@ struct Sim<'a> {
     start: Pos,
     /// The event a retraction removes.
     skip: Option<Seq>,
-    staff: BTreeMap<S, Overlay<StaffState>>,
-    units: BTreeMap<U, Overlay<UnitState>>,
+    staff: BTreeMap<StaffIx, Overlay<StaffState>>,
+    units: BTreeMap<UnitIx, Overlay<UnitState>>,
     queue: BTreeSet<Pos>,
 }
 
 impl<'a> Sim<'a> {
-    fn unit_name(&self, u: U) -> &str {
+    fn unit_name(&self, u: UnitIx) -> &str {
         let base = self.timeline.unit_ids.len();
         if (u as usize) < base {
             self.timeline.unit_ids.name(u)
@@ -251,7 +263,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn staff_name(&self, s: S) -> &str {
+    fn staff_name(&self, s: StaffIx) -> &str {
         let base = self.timeline.staff_ids.len();
         if (s as usize) < base {
             self.timeline.staff_ids.name(s)
@@ -260,7 +272,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn staff_before(&self, s: S, pos: Pos) -> Option<StaffState> {
+    fn staff_before(&self, s: StaffIx, pos: Pos) -> Option<StaffState> {
         match self.staff.get(&s) {
             Some(o) if pos > o.from => {
                 o.steps.iter().rev().find(|(p, _)| *p < pos).map(|(_, st)| st).or(o.base_before.as_ref()).cloned()
@@ -269,7 +281,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn unit_before(&self, u: U, pos: Pos) -> Option<UnitState> {
+    fn unit_before(&self, u: UnitIx, pos: Pos) -> Option<UnitState> {
         match self.units.get(&u) {
             Some(o) if pos > o.from => {
                 o.steps.iter().rev().find(|(p, _)| *p < pos).map(|(_, st)| st).or(o.base_before.as_ref()).cloned()
@@ -284,13 +296,13 @@ impl<'a> Sim<'a> {
         self.queue.extend(refs[i..].iter().map(|m| m.pos()));
     }
 
-    fn enqueue_structural(&mut self, unit: U, after: Pos) {
+    fn enqueue_structural(&mut self, unit: UnitIx, after: Pos) {
         if let Some(record) = self.timeline.units.get(unit as usize) {
             self.enqueue(&record.structural_refs, after);
         }
     }
 
-    fn enqueue_unit_readers(&mut self, unit: U, from: Pos) {
+    fn enqueue_unit_readers(&mut self, unit: UnitIx, from: Pos) {
         if let Some(record) = self.timeline.units.get(unit as usize) {
             self.enqueue(&record.read_refs, from);
         }
@@ -300,7 +312,7 @@ impl<'a> Sim<'a> {
         self.queue.extend(later);
     }
 
-    fn dirty_staff(&mut self, s: S, from: Pos) -> &mut Overlay<StaffState> {
+    fn dirty_staff(&mut self, s: StaffIx, from: Pos) -> &mut Overlay<StaffState> {
         if !self.staff.contains_key(&s) {
             let history = self.timeline.staff_history_of(s);
             let base_before = history.and_then(|h| h.before(from)).cloned();
@@ -320,7 +332,7 @@ impl<'a> Sim<'a> {
         self.staff.get_mut(&s).expect("inserted above")
     }
 
-    fn write_staff(&mut self, s: S, pos: Pos, state: StaffState) {
+    fn write_staff(&mut self, s: StaffIx, pos: Pos, state: StaffState) {
         let (home, host) = (state.home, state.secondment.as_ref().map(|x| x.host));
         let overlay = self.dirty_staff(s, pos);
         debug_assert!(overlay.steps.last().is_none_or(|(p, _)| *p < pos));
@@ -331,7 +343,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn dirty_unit(&mut self, u: U, from: Pos) -> &mut Overlay<UnitState> {
+    fn dirty_unit(&mut self, u: UnitIx, from: Pos) -> &mut Overlay<UnitState> {
         if !self.units.contains_key(&u) {
             let history = self.timeline.unit_history(u);
             let base_before = history.and_then(|h| h.before(from)).cloned();
@@ -345,7 +357,7 @@ impl<'a> Sim<'a> {
 
     /// Marks that a unit's days active or parent now differ from before,
     /// so every later event that reads the unit or checks the tree runs again.
-    fn note_structure(&mut self, u: U, now: Option<&UnitState>, pos: Pos) {
+    fn note_structure(&mut self, u: UnitIx, now: Option<&UnitState>, pos: Pos) {
         let base = self.timeline.unit_history(u).and_then(|h| h.at_or_before(pos));
         let shape = |s: Option<&UnitState>| s.map(|s| (s.open, s.parent));
         if shape(base) != shape(now) {
@@ -358,7 +370,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn write_unit(&mut self, u: U, pos: Pos, state: UnitState) {
+    fn write_unit(&mut self, u: UnitIx, pos: Pos, state: UnitState) {
         let parent = state.parent;
         let overlay = self.dirty_unit(u, pos);
         debug_assert!(overlay.steps.last().is_none_or(|(p, _)| *p < pos));
@@ -369,13 +381,13 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn emit_staff(&mut self, scope: Scope, s: S, pos: Pos, state: StaffState) {
+    fn emit_staff(&mut self, scope: Scope, s: StaffIx, pos: Pos, state: StaffState) {
         if scope == Scope::All || self.staff.contains_key(&s) {
             self.write_staff(s, pos, state);
         }
     }
 
-    fn emit_unit(&mut self, scope: Scope, u: U, pos: Pos, state: UnitState) {
+    fn emit_unit(&mut self, scope: Scope, u: UnitIx, pos: Pos, state: UnitState) {
         if scope == Scope::All || self.units.contains_key(&u) {
             self.write_unit(u, pos, state);
         }
@@ -383,18 +395,21 @@ impl<'a> Sim<'a> {
 
     // ---- reads used by validation ----
 
-    fn active_unit(&self, u: U, pos: Pos) -> Result<UnitState, Rejection> {
+    fn active_unit(&self, u: UnitIx, pos: Pos) -> Result<UnitState, Rejection> {
         match self.unit_before(u, pos) {
             Some(state) if state.open => Ok(state),
-            Some(_) => reject(R::UnitNotActive, format!("unit {} is closed on {}", self.unit_name(u), pos.date)),
-            None => {
-                reject(R::UnitNotActive, format!("unit {} is not yet established on {}", self.unit_name(u), pos.date))
+            Some(_) => {
+                reject(ReasonCode::UnitNotActive, format!("unit {} is closed on {}", self.unit_name(u), pos.date))
             }
+            None => reject(
+                ReasonCode::UnitNotActive,
+                format!("unit {} is not yet established on {}", self.unit_name(u), pos.date),
+            ),
         }
     }
 
     /// Whether `unit` is `ancestor` or below it, in the tree before `pos`.
-    fn at_or_below(&self, unit: U, ancestor: U, pos: Pos) -> bool {
+    fn at_or_below(&self, unit: UnitIx, ancestor: UnitIx, pos: Pos) -> bool {
         let mut current = Some(unit);
         // The tree has no cycles, so the walk ends within one step per unit.
         for _ in 0..=self.timeline.units.len() + self.new_unit_ids.len() {
@@ -407,21 +422,25 @@ impl<'a> Sim<'a> {
         panic!("cycle in the unit tree above {}", self.unit_name(unit));
     }
 
-    fn active_staff(&self, s: S, pos: Pos) -> Result<StaffState, Rejection> {
+    fn active_staff(&self, s: StaffIx, pos: Pos) -> Result<StaffState, Rejection> {
         match self.staff_before(s, pos) {
             Some(state) if state.active => Ok(state.on(pos.date)),
-            Some(_) => {
-                reject(R::StaffNotActive, format!("staff {} is not active on {} (left)", self.staff_name(s), pos.date))
-            }
-            None => reject(R::StaffNotActive, format!("staff {} has not joined by {}", self.staff_name(s), pos.date)),
+            Some(_) => reject(
+                ReasonCode::StaffNotActive,
+                format!("staff {} is not active on {} (left)", self.staff_name(s), pos.date),
+            ),
+            None => reject(
+                ReasonCode::StaffNotActive,
+                format!("staff {} has not joined by {}", self.staff_name(s), pos.date),
+            ),
         }
     }
 
-    fn staff_at_home(&self, s: S, unit: U, pos: Pos) -> Result<StaffState, Rejection> {
+    fn staff_at_home(&self, s: StaffIx, unit: UnitIx, pos: Pos) -> Result<StaffState, Rejection> {
         let state = self.active_staff(s, pos)?;
         if state.home != unit {
             return reject(
-                R::StaffNotInUnit,
+                ReasonCode::StaffNotInUnit,
                 format!(
                     "staff {} is posted at {}, not {}, on {}",
                     self.staff_name(s),
@@ -436,8 +455,8 @@ impl<'a> Sim<'a> {
 
     /// Active staff posted at or seconded into any of `units` just before
     /// `pos`, each with their state on that day.
-    fn staff_in(&self, units: &[U], pos: Pos, scope: Scope) -> Vec<(S, StaffState)> {
-        let mut candidates: BTreeSet<S> = self.staff.keys().copied().collect();
+    fn staff_in(&self, units: &[UnitIx], pos: Pos, scope: Scope) -> Vec<(StaffIx, StaffState)> {
+        let mut candidates: BTreeSet<StaffIx> = self.staff.keys().copied().collect();
         if scope == Scope::All {
             for u in units {
                 if let Some(record) = self.timeline.units.get(*u as usize) {
@@ -457,8 +476,8 @@ impl<'a> Sim<'a> {
     }
 
     /// Active units whose parent is one of `units`, just before `pos`.
-    fn children_of(&self, units: &[U], pos: Pos, scope: Scope) -> Vec<(U, UnitState)> {
-        let mut candidates: BTreeSet<U> = self.units.keys().copied().collect();
+    fn children_of(&self, units: &[UnitIx], pos: Pos, scope: Scope) -> Vec<(UnitIx, UnitState)> {
+        let mut candidates: BTreeSet<UnitIx> = self.units.keys().copied().collect();
         if scope == Scope::All {
             for u in units {
                 if let Some(record) = self.timeline.units.get(*u as usize) {
@@ -477,151 +496,177 @@ impl<'a> Sim<'a> {
 
     // ---- validation: the "valid when" column of SPEC.md ----
 
-    fn check(&self, ev: &Ev, pos: Pos) -> Check {
+    /// Whether `ev` may take effect at `pos` as the histories stand.
+    fn check(&self, ev: &Interned, pos: Pos) -> Check {
+        match ev {
+            Interned::StaffJoined { .. }
+            | Interned::StaffTransferred { .. }
+            | Interned::StaffSeconded { .. }
+            | Interned::SecondmentEnded { .. }
+            | Interned::StaffLeft { .. } => self.check_staff_event(ev, pos),
+            Interned::EventRetracted { .. } => unreachable!("retractions are checked by Sim::retract"),
+            _ => self.check_unit_event(ev, pos),
+        }
+    }
+
+    fn check_unit_event(&self, ev: &Interned, pos: Pos) -> Check {
         let date = pos.date;
         match ev {
-            Ev::UnitEstablished(established) => {
+            Interned::UnitEstablished(established) => {
                 if let Some(parent) = &established.parent {
                     self.active_unit(*parent, pos)?;
                 }
                 Ok(())
             }
-            Ev::UnitRenamed { unit, .. } | Ev::UnitQuotaSet { unit, .. } => self.active_unit(*unit, pos).map(drop),
-            Ev::UnitMoved { unit, parent } => {
-                self.active_unit(*unit, pos)?;
-                if let Some(parent) = parent {
-                    self.active_unit(*parent, pos)?;
-                    if self.at_or_below(*parent, *unit, pos) {
-                        return reject(
-                            R::UnitCycle,
-                            format!(
-                                "moving {} under {} on {date} would make a cycle",
-                                self.unit_name(*unit),
-                                self.unit_name(*parent)
-                            ),
-                        );
-                    }
-                }
-                Ok(())
+            Interned::UnitRenamed { unit, .. } | Interned::UnitQuotaSet { unit, .. } => {
+                self.active_unit(*unit, pos).map(drop)
             }
-            Ev::UnitReclassified { unit, category } => {
+            Interned::UnitMoved { unit, parent } => self.check_move(*unit, *parent, pos),
+            Interned::UnitReclassified { unit, category } => {
                 let state = self.active_unit(*unit, pos)?;
                 if state.category == *category {
                     return reject(
-                        R::CategoryUnchanged,
+                        ReasonCode::CategoryUnchanged,
                         format!("unit {} is already {} on {date}", self.unit_name(*unit), category.as_str()),
                     );
                 }
                 Ok(())
             }
-            Ev::UnitsMerged(merged) => {
+            Interned::UnitsMerged(merged) => {
                 self.check_merge(&merged.sources, merged.target, merged.new_target.as_ref(), pos)
             }
-            Ev::UnitSplit(split) => {
-                let SplitI { source, parts, posted, seconded, children } = &**split;
+            Interned::UnitSplit(split) => {
+                let InternedSplit { source, parts, posted, seconded, children } = &**split;
                 self.check_split(*source, parts, posted, seconded, children, pos)
             }
-            Ev::UnitDissolved { unit } => {
-                self.active_unit(*unit, pos)?;
-                let staff = self.staff_in(&[*unit], pos, Scope::All);
-                let children = self.children_of(&[*unit], pos, Scope::All);
-                if let Some((s, _)) = staff.first() {
-                    return reject(
-                        R::UnitNotEmpty,
-                        format!(
-                            "unit {} still has staff {} (and {} more) on {date}",
-                            self.unit_name(*unit),
-                            self.staff_name(*s),
-                            staff.len() - 1
-                        ),
-                    );
-                }
-                if let Some((c, _)) = children.first() {
-                    return reject(
-                        R::UnitNotEmpty,
-                        format!(
-                            "unit {} still has active child unit {} on {date}",
-                            self.unit_name(*unit),
-                            self.unit_name(*c)
-                        ),
-                    );
-                }
-                Ok(())
-            }
-            Ev::StaffJoined { staff, unit } => {
+            Interned::UnitDissolved { unit } => self.check_dissolve(*unit, pos),
+            _ => unreachable!("a staff event or a retraction"),
+        }
+    }
+
+    fn check_staff_event(&self, ev: &Interned, pos: Pos) -> Check {
+        let date = pos.date;
+        match ev {
+            Interned::StaffJoined { staff, unit } => {
                 if self.staff_before(*staff, pos).is_some_and(|s| s.active) {
                     return reject(
-                        R::StaffAlreadyActive,
+                        ReasonCode::StaffAlreadyActive,
                         format!("staff {} is already active on {date}", self.staff_name(*staff)),
                     );
                 }
                 self.active_unit(*unit, pos).map(drop)
             }
-            Ev::StaffTransferred { staff, from, to } => {
+            Interned::StaffTransferred { staff, from, to } => {
                 self.staff_at_home(*staff, *from, pos)?;
                 self.check_destination(*staff, *from, *to, pos)
             }
-            Ev::StaffSeconded { staff, from, to, until } => {
-                let state = self.staff_at_home(*staff, *from, pos)?;
-                if let Some(secondment) = state.seconded_on(date) {
-                    return reject(
-                        R::AlreadySeconded,
-                        format!(
-                            "staff {} is already seconded to {} on {date}",
-                            self.staff_name(*staff),
-                            self.unit_name(secondment.host)
-                        ),
-                    );
-                }
-                self.check_destination(*staff, *from, *to, pos)?;
-                match until {
-                    Some(until) if *until < date => reject(
-                        R::UntilBeforeEffectiveDate,
-                        format!(
-                            "secondment of {} until {until} ends before it starts on {date}",
-                            self.staff_name(*staff)
-                        ),
-                    ),
-                    _ => Ok(()),
-                }
+            Interned::StaffSeconded { staff, from, to, until } => {
+                self.check_secondment(*staff, *from, *to, *until, pos)
             }
-            Ev::SecondmentEnded { staff } => {
+            Interned::SecondmentEnded { staff } => {
                 let state = self.active_staff(*staff, pos)?;
                 if state.seconded_on(date).is_none() {
                     return reject(
-                        R::NotSeconded,
+                        ReasonCode::NotSeconded,
                         format!("staff {} is not seconded on {date}", self.staff_name(*staff)),
                     );
                 }
                 Ok(())
             }
-            Ev::StaffLeft { staff } => self.active_staff(*staff, pos).map(drop),
-            Ev::EventRetracted { .. } => unreachable!("retractions are checked by Sim::retract"),
+            Interned::StaffLeft { staff } => self.active_staff(*staff, pos).map(drop),
+            _ => unreachable!("a unit event or a retraction"),
         }
     }
 
-    fn check_destination(&self, staff: S, from: U, to: U, pos: Pos) -> Check {
+    fn check_move(&self, unit: UnitIx, parent: Option<UnitIx>, pos: Pos) -> Check {
+        let date = pos.date;
+        self.active_unit(unit, pos)?;
+        if let Some(parent) = parent {
+            self.active_unit(parent, pos)?;
+            if self.at_or_below(parent, unit, pos) {
+                return reject(
+                    ReasonCode::UnitCycle,
+                    format!(
+                        "moving {} under {} on {date} would make a cycle",
+                        self.unit_name(unit),
+                        self.unit_name(parent)
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn check_dissolve(&self, unit: UnitIx, pos: Pos) -> Check {
+        let date = pos.date;
+        self.active_unit(unit, pos)?;
+        let staff = self.staff_in(&[unit], pos, Scope::All);
+        let children = self.children_of(&[unit], pos, Scope::All);
+        if let Some((s, _)) = staff.first() {
+            return reject(
+                ReasonCode::UnitNotEmpty,
+                format!(
+                    "unit {} still has staff {} (and {} more) on {date}",
+                    self.unit_name(unit),
+                    self.staff_name(*s),
+                    staff.len() - 1
+                ),
+            );
+        }
+        if let Some((c, _)) = children.first() {
+            return reject(
+                ReasonCode::UnitNotEmpty,
+                format!("unit {} still has active child unit {} on {date}", self.unit_name(unit), self.unit_name(*c)),
+            );
+        }
+        Ok(())
+    }
+
+    fn check_secondment(&self, staff: StaffIx, from: UnitIx, to: UnitIx, until: Option<Date>, pos: Pos) -> Check {
+        let date = pos.date;
+        let state = self.staff_at_home(staff, from, pos)?;
+        if let Some(secondment) = state.seconded_on(date) {
+            return reject(
+                ReasonCode::AlreadySeconded,
+                format!(
+                    "staff {} is already seconded to {} on {date}",
+                    self.staff_name(staff),
+                    self.unit_name(secondment.host)
+                ),
+            );
+        }
+        self.check_destination(staff, from, to, pos)?;
+        match until {
+            Some(until) if until < date => reject(
+                ReasonCode::UntilBeforeEffectiveDate,
+                format!("secondment of {} until {until} ends before it starts on {date}", self.staff_name(staff)),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_destination(&self, staff: StaffIx, from: UnitIx, to: UnitIx, pos: Pos) -> Check {
         if to == from {
             return reject(
-                R::SameUnit,
+                ReasonCode::SameUnit,
                 format!("staff {} is already posted at {}", self.staff_name(staff), self.unit_name(to)),
             );
         }
         self.active_unit(to, pos).map(drop)
     }
 
-    fn check_merge(&self, sources: &[U], target: U, new_target: Option<&NewUnitI>, pos: Pos) -> Check {
+    fn check_merge(&self, sources: &[UnitIx], target: UnitIx, new_target: Option<&InternedNewUnit>, pos: Pos) -> Check {
         for source in sources {
             self.active_unit(*source, pos)?;
         }
-        let inside = |unit: U| sources.iter().find(|s| self.at_or_below(unit, **s, pos)).copied();
+        let inside = |unit: UnitIx| sources.iter().find(|s| self.at_or_below(unit, **s, pos)).copied();
         match new_target {
             Some(new_target) => {
                 if let Some(parent) = new_target.parent {
                     self.active_unit(parent, pos)?;
                     if let Some(source) = inside(parent) {
                         return reject(
-                            R::MergeTargetInsideSources,
+                            ReasonCode::MergeTargetInsideSources,
                             format!(
                                 "new target's parent {} is {} or below it on {}",
                                 self.unit_name(parent),
@@ -636,7 +681,7 @@ impl<'a> Sim<'a> {
                 self.active_unit(target, pos)?;
                 if let Some(source) = inside(target) {
                     return reject(
-                        R::MergeTargetInsideSources,
+                        ReasonCode::MergeTargetInsideSources,
                         format!(
                             "merge target {} is source {} or below it on {}",
                             self.unit_name(target),
@@ -652,11 +697,11 @@ impl<'a> Sim<'a> {
 
     fn check_split(
         &self,
-        source: U,
-        parts: &[NewUnitI],
-        posted: &[(S, U)],
-        seconded: &[(S, U)],
-        children: &[(U, U)],
+        source: UnitIx,
+        parts: &[InternedNewUnit],
+        posted: &[(StaffIx, UnitIx)],
+        seconded: &[(StaffIx, UnitIx)],
+        children: &[(UnitIx, UnitIx)],
         pos: Pos,
     ) -> Check {
         self.active_unit(source, pos)?;
@@ -665,7 +710,7 @@ impl<'a> Sim<'a> {
                 self.active_unit(parent, pos)?;
                 if self.at_or_below(parent, source, pos) {
                     return reject(
-                        R::SplitPartInsideSource,
+                        ReasonCode::SplitPartInsideSource,
                         format!(
                             "part {}'s parent {} is the source {} or below it",
                             self.unit_name(part.unit),
@@ -677,9 +722,11 @@ impl<'a> Sim<'a> {
             }
         }
         let members = self.staff_in(&[source], pos, Scope::All);
-        let posted_here: BTreeSet<S> = members.iter().filter(|(_, s)| s.home == source).map(|(s, _)| *s).collect();
-        let seconded_here: BTreeSet<S> = members.iter().filter(|(_, s)| s.home != source).map(|(s, _)| *s).collect();
-        let child_units: BTreeSet<U> =
+        let posted_here: BTreeSet<StaffIx> =
+            members.iter().filter(|(_, s)| s.home == source).map(|(s, _)| *s).collect();
+        let seconded_here: BTreeSet<StaffIx> =
+            members.iter().filter(|(_, s)| s.home != source).map(|(s, _)| *s).collect();
+        let child_units: BTreeSet<UnitIx> =
             self.children_of(&[source], pos, Scope::All).into_iter().map(|(c, _)| c).collect();
         let what = [("posted staff", posted_here), ("secondee", seconded_here)];
         let lists = [posted, seconded];
@@ -709,14 +756,14 @@ impl<'a> Sim<'a> {
         expected: &BTreeSet<u32>,
         given: impl Iterator<Item = u32>,
         name: impl Fn(u32) -> String,
-        source: U,
+        source: UnitIx,
         pos: Pos,
     ) -> Check {
         let mut seen = BTreeSet::new();
         for item in given {
             if !expected.contains(&item) || !seen.insert(item) {
                 return reject(
-                    R::SplitAllocationExtra,
+                    ReasonCode::SplitAllocationExtra,
                     format!(
                         "{label} {} is allocated but is not in {} on {} (or is allocated twice)",
                         name(item),
@@ -728,7 +775,7 @@ impl<'a> Sim<'a> {
         }
         if let Some(missing) = expected.difference(&seen).next() {
             return reject(
-                R::SplitAllocationIncomplete,
+                ReasonCode::SplitAllocationIncomplete,
                 format!(
                     "{label} {} is in {} on {} but not allocated to a part",
                     name(*missing),
@@ -742,20 +789,22 @@ impl<'a> Sim<'a> {
 
     // ---- effects: what each event changes, from its place on ----
 
-    fn effects(&mut self, ev: &Ev, pos: Pos, scope: Scope) {
+    fn effects(&mut self, ev: &Interned, pos: Pos, scope: Scope) {
         match ev {
-            Ev::UnitEstablished(established) => {
-                let EstablishedI { unit, name, category, parent, quota } = &**established;
+            Interned::UnitEstablished(established) => {
+                let InternedEstablished { unit, name, category, parent, quota } = &**established;
                 let state =
                     UnitState { name: name.clone(), category: *category, parent: *parent, quota: *quota, open: true };
                 self.emit_unit(scope, *unit, pos, state);
             }
-            Ev::UnitRenamed { unit, name } => self.change_unit(scope, *unit, pos, |s| s.name = name.clone()),
-            Ev::UnitMoved { unit, parent } => self.change_unit(scope, *unit, pos, |s| s.parent = *parent),
-            Ev::UnitReclassified { unit, category } => self.change_unit(scope, *unit, pos, |s| s.category = *category),
-            Ev::UnitQuotaSet { unit, quota } => self.change_unit(scope, *unit, pos, |s| s.quota = Some(*quota)),
-            Ev::UnitsMerged(merged) => {
-                let MergedI { sources, target, new_target } = &**merged;
+            Interned::UnitRenamed { unit, name } => self.change_unit(scope, *unit, pos, |s| s.name = name.clone()),
+            Interned::UnitMoved { unit, parent } => self.change_unit(scope, *unit, pos, |s| s.parent = *parent),
+            Interned::UnitReclassified { unit, category } => {
+                self.change_unit(scope, *unit, pos, |s| s.category = *category)
+            }
+            Interned::UnitQuotaSet { unit, quota } => self.change_unit(scope, *unit, pos, |s| s.quota = Some(*quota)),
+            Interned::UnitsMerged(merged) => {
+                let InternedMerge { sources, target, new_target } = &**merged;
                 for source in sources.iter() {
                     self.change_unit(scope, *source, pos, |s| s.open = false);
                 }
@@ -784,8 +833,8 @@ impl<'a> Sim<'a> {
                     self.emit_staff(scope, s, pos, state);
                 }
             }
-            Ev::UnitSplit(split) => {
-                let SplitI { source, parts, posted, seconded, children } = &**split;
+            Interned::UnitSplit(split) => {
+                let InternedSplit { source, parts, posted, seconded, children } = &**split;
                 self.change_unit(scope, *source, pos, |s| s.open = false);
                 for part in parts.iter() {
                     self.emit_unit(scope, part.unit, pos, part.state());
@@ -804,30 +853,32 @@ impl<'a> Sim<'a> {
                     });
                 }
             }
-            Ev::UnitDissolved { unit } => self.change_unit(scope, *unit, pos, |s| s.open = false),
-            Ev::StaffJoined { staff, unit } => {
+            Interned::UnitDissolved { unit } => self.change_unit(scope, *unit, pos, |s| s.open = false),
+            Interned::StaffJoined { staff, unit } => {
                 let state = StaffState { active: true, home: *unit, secondment: None };
                 self.emit_staff(scope, *staff, pos, state);
             }
-            Ev::StaffTransferred { staff, to, .. } => self.change_staff(scope, *staff, pos, |state| {
+            Interned::StaffTransferred { staff, to, .. } => self.change_staff(scope, *staff, pos, |state| {
                 state.home = *to;
                 if state.secondment.as_ref().is_some_and(|x| x.host == *to) {
                     state.secondment = None;
                 }
             }),
-            Ev::StaffSeconded { staff, to, until, .. } => self.change_staff(scope, *staff, pos, |state| {
+            Interned::StaffSeconded { staff, to, until, .. } => self.change_staff(scope, *staff, pos, |state| {
                 state.secondment = Some(Secondment { host: *to, until: *until });
             }),
-            Ev::SecondmentEnded { staff } => self.change_staff(scope, *staff, pos, |state| state.secondment = None),
-            Ev::StaffLeft { staff } => self.change_staff(scope, *staff, pos, |state| {
+            Interned::SecondmentEnded { staff } => {
+                self.change_staff(scope, *staff, pos, |state| state.secondment = None)
+            }
+            Interned::StaffLeft { staff } => self.change_staff(scope, *staff, pos, |state| {
                 state.active = false;
                 state.secondment = None;
             }),
-            Ev::EventRetracted { .. } => unreachable!("retractions have no effects of their own"),
+            Interned::EventRetracted { .. } => unreachable!("retractions have no effects of their own"),
         }
     }
 
-    fn change_unit(&mut self, scope: Scope, u: U, pos: Pos, change: impl FnOnce(&mut UnitState)) {
+    fn change_unit(&mut self, scope: Scope, u: UnitIx, pos: Pos, change: impl FnOnce(&mut UnitState)) {
         if scope == Scope::DirtyOnly && !self.units.contains_key(&u) {
             return;
         }
@@ -836,7 +887,7 @@ impl<'a> Sim<'a> {
         self.write_unit(u, pos, state);
     }
 
-    fn change_staff(&mut self, scope: Scope, s: S, pos: Pos, change: impl FnOnce(&mut StaffState)) {
+    fn change_staff(&mut self, scope: Scope, s: StaffIx, pos: Pos, change: impl FnOnce(&mut StaffState)) {
         if scope == Scope::DirtyOnly && !self.staff.contains_key(&s) {
             return;
         }
@@ -855,7 +906,7 @@ impl<'a> Sim<'a> {
             debug_assert!(record.retracted_by().is_none() && record.pos(pos.seq) == pos);
             if let Err(inner) = self.check(&record.ev, pos) {
                 return Err(Rejection {
-                    code: R::ConflictsWithLaterEvent,
+                    code: ReasonCode::ConflictsWithLaterEvent,
                     message: format!(
                         "accepted event seq {} ({}, effective {}) would become invalid: {}",
                         pos.seq,
@@ -880,17 +931,23 @@ impl<'a> Sim<'a> {
             Some(record) => record,
             None if target >= 1 && target < seq => {
                 return reject(
-                    R::RetractionTargetRejected,
+                    ReasonCode::RetractionTargetRejected,
                     format!("event seq {target} was rejected; there is nothing to retract"),
                 )
             }
-            None => return reject(R::RetractionTargetUnknown, format!("there is no event seq {target}")),
+            None => return reject(ReasonCode::RetractionTargetUnknown, format!("there is no event seq {target}")),
         };
         if let Some(by) = record.retracted_by() {
-            return reject(R::AlreadyRetracted, format!("event seq {target} was already retracted by seq {by}"));
+            return reject(
+                ReasonCode::AlreadyRetracted,
+                format!("event seq {target} was already retracted by seq {by}"),
+            );
         }
-        if let Ev::EventRetracted { .. } = record.ev {
-            return reject(R::RetractionTargetIsRetraction, format!("event seq {target} is itself a retraction"));
+        if let Interned::EventRetracted { .. } = record.ev {
+            return reject(
+                ReasonCode::RetractionTargetIsRetraction,
+                format!("event seq {target} is itself a retraction"),
+            );
         }
         let pos = record.pos(target);
         self.start = pos;
@@ -922,7 +979,7 @@ impl<'a> Sim<'a> {
 
     /// Candidates for the entities an accepted event wrote: those it names
     /// and everything ever in the units it restructured.
-    fn written_by(&self, ev: &Ev) -> (BTreeSet<U>, BTreeSet<S>) {
+    fn written_by(&self, ev: &Interned) -> (BTreeSet<UnitIx>, BTreeSet<StaffIx>) {
         let (mut units, mut staff) = (BTreeSet::new(), BTreeSet::new());
         ev.for_each_ref(|r| match r {
             Ref::Staff(s) => {
@@ -965,7 +1022,7 @@ impl Timeline {
             units: BTreeMap::new(),
             queue: BTreeSet::new(),
         };
-        if let Ev::EventRetracted { target } = ev {
+        if let Interned::EventRetracted { target } = ev {
             sim.retract(target, seq)?;
         } else {
             sim.check(&ev, pos)?;

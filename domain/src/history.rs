@@ -62,59 +62,60 @@ pub(crate) fn reserve_gently<T>(items: &mut Vec<T>, extra: usize) {
 
 /// A state held from `pos` on, as recorded from `tx_from` on.
 #[derive(Clone, Debug)]
-pub(crate) struct Step<S> {
+pub(crate) struct Step<StaffIx> {
     pub pos: Mark,
     pub tx_from: Tx,
-    pub state: S,
+    pub state: StaffIx,
 }
 
 /// A superseded state: held from `pos`, recorded from `tx_from` until `tx_to`.
 #[derive(Clone, Debug)]
-pub(crate) struct DeadStep<S> {
+pub(crate) struct DeadStep<StaffIx> {
     pub pos: Mark,
     pub tx_from: Tx,
     pub tx_to: Tx,
-    pub state: S,
+    pub state: StaffIx,
 }
 
-impl<S> DeadStep<S> {
+impl<StaffIx> DeadStep<StaffIx> {
     fn visible_at(&self, known_at: Seq) -> bool {
         Seq::from(self.tx_from) <= known_at && known_at < Seq::from(self.tx_to)
     }
 }
 
 #[derive(Clone, Debug)]
-pub(crate) struct History<S> {
+pub(crate) struct History<StaffIx> {
     /// The current versions, sorted by `pos`, no two at one `pos`.
-    live: Vec<Step<S>>,
+    live: Vec<Step<StaffIx>>,
     /// Superseded versions, in the order they were superseded.
     /// Rationale for the box: most entities never have a superseded
     /// version (only backdated events make them), and there is one history
     /// per staff member: 8 bytes instead of an empty `Vec`'s 24.
     #[allow(clippy::box_collection, reason = "8 bytes when empty, which is almost always")]
-    dead: Option<Box<Vec<DeadStep<S>>>>,
+    dead: Option<Box<Vec<DeadStep<StaffIx>>>>,
 }
 
-impl<S> Default for History<S> {
+impl<StaffIx> Default for History<StaffIx> {
     fn default() -> Self {
         History { live: Vec::new(), dead: None }
     }
 }
 
-impl<S: Clone> History<S> {
+impl<StaffIx: Clone> History<StaffIx> {
     /// Bytes its versions take on the heap (capacity, not length).
     pub fn heap_bytes(&self) -> usize {
-        self.live.capacity() * std::mem::size_of::<Step<S>>()
+        self.live.capacity() * std::mem::size_of::<Step<StaffIx>>()
             + self.dead.as_ref().map_or(0, |dead| {
-                std::mem::size_of::<Vec<DeadStep<S>>>() + dead.capacity() * std::mem::size_of::<DeadStep<S>>()
+                std::mem::size_of::<Vec<DeadStep<StaffIx>>>()
+                    + dead.capacity() * std::mem::size_of::<DeadStep<StaffIx>>()
             })
     }
 
-    fn dead(&self) -> &[DeadStep<S>] {
+    fn dead(&self) -> &[DeadStep<StaffIx>] {
         self.dead.as_deref().map_or(&[], Vec::as_slice)
     }
 
-    pub fn live(&self) -> &[Step<S>] {
+    pub fn live(&self) -> &[Step<StaffIx>] {
         &self.live
     }
 
@@ -123,13 +124,13 @@ impl<S: Clone> History<S> {
     }
 
     /// The current state just before `pos` (after every step < pos).
-    pub fn before(&self, pos: Pos) -> Option<&S> {
+    pub fn before(&self, pos: Pos) -> Option<&StaffIx> {
         let i = self.live.partition_point(|step| step.pos.pos() < pos);
         i.checked_sub(1).map(|i| &self.live[i].state)
     }
 
     /// The current state right after `pos` (after every step <= pos).
-    pub fn at_or_before(&self, pos: Pos) -> Option<&S> {
+    pub fn at_or_before(&self, pos: Pos) -> Option<&StaffIx> {
         let i = self.live.partition_point(|step| step.pos.pos() <= pos);
         i.checked_sub(1).map(|i| &self.live[i].state)
     }
@@ -140,7 +141,7 @@ impl<S: Clone> History<S> {
 
     /// The state in force on `date` as recorded at `known_at` (None: now),
     /// with the place of the step that set it.
-    pub fn state_on(&self, date: Date, known_at: Option<Seq>) -> Option<(Pos, &S)> {
+    pub fn state_on(&self, date: Date, known_at: Option<Seq>) -> Option<(Pos, &StaffIx)> {
         let end = self.live.partition_point(|step| step.pos.date <= date);
         let Some(known_at) = known_at else {
             return end.checked_sub(1).map(|i| (self.live[i].pos.pos(), &self.live[i].state));
@@ -164,7 +165,7 @@ impl<S: Clone> History<S> {
 
     /// Whether `f` holds for some version visible at `known_at` (None:
     /// now); without allocating when asked about now.
-    pub fn any_visible(&self, known_at: Option<Seq>, mut f: impl FnMut(Pos, &S) -> bool) -> bool {
+    pub fn any_visible(&self, known_at: Option<Seq>, mut f: impl FnMut(Pos, &StaffIx) -> bool) -> bool {
         match known_at {
             None => self.live.iter().any(|step| f(step.pos.pos(), &step.state)),
             Some(_) => self.visible(known_at).into_iter().any(|(pos, state)| f(pos, state)),
@@ -172,11 +173,11 @@ impl<S: Clone> History<S> {
     }
 
     /// Every version visible at `known_at` (None: now), in timeline order.
-    pub fn visible(&self, known_at: Option<Seq>) -> Vec<(Pos, &S)> {
+    pub fn visible(&self, known_at: Option<Seq>) -> Vec<(Pos, &StaffIx)> {
         let Some(known_at) = known_at else {
             return self.live.iter().map(|step| (step.pos.pos(), &step.state)).collect();
         };
-        let mut steps: Vec<(Pos, &S)> = self
+        let mut steps: Vec<(Pos, &StaffIx)> = self
             .live
             .iter()
             .filter(|step| Seq::from(step.tx_from) <= known_at)
@@ -193,7 +194,10 @@ impl<S: Clone> History<S> {
     /// consecutive current steps, the first step's day, and every
     /// superseded step's day: a superset, for any `known_at`, of the days
     /// on which what `changed` looks at can change.
-    pub fn dates_where<'a>(&'a self, changed: impl Fn(&S, &S) -> bool + 'a) -> impl Iterator<Item = Date> + 'a {
+    pub fn dates_where<'a>(
+        &'a self,
+        changed: impl Fn(&StaffIx, &StaffIx) -> bool + 'a,
+    ) -> impl Iterator<Item = Date> + 'a {
         let live = self.live.iter().enumerate().filter_map(move |(i, step)| {
             let new = i == 0 || changed(&self.live[i - 1].state, &step.state);
             new.then_some(step.pos.date)
@@ -208,7 +212,7 @@ impl<S: Clone> History<S> {
 
     /// Supersedes every current step at or after `from` (as of `tx`) and
     /// records `steps` in their place.
-    pub fn replace_from(&mut self, from: Pos, steps: Vec<(Pos, S)>, tx: Seq) {
+    pub fn replace_from(&mut self, from: Pos, steps: Vec<(Pos, StaffIx)>, tx: Seq) {
         debug_assert!(steps.windows(2).all(|w| w[0].0 < w[1].0), "steps out of order");
         debug_assert!(steps.first().is_none_or(|(pos, _)| *pos >= from));
         let tx = self::tx(tx);

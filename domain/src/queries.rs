@@ -3,7 +3,7 @@
 
 use crate::counts::CountPair;
 use crate::query::{Headcount, HistoryEntry, LineageEdge, RosterEntry, SeriesPoint, TreeNode, UnitStatus};
-use crate::timeline::{StaffState, Timeline, UnitState, S, U};
+use crate::timeline::{StaffIx, StaffState, Timeline, UnitIx, UnitState};
 use crate::{Date, Seq, StaffId, UnitId};
 use std::collections::BTreeSet;
 
@@ -18,7 +18,7 @@ impl Timeline {
         known_at.filter(|k| *k < self.last_seq)
     }
 
-    pub(crate) fn unit_on(&self, u: U, date: Date, known_at: Option<Seq>) -> (UnitStatus, Option<&UnitState>) {
+    pub(crate) fn unit_on(&self, u: UnitIx, date: Date, known_at: Option<Seq>) -> (UnitStatus, Option<&UnitState>) {
         let history = &self.units[u as usize].history;
         match history.state_on(date, known_at) {
             Some((_, state)) if state.open => (UnitStatus::Active, Some(state)),
@@ -28,13 +28,13 @@ impl Timeline {
         }
     }
 
-    pub(crate) fn staff_on(&self, s: S, date: Date, known_at: Option<Seq>) -> Option<StaffState> {
+    pub(crate) fn staff_on(&self, s: StaffIx, date: Date, known_at: Option<Seq>) -> Option<StaffState> {
         let (_, state) = self.staff[s as usize].history.state_on(date, known_at)?;
         state.active.then(|| state.on(date))
     }
 
     /// Active units below `u` on `date` (not `u` itself), depth-first.
-    pub(crate) fn descendants(&self, u: U, date: Date, known_at: Option<Seq>) -> Vec<U> {
+    pub(crate) fn descendants(&self, u: UnitIx, date: Date, known_at: Option<Seq>) -> Vec<UnitIx> {
         let mut found = Vec::new();
         let mut stack = vec![u];
         while let Some(parent) = stack.pop() {
@@ -54,7 +54,7 @@ impl Timeline {
         assert!(self.keeps_counts, "a headcount asked of a timeline kept for decisions only (Timeline::for_decisions)");
     }
 
-    fn counts_of(&self, u: U, date: Date, known_at: Option<Seq>) -> CountPair {
+    fn counts_of(&self, u: UnitIx, date: Date, known_at: Option<Seq>) -> CountPair {
         self.assert_keeps_counts();
         self.units[u as usize].counts.at(date, known_at)
     }
@@ -122,8 +122,8 @@ impl Timeline {
         // (two searches per unit in cold memory), split over the cores.
         let per_unit: Vec<Option<(&UnitState, CountPair)>> = crate::parallel::split(self.units.len(), |range| {
             range
-                .map(|u| match self.unit_on(u as U, date, known_at) {
-                    (UnitStatus::Active, Some(state)) => Some((state, self.counts_of(u as U, date, known_at))),
+                .map(|u| match self.unit_on(u as UnitIx, date, known_at) {
+                    (UnitStatus::Active, Some(state)) => Some((state, self.counts_of(u as UnitIx, date, known_at))),
                     _ => None,
                 })
                 .collect::<Vec<_>>()
@@ -143,11 +143,11 @@ impl Timeline {
         for i in 2..first.len() {
             first[i] += first[i - 1];
         }
-        let mut kids: Vec<U> = vec![0; first[roots + 2]];
+        let mut kids: Vec<UnitIx> = vec![0; first[roots + 2]];
         for (u, unit) in per_unit.iter().enumerate() {
             if let Some((state, _)) = unit {
                 let at = &mut first[slot(state) + 1];
-                kids[*at] = u as U;
+                kids[*at] = u as UnitIx;
                 *at += 1;
             }
         }
@@ -159,7 +159,8 @@ impl Timeline {
         let mut nodes: Vec<TreeNode> = Vec::new();
         // The index of each node's parent node, for the roll-up.
         let mut parent_of: Vec<Option<usize>> = Vec::new();
-        let mut stack: Vec<(u32, Option<usize>, U)> = children(roots).iter().rev().map(|u| (0, None, *u)).collect();
+        let mut stack: Vec<(u32, Option<usize>, UnitIx)> =
+            children(roots).iter().rev().map(|u| (0, None, *u)).collect();
         while let Some((depth, parent, u)) = stack.pop() {
             let (state, counts) = per_unit[u as usize].expect("only active units are in the tree");
             let index = nodes.len();

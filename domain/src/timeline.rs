@@ -13,9 +13,9 @@ use std::sync::Arc;
 /// Interned unit index. Rationale: 50k units and 1M staff referenced by
 /// 10M events are cheaper as `u32` than as strings, and order of first
 /// appearance in the ledger makes the numbering deterministic.
-pub(crate) type U = u32;
+pub(crate) type UnitIx = u32;
 /// Interned staff index.
-pub(crate) type S = u32;
+pub(crate) type StaffIx = u32;
 
 #[derive(Default, Clone, Debug)]
 pub(crate) struct Interner {
@@ -57,7 +57,7 @@ impl Interner {
 
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub(crate) struct Secondment {
-    pub host: U,
+    pub host: UnitIx,
     pub until: Option<Date>,
 }
 
@@ -66,7 +66,7 @@ pub(crate) struct Secondment {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub(crate) struct StaffState {
     pub active: bool,
-    pub home: U,
+    pub home: UnitIx,
     pub secondment: Option<Secondment>,
 }
 
@@ -85,7 +85,7 @@ impl StaffState {
         self.secondment.as_ref().filter(|s| s.until.is_none_or(|until| date <= until))
     }
 
-    pub fn working_on(&self, date: Date) -> U {
+    pub fn working_on(&self, date: Date) -> UnitIx {
         self.seconded_on(date).map_or(self.home, |s| s.host)
     }
 }
@@ -94,51 +94,51 @@ impl StaffState {
 pub(crate) struct UnitState {
     pub name: Arc<str>,
     pub category: Category,
-    pub parent: Option<U>,
+    pub parent: Option<UnitIx>,
     pub quota: Option<u32>,
     pub open: bool,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub(crate) struct NewUnitI {
-    pub unit: U,
+pub(crate) struct InternedNewUnit {
+    pub unit: UnitIx,
     pub name: Arc<str>,
     pub category: Category,
-    pub parent: Option<U>,
+    pub parent: Option<UnitIx>,
 }
 
-impl NewUnitI {
+impl InternedNewUnit {
     pub fn state(&self) -> UnitState {
         UnitState { name: self.name.clone(), category: self.category, parent: self.parent, quota: None, open: true }
     }
 }
 
-/// A unit established (boxed in [`Ev`]).
+/// A unit established (boxed in [`Interned`]).
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub(crate) struct EstablishedI {
-    pub unit: U,
+pub(crate) struct InternedEstablished {
+    pub unit: UnitIx,
     pub name: Arc<str>,
     pub category: Category,
-    pub parent: Option<U>,
+    pub parent: Option<UnitIx>,
     pub quota: Option<u32>,
 }
 
-/// Units merged (boxed in [`Ev`]).
+/// Units merged (boxed in [`Interned`]).
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub(crate) struct MergedI {
-    pub sources: Box<[U]>,
-    pub target: U,
-    pub new_target: Option<NewUnitI>,
+pub(crate) struct InternedMerge {
+    pub sources: Box<[UnitIx]>,
+    pub target: UnitIx,
+    pub new_target: Option<InternedNewUnit>,
 }
 
-/// A unit split (boxed in [`Ev`]).
+/// A unit split (boxed in [`Interned`]).
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub(crate) struct SplitI {
-    pub source: U,
-    pub parts: Box<[NewUnitI]>,
-    pub posted: Box<[(S, U)]>,
-    pub seconded: Box<[(S, U)]>,
-    pub children: Box<[(U, U)]>,
+pub(crate) struct InternedSplit {
+    pub source: UnitIx,
+    pub parts: Box<[InternedNewUnit]>,
+    pub posted: Box<[(StaffIx, UnitIx)]>,
+    pub seconded: Box<[(StaffIx, UnitIx)]>,
+    pub children: Box<[(UnitIx, UnitIx)]>,
 }
 
 /// An event with its ids interned: what the timeline stores and replays.
@@ -147,60 +147,60 @@ pub(crate) struct SplitI {
 /// benchmark), almost all of them staff events of 20 bytes; unboxed, the
 /// rare structural variants made every one 72 bytes.
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub(crate) enum Ev {
-    UnitEstablished(Box<EstablishedI>),
-    UnitRenamed { unit: U, name: Arc<str> },
-    UnitMoved { unit: U, parent: Option<U> },
-    UnitReclassified { unit: U, category: Category },
-    UnitQuotaSet { unit: U, quota: u32 },
-    UnitsMerged(Box<MergedI>),
-    UnitSplit(Box<SplitI>),
-    UnitDissolved { unit: U },
-    StaffJoined { staff: S, unit: U },
-    StaffTransferred { staff: S, from: U, to: U },
-    StaffSeconded { staff: S, from: U, to: U, until: Option<Date> },
-    SecondmentEnded { staff: S },
-    StaffLeft { staff: S },
+pub(crate) enum Interned {
+    UnitEstablished(Box<InternedEstablished>),
+    UnitRenamed { unit: UnitIx, name: Arc<str> },
+    UnitMoved { unit: UnitIx, parent: Option<UnitIx> },
+    UnitReclassified { unit: UnitIx, category: Category },
+    UnitQuotaSet { unit: UnitIx, quota: u32 },
+    UnitsMerged(Box<InternedMerge>),
+    UnitSplit(Box<InternedSplit>),
+    UnitDissolved { unit: UnitIx },
+    StaffJoined { staff: StaffIx, unit: UnitIx },
+    StaffTransferred { staff: StaffIx, from: UnitIx, to: UnitIx },
+    StaffSeconded { staff: StaffIx, from: UnitIx, to: UnitIx, until: Option<Date> },
+    SecondmentEnded { staff: StaffIx },
+    StaffLeft { staff: StaffIx },
     EventRetracted { target: Seq },
 }
 
-impl Ev {
+impl Interned {
     pub fn kind(&self) -> crate::EventKind {
-        use crate::EventKind as K;
+        use crate::EventKind;
         match self {
-            Ev::UnitEstablished(_) => K::UnitEstablished,
-            Ev::UnitRenamed { .. } => K::UnitRenamed,
-            Ev::UnitMoved { .. } => K::UnitMoved,
-            Ev::UnitReclassified { .. } => K::UnitReclassified,
-            Ev::UnitQuotaSet { .. } => K::UnitQuotaSet,
-            Ev::UnitsMerged(_) => K::UnitsMerged,
-            Ev::UnitSplit(_) => K::UnitSplit,
-            Ev::UnitDissolved { .. } => K::UnitDissolved,
-            Ev::StaffJoined { .. } => K::StaffJoined,
-            Ev::StaffTransferred { .. } => K::StaffTransferred,
-            Ev::StaffSeconded { .. } => K::StaffSeconded,
-            Ev::SecondmentEnded { .. } => K::SecondmentEnded,
-            Ev::StaffLeft { .. } => K::StaffLeft,
-            Ev::EventRetracted { .. } => K::EventRetracted,
+            Interned::UnitEstablished(_) => EventKind::UnitEstablished,
+            Interned::UnitRenamed { .. } => EventKind::UnitRenamed,
+            Interned::UnitMoved { .. } => EventKind::UnitMoved,
+            Interned::UnitReclassified { .. } => EventKind::UnitReclassified,
+            Interned::UnitQuotaSet { .. } => EventKind::UnitQuotaSet,
+            Interned::UnitsMerged(_) => EventKind::UnitsMerged,
+            Interned::UnitSplit(_) => EventKind::UnitSplit,
+            Interned::UnitDissolved { .. } => EventKind::UnitDissolved,
+            Interned::StaffJoined { .. } => EventKind::StaffJoined,
+            Interned::StaffTransferred { .. } => EventKind::StaffTransferred,
+            Interned::StaffSeconded { .. } => EventKind::StaffSeconded,
+            Interned::SecondmentEnded { .. } => EventKind::SecondmentEnded,
+            Interned::StaffLeft { .. } => EventKind::StaffLeft,
+            Interned::EventRetracted { .. } => EventKind::EventRetracted,
         }
     }
 
     /// Units whose members this event may move or close: a merger's
     /// sources, a split's source, a dissolved unit.
-    pub fn structural_units(&self) -> &[U] {
+    pub fn structural_units(&self) -> &[UnitIx] {
         match self {
-            Ev::UnitsMerged(merged) => &merged.sources,
-            Ev::UnitSplit(split) => std::slice::from_ref(&split.source),
-            Ev::UnitDissolved { unit } => std::slice::from_ref(unit),
+            Interned::UnitsMerged(merged) => &merged.sources,
+            Interned::UnitSplit(split) => std::slice::from_ref(&split.source),
+            Interned::UnitDissolved { unit } => std::slice::from_ref(unit),
             _ => &[],
         }
     }
 
     /// The lineage edges (from, to) this event draws.
-    pub fn lineage_edges(&self) -> Vec<(U, U)> {
+    pub fn lineage_edges(&self) -> Vec<(UnitIx, UnitIx)> {
         match self {
-            Ev::UnitsMerged(merged) => merged.sources.iter().map(|s| (*s, merged.target)).collect(),
-            Ev::UnitSplit(split) => split.parts.iter().map(|p| (split.source, p.unit)).collect(),
+            Interned::UnitsMerged(merged) => merged.sources.iter().map(|s| (*s, merged.target)).collect(),
+            Interned::UnitSplit(split) => split.parts.iter().map(|p| (split.source, p.unit)).collect(),
             _ => Vec::new(),
         }
     }
@@ -209,21 +209,21 @@ impl Ev {
     /// any entity finds the later events that read or write it.
     pub fn for_each_ref(&self, mut f: impl FnMut(Ref)) {
         match self {
-            Ev::UnitEstablished(established) => {
-                let EstablishedI { unit, parent, .. } = &**established;
+            Interned::UnitEstablished(established) => {
+                let InternedEstablished { unit, parent, .. } = &**established;
                 f(Ref::UnitOwn(*unit));
                 parent.iter().for_each(|p| f(Ref::UnitRead(*p)));
             }
-            Ev::UnitRenamed { unit, .. } | Ev::UnitReclassified { unit, .. } | Ev::UnitQuotaSet { unit, .. } => {
-                f(Ref::UnitOwn(*unit))
-            }
-            Ev::UnitMoved { unit, parent } => {
+            Interned::UnitRenamed { unit, .. }
+            | Interned::UnitReclassified { unit, .. }
+            | Interned::UnitQuotaSet { unit, .. } => f(Ref::UnitOwn(*unit)),
+            Interned::UnitMoved { unit, parent } => {
                 f(Ref::UnitOwn(*unit));
                 parent.iter().for_each(|p| f(Ref::UnitRead(*p)));
                 f(Ref::Tree);
             }
-            Ev::UnitsMerged(merged) => {
-                let MergedI { sources, target, new_target } = &**merged;
+            Interned::UnitsMerged(merged) => {
+                let InternedMerge { sources, target, new_target } = &**merged;
                 for source in sources.iter() {
                     f(Ref::UnitOwn(*source));
                     f(Ref::UnitStructural(*source));
@@ -237,8 +237,8 @@ impl Ev {
                 }
                 f(Ref::Tree);
             }
-            Ev::UnitSplit(split) => {
-                let SplitI { source, parts, posted, seconded, children } = &**split;
+            Interned::UnitSplit(split) => {
+                let InternedSplit { source, parts, posted, seconded, children } = &**split;
                 f(Ref::UnitOwn(*source));
                 f(Ref::UnitStructural(*source));
                 for part in parts.iter() {
@@ -249,21 +249,21 @@ impl Ev {
                 children.iter().for_each(|(child, _)| f(Ref::UnitOwn(*child)));
                 f(Ref::Tree);
             }
-            Ev::UnitDissolved { unit } => {
+            Interned::UnitDissolved { unit } => {
                 f(Ref::UnitOwn(*unit));
                 f(Ref::UnitStructural(*unit));
             }
-            Ev::StaffJoined { staff, unit } => {
+            Interned::StaffJoined { staff, unit } => {
                 f(Ref::Staff(*staff));
                 f(Ref::UnitRead(*unit));
             }
-            Ev::StaffTransferred { staff, from, to } | Ev::StaffSeconded { staff, from, to, .. } => {
+            Interned::StaffTransferred { staff, from, to } | Interned::StaffSeconded { staff, from, to, .. } => {
                 f(Ref::Staff(*staff));
                 f(Ref::UnitRead(*from));
                 f(Ref::UnitRead(*to));
             }
-            Ev::SecondmentEnded { staff } | Ev::StaffLeft { staff } => f(Ref::Staff(*staff)),
-            Ev::EventRetracted { .. } => {}
+            Interned::SecondmentEnded { staff } | Interned::StaffLeft { staff } => f(Ref::Staff(*staff)),
+            Interned::EventRetracted { .. } => {}
         }
     }
 }
@@ -273,15 +273,15 @@ impl Ev {
 pub(crate) enum Ref {
     /// Names this staff member (their own events, split allocations); not
     /// indexed: the member's history has a step at each such event.
-    Staff(S),
+    Staff(StaffIx),
     /// Changes or validates this unit itself: re-checked whenever the unit
     /// changes.
-    UnitOwn(U),
+    UnitOwn(UnitIx),
     /// Only reads whether this unit is active: re-checked when the unit's
     /// active days or place in the tree change.
-    UnitRead(U),
+    UnitRead(UnitIx),
     /// Moves the members of this unit (merger, split, dissolution).
-    UnitStructural(U),
+    UnitStructural(UnitIx),
     /// Checks the tree (cycles, "below one of the sources").
     Tree,
 }
@@ -380,7 +380,7 @@ pub(crate) struct Record {
     /// The retraction's sequence. Rationale: sequences start at 1, so
     /// `NonZeroU32` keeps the option in 4 bytes (one record per event).
     retracted_by: Option<std::num::NonZeroU32>,
-    pub ev: Ev,
+    pub ev: Interned,
 }
 
 impl Record {
@@ -492,12 +492,12 @@ pub struct Timeline {
 #[derive(Debug)]
 pub struct Decision {
     pub(crate) pos: Pos,
-    pub(crate) ev: Ev,
+    pub(crate) ev: Interned,
     pub(crate) base_last_seq: Seq,
     pub(crate) new_unit_ids: Vec<String>,
     pub(crate) new_staff_ids: Vec<String>,
-    pub(crate) staff: BTreeMap<S, Overlay<StaffState>>,
-    pub(crate) units: BTreeMap<U, Overlay<UnitState>>,
+    pub(crate) staff: BTreeMap<StaffIx, Overlay<StaffState>>,
+    pub(crate) units: BTreeMap<UnitIx, Overlay<UnitState>>,
 }
 
 impl Decision {
@@ -582,15 +582,19 @@ impl Timeline {
         self.events.get(seq)
     }
 
-    pub(crate) fn unit_history(&self, unit: U) -> Option<&History<UnitState>> {
+    pub(crate) fn unit_history(&self, unit: UnitIx) -> Option<&History<UnitState>> {
         self.units.get(unit as usize).map(|u| &u.history)
     }
 
-    pub(crate) fn staff_history_of(&self, staff: S) -> Option<&History<StaffState>> {
+    pub(crate) fn staff_history_of(&self, staff: StaffIx) -> Option<&History<StaffState>> {
         self.staff.get(staff as usize).map(|s| &s.history)
     }
 
-    fn for_each_index<'a>(&'a mut self, ev: &Ev, mut f: impl FnMut(&mut Vec<Mark>)) -> Option<&'a mut BTreeSet<Mark>> {
+    fn for_each_index<'a>(
+        &'a mut self,
+        ev: &Interned,
+        mut f: impl FnMut(&mut Vec<Mark>),
+    ) -> Option<&'a mut BTreeSet<Mark>> {
         // One event can name a unit twice in one role (two split parts
         // under one parent); each index lists it once.
         let mut refs = Vec::new();
@@ -625,7 +629,7 @@ impl Timeline {
             assert_eq!(i as usize, self.staff.len());
             self.staff.push(StaffRecord::default());
         }
-        if let Ev::EventRetracted { target } = ev {
+        if let Interned::EventRetracted { target } = ev {
             let record = self.events.slot(target).take().expect("retraction of an unknown event");
             let mark = Mark::of(record.pos(target));
             if let Some(tree) = self.for_each_index(&record.ev, |refs| remove_sorted(refs, mark)) {
@@ -642,7 +646,7 @@ impl Timeline {
             if let Some(tree) = self.for_each_index(&ev, |refs| insert_sorted(refs, mark)) {
                 tree.insert(mark);
             }
-            let mut lineage_units: Vec<U> = ev.lineage_edges().into_iter().flat_map(|(a, b)| [a, b]).collect();
+            let mut lineage_units: Vec<UnitIx> = ev.lineage_edges().into_iter().flat_map(|(a, b)| [a, b]).collect();
             lineage_units.sort_unstable();
             lineage_units.dedup();
             for unit in lineage_units {
@@ -664,8 +668,8 @@ impl Timeline {
         self.last_seq = pos.seq;
     }
 
-    fn apply_staff_overlay(&mut self, s: S, overlay: Overlay<StaffState>, seq: Seq) {
-        let mut deltas: BTreeMap<(U, Date), CountPair> = BTreeMap::new();
+    fn apply_staff_overlay(&mut self, s: StaffIx, overlay: Overlay<StaffState>, seq: Seq) {
+        let mut deltas: BTreeMap<(UnitIx, Date), CountPair> = BTreeMap::new();
         if self.keeps_counts {
             transitions(from_step_before(self.staff[s as usize].history.live(), overlay.from), -1, &mut deltas);
         }
@@ -699,8 +703,8 @@ fn from_step_before(live: &[Step<StaffState>], from: Pos) -> &[Step<StaffState>]
 /// Adds `sign` × every headcount change a staff member's history implies:
 /// at each step, out of the old units and into the new; and on the day
 /// after a secondment's `until`, back from the host to home.
-pub(crate) fn transitions(steps: &[Step<StaffState>], sign: i64, out: &mut BTreeMap<(U, Date), CountPair>) {
-    let mut add = |unit: U, date: Date, posted: i64, working: i64| {
+pub(crate) fn transitions(steps: &[Step<StaffState>], sign: i64, out: &mut BTreeMap<(UnitIx, Date), CountPair>) {
+    let mut add = |unit: UnitIx, date: Date, posted: i64, working: i64| {
         let entry = out.entry((unit, date)).or_default();
         entry.posted += sign * posted;
         entry.working += sign * working;
@@ -778,7 +782,7 @@ impl Timeline {
 // sizes are the ledger's memory per event (benchmarked at 10M events).
 #[cfg(target_pointer_width = "64")]
 const _: () = {
-    assert!(std::mem::size_of::<Ev>() <= 24);
+    assert!(std::mem::size_of::<Interned>() <= 24);
     assert!(std::mem::size_of::<Option<Record>>() <= 32);
     assert!(std::mem::size_of::<Mark>() == 8);
 };

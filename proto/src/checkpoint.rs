@@ -24,8 +24,7 @@ use serde::{Deserialize, Serialize};
 
 /// What the signature's bytes begin with.
 pub const CONTEXT: &[u8] = b"muster-checkpoint-v1";
-/// Largest checkpoint a reader takes (JSON): a few hundred bytes in fact.
-pub const CHECKPOINT_BYTES_MAX: usize = 4096;
+pub use crate::limits::CHECKPOINT_BYTES_MAX;
 
 /// A signed checkpoint. Hashes, keys and the signature are lowercase hex.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]

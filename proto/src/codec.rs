@@ -29,9 +29,7 @@ pub const ENTRY_FORMAT_VERSION: u8 = 2;
 /// The content type (NATS header) of a bincode envelope.
 pub const CONTENT_TYPE: &str = "application/vnd.muster.envelope+bincode";
 
-/// Largest stored entry: an envelope at its limit plus the entry's own
-/// fields.
-pub const ENTRY_BYTES_MAX: usize = 2 * PAYLOAD_BYTES_MAX + 4096;
+pub use crate::limits::ENTRY_BYTES_MAX;
 
 type Config<const N: usize> = Configuration<LittleEndian, Varint, Limit<N>>;
 

@@ -44,12 +44,7 @@ pub const HEAD_KEY: &[u8] = b"H";
 pub const CURSOR_KEY: &[u8] = b"C";
 /// The first byte of every block.
 pub const BLOCK_VERSION: u8 = 1;
-/// A block is closed once adding an entry would take it past this many
-/// bytes (a block of one entry may be larger). Rationale: a block is also
-/// one feed message, which NATS bounds (`max_payload`, ops/nats).
-pub const BLOCK_BYTES_TARGET: usize = 512 * 1024;
-/// Most entries in one block, with a bound on what a reader allocates.
-pub const BLOCK_ENTRIES_MAX: usize = 4096;
+pub use crate::limits::{BLOCK_BYTES_TARGET, BLOCK_ENTRIES_MAX};
 const HEADER: usize = 33;
 
 /// Key of the block whose first entry is `first_seq`.

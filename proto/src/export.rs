@@ -39,10 +39,7 @@ pub const FORMAT: &str = "muster-ledger-export";
 pub const VERSION: u32 = 2;
 /// Every version this build reads.
 pub const VERSIONS_READ: [u32; 2] = [1, 2];
-/// Longest line a reader takes. Rationale: an entry is at most a 1 MiB
-/// event plus its verdict; its JSON (every byte of a hash a number, every
-/// non-ASCII character escaped at worst) stays well under 16 MiB.
-pub const LINE_BYTES_MAX: usize = 16 * 1024 * 1024;
+pub use crate::limits::EXPORT_LINE_BYTES_MAX as LINE_BYTES_MAX;
 
 /// The first line of an export.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]

@@ -82,7 +82,7 @@ pub fn intake(data: &[u8]) {
         payload,
     };
     // Sources of an even length are the subject's own.
-    let own = |_: &str, source: &str| source.len() % 2 == 0 || choice & 0x40 != 0;
+    let own = |_: &str, source: &str| source.len().is_multiple_of(2) || choice & 0x40 != 0;
     let events = crate::intake::events(&message, own);
     assert!((1..=limits::BATCH_MESSAGE_EVENTS_MAX).contains(&events.len()), "{} submissions", events.len());
     for event in events {

@@ -138,3 +138,33 @@ pub const FAILOVER_CONSUMER_IDLE_SECS: u64 = 300;
 pub const STANDBY_CONSUMER_IDLE_SECS: u64 = 60;
 /// Most bytes of an undecodable payload a dead letter quotes.
 pub const DEAD_LETTER_QUOTE_BYTES: usize = 256;
+
+// What the ledger stores and what readers of its files take.
+
+/// A block is closed once adding an entry would take it past this many
+/// bytes (a block of one entry may be larger). Rationale: a block is also
+/// one feed message, which NATS bounds (`max_payload`, ops/nats).
+pub const BLOCK_BYTES_TARGET: usize = 512 * 1024;
+/// Most entries in one block, with a bound on what a reader allocates.
+pub const BLOCK_ENTRIES_MAX: usize = 4096;
+/// Largest stored entry: an envelope at its limit plus the entry's own
+/// fields.
+pub const ENTRY_BYTES_MAX: usize = 2 * PAYLOAD_BYTES_MAX + 4096;
+/// Longest line a reader takes. Rationale: an entry is at most a 1 MiB
+/// event plus its verdict; its JSON (every byte of a hash a number, every
+/// non-ASCII character escaped at worst) stays well under 16 MiB.
+pub const EXPORT_LINE_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Largest checkpoint a reader takes (JSON): a few hundred bytes in fact.
+pub const CHECKPOINT_BYTES_MAX: usize = 4096;
+/// Bytes read or written through one sled handle before it is reopened
+/// (the default of `LedgerConfig::sled_reopen_bytes`).
+///
+/// Rationale: sled 0.34 keeps every page it has read or written in memory,
+/// whatever `cache_capacity` says (spacejam/sled#1036): walking the 10M
+/// benchmark ledger (1 GB of blocks) on open left 1 GB resident, and the
+/// ledger service's memory grew with every block it wrote. Reopening the
+/// handle lets go of them; measured on that ledger, a walk reopening every
+/// 64 MiB peaked at 81 MB instead of 1 GB and took 0.6 s instead of 1.0 s
+/// (every 16 MiB: 31 MB, 1.0 s). 32 MiB: a reopen costs a few milliseconds
+/// between batches, and the memory is within the ledger service's budget.
+pub const SLED_TOUCHED_BYTES_MAX: u64 = 32 << 20;

@@ -67,18 +67,7 @@ pub(crate) fn check_block(
     Ok(head)
 }
 
-/// Bytes read or written through one sled handle before it is reopened
-/// (the default of `LedgerConfig::sled_reopen_bytes`).
-///
-/// Rationale: sled 0.34 keeps every page it has read or written in memory,
-/// whatever `cache_capacity` says (spacejam/sled#1036): walking the 10M
-/// benchmark ledger (1 GB of blocks) on open left 1 GB resident, and the
-/// ledger service's memory grew with every block it wrote. Reopening the
-/// handle lets go of them; measured on that ledger, a walk reopening every
-/// 64 MiB peaked at 81 MB instead of 1 GB and took 0.6 s instead of 1.0 s
-/// (every 16 MiB: 31 MB, 1.0 s). 32 MiB: a reopen costs a few milliseconds
-/// between batches, and the memory is within the ledger service's budget.
-pub(crate) const STORE_TOUCHED_BYTES_MAX: u64 = 32 << 20;
+pub(crate) use muster_proto::limits::SLED_TOUCHED_BYTES_MAX as STORE_TOUCHED_BYTES_MAX;
 
 /// Where a walk of the chain stands (see [`Store::walk_some`]).
 pub(crate) struct Walk {
