@@ -803,56 +803,8 @@ impl<'a> Sim<'a> {
                 self.change_unit(scope, *unit, pos, |s| s.category = *category)
             }
             Interned::UnitQuotaSet { unit, quota } => self.change_unit(scope, *unit, pos, |s| s.quota = Some(*quota)),
-            Interned::UnitsMerged(merged) => {
-                let InternedMerge { sources, target, new_target } = &**merged;
-                for source in sources.iter() {
-                    self.change_unit(scope, *source, pos, |s| s.open = false);
-                }
-                if let Some(new_target) = new_target {
-                    self.emit_unit(scope, *target, pos, new_target.state());
-                }
-                // A source below another source closes with the rest; only
-                // the children that stay open move under the target.
-                let children = self.children_of(sources, pos, scope).into_iter().filter(|(c, _)| !sources.contains(c));
-                for (child, mut state) in children.collect::<Vec<_>>() {
-                    state.parent = Some(*target);
-                    self.emit_unit(scope, child, pos, state);
-                }
-                for (s, mut state) in self.staff_in(sources, pos, scope) {
-                    if sources.contains(&state.home) {
-                        state.home = *target;
-                    }
-                    if let Some(secondment) = &mut state.secondment {
-                        if sources.contains(&secondment.host) {
-                            secondment.host = *target;
-                        }
-                        if secondment.host == state.home {
-                            state.secondment = None;
-                        }
-                    }
-                    self.emit_staff(scope, s, pos, state);
-                }
-            }
-            Interned::UnitSplit(split) => {
-                let InternedSplit { source, parts, posted, seconded, children } = &**split;
-                self.change_unit(scope, *source, pos, |s| s.open = false);
-                for part in parts.iter() {
-                    self.emit_unit(scope, part.unit, pos, part.state());
-                }
-                for (child, part) in children.iter() {
-                    self.change_unit(scope, *child, pos, |s| s.parent = Some(*part));
-                }
-                for (s, part) in posted.iter() {
-                    self.change_staff(scope, *s, pos, |state| state.home = *part);
-                }
-                for (s, part) in seconded.iter() {
-                    self.change_staff(scope, *s, pos, |state| {
-                        if let Some(secondment) = &mut state.secondment {
-                            secondment.host = *part;
-                        }
-                    });
-                }
-            }
+            Interned::UnitsMerged(merged) => self.merge_effects(merged, pos, scope),
+            Interned::UnitSplit(split) => self.split_effects(split, pos, scope),
             Interned::UnitDissolved { unit } => self.change_unit(scope, *unit, pos, |s| s.open = false),
             Interned::StaffJoined { staff, unit } => {
                 let state = StaffState { active: true, home: *unit, secondment: None };
@@ -875,6 +827,62 @@ impl<'a> Sim<'a> {
                 state.secondment = None;
             }),
             Interned::EventRetracted { .. } => unreachable!("retractions have no effects of their own"),
+        }
+    }
+
+    /// The sources close; their open children and their staff (posted or
+    /// seconded there) go to the target.
+    fn merge_effects(&mut self, merged: &InternedMerge, pos: Pos, scope: Scope) {
+        let InternedMerge { sources, target, new_target } = merged;
+        for source in sources.iter() {
+            self.change_unit(scope, *source, pos, |s| s.open = false);
+        }
+        if let Some(new_target) = new_target {
+            self.emit_unit(scope, *target, pos, new_target.state());
+        }
+        // A source below another source closes with the rest; only
+        // the children that stay open move under the target.
+        let children = self.children_of(sources, pos, scope).into_iter().filter(|(c, _)| !sources.contains(c));
+        for (child, mut state) in children.collect::<Vec<_>>() {
+            state.parent = Some(*target);
+            self.emit_unit(scope, child, pos, state);
+        }
+        for (s, mut state) in self.staff_in(sources, pos, scope) {
+            if sources.contains(&state.home) {
+                state.home = *target;
+            }
+            if let Some(secondment) = &mut state.secondment {
+                if sources.contains(&secondment.host) {
+                    secondment.host = *target;
+                }
+                if secondment.host == state.home {
+                    state.secondment = None;
+                }
+            }
+            self.emit_staff(scope, s, pos, state);
+        }
+    }
+
+    /// The source closes; its parts open and take the staff and children
+    /// the split allocates to them.
+    fn split_effects(&mut self, split: &InternedSplit, pos: Pos, scope: Scope) {
+        let InternedSplit { source, parts, posted, seconded, children } = split;
+        self.change_unit(scope, *source, pos, |s| s.open = false);
+        for part in parts.iter() {
+            self.emit_unit(scope, part.unit, pos, part.state());
+        }
+        for (child, part) in children.iter() {
+            self.change_unit(scope, *child, pos, |s| s.parent = Some(*part));
+        }
+        for (s, part) in posted.iter() {
+            self.change_staff(scope, *s, pos, |state| state.home = *part);
+        }
+        for (s, part) in seconded.iter() {
+            self.change_staff(scope, *s, pos, |state| {
+                if let Some(secondment) = &mut state.secondment {
+                    secondment.host = *part;
+                }
+            });
         }
     }
 

@@ -270,9 +270,7 @@ async fn standby_session(
     let wait = Duration::from_millis(args.batch_wait_ms);
     let intake = tokio::spawn(take_in(consumer, wait, halted, connections, to_ledger, None));
     let mut tick = tokio::time::interval(lease.renew_every());
-    // Once the lease is this service's: the feed's last entry, which its
-    // ledger must hold before it may write, and when it last progressed.
-    let mut target: Option<(u64, Instant)> = None;
+    let mut target: Takeover = None;
     let result: SessionResult<bool> = loop {
         let head = ledger.read().expect("ledger lock").head().seq;
         if let Some((feed_last, _)) = target {
@@ -292,32 +290,11 @@ async fn standby_session(
                 }
             }
             _ = until_set(&mut stopped) => break Ok(false),
-            _ = tick.tick() => match (lease.try_acquire().await, target) {
-                (Ok(true), None) => match muster_bus::feed_tip(js, topology).await {
-                    Ok(tip) => {
-                        tracing::info!(feed_last = tip.ledger_seq, head, "took the lease; replaying up to the feed's last entry");
-                        target = Some((tip.ledger_seq, Instant::now()));
-                    }
-                    Err(e) => break Err(SessionError::Interrupted(anyhow::anyhow!("reading the feed's tip: {e}"))),
-                },
-                (Ok(true), Some((feed_last, progressed))) => {
-                    if progressed.elapsed() > Duration::from_secs(limits::TAKEOVER_STALL_SECS) {
-                        tracing::error!(
-                            feed_last,
-                            head,
-                            "the feed holds entries this ledger cannot replay: the intake has nothing more for it; giving the lease up"
-                        );
-                        lease.release().await;
-                        target = None;
-                    }
+            _ = tick.tick() => {
+                if let Err(error) = try_to_take_over(lease, &mut target, outbox, head).await {
+                    break Err(error);
                 }
-                (Ok(false), Some(_)) => {
-                    tracing::warn!("the lease was lost while catching up");
-                    target = None;
-                }
-                (Ok(false), None) => {}
-                (Err(error), _) => tracing::debug!(%error, "trying for the lease"),
-            },
+            }
         }
     };
     let _ = halt.send(true);
@@ -332,6 +309,44 @@ async fn standby_session(
         Ok(false) => taken.map(|()| false),
         other => other,
     }
+}
+
+/// Once the lease is this service's, the feed's last entry, which its
+/// ledger must hold before it may write, and when it last progressed.
+type Takeover = Option<(u64, Instant)>;
+
+/// A standby's turn at the lease: takes it (and the feed's last entry as
+/// its `target`), keeps it while replaying towards the target, or gives
+/// it up when replaying stalls (the intake lacks what the last active
+/// ledger read) or the lease is lost.
+async fn try_to_take_over(lease: &mut Lease, target: &mut Takeover, outbox: &Outbox, head: u64) -> SessionResult<()> {
+    match (lease.try_acquire().await, *target) {
+        (Ok(true), None) => {
+            let tip = muster_bus::feed_tip(&outbox.setup, &outbox.topology)
+                .await
+                .map_err(|e| SessionError::Interrupted(anyhow::anyhow!("reading the feed's tip: {e}")))?;
+            tracing::info!(feed_last = tip.ledger_seq, head, "took the lease; replaying up to the feed's last entry");
+            *target = Some((tip.ledger_seq, Instant::now()));
+        }
+        (Ok(true), Some((feed_last, progressed))) => {
+            if progressed.elapsed() > Duration::from_secs(limits::TAKEOVER_STALL_SECS) {
+                tracing::error!(
+                    feed_last,
+                    head,
+                    "the feed holds entries this ledger cannot replay: the intake has nothing more for it; giving the lease up"
+                );
+                lease.release().await;
+                *target = None;
+            }
+        }
+        (Ok(false), Some(_)) => {
+            tracing::warn!("the lease was lost while catching up");
+            *target = None;
+        }
+        (Ok(false), None) => {}
+        (Err(error), _) => tracing::debug!(%error, "trying for the lease"),
+    }
+    Ok(())
 }
 
 /// Commits a standby's replayed commit: the very call the active ledger
