@@ -3,7 +3,8 @@
 //! offline — and what an export alone cannot show (entries cut off its end,
 //! a chain rewritten from the start, a forged or foreign checkpoint) fails.
 
-use muster_ledger::checkpoint::{verify_checkpoint, verify_export_against, CheckpointError, Signer};
+use muster_ledger::checkpoint::{verify_checkpoint, CheckpointError, Signer};
+use muster_ledger::export::verify_export_against;
 use muster_ledger::export::{write_export, ExportError};
 use muster_ledger::{unhex, Incoming, Ledger, LedgerConfig};
 use muster_proto::checkpoint::{self, Checkpoint};

@@ -442,7 +442,7 @@ fn verify_export(
             let bytes = muster_bus::service::read_input(checkpoint)?;
             let checkpoint = muster_proto::checkpoint::decode(&bytes).map_err(anyhow::Error::msg)?;
             let key = muster_ledger::checkpoint::public_key(key)?;
-            muster_ledger::checkpoint::verify_export_against(&mut input, &checkpoint, &key)
+            muster_ledger::export::verify_export_against(&mut input, &checkpoint, &key)
         }
     };
     let answer = match checked {

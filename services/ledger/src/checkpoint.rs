@@ -3,11 +3,9 @@
 //! an auditor checks an export against a checkpoint offline, trusting only
 //! the public key they were given.
 
-use crate::export::{verify_export_with, ExportError};
-use crate::{hex, unhex, Head, VerifyReport};
+use crate::{hex, unhex, Head};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use muster_proto::checkpoint::{signed_bytes, Checkpoint};
-use std::io::BufRead;
 use std::path::Path;
 
 /// Why a checkpoint, or a key, cannot be used.
@@ -110,36 +108,4 @@ pub fn verify_checkpoint(checkpoint: &Checkpoint, trusted: &[u8; 32]) -> Result<
     key.verify_strict(&signed_bytes(checkpoint.seq, &hash, checkpoint.recorded_at_ms), &signature)
         .map_err(|_| CheckpointError::BadSignature)?;
     Ok(Head { seq: checkpoint.seq, hash, recorded_at_ms: checkpoint.recorded_at_ms })
-}
-
-/// Checks an export offline against a checkpoint signed by `trusted`: the
-/// export's chain (as [`crate::export::verify_export`]), and that it
-/// reaches the checkpoint's entry with exactly its hash and time.
-pub fn verify_export_against(
-    input: &mut impl BufRead,
-    checkpoint: &Checkpoint,
-    trusted: &[u8; 32],
-) -> Result<VerifyReport, ExportError> {
-    let vouched = verify_checkpoint(checkpoint, trusted).map_err(ExportError::Checkpoint)?;
-    let mut seen = None;
-    let report = verify_export_with(input, &mut |head: Head| {
-        if head.seq == vouched.seq {
-            seen = Some(head);
-        }
-    })?;
-    match seen {
-        None if vouched.seq == 0 => Ok(report),
-        None => Err(ExportError::Broken {
-            seq: report.entries + 1,
-            reason: format!(
-                "the export ends at entry {}, but the checkpoint vouches for {}: entries were cut off",
-                report.entries, vouched.seq
-            ),
-        }),
-        Some(head) if head != vouched => Err(ExportError::Broken {
-            seq: vouched.seq,
-            reason: "entry differs from the one the checkpoint vouches for: the chain was rewritten".into(),
-        }),
-        Some(_) => Ok(report),
-    }
 }

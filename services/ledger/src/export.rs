@@ -156,3 +156,35 @@ fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> Result<bool, Expor
     }
     Ok(true)
 }
+
+/// Checks an export offline against a checkpoint signed by `trusted`: the
+/// export's chain (as [`verify_export`]), and that it
+/// reaches the checkpoint's entry with exactly its hash and time.
+pub fn verify_export_against(
+    input: &mut impl BufRead,
+    checkpoint: &muster_proto::checkpoint::Checkpoint,
+    trusted: &[u8; 32],
+) -> Result<VerifyReport, ExportError> {
+    let vouched = crate::checkpoint::verify_checkpoint(checkpoint, trusted).map_err(ExportError::Checkpoint)?;
+    let mut seen = None;
+    let report = verify_export_with(input, &mut |head: Head| {
+        if head.seq == vouched.seq {
+            seen = Some(head);
+        }
+    })?;
+    match seen {
+        None if vouched.seq == 0 => Ok(report),
+        None => Err(ExportError::Broken {
+            seq: report.entries + 1,
+            reason: format!(
+                "the export ends at entry {}, but the checkpoint vouches for {}: entries were cut off",
+                report.entries, vouched.seq
+            ),
+        }),
+        Some(head) if head != vouched => Err(ExportError::Broken {
+            seq: vouched.seq,
+            reason: "entry differs from the one the checkpoint vouches for: the chain was rewritten".into(),
+        }),
+        Some(_) => Ok(report),
+    }
+}
