@@ -2,10 +2,10 @@
 //! flushed (`Ledger::commit_batch`), its last message acknowledged, and
 //! what it did handed to the outbox.
 
-use crate::failover::Holding;
+use crate::ended::SessionResult;
 use crate::intake::Commit;
+use crate::lease::Holding;
 use crate::outbox::ToPublish;
-use crate::session::SessionResult;
 use muster_ledger::Ledger;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;

@@ -17,98 +17,19 @@
 //! feed: a block not written on the tip is refused by the server, and the
 //! one refused finds the feed ahead of it and stands by again.
 
+use crate::args::Args;
+use crate::ended::{joined, until_set, Ended, SessionError, SessionResult};
 use crate::intake::{take_in, Commit};
-use crate::lease::{Lease, LeaseError};
+use crate::lease::{Lease, LeaseError, Renewing};
+use crate::lookups;
 use crate::outbox::Outbox;
-use crate::session::{
-    active, consume_from_cursor, ensure_streams, joined, until_set, Backoff, Ended, SessionError, SessionResult,
-    PAUSE_MAX,
-};
-use crate::{lookups, Args};
+use crate::session::{active, consume_from_cursor, ensure_streams, Backoff, PAUSE_MAX};
 use async_nats::jetstream::consumer::{pull, AckPolicy};
 use muster_ledger::Ledger;
 use muster_proto::limits;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
-
-/// The lease as the active service holds it: renewed in the background,
-/// checked before anything is published.
-#[derive(Clone)]
-pub(crate) struct Holding {
-    valid_until: Arc<Mutex<Instant>>,
-    lost: watch::Receiver<bool>,
-}
-
-impl Holding {
-    /// Demoted once the lease is lost, or past the time this service may
-    /// count it as its own.
-    fn check(&self) -> SessionResult<()> {
-        if *self.lost.borrow() {
-            return Err(SessionError::Demoted("the lease is lost: another ledger service took it over".into()));
-        }
-        if Instant::now() >= *self.valid_until.lock().expect("lease lock") {
-            return Err(SessionError::Demoted("the lease ran out before it could be renewed".into()));
-        }
-        Ok(())
-    }
-
-    /// [`Holding::check`] with failover on (`Some`); without it there is
-    /// no lease to hold and everything may go ahead.
-    pub(crate) fn check_if_any(holding: Option<&Holding>) -> SessionResult<()> {
-        holding.map_or(Ok(()), Holding::check)
-    }
-}
-
-/// The renewal task of a held lease.
-struct Renewing {
-    holding: Holding,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Lease>,
-}
-
-impl Renewing {
-    fn start(mut lease: Lease) -> Renewing {
-        let valid_until = Arc::new(Mutex::new(lease.valid_until()));
-        let (lose, lost) = watch::channel(false);
-        let (stop, mut stopping) = oneshot::channel();
-        let holding = Holding { valid_until: valid_until.clone(), lost };
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = &mut stopping => break,
-                    _ = tokio::time::sleep(lease.renew_every()) => {}
-                }
-                match lease.renew().await {
-                    Ok(()) => *valid_until.lock().expect("lease lock") = lease.valid_until(),
-                    Err(LeaseError::Taken) => {
-                        tracing::warn!("the lease was taken over by another ledger service");
-                        let _ = lose.send(true);
-                        break;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "could not renew the lease");
-                        if !lease.held() {
-                            let _ = lose.send(true);
-                            break;
-                        }
-                    }
-                }
-            }
-            lease
-        });
-        Renewing { holding, stop, task }
-    }
-
-    /// Stops renewing; gives the lease back.
-    async fn stop(self) -> Lease {
-        let _ = self.stop.send(());
-        match self.task.await {
-            Ok(lease) => lease,
-            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
-        }
-    }
-}
+use tokio::sync::{mpsc, watch};
 
 /// The service's life with `--failover`: stand by until the lease is this
 /// service's, be active while it is, stand by again when it is lost; until

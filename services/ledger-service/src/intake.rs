@@ -1,15 +1,32 @@
 //! The intake side of a session: fetch from JetStream, decode, cut into
 //! commits at message boundaries, hand them to the committer.
 
-use crate::failover::Holding;
-use crate::session::{until_set, SessionError, SessionResult};
+use crate::ended::{until_set, SessionError, SessionResult};
+use crate::lease::Holding;
 use anyhow::Context;
 use async_nats::jetstream;
 use futures_util::StreamExt;
+use muster_bus::Topology;
 use muster_ledger::{Incoming, StreamMark};
+use muster_proto::intake::{IntakeMessage, CONTENT_TYPE_HEADER, ID_HEADER, SOURCE_HEADER};
 use muster_proto::limits;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+
+/// An intake message's events exactly as the service reads them (the
+/// contract's decoding, bound to the subject's source). Public so that a
+/// test can replay an intake stream as the service would.
+pub fn intake_events(subject: &str, headers: Option<&async_nats::HeaderMap>, payload: &[u8]) -> Vec<Incoming> {
+    let header = |name: &str| headers.and_then(|h| h.get(name)).map(|value| value.as_str());
+    let message = IntakeMessage {
+        subject,
+        content_type: header(CONTENT_TYPE_HEADER),
+        id: header(ID_HEADER),
+        source: header(SOURCE_HEADER),
+        payload,
+    };
+    muster_proto::intake::events(&message, Topology::subject_is_of)
+}
 
 /// Intake messages decoded for one commit: a message's events are never
 /// split between two commits, so each commit ends on a message (its
@@ -42,7 +59,7 @@ impl Delivery {
             .info()
             .ok()
             .map(|info| StreamMark { seq: info.stream_sequence, time_ns: time_ns(info.published).unwrap_or(0) });
-        let events = crate::intake_events(message.subject.as_str(), message.headers.as_ref(), &message.payload);
+        let events = intake_events(message.subject.as_str(), message.headers.as_ref(), &message.payload);
         Delivery { message, mark, events }
     }
 }

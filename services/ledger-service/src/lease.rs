@@ -19,9 +19,12 @@
 //! block not written on the feed's tip, so even a holder wrong about its
 //! lease cannot fork the chain.
 
+use crate::ended::{SessionError, SessionResult};
 use async_nats::jetstream::{self, kv};
 use muster_bus::Topology;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch};
 
 /// The key the lease is held under.
 const LEASE_KEY: &str = "ledger";
@@ -182,5 +185,83 @@ pub async fn holder(js: &jetstream::Context, topology: &Topology) -> Result<Opti
     match store.get(LEASE_KEY).await.map_err(|e| LeaseError::Nats(e.to_string()))? {
         Some(value) => Ok(Some(String::from_utf8_lossy(&value).into_owned())),
         None => Ok(None),
+    }
+}
+
+/// The lease as the active service holds it: renewed in the background,
+/// checked before anything is published.
+#[derive(Clone)]
+pub(crate) struct Holding {
+    valid_until: Arc<Mutex<Instant>>,
+    pub(crate) lost: watch::Receiver<bool>,
+}
+
+impl Holding {
+    /// Demoted once the lease is lost, or past the time this service may
+    /// count it as its own.
+    fn check(&self) -> SessionResult<()> {
+        if *self.lost.borrow() {
+            return Err(SessionError::Demoted("the lease is lost: another ledger service took it over".into()));
+        }
+        if Instant::now() >= *self.valid_until.lock().expect("lease lock") {
+            return Err(SessionError::Demoted("the lease ran out before it could be renewed".into()));
+        }
+        Ok(())
+    }
+
+    /// [`Holding::check`] with failover on (`Some`); without it there is
+    /// no lease to hold and everything may go ahead.
+    pub(crate) fn check_if_any(holding: Option<&Holding>) -> SessionResult<()> {
+        holding.map_or(Ok(()), Holding::check)
+    }
+}
+
+/// The renewal task of a held lease.
+pub(crate) struct Renewing {
+    pub(crate) holding: Holding,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Lease>,
+}
+
+impl Renewing {
+    pub(crate) fn start(mut lease: Lease) -> Renewing {
+        let valid_until = Arc::new(Mutex::new(lease.valid_until()));
+        let (lose, lost) = watch::channel(false);
+        let (stop, mut stopping) = oneshot::channel();
+        let holding = Holding { valid_until: valid_until.clone(), lost };
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut stopping => break,
+                    _ = tokio::time::sleep(lease.renew_every()) => {}
+                }
+                match lease.renew().await {
+                    Ok(()) => *valid_until.lock().expect("lease lock") = lease.valid_until(),
+                    Err(LeaseError::Taken) => {
+                        tracing::warn!("the lease was taken over by another ledger service");
+                        let _ = lose.send(true);
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "could not renew the lease");
+                        if !lease.held() {
+                            let _ = lose.send(true);
+                            break;
+                        }
+                    }
+                }
+            }
+            lease
+        });
+        Renewing { holding, stop, task }
+    }
+
+    /// Stops renewing; gives the lease back.
+    pub(crate) async fn stop(self) -> Lease {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(lease) => lease,
+            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+        }
     }
 }

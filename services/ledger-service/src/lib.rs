@@ -29,16 +29,16 @@
 //! one (it holds the [`lease`]) or stands by, replaying the intake.
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::Parser as _;
 use muster_bus::service::{open_failed, Exit, Failure};
 use muster_bus::Topology;
-use muster_ledger::{Incoming, Ledger, LedgerConfig};
-use muster_proto::intake::{IntakeMessage, CONTENT_TYPE_HEADER, ID_HEADER, SOURCE_HEADER};
+use muster_ledger::{Ledger, LedgerConfig};
 use muster_proto::limits;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+mod args;
 mod commit;
+mod ended;
 mod failover;
 mod intake;
 pub mod lease;
@@ -46,53 +46,10 @@ mod lookups;
 mod outbox;
 mod session;
 
-pub use limits::{DECODED_COMMITS_MAX, OUTBOX_BATCHES_MAX, RECEIPTS_MESSAGE_BYTES_MAX};
+pub use args::Args;
+pub use intake::intake_events;
 
-/// Settings: flags, then `MUSTER_*` environment variables, then the
-/// `--config` file (same names), then these defaults.
-#[derive(Parser, Debug, Clone)]
-#[command(name = "muster-ledger", version, about = "Muster ledger service")]
-pub struct Args {
-    /// NATS, prefix, config file, logging.
-    #[command(flatten)]
-    pub common: muster_bus::service::CommonArgs,
-    /// The sled directory.
-    #[arg(long, env = "MUSTER_LEDGER", default_value = "data/ledger")]
-    pub ledger: PathBuf,
-    /// How long a fetch waits to fill a batch, milliseconds.
-    #[arg(long, env = "MUSTER_BATCH_WAIT_MS", default_value_t = limits::BATCH_WAIT_MS)]
-    pub batch_wait_ms: u64,
-    /// Replicas of each stream (1 on a single server, 3 on a cluster).
-    #[arg(long, env = "MUSTER_STREAM_REPLICAS", default_value_t = 1)]
-    pub stream_replicas: usize,
-    /// The ed25519 key the ledger signs checkpoints of its head with
-    /// (`muster keygen`); none: no checkpoints.
-    #[arg(long, env = "MUSTER_SIGNING_KEY")]
-    pub signing_key: Option<PathBuf>,
-    /// Sign a checkpoint once this many entries were committed since the
-    /// last one (and every minute while anything new came, and at stop).
-    #[arg(long, env = "MUSTER_CHECKPOINT_EVERY", default_value_t = limits::CHECKPOINT_EVERY_ENTRIES)]
-    pub checkpoint_every: u64,
-    /// How long JetStream waits for the ledger's ack before delivering a
-    /// message again, milliseconds. A redelivery is harmless (the ledger
-    /// passes over what it has read), only wasted work.
-    #[arg(long, env = "MUSTER_ACK_WAIT_MS", default_value_t = limits::ACK_WAIT_SECS * 1000)]
-    pub ack_wait_ms: u64,
-    /// Take part in failover: of the ledger services started with this on
-    /// one prefix, the one holding the lease (a NATS key-value bucket) is
-    /// active; the others stand by, replaying the intake into their own
-    /// ledgers, and one takes over when the active one stops renewing it.
-    #[arg(long, env = "MUSTER_FAILOVER")]
-    pub failover: bool,
-    /// How long an active ledger that stopped renewing keeps the lease,
-    /// milliseconds (the same for every ledger service of a prefix).
-    #[arg(long, env = "MUSTER_LEASE_MS", default_value_t = limits::LEASE_MS)]
-    pub lease_ms: u64,
-    /// This service's name in the lease and on the feed messages it
-    /// writes (default: host name and process id).
-    #[arg(long, env = "MUSTER_INSTANCE")]
-    pub instance: Option<String>,
-}
+pub use limits::{DECODED_COMMITS_MAX, OUTBOX_BATCHES_MAX, RECEIPTS_MESSAGE_BYTES_MAX};
 
 /// The binary's whole life: settings, logging, run until Ctrl-C/SIGTERM.
 pub fn main() -> Result<()> {
@@ -101,21 +58,6 @@ pub fn main() -> Result<()> {
     muster_bus::service::init_tracing(args.common.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(args, muster_bus::service::shutdown_signal()))
-}
-
-/// An intake message's events exactly as the service reads them (the
-/// contract's decoding, bound to the subject's source). Public so that a
-/// test can replay an intake stream as the service would.
-pub fn intake_events(subject: &str, headers: Option<&async_nats::HeaderMap>, payload: &[u8]) -> Vec<Incoming> {
-    let header = |name: &str| headers.and_then(|h| h.get(name)).map(|value| value.as_str());
-    let message = IntakeMessage {
-        subject,
-        content_type: header(CONTENT_TYPE_HEADER),
-        id: header(ID_HEADER),
-        source: header(SOURCE_HEADER),
-        payload,
-    };
-    muster_proto::intake::events(&message, Topology::subject_is_of)
 }
 
 /// Runs the service until `shutdown` completes (between fetches).

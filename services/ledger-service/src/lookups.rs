@@ -2,7 +2,8 @@
 //! (`<prefix>.lookup.<source>`), which answers from its (source, id)
 //! index between commits.
 
-use crate::session::LEDGER_CONSUMER;
+use crate::args::LEDGER_CONSUMER;
+use crate::intake::intake_events;
 use futures_util::StreamExt;
 use muster_bus::Topology;
 use muster_ledger::{Incoming, Ledger, LedgerError};
@@ -105,7 +106,7 @@ fn of_message(
             format!("a lookup of {} bytes; the limit is {}", payload.len(), limits::PAYLOAD_BYTES_MAX),
         ));
     }
-    let [incoming] = <[Incoming; 1]>::try_from(crate::intake_events(subject, headers, payload)).expect("one event");
+    let [incoming] = <[Incoming; 1]>::try_from(intake_events(subject, headers, payload)).expect("one event");
     if let Incoming::Undecodable { error, .. } = &incoming {
         if error.code == ReasonCode::SourceNotOfSubject || error.id.is_none() || error.source.is_none() {
             return Err(Refusal(error.code, format!("the event names no key to look up: {}", error.message)));

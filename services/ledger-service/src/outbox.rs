@@ -3,9 +3,9 @@
 //! commit order, while the next batch commits. And, at a session's start,
 //! whatever was committed but never reached the feed.
 
-use crate::failover::Holding;
-use crate::session::{SessionError, SessionResult};
-use crate::Args;
+use crate::args::Args;
+use crate::ended::{SessionError, SessionResult};
+use crate::lease::Holding;
 use anyhow::Context;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use muster_bus::{FeedTip, Topology};
