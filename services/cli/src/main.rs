@@ -32,7 +32,7 @@ use muster_proto::answers::*;
 use muster_proto::entry::{Receipt, ReceiptStatus};
 use muster_proto::limits::{BATCH_EVENTS_MAX, PAYLOAD_BYTES_MAX};
 use muster_proto::requests::{StatusAnswer, VerifyAnswer};
-use muster_query::answer::QueryErrorCode;
+use muster_query::answer::{QueryEndpoint, QueryErrorCode};
 use output::{Format, SummaryRows, Table};
 use serde_json::json;
 use std::io::{BufRead, Read, Write};
@@ -363,10 +363,11 @@ enum Backend {
 }
 
 impl Backend {
-    fn ask(&self, endpoint: &str, request: serde_json::Value) -> Result<Vec<u8>> {
+    fn ask(&self, endpoint: QueryEndpoint, request: serde_json::Value) -> Result<Vec<u8>> {
         let body = serde_json::to_vec(&request)?;
         match self {
             Backend::Local(ledger) => muster_query::answer::answer(ledger, endpoint, &body)
+                .and_then(|answer| answer.to_json())
                 .map_err(|e| query_failure(e.code.as_str(), &e.message)),
             Backend::Remote { client, topology, runtime } => runtime.block_on(async {
                 let subject = format!("{}.{endpoint}", topology.query_group());
@@ -538,41 +539,44 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import { .. } => unreachable!("imported above"),
         Command::Headcount { unit, date, rollup, known_at } => {
             let request = json!({"unit": unit, "date": date.to_string(), "rollup": rollup});
-            let row: HeadcountOut = parse(&backend.ask("headcount", with_known_at(request, known_at.as_deref()))?)?;
+            let row: HeadcountOut =
+                parse(&backend.ask(QueryEndpoint::Headcount, with_known_at(request, known_at.as_deref()))?)?;
             output::one(out, format, &row, Table::headcount(&row))?;
         }
         Command::Tree { date, known_at } => {
             let request = json!({"date": date.to_string()});
-            let rows: Vec<TreeNodeOut> = parse(&backend.ask("tree", with_known_at(request, known_at.as_deref()))?)?;
+            let rows: Vec<TreeNodeOut> =
+                parse(&backend.ask(QueryEndpoint::Tree, with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::tree(&rows))?;
         }
         Command::Roster { unit, date, known_at } => {
             let request = json!({"unit": unit, "date": date.to_string()});
             let rows: Vec<RosterEntryOut> =
-                parse(&backend.ask("roster", with_known_at(request, known_at.as_deref()))?)?;
+                parse(&backend.ask(QueryEndpoint::Roster, with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::roster(&rows))?;
         }
         Command::History { staff, known_at } => {
             let request = json!({"staff": staff});
             let rows: Vec<HistoryEntryOut> =
-                parse(&backend.ask("history", with_known_at(request, known_at.as_deref()))?)?;
+                parse(&backend.ask(QueryEndpoint::History, with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::history(&rows))?;
         }
         Command::Lineage { unit, known_at } => {
             let request = json!({"unit": unit});
             let rows: Vec<LineageEdgeOut> =
-                parse(&backend.ask("lineage", with_known_at(request, known_at.as_deref()))?)?;
+                parse(&backend.ask(QueryEndpoint::Lineage, with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::lineage(&rows))?;
         }
         Command::Series { unit, from, to, rollup, known_at } => {
             let request = json!({"unit": unit, "from": from.to_string(), "to": to.to_string(), "rollup": rollup});
             let rows: Vec<SeriesPointOut> =
-                parse(&backend.ask("series", with_known_at(request, known_at.as_deref()))?)?;
+                parse(&backend.ask(QueryEndpoint::Series, with_known_at(request, known_at.as_deref()))?)?;
             output::many(out, format, &rows, Table::series(&rows))?;
         }
         Command::Audit { from, to, scope, known_at, html, moves } => {
             let request = json!({"from": from.to_string(), "to": to.to_string(), "scope": scope});
-            let audit: AuditOut = parse(&backend.ask("audit", with_known_at(request, known_at.as_deref()))?)?;
+            let audit: AuditOut =
+                parse(&backend.ask(QueryEndpoint::Audit, with_known_at(request, known_at.as_deref()))?)?;
             output::audit(out, format, &audit, moves)?;
             out.flush()?;
             if let Some(path) = html {
@@ -582,7 +586,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Receipt { source, id } => {
-            let receipt: Receipt = parse(&backend.ask("receipt", json!({"source": source, "id": id}))?)?;
+            let receipt: Receipt = parse(&backend.ask(QueryEndpoint::Receipt, json!({"source": source, "id": id}))?)?;
             output::one(out, format, &receipt, Table::receipts(std::slice::from_ref(&receipt)))?;
         }
         Command::Export { file } => {
@@ -613,14 +617,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             unreachable!("handled before a ledger is opened")
         }
         Command::Verify { .. } => {
-            let answer: VerifyAnswer = parse(&backend.ask("verify", json!({}))?)?;
+            let answer: VerifyAnswer = parse(&backend.ask(QueryEndpoint::Verify, json!({}))?)?;
             let code = print_verify(&answer, format, out)?;
             if !answer.ok {
                 return Ok(code);
             }
         }
         Command::Status => {
-            let answer: StatusAnswer = parse(&backend.ask("status", json!({}))?)?;
+            let answer: StatusAnswer = parse(&backend.ask(QueryEndpoint::Status, json!({}))?)?;
             let pairs = [
                 ("ledger_seq", answer.ledger_seq.to_string()),
                 ("applied_seq", answer.applied_seq.to_string()),
