@@ -493,6 +493,35 @@ mod tests {
         assert!(Exit::help().contains("  8  verify found the chain broken\n"));
     }
 
+    /// Each bad setting is its own kind, and says what it always said.
+    #[test]
+    fn bad_settings_are_typed_errors_with_their_messages() {
+        let urls = || vec!["nats://127.0.0.1:4222".to_owned()];
+        let half = NatsAuthArgs { nats_user: Some("u".into()), ..NatsAuthArgs::default() };
+        let error = half.connect_config(urls(), "test").unwrap_err();
+        assert_eq!(error, ConfigError::HalfUserPassword);
+        assert_eq!(error.to_string(), "MUSTER_NATS_USER and MUSTER_NATS_PASSWORD go together");
+        let two = NatsAuthArgs { nats_creds: Some("c.creds".into()), nats_nkey: Some("n.nk".into()), ..half };
+        assert_eq!(two.connect_config(urls(), "test").unwrap_err(), ConfigError::CredentialsOfTwoKinds);
+        let error = NatsAuthArgs::default().connect_config(vec!["not a url::".into()], "test").unwrap_err();
+        assert!(matches!(&error, ConfigError::NotNatsUrl { url, .. } if url == "not a url::"), "{error:?}");
+        assert!(error.to_string().starts_with("\"not a url::\" is not a NATS URL: "), "{error}");
+
+        let path = std::env::temp_dir().join(format!("muster-config-test-{}.conf", std::process::id()));
+        std::fs::write(&path, "# a comment\nNATS_URL=nats://elsewhere\n").unwrap();
+        let error = load_config_file(&path).unwrap_err();
+        let want = ConfigError::UnknownSetting { path: path.clone(), line: 2, key: "NATS_URL".into() };
+        assert_eq!(error, want);
+        std::fs::write(&path, "MUSTER_PREFIX\n").unwrap();
+        assert_eq!(load_config_file(&path).unwrap_err(), ConfigError::NotKeyValue { path: path.clone(), line: 1 });
+        assert_eq!(
+            ConfigError::NotKeyValue { path: path.clone(), line: 1 }.to_string(),
+            format!("{}:1: expected KEY=VALUE", path.display())
+        );
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(load_config_file(&path).unwrap_err(), ConfigError::Unreadable { .. }));
+    }
+
     #[test]
     fn a_failure_in_a_chain_gives_its_code() {
         let failure = Failure::new(Exit::NotFound, "no such ledger");
