@@ -43,9 +43,7 @@ pub fn open_ledger(path: &std::path::Path) -> muster_ledger::Ledger {
     loop {
         match muster_ledger::Ledger::open(&muster_ledger::LedgerConfig::new(path)) {
             Ok(ledger) => return ledger,
-            Err(e) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
-                std::thread::yield_now()
-            }
+            Err(e) if e.is_held() && std::time::Instant::now() < deadline => std::thread::yield_now(),
             Err(e) => panic!("opening the ledger at {}: {e}", path.display()),
         }
     }

@@ -217,8 +217,8 @@ fn the_html_report_parses_and_holds_the_figures() {
         ("2015-04-01", reclassify("U1", FRONT)),
     ]);
     let body = br#"{"from": "2015-01-15", "to": "2015-06-30"}"#;
-    let json = muster_query::answer::answer(&l.ledger, "audit", body).unwrap();
-    let audit: muster_proto::answers::AuditOut = serde_json::from_slice(&json).unwrap();
+    let request = serde_json::from_slice(body).unwrap();
+    let audit = muster_query::answer::audit(&l.ledger, request).unwrap();
     assert_eq!(audit.moved_down_real, 2);
     assert!(audit.strength_series.len() >= 6, "a point a month");
     let html = muster_report::audit_html(&audit).unwrap();
@@ -255,8 +255,8 @@ fn the_share_moved_down_leaves_out_paper_moves_and_relabelled_units() {
         ("2015-02-04", reclassify("U1", FRONT)),
     ]);
     let body = br#"{"from": "2015-01-15", "to": "2015-03-01"}"#;
-    let json = muster_query::answer::answer(&l.ledger, "audit", body).unwrap();
-    let audit: muster_proto::answers::AuditOut = serde_json::from_slice(&json).unwrap();
+    let request = serde_json::from_slice(body).unwrap();
+    let audit = muster_query::answer::audit(&l.ledger, request).unwrap();
     // Office on D1: S1, S2, S3. S1 really moved, S2 only on paper, S3 was
     // relabelled with U1: one of three.
     assert_eq!((audit.moved_down_real, audit.moved_down_at_front), (2, 1));

@@ -43,9 +43,10 @@ fn reform_ledger() -> (tempfile::TempDir, Ledger) {
 }
 
 fn ask<T: serde::de::DeserializeOwned>(ledger: &Ledger, endpoint: &str, body: serde_json::Value) -> T {
-    let answer = muster_query::answer::answer(ledger, endpoint, &serde_json::to_vec(&body).unwrap())
+    let query = endpoint.parse().expect("an endpoint");
+    let answer = muster_query::answer::answer(ledger, query, &serde_json::to_vec(&body).unwrap())
         .unwrap_or_else(|e| panic!("{endpoint}: {e:?}"));
-    serde_json::from_slice(&answer).unwrap()
+    serde_json::from_value(serde_json::to_value(answer).unwrap()).unwrap()
 }
 
 fn audit(ledger: &Ledger, (scope, from, to): (&str, &str, &str), known_at: Option<u64>) -> AuditOut {

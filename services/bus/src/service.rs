@@ -89,7 +89,7 @@ impl CommonArgs {
     }
 
     /// How this service connects, named `name` on the server.
-    pub fn connect_config(&self, name: &str) -> Result<crate::ConnectConfig, String> {
+    pub fn connect_config(&self, name: &str) -> Result<crate::ConnectConfig, ConfigError> {
         self.auth.connect_config(self.nats_url.clone(), name)
     }
 }
@@ -103,12 +103,12 @@ impl NatsAuthArgs {
     /// How to connect to `urls`, named `name` on the server. Errors when
     /// a URL does not parse, or the credentials are half given or given
     /// twice.
-    pub fn connect_config(&self, urls: Vec<String>, name: &str) -> Result<crate::ConnectConfig, String> {
+    pub fn connect_config(&self, urls: Vec<String>, name: &str) -> Result<crate::ConnectConfig, ConfigError> {
         use crate::Auth;
         if let Some((url, e)) =
             urls.iter().find_map(|url| url.parse::<async_nats::ServerAddr>().err().map(|e| (url, e)))
         {
-            return Err(format!("{url:?} is not a NATS URL: {e}"));
+            return Err(ConfigError::NotNatsUrl { url: url.clone(), reason: e.to_string() });
         }
         let auth = match (&self.nats_user, &self.nats_password, &self.nats_creds, &self.nats_nkey) {
             (None, None, None, None) => Auth::None,
@@ -117,14 +117,8 @@ impl NatsAuthArgs {
             }
             (None, None, Some(creds), None) => Auth::CredentialsFile(creds.clone()),
             (None, None, None, Some(seed)) => Auth::NkeySeedFile(seed.clone()),
-            (Some(_), None, None, None) | (None, Some(_), None, None) => {
-                return Err("MUSTER_NATS_USER and MUSTER_NATS_PASSWORD go together".into())
-            }
-            _ => {
-                return Err(
-                    "one kind of NATS credentials: a user and password, a credentials file, or an nkey seed".into()
-                )
-            }
+            (Some(_), None, None, None) | (None, Some(_), None, None) => return Err(ConfigError::HalfUserPassword),
+            _ => return Err(ConfigError::CredentialsOfTwoKinds),
         };
         Ok(crate::ConnectConfig {
             urls,
@@ -141,26 +135,95 @@ impl NatsAuthArgs {
     }
 }
 
+/// Why the settings are not usable: a NATS URL or credentials given
+/// wrongly, or a config file that cannot be read or has a bad line. Every
+/// binary ends with it as bad input (exit 5); the message names the value,
+/// or the file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A `--nats-url` (or `MUSTER_NATS_URL`, `NATS_URL`) that does not
+    /// parse as a NATS server address.
+    NotNatsUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// A NATS user without a password, or a password without a user.
+    HalfUserPassword,
+    /// Credentials of more than one kind (user and password, credentials
+    /// file, nkey seed) at once.
+    CredentialsOfTwoKinds,
+    /// The config file could not be read.
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
+    /// A line of the config file that is not `KEY=VALUE`.
+    NotKeyValue {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+    },
+    /// A key in the config file that is not a `MUSTER_` setting.
+    UnknownSetting {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// The key.
+        key: String,
+    },
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::NotNatsUrl { url, reason } => write!(f, "{url:?} is not a NATS URL: {reason}"),
+            ConfigError::HalfUserPassword => f.write_str("MUSTER_NATS_USER and MUSTER_NATS_PASSWORD go together"),
+            ConfigError::CredentialsOfTwoKinds => {
+                f.write_str("one kind of NATS credentials: a user and password, a credentials file, or an nkey seed")
+            }
+            ConfigError::Unreadable { path, reason } => write!(f, "reading {}: {reason}", path.display()),
+            ConfigError::NotKeyValue { path, line } => write!(f, "{}:{line}: expected KEY=VALUE", path.display()),
+            ConfigError::UnknownSetting { path, line, key } => {
+                write!(f, "{}:{line}: unknown setting {key} (settings start with MUSTER_)", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Its message, so a binary can end with it as a [`Failure`]'s
+/// (`Failure::new(Exit::BadInput, error)`), as it did when it was a string.
+impl From<ConfigError> for String {
+    fn from(error: ConfigError) -> String {
+        error.to_string()
+    }
+}
+
 /// Loads `KEY=VALUE` lines from `path` into the environment, leaving
 /// variables that are already set alone (environment beats file). Call
 /// before parsing flags. Returns an error naming the bad line.
-pub fn load_config_file(path: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+pub fn load_config_file(path: &Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Unreadable { path: path.to_owned(), reason: e.to_string() })?;
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            return Err(format!("{}:{}: expected KEY=VALUE", path.display(), number + 1));
+            return Err(ConfigError::NotKeyValue { path: path.to_owned(), line: number + 1 });
         };
         let key = key.trim();
         if !key.starts_with("MUSTER_") {
-            return Err(format!(
-                "{}:{}: unknown setting {key} (settings start with MUSTER_)",
-                path.display(),
-                number + 1
-            ));
+            return Err(ConfigError::UnknownSetting { path: path.to_owned(), line: number + 1, key: key.to_owned() });
         }
         if std::env::var_os(key).is_none() {
             // Single-threaded at this point: called before the runtime starts.
@@ -179,7 +242,7 @@ pub fn nats_url_from_env() -> Option<String> {
 /// Finds `--config FILE` (or `MUSTER_CONFIG`) before flags are parsed and
 /// loads it; first lets `NATS_URL` stand for an unset `MUSTER_NATS_URL`,
 /// so that it beats the file (environment beats file).
-pub fn load_config_from_args() -> Result<(), String> {
+pub fn load_config_from_args() -> Result<(), ConfigError> {
     if let Some(url) = nats_url_from_env() {
         // Single-threaded at this point: called before the runtime starts.
         std::env::set_var("MUSTER_NATS_URL", url);
@@ -428,6 +491,35 @@ mod tests {
             assert_eq!(exit.code() as usize, code);
         }
         assert!(Exit::help().contains("  8  verify found the chain broken\n"));
+    }
+
+    /// Each bad setting is its own kind, and says what it always said.
+    #[test]
+    fn bad_settings_are_typed_errors_with_their_messages() {
+        let urls = || vec!["nats://127.0.0.1:4222".to_owned()];
+        let half = NatsAuthArgs { nats_user: Some("u".into()), ..NatsAuthArgs::default() };
+        let error = half.connect_config(urls(), "test").unwrap_err();
+        assert_eq!(error, ConfigError::HalfUserPassword);
+        assert_eq!(error.to_string(), "MUSTER_NATS_USER and MUSTER_NATS_PASSWORD go together");
+        let two = NatsAuthArgs { nats_creds: Some("c.creds".into()), nats_nkey: Some("n.nk".into()), ..half };
+        assert_eq!(two.connect_config(urls(), "test").unwrap_err(), ConfigError::CredentialsOfTwoKinds);
+        let error = NatsAuthArgs::default().connect_config(vec!["not a url::".into()], "test").unwrap_err();
+        assert!(matches!(&error, ConfigError::NotNatsUrl { url, .. } if url == "not a url::"), "{error:?}");
+        assert!(error.to_string().starts_with("\"not a url::\" is not a NATS URL: "), "{error}");
+
+        let path = std::env::temp_dir().join(format!("muster-config-test-{}.conf", std::process::id()));
+        std::fs::write(&path, "# a comment\nNATS_URL=nats://elsewhere\n").unwrap();
+        let error = load_config_file(&path).unwrap_err();
+        let want = ConfigError::UnknownSetting { path: path.clone(), line: 2, key: "NATS_URL".into() };
+        assert_eq!(error, want);
+        std::fs::write(&path, "MUSTER_PREFIX\n").unwrap();
+        assert_eq!(load_config_file(&path).unwrap_err(), ConfigError::NotKeyValue { path: path.clone(), line: 1 });
+        assert_eq!(
+            ConfigError::NotKeyValue { path: path.clone(), line: 1 }.to_string(),
+            format!("{}:1: expected KEY=VALUE", path.display())
+        );
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(load_config_file(&path).unwrap_err(), ConfigError::Unreadable { .. }));
     }
 
     #[test]

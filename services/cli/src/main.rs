@@ -31,9 +31,14 @@ use muster_ledger::{Incoming, Ledger, LedgerConfig};
 use muster_proto::answers::*;
 use muster_proto::entry::{Receipt, ReceiptStatus};
 use muster_proto::limits::{BATCH_EVENTS_MAX, PAYLOAD_BYTES_MAX};
-use muster_proto::requests::{StatusAnswer, VerifyAnswer};
-use muster_query::answer::QueryErrorCode;
+use muster_proto::requests::{
+    AuditRequest, EmptyRequest, HeadcountRequest, HistoryRequest, KnownAt, LineageRequest, ReceiptRequest,
+    RosterRequest, SeriesRequest, StatusAnswer, TreeRequest, VerifyAnswer,
+};
+use muster_query::answer::{QueryEndpoint, QueryErrorCode};
 use output::{Format, SummaryRows, Table};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::json;
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
@@ -363,45 +368,61 @@ enum Backend {
 }
 
 impl Backend {
-    fn ask(&self, endpoint: &str, request: serde_json::Value) -> Result<Vec<u8>> {
-        let body = serde_json::to_vec(&request)?;
-        match self {
+    /// Asks `endpoint` with `request`; its answer as `A`. Both backends
+    /// take the request as JSON, so a local query is checked exactly as the
+    /// service checks it (unknown fields, values, ids).
+    fn ask<A: DeserializeOwned>(&self, endpoint: QueryEndpoint, request: &impl Serialize) -> Result<A> {
+        let body = serde_json::to_vec(request)?;
+        let answer = match self {
             Backend::Local(ledger) => muster_query::answer::answer(ledger, endpoint, &body)
-                .map_err(|e| query_failure(e.code.as_str(), &e.message)),
-            Backend::Remote { client, topology, runtime } => runtime.block_on(async {
-                let subject = format!("{}.{endpoint}", topology.query_group());
-                let unreachable = |why: String| Failure::new(Exit::Unreachable, why);
-                let reply = tokio::time::timeout(QUERY_TIMEOUT, client.request(subject.clone(), body.into()))
-                    .await
-                    .map_err(|_| unreachable(format!("the query service did not answer within {QUERY_TIMEOUT:?}")))?
-                    .map_err(|e| match e.kind() {
-                        async_nats::RequestErrorKind::NoResponders => unreachable(format!(
-                            "no query service answers on {subject} (is muster-query running, with this --prefix?)"
-                        )),
-                        _ => unreachable(format!("asking the query service: {e}")),
-                    })?;
-                let failed = reply.headers.as_ref().and_then(|h| h.get("Nats-Service-Error")).is_some();
-                if failed {
-                    let error: muster_proto::requests::ErrorAnswer = serde_json::from_slice(&reply.payload)?;
-                    return Err(query_failure(&error.code, &error.message));
-                }
-                Ok(reply.payload.to_vec())
-            }),
-        }
+                .and_then(|answer| answer.to_json())
+                .map_err(|e| query_failure(e.code.as_str(), &e.message))?,
+            Backend::Remote { client, topology, runtime } => {
+                runtime.block_on(ask_service(client, topology, endpoint, body))?
+            }
+        };
+        serde_json::from_slice(&answer).context("reading the answer")
     }
+}
+
+/// Asks the query service over NATS; its answer's JSON. No responder, a
+/// timeout or a lost connection is unreachable (exit 7); an error answer
+/// ends with the exit of its code.
+async fn ask_service(
+    client: &async_nats::Client,
+    topology: &muster_bus::Topology,
+    endpoint: QueryEndpoint,
+    body: Vec<u8>,
+) -> Result<Vec<u8>> {
+    let subject = format!("{}.{endpoint}", topology.query_group());
+    let unreachable = |why: String| Failure::new(Exit::Unreachable, why);
+    let reply = tokio::time::timeout(QUERY_TIMEOUT, client.request(subject.clone(), body.into()))
+        .await
+        .map_err(|_| unreachable(format!("the query service did not answer within {QUERY_TIMEOUT:?}")))?
+        .map_err(|e| match e.kind() {
+            async_nats::RequestErrorKind::NoResponders => unreachable(format!(
+                "no query service answers on {subject} (is muster-query running, with this --prefix?)"
+            )),
+            _ => unreachable(format!("asking the query service: {e}")),
+        })?;
+    let failed = reply.headers.as_ref().and_then(|h| h.get("Nats-Service-Error")).is_some();
+    if failed {
+        let error: muster_proto::requests::ErrorAnswer = serde_json::from_slice(&reply.payload)?;
+        return Err(query_failure(&error.code, &error.message));
+    }
+    Ok(reply.payload.to_vec())
 }
 
 const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// `--known-at`: a sequence number, or an RFC 3339 UTC time.
-fn with_known_at(mut request: serde_json::Value, known_at: Option<&str>) -> serde_json::Value {
-    if let Some(text) = known_at {
-        match text.parse::<u64>() {
-            Ok(seq) => request["known_at_seq"] = seq.into(),
-            Err(_) => request["known_at_time"] = text.into(),
-        }
+/// `--known-at` as a request's fields: a sequence number, or an RFC 3339
+/// UTC time; neither when not given (now).
+fn known_at(text: Option<&str>) -> KnownAt {
+    match text.map(|text| (text, text.parse::<u64>())) {
+        None => KnownAt::default(),
+        Some((_, Ok(seq))) => KnownAt { known_at_seq: Some(seq), known_at_time: None },
+        Some((text, Err(_))) => KnownAt { known_at_seq: None, known_at_time: Some(text.to_owned()) },
     }
-    request
 }
 
 /// `keygen`: a new signing key in a file only its owner can read.
@@ -477,51 +498,26 @@ fn print_verify(answer: &VerifyAnswer, format: Format, out: &mut impl Write) -> 
     Ok(if answer.ok { ExitCode::SUCCESS } else { Exit::ChainBroken.into() })
 }
 
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).context("reading the answer")
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Table => Format::Table,
+            FormatArg::Json => Format::Json,
+            FormatArg::Csv => Format::Csv,
+        }
+    }
 }
 
+/// The whole command: the commands that need no ledger, then the place
+/// it runs (which may refuse the command), then the command there.
 fn run(cli: Cli) -> Result<ExitCode> {
-    let format = match cli.format {
-        FormatArg::Table => Format::Table,
-        FormatArg::Json => Format::Json,
-        FormatArg::Csv => Format::Csv,
-    };
+    let format = Format::from(cli.format);
     let out = &mut output::BomFirst::new(std::io::stdout().lock(), cli.bom && matches!(format, Format::Csv));
-    // Offline: an export is checked on its own, with no ledger opened.
-    match &cli.command {
-        Command::Verify { export: Some(file), checkpoint, public_key } => {
-            return verify_export(file, checkpoint.as_deref().zip(public_key.as_deref()), format, out);
-        }
-        Command::Keygen { file } => return keygen(file, out),
-        Command::Subjects { source } => {
-            let topology = muster_bus::Topology::new(&cli.prefix);
-            writeln!(out, "intake   {}", topology.intake_subject(source))?;
-            writeln!(out, "receipts {}", topology.receipts_subject(source))?;
-            writeln!(out, "lookup   {}", topology.lookup_subject(source))?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        Command::NatsAccounts { prefixes } => {
-            if let Some(bad) = prefixes.iter().find(|p| !muster_bus::Topology::is_valid_prefix(p)) {
-                anyhow::bail!("{bad:?} is not a subject prefix (one token of letters, digits, - and _)");
-            }
-            let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-            write!(out, "{}", muster_bus::permissions::accounts_conf(&prefixes))?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        _ => {}
+    if let Some(code) = run_without_ledger(&cli, format, out)? {
+        return Ok(code);
     }
     let backend = match Place::of(&cli) {
-        Place::Remote(_) if matches!(cli.command, Command::Import { .. }) => {
-            return Err(usage("import writes a local ledger; to send events to the ledger service use muster-publish"));
-        }
-        Place::Remote(urls) => {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let config =
-                cli.auth.connect_config(urls.clone(), "muster").map_err(|e| Failure::new(Exit::BadInput, e))?;
-            let client = runtime.block_on(muster_bus::connect(&config)).context("connecting to NATS")?;
-            Backend::Remote { client, topology: muster_bus::Topology::new(&cli.prefix), runtime }
-        }
+        Place::Remote(urls) => connect(&cli, urls)?,
         Place::Local(path) => {
             if let Command::Import { file, source, rejections, strict } = &cli.command {
                 let options =
@@ -535,102 +531,171 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     };
     match cli.command {
-        Command::Import { .. } => unreachable!("imported above"),
-        Command::Headcount { unit, date, rollup, known_at } => {
-            let request = json!({"unit": unit, "date": date.to_string(), "rollup": rollup});
-            let row: HeadcountOut = parse(&backend.ask("headcount", with_known_at(request, known_at.as_deref()))?)?;
+        Command::Export { file } => export(backend, file.as_deref(), out),
+        Command::Checkpoint { signing_key } => checkpoint(backend, &signing_key, out),
+        command => query(&backend, command, format, out),
+    }
+}
+
+/// The commands that read no ledger and ask no service: an export checked
+/// offline, a key made, subjects and accounts printed. `None` for the rest.
+fn run_without_ledger(cli: &Cli, format: Format, out: &mut impl Write) -> Result<Option<ExitCode>> {
+    match &cli.command {
+        Command::Verify { export: Some(file), checkpoint, public_key } => {
+            verify_export(file, checkpoint.as_deref().zip(public_key.as_deref()), format, out).map(Some)
+        }
+        Command::Keygen { file } => keygen(file, out).map(Some),
+        Command::Subjects { source } => {
+            let topology = muster_bus::Topology::new(&cli.prefix);
+            writeln!(out, "intake   {}", topology.intake_subject(source))?;
+            writeln!(out, "receipts {}", topology.receipts_subject(source))?;
+            writeln!(out, "lookup   {}", topology.lookup_subject(source))?;
+            Ok(Some(ExitCode::SUCCESS))
+        }
+        Command::NatsAccounts { prefixes } => {
+            if let Some(bad) = prefixes.iter().find(|p| !muster_bus::Topology::is_valid_prefix(p)) {
+                anyhow::bail!("{bad:?} is not a subject prefix (one token of letters, digits, - and _)");
+            }
+            let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+            write!(out, "{}", muster_bus::permissions::accounts_conf(&prefixes))?;
+            Ok(Some(ExitCode::SUCCESS))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The query service at `urls`, for a command that can ask it: `import`
+/// writes a local ledger, and is refused before anything is connected.
+fn connect(cli: &Cli, urls: Vec<String>) -> Result<Backend> {
+    if matches!(cli.command, Command::Import { .. }) {
+        return Err(usage("import writes a local ledger; to send events to the ledger service use muster-publish"));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let config = cli.auth.connect_config(urls, "muster").map_err(|e| Failure::new(Exit::BadInput, e))?;
+    let client = runtime.block_on(muster_bus::connect(&config)).context("connecting to NATS")?;
+    Ok(Backend::Remote { client, topology: muster_bus::Topology::new(&cli.prefix), runtime })
+}
+
+/// A query command, asked of `backend` and printed in `format`.
+fn query(backend: &Backend, command: Command, format: Format, out: &mut impl Write) -> Result<ExitCode> {
+    use QueryEndpoint as E;
+    match command {
+        Command::Headcount { unit, date, rollup, known_at: at } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let request = HeadcountRequest { unit, date: date.to_string(), rollup, known_at_seq, known_at_time };
+            let row: HeadcountOut = backend.ask(E::Headcount, &request)?;
             output::one(out, format, &row, Table::headcount(&row))?;
         }
-        Command::Tree { date, known_at } => {
-            let request = json!({"date": date.to_string()});
-            let rows: Vec<TreeNodeOut> = parse(&backend.ask("tree", with_known_at(request, known_at.as_deref()))?)?;
+        Command::Tree { date, known_at: at } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let request = TreeRequest { date: date.to_string(), known_at_seq, known_at_time };
+            let rows: Vec<TreeNodeOut> = backend.ask(E::Tree, &request)?;
             output::many(out, format, &rows, Table::tree(&rows))?;
         }
-        Command::Roster { unit, date, known_at } => {
-            let request = json!({"unit": unit, "date": date.to_string()});
-            let rows: Vec<RosterEntryOut> =
-                parse(&backend.ask("roster", with_known_at(request, known_at.as_deref()))?)?;
+        Command::Roster { unit, date, known_at: at } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let request = RosterRequest { unit, date: date.to_string(), known_at_seq, known_at_time };
+            let rows: Vec<RosterEntryOut> = backend.ask(E::Roster, &request)?;
             output::many(out, format, &rows, Table::roster(&rows))?;
         }
-        Command::History { staff, known_at } => {
-            let request = json!({"staff": staff});
+        Command::History { staff, known_at: at } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
             let rows: Vec<HistoryEntryOut> =
-                parse(&backend.ask("history", with_known_at(request, known_at.as_deref()))?)?;
+                backend.ask(E::History, &HistoryRequest { staff, known_at_seq, known_at_time })?;
             output::many(out, format, &rows, Table::history(&rows))?;
         }
-        Command::Lineage { unit, known_at } => {
-            let request = json!({"unit": unit});
+        Command::Lineage { unit, known_at: at } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
             let rows: Vec<LineageEdgeOut> =
-                parse(&backend.ask("lineage", with_known_at(request, known_at.as_deref()))?)?;
+                backend.ask(E::Lineage, &LineageRequest { unit, known_at_seq, known_at_time })?;
             output::many(out, format, &rows, Table::lineage(&rows))?;
         }
-        Command::Series { unit, from, to, rollup, known_at } => {
-            let request = json!({"unit": unit, "from": from.to_string(), "to": to.to_string(), "rollup": rollup});
-            let rows: Vec<SeriesPointOut> =
-                parse(&backend.ask("series", with_known_at(request, known_at.as_deref()))?)?;
+        Command::Series { unit, from, to, rollup, known_at: at } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let (from, to) = (from.to_string(), to.to_string());
+            let request = SeriesRequest { unit, from, to, rollup, known_at_seq, known_at_time };
+            let rows: Vec<SeriesPointOut> = backend.ask(E::Series, &request)?;
             output::many(out, format, &rows, Table::series(&rows))?;
         }
-        Command::Audit { from, to, scope, known_at, html, moves } => {
-            let request = json!({"from": from.to_string(), "to": to.to_string(), "scope": scope});
-            let audit: AuditOut = parse(&backend.ask("audit", with_known_at(request, known_at.as_deref()))?)?;
-            output::audit(out, format, &audit, moves)?;
-            out.flush()?;
-            if let Some(path) = html {
-                std::fs::write(&path, muster_report::audit_html(&audit)?)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                eprintln!("report written to {}", path.display());
-            }
+        Command::Audit { from, to, scope, known_at: at, html, moves } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let (from, to) = (from.to_string(), to.to_string());
+            let audit: AuditOut =
+                backend.ask(E::Audit, &AuditRequest { from, to, scope, known_at_seq, known_at_time })?;
+            print_audit(&audit, html.as_deref(), moves, format, out)?;
         }
         Command::Receipt { source, id } => {
-            let receipt: Receipt = parse(&backend.ask("receipt", json!({"source": source, "id": id}))?)?;
+            let receipt: Receipt = backend.ask(E::Receipt, &ReceiptRequest { source, id })?;
             output::one(out, format, &receipt, Table::receipts(std::slice::from_ref(&receipt)))?;
         }
-        Command::Export { file } => {
-            let Backend::Local(ledger) = backend else {
-                return Err(usage("export reads a local ledger: give --ledger, not --nats-url"));
-            };
-            let written = match &file {
-                Some(path) => {
-                    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-                    muster_ledger::export::write_export(&ledger, &mut std::io::BufWriter::new(file))?
-                }
-                None => muster_ledger::export::write_export(&ledger, out)?,
-            };
-            eprintln!("exported {} entries, head hash {}", written.entries, muster_ledger::hex(&written.head_hash));
-        }
-        Command::Checkpoint { signing_key } => {
-            let Backend::Local(ledger) = backend else {
-                return Err(usage("checkpoint signs a local ledger: give --ledger, not --nats-url"));
-            };
-            // The head is only signed once its chain checks.
-            ledger.verify()?;
-            let signer = muster_ledger::checkpoint::Signer::from_file(&signing_key)?;
-            let checkpoint = signer.sign(ledger.head());
-            out.write_all(&muster_proto::checkpoint::encode(&checkpoint))?;
-            out.write_all(b"\n")?;
+        Command::Verify { .. } => return print_verify(&backend.ask(E::Verify, &EmptyRequest {})?, format, out),
+        Command::Status => print_status(&backend.ask(E::Status, &EmptyRequest {})?, format, out)?,
+        Command::Import { .. } | Command::Export { .. } | Command::Checkpoint { .. } => {
+            unreachable!("run handles them")
         }
         Command::Keygen { .. } | Command::Subjects { .. } | Command::NatsAccounts { .. } => {
             unreachable!("handled before a ledger is opened")
         }
-        Command::Verify { .. } => {
-            let answer: VerifyAnswer = parse(&backend.ask("verify", json!({}))?)?;
-            let code = print_verify(&answer, format, out)?;
-            if !answer.ok {
-                return Ok(code);
-            }
-        }
-        Command::Status => {
-            let answer: StatusAnswer = parse(&backend.ask("status", json!({}))?)?;
-            let pairs = [
-                ("ledger_seq", answer.ledger_seq.to_string()),
-                ("applied_seq", answer.applied_seq.to_string()),
-                ("behind", answer.behind.to_string()),
-                ("chain_ok", answer.chain_ok.to_string()),
-                ("head_hash", answer.head_hash.clone()),
-            ];
-            output::one(out, format, &answer, Table::kv(&pairs))?;
-        }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The audit's table, then (if asked) its HTML report written to `html`.
+/// The table is flushed first: it is the answer, the file a copy.
+fn print_audit(
+    audit: &AuditOut,
+    html: Option<&std::path::Path>,
+    moves: bool,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<()> {
+    output::audit(out, format, audit, moves)?;
+    out.flush()?;
+    if let Some(path) = html {
+        std::fs::write(path, muster_report::audit_html(audit)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_status(answer: &StatusAnswer, format: Format, out: &mut impl Write) -> Result<()> {
+    let pairs = [
+        ("ledger_seq", answer.ledger_seq.to_string()),
+        ("applied_seq", answer.applied_seq.to_string()),
+        ("behind", answer.behind.to_string()),
+        ("chain_ok", answer.chain_ok.to_string()),
+        ("head_hash", answer.head_hash.clone()),
+    ];
+    output::one(out, format, answer, Table::kv(&pairs))
+}
+
+/// `export`: every entry of the local ledger, to `file` or `out`.
+fn export(backend: Backend, file: Option<&std::path::Path>, out: &mut impl Write) -> Result<ExitCode> {
+    let Backend::Local(ledger) = backend else {
+        return Err(usage("export reads a local ledger: give --ledger, not --nats-url"));
+    };
+    let written = match file {
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            muster_ledger::export::write_export(&ledger, &mut std::io::BufWriter::new(file))?
+        }
+        None => muster_ledger::export::write_export(&ledger, out)?,
+    };
+    eprintln!("exported {} entries, head hash {}", written.entries, muster_ledger::hex(&written.head_hash));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `checkpoint`: the local ledger's head, signed once its chain checks.
+fn checkpoint(backend: Backend, signing_key: &std::path::Path, out: &mut impl Write) -> Result<ExitCode> {
+    let Backend::Local(ledger) = backend else {
+        return Err(usage("checkpoint signs a local ledger: give --ledger, not --nats-url"));
+    };
+    ledger.verify()?;
+    let signer = muster_ledger::checkpoint::Signer::from_file(signing_key)?;
+    let checkpoint = signer.sign(ledger.head());
+    out.write_all(&muster_proto::checkpoint::encode(&checkpoint))?;
+    out.write_all(b"\n")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -349,95 +349,115 @@ pub fn audit(out: &mut impl Write, format: Format, a: &AuditOut, moves: bool) ->
     match format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(a)?)?,
         Format::Csv => out.write_all(muster_report::moves_csv(a).as_bytes())?,
-        Format::Table => {
-            let scope = a.scope.clone().unwrap_or_else(|| "the whole ledger".into());
-            let known = a.known_at_seq.map_or(String::new(), |k| format!(", as known at entry {k}"));
-            writeln!(out, "Front-line audit {} → {} ({scope}{known})", a.from, a.to)?;
-            let strength = Table {
-                header: vec!["strength", "from", "to", "change", "percent"],
-                rows: [
-                    ("office posted", &a.office_posted),
-                    ("office working", &a.office_working),
-                    ("front line posted", &a.front_posted),
-                    ("front line working", &a.front_working),
-                ]
-                .iter()
-                .map(|(name, c)| {
-                    vec![
-                        (*name).into(),
-                        c.from.to_string(),
-                        c.to.to_string(),
-                        format!("{:+}", c.change),
-                        percent(c.percent),
-                    ]
-                })
-                .collect(),
-            };
-            strength.print_aligned(out)?;
-            let r = &a.reconciliation;
-            writeln!(out)?;
-            writeln!(
-                out,
-                "Moved to the front line and working there: {} = {} of the {} office posted on {}",
-                a.moved_down_at_front,
-                a.moved_down_share.map_or("-".into(), |p| format!("{p:.1}%")),
-                r.office_posted_from,
-                a.from
-            )?;
-            writeln!(
-                out,
-                "  moved down {} ({} transferred, {} restructured), of which {} only on paper",
-                a.moved_down_real,
-                r.moved_down_transferred,
-                r.moved_down_restructured,
-                a.paper_moves.len()
-            )?;
-            writeln!(out, "  relabelled office → front line (nobody moved): {}", r.moved_down_reclassified)?;
-            writeln!(
-                out,
-                "  moved up {} ({} transferred, {} restructured, {} relabelled)",
-                r.moved_up_total(),
-                r.moved_up_transferred,
-                r.moved_up_restructured,
-                r.moved_up_reclassified
-            )?;
-            writeln!(out, "Paper moves (posted down, working in the office): {}", a.paper_moves.join(" "))?;
-            writeln!(out, "Round trips (office → front line → office): {}", a.round_trips.join(" "))?;
-            writeln!(out)?;
-            writeln!(out, "Units whose number of sub-units changed:")?;
-            Table {
-                header: vec!["unit", "name", "sub-units from", "to"],
-                rows: a
-                    .subunits
-                    .iter()
-                    .map(|c| vec![c.unit.clone(), c.name.clone(), c.from.to_string(), c.to.to_string()])
-                    .collect(),
-            }
-            .print_aligned(out)?;
-            writeln!(out)?;
-            if moves {
-                moves_table(&a.moved_down, &a.moved_up).print_aligned(out)?;
-                writeln!(out)?;
-            }
-            writeln!(out, "Reconciliation of office posted: {}", muster_report::reconciliation_line(r))?;
-            let over: Vec<String> = a
-                .units_to
-                .iter()
-                .filter(|u| u.over_quota > 0 || u.vacancies > 0)
-                .map(|u| {
-                    if u.over_quota > 0 {
-                        format!("{} +{}", u.unit, u.over_quota)
-                    } else {
-                        format!("{} -{}", u.unit, u.vacancies)
-                    }
-                })
-                .collect();
-            writeln!(out, "Quota on {} (over +n / vacant -n): {}", a.to, over.join(", "))?;
-            if !moves {
-                let n = a.moved_down.len() + a.moved_up.len();
-                writeln!(out, "({n} moves: --moves lists them, --format csv writes them)")?;
-            }
-        }
+        Format::Table => audit_summary(out, a, moves)?,
     }
     Ok(())
+}
+
+/// The audit for people, in the order an auditor reads it: the strength
+/// on both days, how the office posted moved, the restructured units, the
+/// moves (if asked), then the arithmetic that must balance and the quotas.
+fn audit_summary(out: &mut impl Write, a: &AuditOut, moves: bool) -> Result<()> {
+    let scope = a.scope.clone().unwrap_or_else(|| "the whole ledger".into());
+    let known = a.known_at_seq.map_or(String::new(), |k| format!(", as known at entry {k}"));
+    writeln!(out, "Front-line audit {} → {} ({scope}{known})", a.from, a.to)?;
+    strength_table(a).print_aligned(out)?;
+    writeln!(out)?;
+    audit_moves_lines(out, a)?;
+    writeln!(out)?;
+    writeln!(out, "Units whose number of sub-units changed:")?;
+    Table {
+        header: vec!["unit", "name", "sub-units from", "to"],
+        rows: a
+            .subunits
+            .iter()
+            .map(|c| vec![c.unit.clone(), c.name.clone(), c.from.to_string(), c.to.to_string()])
+            .collect(),
+    }
+    .print_aligned(out)?;
+    writeln!(out)?;
+    if moves {
+        moves_table(&a.moved_down, &a.moved_up).print_aligned(out)?;
+        writeln!(out)?;
+    }
+    writeln!(out, "Reconciliation of office posted: {}", muster_report::reconciliation_line(&a.reconciliation))?;
+    writeln!(out, "Quota on {} (over +n / vacant -n): {}", a.to, quota_line(a))?;
+    if !moves {
+        let n = a.moved_down.len() + a.moved_up.len();
+        writeln!(out, "({n} moves: --moves lists them, --format csv writes them)")?;
+    }
+    Ok(())
+}
+
+/// Office and front line, posted and working, on both days.
+fn strength_table(a: &AuditOut) -> Table {
+    let rows = [
+        ("office posted", &a.office_posted),
+        ("office working", &a.office_working),
+        ("front line posted", &a.front_posted),
+        ("front line working", &a.front_working),
+    ];
+    Table {
+        header: vec!["strength", "from", "to", "change", "percent"],
+        rows: rows
+            .iter()
+            .map(|(name, c)| {
+                vec![
+                    (*name).into(),
+                    c.from.to_string(),
+                    c.to.to_string(),
+                    format!("{:+}", c.change),
+                    percent(c.percent),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The headline figure and the moves by cause, paper moves and round trips.
+fn audit_moves_lines(out: &mut impl Write, a: &AuditOut) -> Result<()> {
+    let r = &a.reconciliation;
+    writeln!(
+        out,
+        "Moved to the front line and working there: {} = {} of the {} office posted on {}",
+        a.moved_down_at_front,
+        a.moved_down_share.map_or("-".into(), |p| format!("{p:.1}%")),
+        r.office_posted_from,
+        a.from
+    )?;
+    writeln!(
+        out,
+        "  moved down {} ({} transferred, {} restructured), of which {} only on paper",
+        a.moved_down_real,
+        r.moved_down_transferred,
+        r.moved_down_restructured,
+        a.paper_moves.len()
+    )?;
+    writeln!(out, "  relabelled office → front line (nobody moved): {}", r.moved_down_reclassified)?;
+    writeln!(
+        out,
+        "  moved up {} ({} transferred, {} restructured, {} relabelled)",
+        r.moved_up_total(),
+        r.moved_up_transferred,
+        r.moved_up_restructured,
+        r.moved_up_reclassified
+    )?;
+    writeln!(out, "Paper moves (posted down, working in the office): {}", a.paper_moves.join(" "))?;
+    writeln!(out, "Round trips (office → front line → office): {}", a.round_trips.join(" "))?;
+    Ok(())
+}
+
+/// The units over quota (`+n`) or with vacancies (`-n`) on the last day.
+fn quota_line(a: &AuditOut) -> String {
+    let off_quota = a.units_to.iter().filter(|u| u.over_quota > 0 || u.vacancies > 0);
+    let marks: Vec<String> = off_quota
+        .map(|u| {
+            if u.over_quota > 0 {
+                format!("{} +{}", u.unit, u.over_quota)
+            } else {
+                format!("{} -{}", u.unit, u.vacancies)
+            }
+        })
+        .collect();
+    marks.join(", ")
 }

@@ -50,6 +50,7 @@ use muster_proto::entry::Receipt;
 use muster_proto::requests::ReceiptRequest;
 use muster_proto::{cloudevents, limits, ReasonCode};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::iter::Peekable;
 use std::time::Duration;
 use tokio::time::Instant;
 use PublishErrorKind as Kind;
@@ -400,149 +401,23 @@ impl Publisher {
     ) -> Result<Vec<Outcome>, PublishError> {
         let mut events = events.into_iter().peekable();
         let (sender, mut receipts) = tokio::sync::mpsc::channel::<Receipt>(self.config.window);
-        let mut listening: HashSet<String> = HashSet::new();
-        let mut listeners = tokio::task::JoinSet::new();
-        let mut in_flight: HashMap<(String, String), InFlight> = HashMap::new();
-        let mut deadlines: BTreeMap<(Instant, u64), (String, String)> = BTreeMap::new();
-        let mut outcomes =
-            Outcomes { list: Vec::new(), seq_of_key: HashMap::new(), hasher: Default::default(), on_outcome };
-        let mut acks: FuturesUnordered<AckFuture> = FuturesUnordered::new();
-        let mut tick = 0u64;
-        // A message is started only with room in the window for a whole
-        // batch: refilling slot by slot as receipts come would send one
-        // event per message once the window is full.
-        let group_room = self.config.batch.min(self.config.window);
-        // Sources with a message not yet stored, and how often in a row a
-        // source's message failed to be: nothing more of theirs goes out.
-        let mut awaiting_ack: HashMap<String, u32> = HashMap::new();
+        let mut run = Run::new(self, sender, on_outcome);
         loop {
-            while self.config.window - in_flight.len() >= group_room {
-                if events.peek().is_some_and(|next| awaiting_ack.contains_key(&next.source)) {
-                    break;
-                }
-                // The next message: one event, or consecutive batchable
-                // events of one source up to `batch` and the payload limit.
-                let mut group: Vec<Key> = Vec::new();
-                let mut bytes = 2;
-                while group.len() < self.config.batch && in_flight.len() < self.config.window {
-                    let Some(event) = events.peek() else { break };
-                    let key = (event.source.clone(), event.id.clone());
-                    if in_flight.contains_key(&key) {
-                        // Its key's earlier event first: two at once could
-                        // not tell their receipts apart.
-                        break;
-                    }
-                    let alone = !batchable(event);
-                    if let Some((source, _)) = group.first() {
-                        if alone || *source != key.0 || bytes + event.payload.len() + 1 > limits::PAYLOAD_BYTES_MAX {
-                            break;
-                        }
-                    }
-                    bytes += event.payload.len() + 1;
-                    let event = events.next().expect("peeked");
-                    tick += 1;
-                    let deadline = (Instant::now() + self.config.receipt_wait, tick);
-                    deadlines.insert(deadline, key.clone());
-                    let (earlier_seq, same_bytes_as_earlier) = match outcomes.sent(&key, &event) {
-                        Some((seq, same_bytes)) => (seq, same_bytes),
-                        None => (None, false),
-                    };
-                    let entry = InFlight {
-                        event,
-                        attempts: 1,
-                        deadline,
-                        published_before: false,
-                        earlier_seq,
-                        same_bytes_as_earlier,
-                    };
-                    in_flight.insert(key.clone(), entry);
-                    group.push(key);
-                    if alone {
-                        break;
-                    }
-                }
-                let Some((source, _)) = group.first() else { break };
-                if listening.insert(source.clone()) {
-                    listeners.spawn(self.listen(source, sender.clone()).await?);
-                }
-                awaiting_ack.insert(source.clone(), 0);
-                let ack = self.send_group(&group, &in_flight).await?;
-                acks.push(ack);
-            }
-            if in_flight.is_empty() && events.peek().is_none() {
+            run.fill_window(&mut events).await?;
+            if run.in_flight.is_empty() && events.peek().is_none() {
                 break;
             }
-            let next_deadline = deadlines.keys().next().map(|(d, _)| *d).unwrap_or_else(Instant::now);
-            let awaiting_acks = !acks.is_empty();
+            let next_deadline = run.deadlines.keys().next().map(|(d, _)| *d).unwrap_or_else(Instant::now);
+            let awaiting_acks = !run.acks.is_empty();
             tokio::select! {
                 biased;
-                Some((keys, ack)) = acks.next(), if awaiting_acks => {
-                    let source = keys[0].0.clone();
-                    // Whether this answers the message sent again after its
-                    // PubAck failed (the first copy may have been stored).
-                    let sent_again = awaiting_ack.get(&source).is_some_and(|failures| *failures > 0);
-                    if ack.is_ok() {
-                        awaiting_ack.remove(&source);
-                    }
-                    match ack {
-                        Ok(ack) if !ack.duplicate => {}
-                        // Already in the stream: their receipts may exist; look now.
-                        Ok(_) => {
-                            // Published before this run only if this run's
-                            // first copy was not: a second copy's duplicate
-                            // PubAck may be of this run's own first.
-                            for key in keys.iter().filter(|_| !sent_again) {
-                                if let Some(entry) = in_flight.get_mut(key).filter(|e| e.attempts == 1) {
-                                    entry.published_before = true;
-                                }
-                            }
-                            self.expire_now(&keys, &mut in_flight, &mut deadlines, &mut tick)
-                        }
-                        Err(e) if e.kind() == AckErrorKind::StreamNotFound && self.no_intake_stream().await => {
-                            let subject = self.topology.intake_subject(&keys[0].0);
-                            return Err(PublishError {
-                                kind: Kind::NoIntakeStream,
-                                message: format!(
-                                    "no intake stream takes {subject}: is the ledger service running (and the prefix right)?"
-                                ),
-                            });
-                        }
-                        Err(e) if e.kind() == AckErrorKind::MaxPayloadExceeded => {
-                            return Err(error(Kind::TooLarge, "publishing", e))
-                        }
-                        Err(e) => {
-                            // Not known to be stored: the same message again,
-                            // before anything after it (a short pause: the
-                            // server may be restarting).
-                            let unanswered: Vec<Key> = keys.into_iter().filter(|k| in_flight.contains_key(k)).collect();
-                            let failures = awaiting_ack.entry(source.clone()).or_default();
-                            *failures += 1;
-                            tracing::debug!(%source, events = unanswered.len(), failures = *failures, error = %e, "no PubAck; sending the message again");
-                            if unanswered.is_empty() || *failures >= self.config.attempts {
-                                awaiting_ack.remove(&source);
-                                self.expire_now(&unanswered, &mut in_flight, &mut deadlines, &mut tick);
-                            } else {
-                                tokio::time::sleep(ACK_RETRY_PAUSE).await;
-                                let ack = self.send_group(&unanswered, &in_flight).await?;
-                                acks.push(ack);
-                            }
-                        }
-                    }
-                }
+                Some((keys, ack)) = run.acks.next(), if awaiting_acks => run.on_ack(keys, ack).await?,
                 receipt = receipts.recv() => {
                     let receipt = receipt.ok_or_else(|| PublishError {
                         kind: Kind::Connection,
                         message: "receipt subscription closed".into(),
                     })?;
-                    let mut take = |receipt: Receipt| {
-                        let key = (receipt.source.clone(), receipt.id.clone());
-                        if in_flight.get(&key).is_some_and(|e| e.answered_by(&receipt)) {
-                            let done = in_flight.remove(&key).expect("in flight");
-                            deadlines.remove(&done.deadline);
-                            outcomes.push(Outcome::Receipt(receipt));
-                        }
-                    };
-                    take(receipt);
+                    run.take(receipt);
                     // All that came, at once. Rationale: one a turn, while
                     // the other turns looked late ones up (a second each
                     // when a ledger does not answer), left receipts that had
@@ -550,110 +425,28 @@ impl Publisher {
                     // (measured: ingest crawled at a receipt a second
                     // after a failover).
                     while let Ok(receipt) = receipts.try_recv() {
-                        take(receipt);
+                        run.take(receipt);
                     }
                 }
                 // Only once the receipts that came are taken (the branches
                 // are polled in order): a late event is looked up only if
                 // its receipt is not already here.
-                _ = tokio::time::sleep_until(next_deadline), if receipts.is_empty() => {
-                    let expired: Vec<((Instant, u64), (String, String))> =
-                        deadlines.range(..=(Instant::now(), u64::MAX)).map(|(k, v)| (*k, v.clone())).collect();
-                    for (deadline_key, _) in &expired {
-                        deadlines.remove(deadline_key);
-                    }
-                    // Looked up side by side, as many as are in flight (the
-                    // window bounds them): one lookup the ledger does not
-                    // answer (a frozen service still in the lookup queue
-                    // group, a failover under way) costs its wait once for
-                    // them all, not once per late event.
-                    let expired: Vec<Key> =
-                        expired.into_iter().map(|(_, key)| key).filter(|key| in_flight.contains_key(key)).collect();
-                    let lookups: Vec<_> = expired.iter().map(|key| self.lookup_event(&in_flight[key].event)).collect();
-                    let found: Vec<Result<Option<Receipt>, PublishError>> =
-                        futures_util::stream::iter(lookups).buffered(self.config.window).collect().await;
-                    for (key, found) in expired.into_iter().zip(found) {
-                        let republish = !awaiting_ack.contains_key(&key.0);
-                        let outcome = self.retry(&key, found?, republish, &mut in_flight, &mut deadlines, &mut tick).await?;
-                        if let Some(outcome) = outcome {
-                            outcomes.push(outcome);
-                        }
-                    }
-                }
+                _ = tokio::time::sleep_until(next_deadline), if receipts.is_empty() => run.look_up_late().await?,
             }
         }
-        listeners.abort_all();
-        Ok(outcomes.list)
+        run.listeners.abort_all();
+        Ok(run.outcomes.list)
     }
 
     /// Sends the in-flight events `group` (of one source) as one message:
-    /// alone, or batched.
+    /// alone, or batched. Rationale for taking `in_flight` rather than the
+    /// whole [`Run`]: a `&Run` held across the send would need `Run: Sync`,
+    /// which its PubAck futures are not.
     async fn send_group(&self, group: &[Key], in_flight: &HashMap<Key, InFlight>) -> Result<AckFuture, PublishError> {
         let carried: Vec<&Outgoing> = group.iter().map(|key| &in_flight[key].event).collect();
         match carried.as_slice() {
             [event] => self.send(event).await,
             events => self.send_batch(events).await,
-        }
-    }
-
-    /// A receipt is late and was looked up (`found`: it may have come
-    /// before we listened): done if found, else publish again (if
-    /// `republish`: not while its source's message is being sent again,
-    /// which would overtake it), else give up.
-    async fn retry(
-        &self,
-        key: &(String, String),
-        found: Option<Receipt>,
-        republish: bool,
-        in_flight: &mut HashMap<(String, String), InFlight>,
-        deadlines: &mut BTreeMap<(Instant, u64), (String, String)>,
-        tick: &mut u64,
-    ) -> Result<Option<Outcome>, PublishError> {
-        let Some(entry) = in_flight.get_mut(key) else { return Ok(None) };
-        if let Some(receipt) = found {
-            let receipt = entry.settle(receipt);
-            in_flight.remove(key);
-            return Ok(Some(Outcome::Receipt(receipt)));
-        }
-        if !republish {
-            *tick += 1;
-            entry.deadline = (Instant::now() + self.config.receipt_wait, *tick);
-            deadlines.insert(entry.deadline, key.clone());
-            return Ok(None);
-        }
-        if entry.attempts >= self.config.attempts {
-            let attempts = entry.attempts;
-            in_flight.remove(key);
-            return Ok(Some(Outcome::NoReceipt { source: key.0.clone(), id: key.1.clone(), attempts }));
-        }
-        entry.attempts += 1;
-        tracing::debug!(source = %key.0, id = %key.1, attempt = entry.attempts, "no receipt yet; publishing again");
-        let event = entry.event.clone();
-        // Back off: each attempt waits longer for its receipt.
-        *tick += 1;
-        entry.deadline = (Instant::now() + self.config.receipt_wait * entry.attempts, *tick);
-        deadlines.insert(entry.deadline, key.clone());
-        // The retry's PubAck is not needed: the receipt is what counts,
-        // and a missing one brings us back here.
-        drop(self.send(&event).await?);
-        Ok(None)
-    }
-
-    /// Moves in-flight events' deadlines to now.
-    fn expire_now(
-        &self,
-        keys: &[Key],
-        in_flight: &mut HashMap<Key, InFlight>,
-        deadlines: &mut BTreeMap<(Instant, u64), Key>,
-        tick: &mut u64,
-    ) {
-        for key in keys {
-            if let Some(entry) = in_flight.get_mut(key) {
-                deadlines.remove(&entry.deadline);
-                *tick += 1;
-                entry.deadline = (Instant::now(), *tick);
-                deadlines.insert(entry.deadline, key.clone());
-            }
         }
     }
 
@@ -688,4 +481,281 @@ impl Publisher {
             }
         })
     }
+}
+
+/// The state of one [`Publisher::publish_all`]: the events in flight and
+/// when each one's receipt is due, the PubAcks awaited, the receipt
+/// listeners, and the outcomes so far. Rationale: every step of the loop
+/// reads and changes these; as fields of one value, each step is a method
+/// short enough to read at once, instead of one function with nine
+/// mutable locals.
+struct Run<'a, F> {
+    publisher: &'a Publisher,
+    /// Where each source's listener forwards its receipts.
+    sender: tokio::sync::mpsc::Sender<Receipt>,
+    /// Sources whose receipts are listened to.
+    listening: HashSet<String>,
+    listeners: tokio::task::JoinSet<()>,
+    in_flight: HashMap<Key, InFlight>,
+    /// When each in-flight event's receipt is due, soonest first; the
+    /// counter keeps deadlines of the same instant apart.
+    deadlines: BTreeMap<(Instant, u64), Key>,
+    tick: u64,
+    outcomes: Outcomes<F>,
+    acks: FuturesUnordered<AckFuture>,
+    /// Sources with a message not yet stored, and how often in a row a
+    /// source's message failed to be: nothing more of theirs goes out.
+    awaiting_ack: HashMap<String, u32>,
+}
+
+impl<'a, F: FnMut(&Outcome)> Run<'a, F> {
+    fn new(publisher: &'a Publisher, sender: tokio::sync::mpsc::Sender<Receipt>, on_outcome: F) -> Self {
+        Run {
+            publisher,
+            sender,
+            listening: HashSet::new(),
+            listeners: tokio::task::JoinSet::new(),
+            in_flight: HashMap::new(),
+            deadlines: BTreeMap::new(),
+            tick: 0,
+            outcomes: Outcomes { list: Vec::new(), seq_of_key: HashMap::new(), hasher: Default::default(), on_outcome },
+            acks: FuturesUnordered::new(),
+            awaiting_ack: HashMap::new(),
+        }
+    }
+
+    /// Sends messages while the window has room for a whole batch.
+    /// Rationale: refilling slot by slot as receipts come would send one
+    /// event per message once the window is full. A source whose message
+    /// is not yet stored sends nothing more (the order rule).
+    async fn fill_window(&mut self, events: &mut Peekable<impl Iterator<Item = Outgoing>>) -> Result<(), PublishError> {
+        let publisher = self.publisher;
+        let group_room = publisher.config.batch.min(publisher.config.window);
+        while publisher.config.window - self.in_flight.len() >= group_room {
+            if events.peek().is_some_and(|next| self.awaiting_ack.contains_key(&next.source)) {
+                break;
+            }
+            let group = self.next_group(events);
+            let Some((source, _)) = group.first() else { break };
+            if self.listening.insert(source.clone()) {
+                self.listeners.spawn(publisher.listen(source, self.sender.clone()).await?);
+            }
+            self.awaiting_ack.insert(source.clone(), 0);
+            let ack = publisher.send_group(&group, &self.in_flight).await?;
+            self.acks.push(ack);
+        }
+        Ok(())
+    }
+
+    /// Takes the next message's events off `events` and puts them in
+    /// flight: one event, or consecutive batchable events of one source up
+    /// to `batch` and the payload limit. Empty when the next must wait.
+    fn next_group(&mut self, events: &mut Peekable<impl Iterator<Item = Outgoing>>) -> Vec<Key> {
+        let config = &self.publisher.config;
+        let mut group: Vec<Key> = Vec::new();
+        let mut bytes = 2;
+        while group.len() < config.batch && self.in_flight.len() < config.window {
+            let Some(event) = events.peek() else { break };
+            let key = (event.source.clone(), event.id.clone());
+            if self.in_flight.contains_key(&key) {
+                // Its key's earlier event first: two at once could not
+                // tell their receipts apart.
+                break;
+            }
+            let alone = !batchable(event);
+            if let Some((source, _)) = group.first() {
+                if alone || *source != key.0 || bytes + event.payload.len() + 1 > limits::PAYLOAD_BYTES_MAX {
+                    break;
+                }
+            }
+            bytes += event.payload.len() + 1;
+            let event = events.next().expect("peeked");
+            self.start(key.clone(), event);
+            group.push(key);
+            if alone {
+                break;
+            }
+        }
+        group
+    }
+
+    /// Puts `event` in flight, its receipt due one `receipt_wait` from now.
+    fn start(&mut self, key: Key, event: Outgoing) {
+        self.tick += 1;
+        let deadline = (Instant::now() + self.publisher.config.receipt_wait, self.tick);
+        self.deadlines.insert(deadline, key.clone());
+        let (earlier_seq, same_bytes_as_earlier) = self.outcomes.sent(&key, &event).unwrap_or((None, false));
+        let entry =
+            InFlight { event, attempts: 1, deadline, published_before: false, earlier_seq, same_bytes_as_earlier };
+        self.in_flight.insert(key, entry);
+    }
+
+    /// The PubAck of the message that carried `keys` (of one source).
+    async fn on_ack(
+        &mut self,
+        keys: Vec<Key>,
+        ack: Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
+    ) -> Result<(), PublishError> {
+        let source = keys[0].0.clone();
+        // Whether this answers the message sent again after its PubAck
+        // failed (the first copy may have been stored).
+        let sent_again = self.awaiting_ack.get(&source).is_some_and(|failures| *failures > 0);
+        if ack.is_ok() {
+            self.awaiting_ack.remove(&source);
+        }
+        match ack {
+            Ok(ack) if !ack.duplicate => {}
+            // Already in the stream: their receipts may exist; look now.
+            Ok(_) => {
+                // Published before this run only if this run's first copy
+                // was not: a second copy's duplicate PubAck may be of this
+                // run's own first.
+                for key in keys.iter().filter(|_| !sent_again) {
+                    if let Some(entry) = self.in_flight.get_mut(key).filter(|e| e.attempts == 1) {
+                        entry.published_before = true;
+                    }
+                }
+                self.expire_now(&keys)
+            }
+            Err(e) if e.kind() == AckErrorKind::StreamNotFound && self.publisher.no_intake_stream().await => {
+                let subject = self.publisher.topology.intake_subject(&keys[0].0);
+                return Err(PublishError {
+                    kind: Kind::NoIntakeStream,
+                    message: format!(
+                        "no intake stream takes {subject}: is the ledger service running (and the prefix right)?"
+                    ),
+                });
+            }
+            Err(e) if e.kind() == AckErrorKind::MaxPayloadExceeded => {
+                return Err(error(Kind::TooLarge, "publishing", e))
+            }
+            Err(e) => self.ack_failed(source, keys, e).await?,
+        }
+        Ok(())
+    }
+
+    /// A message not known to be stored: the same message again, before
+    /// anything after it (a short pause: the server may be restarting);
+    /// after `attempts` failures in a row, its events are looked up.
+    async fn ack_failed(
+        &mut self,
+        source: String,
+        keys: Vec<Key>,
+        e: jetstream::context::PublishError,
+    ) -> Result<(), PublishError> {
+        let unanswered: Vec<Key> = keys.into_iter().filter(|k| self.in_flight.contains_key(k)).collect();
+        let failures = self.awaiting_ack.entry(source.clone()).or_default();
+        *failures += 1;
+        let failures = *failures;
+        tracing::debug!(%source, events = unanswered.len(), failures, error = %e, "no PubAck; sending the message again");
+        if unanswered.is_empty() || failures >= self.publisher.config.attempts {
+            self.awaiting_ack.remove(&source);
+            self.expire_now(&unanswered);
+        } else {
+            tokio::time::sleep(ACK_RETRY_PAUSE).await;
+            let ack = self.publisher.send_group(&unanswered, &self.in_flight).await?;
+            self.acks.push(ack);
+        }
+        Ok(())
+    }
+
+    /// A receipt that came: the outcome of the event in flight it answers
+    /// (not a late copy of an earlier event's of the same key).
+    fn take(&mut self, receipt: Receipt) {
+        let key = (receipt.source.clone(), receipt.id.clone());
+        if self.in_flight.get(&key).is_some_and(|e| e.answered_by(&receipt)) {
+            let done = self.in_flight.remove(&key).expect("in flight");
+            self.deadlines.remove(&done.deadline);
+            self.outcomes.push(Outcome::Receipt(receipt));
+        }
+    }
+
+    /// The events whose receipts are late: looked up, then settled,
+    /// published again, or given up.
+    async fn look_up_late(&mut self) -> Result<(), PublishError> {
+        let expired: Vec<((Instant, u64), Key)> =
+            self.deadlines.range(..=(Instant::now(), u64::MAX)).map(|(k, v)| (*k, v.clone())).collect();
+        for (deadline_key, _) in &expired {
+            self.deadlines.remove(deadline_key);
+        }
+        // Looked up side by side, as many as are in flight (the window
+        // bounds them): one lookup the ledger does not answer (a frozen
+        // service still in the lookup queue group, a failover under way)
+        // costs its wait once for them all, not once per late event.
+        let expired: Vec<Key> =
+            expired.into_iter().map(|(_, key)| key).filter(|key| self.in_flight.contains_key(key)).collect();
+        let publisher = self.publisher;
+        let lookups: Vec<_> = expired.iter().map(|key| publisher.lookup_event(&self.in_flight[key].event)).collect();
+        let found: Vec<Result<Option<Receipt>, PublishError>> =
+            futures_util::stream::iter(lookups).buffered(publisher.config.window).collect().await;
+        for (key, found) in expired.into_iter().zip(found) {
+            let republish = !self.awaiting_ack.contains_key(&key.0);
+            if let Some(outcome) = self.retry(&key, found?, republish).await? {
+                self.outcomes.push(outcome);
+            }
+        }
+        Ok(())
+    }
+
+    /// A receipt is late and was looked up (`found`: it may have come
+    /// before we listened): done if found, else publish again (if
+    /// `republish`: not while its source's message is being sent again,
+    /// which would overtake it), else give up.
+    async fn retry(
+        &mut self,
+        key: &Key,
+        found: Option<Receipt>,
+        republish: bool,
+    ) -> Result<Option<Outcome>, PublishError> {
+        let config = &self.publisher.config;
+        let Some(entry) = self.in_flight.get_mut(key) else { return Ok(None) };
+        if let Some(receipt) = found {
+            let receipt = entry.settle(receipt);
+            self.in_flight.remove(key);
+            return Ok(Some(Outcome::Receipt(receipt)));
+        }
+        if !republish {
+            self.tick += 1;
+            entry.deadline = (Instant::now() + config.receipt_wait, self.tick);
+            self.deadlines.insert(entry.deadline, key.clone());
+            return Ok(None);
+        }
+        if entry.attempts >= config.attempts {
+            let attempts = entry.attempts;
+            self.in_flight.remove(key);
+            return Ok(Some(Outcome::NoReceipt { source: key.0.clone(), id: key.1.clone(), attempts }));
+        }
+        entry.attempts += 1;
+        tracing::debug!(source = %key.0, id = %key.1, attempt = entry.attempts, "no receipt yet; publishing again");
+        let event = entry.event.clone();
+        // Back off: each attempt waits longer for its receipt.
+        self.tick += 1;
+        entry.deadline = (Instant::now() + config.receipt_wait * entry.attempts, self.tick);
+        self.deadlines.insert(entry.deadline, key.clone());
+        // The retry's PubAck is not needed: the receipt is what counts,
+        // and a missing one brings us back here.
+        drop(self.publisher.send(&event).await?);
+        Ok(None)
+    }
+
+    /// Moves in-flight events' deadlines to now.
+    fn expire_now(&mut self, keys: &[Key]) {
+        for key in keys {
+            if let Some(entry) = self.in_flight.get_mut(key) {
+                self.deadlines.remove(&entry.deadline);
+                self.tick += 1;
+                entry.deadline = (Instant::now(), self.tick);
+                self.deadlines.insert(entry.deadline, key.clone());
+            }
+        }
+    }
+}
+
+/// Checked by the compiler, never run: `publish_all`'s future must stay
+/// `Send`, as callers spawn it (`Run` holds the PubAck futures, which are
+/// `Send` but not `Sync`, so no `&Run` may be held across an await).
+#[cfg(test)]
+#[allow(dead_code)]
+fn publish_all_is_send(publisher: &Publisher) -> impl std::future::Future + Send + '_ {
+    publisher.publish_all(Vec::new(), |_| {})
 }

@@ -229,8 +229,25 @@ fn read_jsonl_lines(mut reader: impl BufRead, take: &mut impl FnMut(u64, Result<
     }
 }
 
+/// The whole run: read, publish, then tally the outcomes and report them.
 async fn run(args: Args) -> Result<ExitCode> {
     let Input { events, unpublishable, lines } = read_events(&args)?;
+    let (outcomes, elapsed) = publish(&args, events).await?;
+    let tally = tally(&outcomes, &unpublishable, &lines)?;
+    report(&args, &tally, outcomes.len(), elapsed)?;
+    Ok(if tally.no_receipt > 0 {
+        Exit::NoReceipt.into()
+    } else if args.strict && tally.summary.rejected > 0 {
+        Exit::Rejected.into()
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Publishes `events` and waits for their outcomes, showing progress (a
+/// bar, and notices while receipts do not come); the outcomes and how long
+/// publishing took (connecting not included).
+async fn publish(args: &Args, events: Vec<Outgoing>) -> Result<(Vec<Outcome>, Duration)> {
     let config = args.common.connect_config("muster-publish").map_err(|e| Failure::new(Exit::BadInput, e))?;
     let client = muster_bus::connect(&config).await.context("connecting to NATS")?;
     let config = PublisherConfig {
@@ -272,11 +289,23 @@ async fn run(args: Args) -> Result<ExitCode> {
         _ => e.into(),
     })?;
     bar.finish_and_clear();
-    let elapsed = started.elapsed();
+    Ok((outcomes, started.elapsed()))
+}
 
-    let mut summary = ImportSummary::default();
-    let mut rejected: Vec<serde_json::Value> = Vec::new();
-    let mut no_receipt = 0u64;
+/// What the outcomes add up to.
+struct Tally {
+    summary: ImportSummary,
+    /// Every rejection with its input line, in line order: the ledger's
+    /// receipts and the lines that never became events.
+    rejected: Vec<serde_json::Value>,
+    /// Events given up on without a receipt.
+    no_receipt: u64,
+}
+
+/// Counts the outcomes and the unpublishable lines; says on stderr which
+/// events got no receipt, as they are counted.
+fn tally(outcomes: &[Outcome], unpublishable: &[Unpublishable], lines: &LinesOfEvent) -> Result<Tally> {
+    let mut tally = Tally { summary: ImportSummary::default(), rejected: Vec::new(), no_receipt: 0 };
     // The n-th outcome of a (source, id) — a receipt or none — is that of
     // its n-th line (the publisher sends a key's lines one after another).
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
@@ -286,7 +315,8 @@ async fn run(args: Args) -> Result<ExitCode> {
         *nth += 1;
         line
     };
-    for outcome in &outcomes {
+    let summary = &mut tally.summary;
+    for outcome in outcomes {
         match outcome {
             Outcome::Receipt(receipt) => {
                 summary.count(receipt);
@@ -299,30 +329,37 @@ async fn run(args: Args) -> Result<ExitCode> {
                 if receipt.status == ReceiptStatus::Rejected && !receipt.duplicate {
                     let mut value = serde_json::to_value(receipt)?;
                     value["line"] = line.into();
-                    rejected.push(value);
+                    tally.rejected.push(value);
                 }
             }
             Outcome::NoReceipt { source, id, attempts } => {
-                no_receipt += 1;
+                tally.no_receipt += 1;
                 let line = line_of(source, id).map_or(String::new(), |line| format!("line {line}: "));
                 eprintln!("muster-publish: {line}no receipt for {source}/{id} after {attempts} attempts");
             }
         }
     }
-    for bad in &unpublishable {
+    for bad in unpublishable {
         summary.count(&bad.receipt());
-        rejected.push(serde_json::json!({"line": bad.line, "code": bad.code, "message": bad.message}));
+        tally.rejected.push(serde_json::json!({"line": bad.line, "code": bad.code, "message": bad.message}));
     }
-    rejected.sort_by_key(|r| r["line"].as_u64());
-    show_rejections(&rejected, args.rejections.is_some());
+    tally.rejected.sort_by_key(|r| r["line"].as_u64());
+    Ok(tally)
+}
+
+/// The rejections (stderr, and the `--rejections` file), the summary
+/// (`--summary` file) and the one line on stdout.
+fn report(args: &Args, tally: &Tally, outcomes: usize, elapsed: Duration) -> Result<()> {
+    let Tally { summary, rejected, no_receipt } = tally;
+    show_rejections(rejected, args.rejections.is_some());
     if let Some(path) = &args.rejections {
         let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-        for line in &rejected {
+        for line in rejected {
             writeln!(file, "{line}")?;
         }
         file.flush()?;
     }
-    let per_second = outcomes.len() as f64 / elapsed.as_secs_f64().max(1e-9);
+    let per_second = outcomes as f64 / elapsed.as_secs_f64().max(1e-9);
     let report = serde_json::json!({"summary": summary, "no_receipt": no_receipt, "seconds": elapsed.as_secs_f64(), "receipts_per_second": per_second});
     if let Some(path) = &args.summary {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
@@ -339,13 +376,7 @@ async fn run(args: Args) -> Result<ExitCode> {
         elapsed.as_secs_f64(),
         per_second
     );
-    Ok(if no_receipt > 0 {
-        Exit::NoReceipt.into()
-    } else if args.strict && summary.rejected > 0 {
-        Exit::Rejected.into()
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(())
 }
 
 /// Lists the first rejections on stderr, each with its input line.

@@ -4,48 +4,161 @@
 use muster_domain::{Date, Seq, StaffId, Timeline, UnitId};
 use muster_ledger::Ledger;
 use muster_proto::answers::*;
+use muster_proto::entry::Receipt;
 use muster_proto::limits::SERIES_POINTS_MAX;
 use muster_proto::requests::*;
 use serde::Serialize;
 
-/// One endpoint: its name, the fields its request accepts (also its
-/// HTTP query parameters), and what it answers. The micro service, the
-/// HTTP API and its index at `/` are made from this one list.
-#[derive(Debug, Clone, Copy)]
-pub struct Endpoint {
-    /// `<prefix>.query.<name>`, `/v1/<name>`.
-    pub name: &'static str,
-    /// Every field (or query parameter) it accepts.
-    pub fields: &'static [&'static str],
-    /// What it answers, for people.
-    pub about: &'static str,
+/// One endpoint of the query service: `<prefix>.query.<name>` over NATS,
+/// `/v1/<name>` over HTTP. Each edge turns the name it was given into
+/// this once ([`QueryEndpoint::named`], or `str::parse` for the error an
+/// unknown name gets); past the edge nothing matches on strings. The micro
+/// service, the HTTP API and its index at `/` are made from [`QueryEndpoint::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueryEndpoint {
+    /// Posted and working headcount of a unit on a day.
+    Headcount,
+    /// Every active unit on a day.
+    Tree,
+    /// The staff of a unit on a day.
+    Roster,
+    /// Every event that touched a staff member.
+    History,
+    /// The mergers and splits around a unit.
+    Lineage,
+    /// A unit's headcount between two days.
+    Series,
+    /// The front-line audit between two days.
+    Audit,
+    /// The outcome of one event.
+    Receipt,
+    /// Re-walk the replica's hash chain.
+    Verify,
+    /// How far the replica is behind; answered by the replica, which
+    /// knows the feed's position, not by [`answer`].
+    Status,
 }
 
-/// Every endpoint, in the order the index lists them.
-pub const ENDPOINTS: [Endpoint; 10] = [
-    Endpoint {
-        name: "headcount",
-        fields: HeadcountRequest::FIELDS,
-        about: "posted and working headcount of a unit on a day",
-    },
-    Endpoint { name: "tree", fields: TreeRequest::FIELDS, about: "every active unit on a day, with its counts" },
-    Endpoint { name: "roster", fields: RosterRequest::FIELDS, about: "the staff of a unit on a day" },
-    Endpoint { name: "history", fields: HistoryRequest::FIELDS, about: "every event that touched a staff member" },
-    Endpoint {
-        name: "lineage",
-        fields: LineageRequest::FIELDS,
-        about: "the mergers and splits a unit came from and went into",
-    },
-    Endpoint { name: "series", fields: SeriesRequest::FIELDS, about: "a unit's headcount between two days" },
-    Endpoint {
-        name: "audit",
-        fields: AuditRequest::FIELDS,
-        about: "the front-line audit between two days (also audit.html, audit.csv)",
-    },
-    Endpoint { name: "receipt", fields: ReceiptRequest::FIELDS, about: "the outcome of one event, by source and id" },
-    Endpoint { name: "verify", fields: EmptyRequest::FIELDS, about: "re-walk this replica's copy of the hash chain" },
-    Endpoint { name: "status", fields: EmptyRequest::FIELDS, about: "how far this replica is behind the ledger" },
-];
+impl QueryEndpoint {
+    /// Every endpoint, in the order the index lists them.
+    pub const ALL: [QueryEndpoint; 10] = [
+        QueryEndpoint::Headcount,
+        QueryEndpoint::Tree,
+        QueryEndpoint::Roster,
+        QueryEndpoint::History,
+        QueryEndpoint::Lineage,
+        QueryEndpoint::Series,
+        QueryEndpoint::Audit,
+        QueryEndpoint::Receipt,
+        QueryEndpoint::Verify,
+        QueryEndpoint::Status,
+    ];
+
+    /// The endpoint called `text`, if any.
+    pub fn named(text: &str) -> Option<QueryEndpoint> {
+        QueryEndpoint::ALL.into_iter().find(|endpoint| endpoint.name() == text)
+    }
+
+    /// Its name: the last token of its subject, the last segment of its path.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueryEndpoint::Headcount => "headcount",
+            QueryEndpoint::Tree => "tree",
+            QueryEndpoint::Roster => "roster",
+            QueryEndpoint::History => "history",
+            QueryEndpoint::Lineage => "lineage",
+            QueryEndpoint::Series => "series",
+            QueryEndpoint::Audit => "audit",
+            QueryEndpoint::Receipt => "receipt",
+            QueryEndpoint::Verify => "verify",
+            QueryEndpoint::Status => "status",
+        }
+    }
+
+    /// Every field (or query parameter) its request accepts.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            QueryEndpoint::Headcount => HeadcountRequest::FIELDS,
+            QueryEndpoint::Tree => TreeRequest::FIELDS,
+            QueryEndpoint::Roster => RosterRequest::FIELDS,
+            QueryEndpoint::History => HistoryRequest::FIELDS,
+            QueryEndpoint::Lineage => LineageRequest::FIELDS,
+            QueryEndpoint::Series => SeriesRequest::FIELDS,
+            QueryEndpoint::Audit => AuditRequest::FIELDS,
+            QueryEndpoint::Receipt => ReceiptRequest::FIELDS,
+            QueryEndpoint::Verify | QueryEndpoint::Status => EmptyRequest::FIELDS,
+        }
+    }
+
+    /// What it answers, for people.
+    pub fn about(self) -> &'static str {
+        match self {
+            QueryEndpoint::Headcount => "posted and working headcount of a unit on a day",
+            QueryEndpoint::Tree => "every active unit on a day, with its counts",
+            QueryEndpoint::Roster => "the staff of a unit on a day",
+            QueryEndpoint::History => "every event that touched a staff member",
+            QueryEndpoint::Lineage => "the mergers and splits a unit came from and went into",
+            QueryEndpoint::Series => "a unit's headcount between two days",
+            QueryEndpoint::Audit => "the front-line audit between two days (also audit.html, audit.csv)",
+            QueryEndpoint::Receipt => "the outcome of one event, by source and id",
+            QueryEndpoint::Verify => "re-walk this replica's copy of the hash chain",
+            QueryEndpoint::Status => "how far this replica is behind the ledger",
+        }
+    }
+}
+
+impl std::fmt::Display for QueryEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An endpoint name as a request carried it: an unknown one is
+/// `not_found`, as an unknown path is.
+impl std::str::FromStr for QueryEndpoint {
+    type Err = QueryError;
+
+    fn from_str(text: &str) -> Result<QueryEndpoint, QueryError> {
+        QueryEndpoint::named(text)
+            .ok_or_else(|| QueryError::new(QueryErrorCode::NotFound, format!("no endpoint '{text}'")))
+    }
+}
+
+/// A query's answer, typed: what each endpoint returns. It is serialized
+/// only where it leaves the process (the NATS and HTTP edges, the CLI),
+/// as the bare JSON of the variant's value (`untagged`), so the wire is
+/// the `muster_proto::answers` type and nothing more.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    /// `headcount`.
+    Headcount(HeadcountOut),
+    /// `tree`: depth-first.
+    Tree(Vec<TreeNodeOut>),
+    /// `roster`.
+    Roster(Vec<RosterEntryOut>),
+    /// `history`.
+    History(Vec<HistoryEntryOut>),
+    /// `lineage`.
+    Lineage(Vec<LineageEdgeOut>),
+    /// `series`.
+    Series(Vec<SeriesPointOut>),
+    /// `audit`.
+    Audit(Box<AuditOut>),
+    /// `receipt`.
+    Receipt(Receipt),
+    /// `verify`.
+    Verify(VerifyAnswer),
+    /// `status`.
+    Status(StatusAnswer),
+}
+
+impl Answer {
+    /// As the JSON body of a reply.
+    pub fn to_json(&self) -> Result<Vec<u8>, QueryError> {
+        serde_json::to_vec(self).map_err(internal)
+    }
+}
 
 /// Why a query has no answer: a stable code (proto/README.md, "Query
 /// errors"), never renamed or reused, and the HTTP status that goes with
@@ -119,6 +232,12 @@ impl QueryErrorCode {
             QueryErrorCode::Internal => 500,
         }
     }
+
+    /// The `Nats-Service-Error-Code` of an error reply over NATS: the HTTP
+    /// status, so a client of either edge reads the same number.
+    pub fn nats_code(self) -> usize {
+        usize::from(self.http_status())
+    }
 }
 
 impl std::fmt::Display for QueryErrorCode {
@@ -173,11 +292,16 @@ impl QueryError {
     pub fn http_status(&self) -> u16 {
         self.code.http_status()
     }
+
+    /// The NATS error code that goes with it.
+    pub fn nats_code(&self) -> usize {
+        self.code.nats_code()
+    }
 }
 
 /// `body` as the request of `endpoint`: a JSON object (an empty body is
 /// `{}`) of the fields it accepts, and no other.
-pub fn parse<T: QueryRequest>(endpoint: &str, body: &[u8]) -> Result<T, QueryError> {
+pub fn parse<T: QueryRequest>(endpoint: QueryEndpoint, body: &[u8]) -> Result<T, QueryError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| QueryError::bad(format!("request: {e}")))?;
@@ -185,7 +309,7 @@ pub fn parse<T: QueryRequest>(endpoint: &str, body: &[u8]) -> Result<T, QueryErr
         return Err(QueryError::bad("request: not a JSON object"));
     };
     if let Some(field) = fields.keys().find(|field| !T::FIELDS.contains(&field.as_str())) {
-        return Err(QueryError::unknown_field(endpoint, field, T::FIELDS));
+        return Err(QueryError::unknown_field(endpoint.name(), field, T::FIELDS));
     }
     serde_json::from_value(value).map_err(|e| QueryError::bad(format!("request: {e}")))
 }
@@ -233,10 +357,6 @@ fn did_you_mean(near: Option<&str>) -> String {
 
 fn date(field: &str, text: &str) -> Result<Date, QueryError> {
     Date::parse(text).map_err(|e| QueryError::bad(format!("{field}: {e}")))
-}
-
-fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, QueryError> {
-    serde_json::to_vec(value).map_err(internal)
 }
 
 fn internal(e: impl std::fmt::Display) -> QueryError {
@@ -322,80 +442,99 @@ fn subtree(tree: Vec<muster_domain::TreeNode>, root: &UnitId) -> Vec<muster_doma
 /// Each request is checked whole before anything is looked up: its
 /// fields, then its values (dates, `known_at`), then that the units and
 /// staff it names exist as known at its `known_at`.
-pub fn answer(ledger: &Ledger, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, QueryError> {
-    let timeline = ledger.timeline();
-    match endpoint {
-        "headcount" => {
-            let r: HeadcountRequest = parse(endpoint, body)?;
-            let (day, k) = (date("date", &r.date)?, known_at(ledger, &r.known_at())?);
-            let unit = UnitId::from(r.unit);
-            require(timeline, Named::Unit, "unit", unit.as_str(), k)?;
-            json(&HeadcountOut::new(&timeline.headcount(&unit, day, k, r.rollup), k))
-        }
-        "tree" => {
-            let r: TreeRequest = parse(endpoint, body)?;
-            let (day, k) = (date("date", &r.date)?, known_at(ledger, &r.known_at())?);
-            let nodes: Vec<TreeNodeOut> = timeline.tree(day, k).iter().map(Into::into).collect();
-            json(&nodes)
-        }
-        "roster" => {
-            let r: RosterRequest = parse(endpoint, body)?;
-            let (day, k) = (date("date", &r.date)?, known_at(ledger, &r.known_at())?);
-            let unit = UnitId::from(r.unit);
-            require(timeline, Named::Unit, "unit", unit.as_str(), k)?;
-            let roster = timeline.roster(&unit, day, k);
-            let trace = trace(ledger, k, roster.iter().filter_map(|r| timeline.staff_since(&r.staff, day, k)))?;
-            let rows: Vec<RosterEntryOut> = roster.iter().map(|r| RosterEntryOut::new(r, day, &trace)).collect();
-            json(&rows)
-        }
-        "history" => {
-            let r: HistoryRequest = parse(endpoint, body)?;
-            let k = known_at(ledger, &r.known_at())?;
-            let staff = StaffId::from(r.staff);
-            require(timeline, Named::Staff, "staff", staff.as_str(), k)?;
-            let history = timeline.staff_history(&staff, k);
-            let trace = trace(ledger, k, history.iter().map(|h| h.seq))?;
-            let rows: Vec<HistoryEntryOut> = history.iter().map(|h| HistoryEntryOut::new(h, &trace)).collect();
-            json(&rows)
-        }
-        "lineage" => {
-            let r: LineageRequest = parse(endpoint, body)?;
-            let k = known_at(ledger, &r.known_at())?;
-            let unit = UnitId::from(r.unit);
-            require(timeline, Named::Unit, "unit", unit.as_str(), k)?;
-            let rows: Vec<LineageEdgeOut> = timeline.lineage(&unit, k).iter().map(Into::into).collect();
-            json(&rows)
-        }
-        "series" => series(ledger, parse(endpoint, body)?),
-        "audit" => audit(ledger, parse(endpoint, body)?),
-        "receipt" => {
-            let r: ReceiptRequest = parse(endpoint, body)?;
-            match ledger.receipt(&r.source, &r.id).map_err(internal)? {
-                Some(receipt) => json(&receipt),
-                None => Err(QueryError::new(
-                    QueryErrorCode::NotFound,
-                    format!("no event {}/{} was recorded", r.source, r.id),
-                )),
-            }
-        }
-        "verify" => {
+pub fn answer(ledger: &Ledger, endpoint: QueryEndpoint, body: &[u8]) -> Result<Answer, QueryError> {
+    use QueryEndpoint as E;
+    Ok(match endpoint {
+        E::Headcount => Answer::Headcount(headcount(ledger, parse(endpoint, body)?)?),
+        E::Tree => Answer::Tree(tree(ledger, parse(endpoint, body)?)?),
+        E::Roster => Answer::Roster(roster(ledger, parse(endpoint, body)?)?),
+        E::History => Answer::History(history(ledger, parse(endpoint, body)?)?),
+        E::Lineage => Answer::Lineage(lineage(ledger, parse(endpoint, body)?)?),
+        E::Series => Answer::Series(series(ledger, parse(endpoint, body)?)?),
+        E::Audit => Answer::Audit(Box::new(audit(ledger, parse(endpoint, body)?)?)),
+        E::Receipt => Answer::Receipt(receipt(ledger, parse(endpoint, body)?)?),
+        E::Verify => {
             let EmptyRequest {} = parse(endpoint, body)?;
-            let answer = match ledger.verify() {
-                Ok(report) => VerifyAnswer::whole(report.entries, muster_ledger::hex(&report.head_hash)),
-                Err(e) => match e.kind() {
-                    muster_ledger::LedgerErrorKind::Corrupt { seq, reason } => {
-                        VerifyAnswer::broken(ledger.head().seq, *seq, reason.clone())
-                    }
-                    _ => return Err(internal(e)),
-                },
-            };
-            json(&answer)
+            Answer::Verify(verify(ledger)?)
         }
-        other => Err(QueryError::new(QueryErrorCode::NotFound, format!("no endpoint '{other}'"))),
+        // A ledger alone does not know how far the feed is ahead of it:
+        // asked of one, `status` is as unknown as any other name.
+        E::Status => return Err(QueryError::new(QueryErrorCode::NotFound, "no endpoint 'status'")),
+    })
+}
+
+/// `headcount`: a unit on a day.
+pub fn headcount(ledger: &Ledger, r: HeadcountRequest) -> Result<HeadcountOut, QueryError> {
+    let timeline = ledger.timeline();
+    let (day, k) = (date("date", &r.date)?, known_at(ledger, &r.known_at())?);
+    let unit = UnitId::from(r.unit);
+    require(timeline, Named::Unit, "unit", unit.as_str(), k)?;
+    Ok(HeadcountOut::new(&timeline.headcount(&unit, day, k, r.rollup), k))
+}
+
+/// `tree`: every active unit on a day, depth-first.
+pub fn tree(ledger: &Ledger, r: TreeRequest) -> Result<Vec<TreeNodeOut>, QueryError> {
+    let (day, k) = (date("date", &r.date)?, known_at(ledger, &r.known_at())?);
+    Ok(ledger.timeline().tree(day, k).iter().map(Into::into).collect())
+}
+
+/// `roster`: the staff of a unit on a day, each with the event that put
+/// them there.
+pub fn roster(ledger: &Ledger, r: RosterRequest) -> Result<Vec<RosterEntryOut>, QueryError> {
+    let timeline = ledger.timeline();
+    let (day, k) = (date("date", &r.date)?, known_at(ledger, &r.known_at())?);
+    let unit = UnitId::from(r.unit);
+    require(timeline, Named::Unit, "unit", unit.as_str(), k)?;
+    let roster = timeline.roster(&unit, day, k);
+    let trace = trace(ledger, k, roster.iter().filter_map(|r| timeline.staff_since(&r.staff, day, k)))?;
+    Ok(roster.iter().map(|r| RosterEntryOut::new(r, day, &trace)).collect())
+}
+
+/// `history`: every event that touched a staff member.
+pub fn history(ledger: &Ledger, r: HistoryRequest) -> Result<Vec<HistoryEntryOut>, QueryError> {
+    let timeline = ledger.timeline();
+    let k = known_at(ledger, &r.known_at())?;
+    let staff = StaffId::from(r.staff);
+    require(timeline, Named::Staff, "staff", staff.as_str(), k)?;
+    let history = timeline.staff_history(&staff, k);
+    let trace = trace(ledger, k, history.iter().map(|h| h.seq))?;
+    Ok(history.iter().map(|h| HistoryEntryOut::new(h, &trace)).collect())
+}
+
+/// `lineage`: the mergers and splits a unit came from and went into.
+pub fn lineage(ledger: &Ledger, r: LineageRequest) -> Result<Vec<LineageEdgeOut>, QueryError> {
+    let timeline = ledger.timeline();
+    let k = known_at(ledger, &r.known_at())?;
+    let unit = UnitId::from(r.unit);
+    require(timeline, Named::Unit, "unit", unit.as_str(), k)?;
+    Ok(timeline.lineage(&unit, k).iter().map(Into::into).collect())
+}
+
+/// `receipt`: the outcome of one event; no event under that (source, id)
+/// is `not_found`, never an empty answer.
+pub fn receipt(ledger: &Ledger, r: ReceiptRequest) -> Result<Receipt, QueryError> {
+    match ledger.receipt(&r.source, &r.id).map_err(internal)? {
+        Some(receipt) => Ok(receipt),
+        None => Err(QueryError::new(QueryErrorCode::NotFound, format!("no event {}/{} was recorded", r.source, r.id))),
     }
 }
 
-fn series(ledger: &Ledger, r: SeriesRequest) -> Result<Vec<u8>, QueryError> {
+/// `verify`: a broken chain is an answer (where it breaks), not an error;
+/// only a failure to read is.
+pub fn verify(ledger: &Ledger) -> Result<VerifyAnswer, QueryError> {
+    match ledger.verify() {
+        Ok(report) => Ok(VerifyAnswer::whole(report.entries, muster_ledger::hex(&report.head_hash))),
+        Err(e) => match e.kind() {
+            muster_ledger::LedgerErrorKind::Corrupt { seq, reason } => {
+                Ok(VerifyAnswer::broken(ledger.head().seq, *seq, reason.clone()))
+            }
+            _ => Err(internal(e)),
+        },
+    }
+}
+
+/// `series`: a unit's headcount on every day it changed between two days.
+pub fn series(ledger: &Ledger, r: SeriesRequest) -> Result<Vec<SeriesPointOut>, QueryError> {
     let timeline = ledger.timeline();
     let k = known_at(ledger, &r.known_at())?;
     let (from, to) = (date("from", &r.from)?, date("to", &r.to)?);
@@ -408,11 +547,12 @@ fn series(ledger: &Ledger, r: SeriesRequest) -> Result<Vec<u8>, QueryError> {
     if points.len() > SERIES_POINTS_MAX {
         return Err(QueryError::bad(format!("{} points is over the limit of {SERIES_POINTS_MAX}", points.len())));
     }
-    let rows: Vec<SeriesPointOut> = points.iter().map(Into::into).collect();
-    json(&rows)
+    Ok(points.iter().map(Into::into).collect())
 }
 
-fn audit(ledger: &Ledger, r: AuditRequest) -> Result<Vec<u8>, QueryError> {
+/// `audit`: the front-line audit between two days, over the whole ledger
+/// or one unit's subtree.
+pub fn audit(ledger: &Ledger, r: AuditRequest) -> Result<AuditOut, QueryError> {
     let timeline = ledger.timeline();
     let k = known_at(ledger, &r.known_at())?;
     let (from, to) = (date("from", &r.from)?, date("to", &r.to)?);
@@ -435,7 +575,7 @@ fn audit(ledger: &Ledger, r: AuditRequest) -> Result<Vec<u8>, QueryError> {
     };
     let moves = audit.moved_down.iter().chain(&audit.moved_up);
     let trace = trace(ledger, k, moves.flat_map(|m| m.events.iter().copied()))?;
-    json(&AuditOut::new(&audit, &trace, &series, &in_scope(from), &in_scope(to)))
+    Ok(AuditOut::new(&audit, &trace, &series, &in_scope(from), &in_scope(to)))
 }
 
 /// The trace of an answer naming the events at `seqs`: each read from the

@@ -16,8 +16,8 @@
 //! ([`QueryErrorCode`](crate::answer::QueryErrorCode); proto/README.md,
 //! "Query errors").
 
-use crate::answer::{QueryError, QueryErrorCode, ENDPOINTS};
-use crate::service::Replica;
+use crate::answer::{Answer, QueryEndpoint, QueryError, QueryErrorCode};
+use crate::replica::Replica;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -43,12 +43,23 @@ pub async fn serve(replica: Arc<Replica>, listener: tokio::net::TcpListener) {
     }
 }
 
-fn respond(result: Result<Vec<u8>, QueryError>) -> Response {
-    let (status, body) = match result {
+/// An answer or an error as JSON: the one place the HTTP API serializes.
+fn respond(result: Result<Answer, QueryError>) -> Response {
+    let (status, body) = match result.and_then(|answer| answer.to_json()) {
         Ok(body) => (StatusCode::OK, body),
         Err(e) => (StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), e.to_json()),
     };
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `endpoint` (a path segment) answered from `body`. The name is read
+/// after the request, so a malformed request to an unknown endpoint is
+/// still a 400, as it always was.
+async fn answer(replica: &Replica, endpoint: &str, body: &[u8]) -> Response {
+    match endpoint.parse::<QueryEndpoint>() {
+        Ok(endpoint) => respond(replica.query(endpoint, body).await),
+        Err(e) => respond(Err(e)),
+    }
 }
 
 fn bad(message: String) -> QueryError {
@@ -91,25 +102,37 @@ async fn by_query(
         Err(e) => return respond(Err(e)),
     };
     match endpoint.as_str() {
-        "audit.html" | "audit.csv" => audit_document(&replica, &endpoint, &body).await,
-        _ => respond(replica.query(&endpoint, &body).await),
+        "audit.html" => audit_document(&replica, AuditDocument::Html, &body),
+        "audit.csv" => audit_document(&replica, AuditDocument::Csv, &body),
+        _ => answer(&replica, &endpoint, &body).await,
     }
 }
 
-/// The audit as the HTML report or the CSV of its moves.
-async fn audit_document(replica: &Replica, endpoint: &str, body: &[u8]) -> Response {
-    let answer = match replica.query("audit", body).await {
-        Ok(answer) => answer,
+/// The documents made from an audit, which are GET-only paths beside the
+/// endpoints (`/v1/audit.html`, `/v1/audit.csv`), not endpoints of their own.
+#[derive(Clone, Copy)]
+enum AuditDocument {
+    /// The report, charts included.
+    Html,
+    /// Every move, one a row.
+    Csv,
+}
+
+/// The audit as the HTML report or the CSV of its moves, made from the
+/// typed answer (never from its JSON).
+fn audit_document(replica: &Replica, document: AuditDocument, body: &[u8]) -> Response {
+    let audit = match replica.audit(body) {
+        Ok(audit) => audit,
         Err(e) => return respond(Err(e)),
     };
-    let audit: muster_proto::answers::AuditOut = serde_json::from_slice(&answer).expect("the audit answer parses");
-    if endpoint == "audit.csv" {
-        let csv = muster_report::moves_csv(&audit);
-        return ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response();
-    }
-    match muster_report::audit_html(&audit) {
-        Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
-        Err(e) => respond(Err(QueryError::new(QueryErrorCode::Internal, e.to_string()))),
+    match document {
+        AuditDocument::Csv => {
+            ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], muster_report::moves_csv(&audit)).into_response()
+        }
+        AuditDocument::Html => match muster_report::audit_html(&audit) {
+            Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+            Err(e) => respond(Err(QueryError::new(QueryErrorCode::Internal, e.to_string()))),
+        },
     }
 }
 
@@ -119,7 +142,7 @@ async fn by_body(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match body {
-        Ok(body) => respond(replica.query(&endpoint, &body).await),
+        Ok(body) => answer(&replica, &endpoint, &body).await,
         Err(e) => respond(Err(bad(format!("request body: {}", e.body_text())))),
     }
 }
@@ -152,9 +175,9 @@ async fn index(headers: HeaderMap) -> Response {
 }
 
 fn index_json() -> Value {
-    let endpoints: Vec<Value> = ENDPOINTS
+    let endpoints: Vec<Value> = QueryEndpoint::ALL
         .iter()
-        .map(|e| json!({"path": format!("/v1/{}", e.name), "parameters": e.fields, "about": e.about}))
+        .map(|e| json!({"path": format!("/v1/{}", e.name()), "parameters": e.fields(), "about": e.about()}))
         .collect();
     let errors: Vec<Value> =
         QueryErrorCode::ALL.iter().map(|c| json!({"code": c.as_str(), "status": c.http_status()})).collect();
@@ -169,14 +192,14 @@ fn index_json() -> Value {
 
 fn index_html() -> String {
     // Every string here is ours (names, fields, codes): nothing to escape.
-    let rows: String = ENDPOINTS
+    let rows: String = QueryEndpoint::ALL
         .iter()
         .map(|e| {
             format!(
                 "<tr><td><a href=\"/v1/{0}\"><code>/v1/{0}</code></a></td><td><code>{1}</code></td><td>{2}</td></tr>\n",
-                e.name,
-                e.fields.join(", "),
-                e.about
+                e.name(),
+                e.fields().join(", "),
+                e.about()
             )
         })
         .collect();

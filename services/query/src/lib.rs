@@ -5,4 +5,5 @@
 
 pub mod answer;
 pub mod http;
+pub mod replica;
 pub mod service;

@@ -6,21 +6,18 @@
 //! Any number of replicas can run: each has its own directory and reads
 //! the feed with its own ordered consumer, from where its copy ends.
 
-use crate::answer::{answer, parse, QueryError, ENDPOINTS};
+use crate::answer::{QueryEndpoint, QueryError};
+use crate::replica::Replica;
 use anyhow::{Context, Result};
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream;
 use async_nats::service::ServiceExt;
 use clap::Parser;
 use futures_util::StreamExt;
 use muster_bus::service::{Exit, Failure};
 use muster_bus::Topology;
 use muster_ledger::{Ledger, LedgerConfig};
-use muster_proto::limits;
-use muster_proto::requests::{EmptyRequest, StatusAnswer};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 /// Settings: flags, then `MUSTER_*` environment variables, then the
 /// `--config` file, then these defaults.
@@ -47,49 +44,6 @@ pub fn main() -> Result<()> {
     runtime.block_on(run(args, muster_bus::service::shutdown_signal(), |_| {}))
 }
 
-/// What the feed task, the NATS endpoints and the HTTP handlers share.
-pub struct Replica {
-    ledger: RwLock<Ledger>,
-    /// The highest ledger sequence seen on the feed.
-    feed_seq: AtomicU64,
-    /// False once an entry failed to verify: the replica stops applying.
-    chain_ok: AtomicBool,
-    js: jetstream::Context,
-    topology: Topology,
-}
-
-impl Replica {
-    /// Answers one query.
-    pub async fn query(&self, endpoint: &str, body: &[u8]) -> Result<Vec<u8>, QueryError> {
-        if endpoint == "status" {
-            let EmptyRequest {} = parse(endpoint, body)?;
-            return serde_json::to_vec(&self.status().await)
-                .map_err(|e| QueryError::new(crate::answer::QueryErrorCode::Internal, e.to_string()));
-        }
-        let ledger = self.ledger.read().expect("replica lock");
-        answer(&ledger, endpoint, body)
-    }
-
-    /// How far behind the ledger this replica is.
-    pub async fn status(&self) -> StatusAnswer {
-        if let Ok(tip) = muster_bus::feed_tip(&self.js, &self.topology).await {
-            self.feed_seq.fetch_max(tip.ledger_seq, Ordering::SeqCst);
-        }
-        let (applied, hash) = {
-            let ledger = self.ledger.read().expect("replica lock");
-            (ledger.head().seq, muster_ledger::hex(&ledger.head().hash))
-        };
-        let ledger_seq = self.feed_seq.load(Ordering::SeqCst).max(applied);
-        StatusAnswer {
-            ledger_seq,
-            applied_seq: applied,
-            behind: ledger_seq - applied,
-            head_hash: hash,
-            chain_ok: self.chain_ok.load(Ordering::SeqCst),
-        }
-    }
-}
-
 /// Runs the replica until `shutdown`; `on_ready` gets the HTTP address
 /// (if any) once every endpoint is up.
 pub async fn run(
@@ -107,14 +61,8 @@ pub async fn run(
     let topology = Topology::new(&args.common.prefix);
     // The ledger makes the streams: a replica may not (ops/nats/secure.conf),
     // and one started first waits for the feed (`follow_feed` retries).
-    let replica = Arc::new(Replica {
-        ledger: RwLock::new(ledger),
-        feed_seq: AtomicU64::new(0),
-        chain_ok: AtomicBool::new(true),
-        js,
-        topology: topology.clone(),
-    });
-    let feed = tokio::spawn(follow_feed(replica.clone()));
+    let replica = Arc::new(Replica::new(ledger, js, topology.clone()));
+    let feed = tokio::spawn(crate::replica::follow_feed(replica.clone()));
     let service = client
         .service_builder()
         .description("Muster: headcount and history queries over the staffing ledger")
@@ -123,9 +71,9 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("starting the micro service: {e}"))?;
     let group = service.group(topology.query_group());
     let mut handlers = tokio::task::JoinSet::new();
-    for name in ENDPOINTS.map(|e| e.name) {
-        let endpoint = group.endpoint(name).await.map_err(|e| anyhow::anyhow!("endpoint {name}: {e}"))?;
-        handlers.spawn(serve_endpoint(replica.clone(), name, endpoint));
+    for query in QueryEndpoint::ALL {
+        let endpoint = group.endpoint(query.name()).await.map_err(|e| anyhow::anyhow!("endpoint {query}: {e}"))?;
+        handlers.spawn(serve_endpoint(replica.clone(), query, endpoint));
     }
     let http = match args.http.as_str() {
         "off" => None,
@@ -147,96 +95,38 @@ pub async fn run(
     Ok(())
 }
 
+/// Answers `query` over NATS: the endpoint is known from its subject, so
+/// nothing here matches on names.
 async fn serve_endpoint(
     replica: Arc<Replica>,
-    name: &'static str,
+    query: QueryEndpoint,
     mut endpoint: async_nats::service::endpoint::Endpoint,
 ) {
     while let Some(request) = endpoint.next().await {
-        let reply = replica.query(name, &request.message.payload).await;
+        let reply = replica.query(query, &request.message.payload).await.and_then(|answer| answer.to_json());
         let sent = match reply {
             Ok(body) => request.respond(Ok(body.into())).await,
             Err(error) => {
-                // The code leads the status text too, for people reading
-                // replies with the `nats` tool; clients read the body.
-                // A header is one line: the message quotes what was asked,
-                // so control characters go and its length is bounded.
-                let text = format!("{}: {}", error.code, error.message);
-                let status = async_nats::service::error::Error {
-                    status: text.chars().take(512).map(|c| if c.is_control() { ' ' } else { c }).collect(),
-                    code: error.http_status() as usize,
-                };
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Nats-Service-Error", status.status.as_str());
-                headers.insert("Nats-Service-Error-Code", status.code.to_string().as_str());
+                let headers = nats_error_headers(&error);
                 request.respond_with_headers(Ok(error.to_json().into()), headers).await
             }
         };
         if let Err(e) = sent {
-            tracing::warn!(endpoint = name, %e, "could not reply");
+            tracing::warn!(endpoint = query.name(), %e, "could not reply");
         }
     }
 }
 
-/// Applies the feed from where this replica's copy ends, in batches of at
-/// most `FEED_BATCH_MAX` blocks (one flush each).
-async fn follow_feed(replica: Arc<Replica>) {
-    loop {
-        match follow_feed_once(&replica).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "feed interrupted; resuming");
-                if !replica.chain_ok.load(Ordering::SeqCst) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
-}
-
-async fn follow_feed_once(replica: &Replica) -> Result<()> {
-    // The replica stores the feed position with every append, so it
-    // resumes after the last message it holds.
-    let start = replica.ledger.read().expect("replica lock").cursor()? + 1;
-    let stream = replica.js.get_stream(replica.topology.feed_stream()).await?;
-    let consumer: consumer::Consumer<consumer::pull::OrderedConfig> = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: replica.topology.feed_subject(),
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: start },
-            ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
-    loop {
-        let Some(first) = messages.next().await else { return Ok(()) };
-        let mut batch = vec![first?];
-        while batch.len() < limits::FEED_BATCH_MAX {
-            match tokio::time::timeout(Duration::from_millis(2), messages.next()).await {
-                Ok(Some(message)) => batch.push(message?),
-                _ => break,
-            }
-        }
-        let last_seq = |m: &jetstream::Message| {
-            m.headers.as_ref().and_then(|h| h.get(muster_bus::SEQ_HEADER)).and_then(|v| v.as_str().parse().ok())
-        };
-        if let Some(seq) = batch.last().and_then(last_seq) {
-            replica.feed_seq.fetch_max(seq, Ordering::SeqCst);
-        }
-        let cursor = batch.last().and_then(|m| m.info().ok()).map(|info| info.stream_sequence);
-        let blocks: Vec<Vec<u8>> = batch.iter().map(|m| m.payload.to_vec()).collect();
-        let result = tokio::task::block_in_place(|| {
-            let mut ledger = replica.ledger.write().expect("replica lock");
-            let appended = ledger.append_replicated(&blocks, cursor)?;
-            ledger.release_pages().map(|()| appended)
-        });
-        match result {
-            Ok(appended) => tracing::debug!(appended, "feed batch applied"),
-            Err(e) => {
-                replica.chain_ok.store(false, Ordering::SeqCst);
-                tracing::error!(error = %e, "feed entry failed verification; this replica stops applying");
-                return Err(e.into());
-            }
-        }
-    }
+/// The micro service's error headers for `error`; the body is its JSON.
+fn nats_error_headers(error: &QueryError) -> async_nats::HeaderMap {
+    // The code leads the status text too, for people reading replies with
+    // the `nats` tool; clients read the body. A header is one line: the
+    // message quotes what was asked, so control characters go and its
+    // length is bounded.
+    let text = format!("{}: {}", error.code, error.message);
+    let status: String = text.chars().take(512).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Service-Error", status.as_str());
+    headers.insert("Nats-Service-Error-Code", error.nats_code().to_string().as_str());
+    headers
 }

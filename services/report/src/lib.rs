@@ -6,7 +6,9 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-use muster_proto::answers::{AuditOut, EventRefOut, MoveOut, ReconciliationOut, StrengthOut, TreeNodeOut};
+use muster_proto::answers::{
+    AuditOut, EventRefOut, MoveOut, ReconciliationOut, StrengthOut, SubunitChangeOut, TreeNodeOut,
+};
 use plotters::prelude::*;
 use std::fmt::Write;
 
@@ -329,9 +331,38 @@ pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
     let points: Vec<(String, StrengthOut)> =
         a.strength_series.iter().map(|p| (p.date.clone(), p.strength.clone())).collect();
     let chart = strength_chart_svg(&points)?;
-    let scope = a.scope.clone().unwrap_or_else(|| "whole ledger".into());
-    let r = &a.reconciliation;
     let mut html = String::new();
+    head_html(&mut html, a);
+    strength_html(&mut html, a);
+    html.push_str(&chart);
+    moved_down_html(&mut html, a);
+    subunits_html(&mut html, &a.subunits);
+    html.push_str(
+        "<h2>The tree before and after</h2>\n<p>Each block is a unit, as tall as the staff posted in it and below it; \
+         blue office, red front line; one column per level.</p>\n",
+    );
+    html.push_str(&trees_chart_svg((&a.from, &a.tree_from), (&a.to, &a.tree_to))?);
+    let _ = writeln!(
+        html,
+        "<h2>Reconciliation of posted office strength</h2><p id=\"reconciliation\">{}</p>",
+        escape(&reconciliation_line(&a.reconciliation))
+    );
+    html.push_str("<h2>Every move down</h2>");
+    moves_html(&mut html, &a.moved_down);
+    html.push_str("<h2>Every move up</h2>");
+    moves_html(&mut html, &a.moved_up);
+    let _ = write!(html, "\n<h2>Units on {}</h2>", escape(&a.from));
+    tree_html(&mut html, &a.tree_from);
+    let _ = write!(html, "<h2>Units on {}</h2>", escape(&a.to));
+    tree_html(&mut html, &a.tree_to);
+    html.push_str("\n</body></html>\n");
+    Ok(html)
+}
+
+/// The document's head (its own style: no CDN, nothing fetched) and what
+/// the page shows: the days, the scope, and the ledger state it was read at.
+fn head_html(html: &mut String, a: &AuditOut) {
+    let scope = a.scope.clone().unwrap_or_else(|| "whole ledger".into());
     let _ = write!(
         html,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Front-line audit {from} to {to}</title>\n<style>\n\
@@ -344,6 +375,10 @@ pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
         scope = escape(&scope),
         known = a.known_at_seq.map_or(String::new(), |k| format!(", as the ledger knew it at entry {k}")),
     );
+}
+
+/// Office and front line, posted and working, on both days.
+fn strength_html(html: &mut String, a: &AuditOut) {
     html.push_str("<h2>Strength</h2><table><tr><th></th><th>from</th><th>to</th><th>change</th><th>percent</th></tr>");
     for (name, c) in [
         ("office, posted", &a.office_posted),
@@ -361,7 +396,12 @@ pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
         );
     }
     html.push_str("</table>\n");
-    html.push_str(&chart);
+}
+
+/// The headline figures, each with an id (tests and the browser check
+/// compare them with the API's answer), and the moves by cause.
+fn moved_down_html(html: &mut String, a: &AuditOut) {
+    let r = &a.reconciliation;
     let _ = write!(
         html,
         "\n<h2>Moved down</h2><p><span class=\"figure\" id=\"moved-down-at-front\">{}</span> moved to the front line \
@@ -385,8 +425,12 @@ pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
         a.paper_moves.len(),
         a.round_trips.len()
     );
+}
+
+/// The units restructured between the days.
+fn subunits_html(html: &mut String, subunits: &[SubunitChangeOut]) {
     html.push_str("<h2>Units whose number of sub-units changed</h2><table><tr><th>unit</th><th>sub-units before</th><th>after</th></tr>");
-    for c in &a.subunits {
+    for c in subunits {
         let _ = write!(
             html,
             "<tr><td>{} <small>{}</small></td><td>{}</td><td>{}</td></tr>",
@@ -396,22 +440,5 @@ pub fn audit_html(a: &AuditOut) -> Result<String, ReportError> {
             c.to
         );
     }
-    html.push_str("</table>\n<h2>The tree before and after</h2>\n<p>Each block is a unit, as tall as the staff posted in it and below it; \
-         blue office, red front line; one column per level.</p>\n");
-    html.push_str(&trees_chart_svg((&a.from, &a.tree_from), (&a.to, &a.tree_to))?);
-    let _ = writeln!(
-        html,
-        "<h2>Reconciliation of posted office strength</h2><p id=\"reconciliation\">{}</p>",
-        escape(&reconciliation_line(r))
-    );
-    html.push_str("<h2>Every move down</h2>");
-    moves_html(&mut html, &a.moved_down);
-    html.push_str("<h2>Every move up</h2>");
-    moves_html(&mut html, &a.moved_up);
-    let _ = write!(html, "\n<h2>Units on {}</h2>", escape(&a.from));
-    tree_html(&mut html, &a.tree_from);
-    let _ = write!(html, "<h2>Units on {}</h2>", escape(&a.to));
-    tree_html(&mut html, &a.tree_to);
-    html.push_str("\n</body></html>\n");
-    Ok(html)
+    html.push_str("</table>\n");
 }
