@@ -168,3 +168,31 @@ pub const CHECKPOINT_BYTES_MAX: usize = 4096;
 /// (every 16 MiB: 31 MB, 1.0 s). 32 MiB: a reopen costs a few milliseconds
 /// between batches, and the memory is within the ledger service's budget.
 pub const SLED_TOUCHED_BYTES_MAX: u64 = 32 << 20;
+
+// Publishers and the bus.
+
+/// How long JetStream remembers a `Nats-Msg-Id` to drop a re-publish.
+/// Rationale: covers a publisher's retries; anything later is caught by
+/// the ledger's own (source, id) index, which never forgets.
+pub const DUPLICATE_WINDOW_SECS: u64 = 10 * 60;
+/// How long a service or command waits to connect to NATS. Rationale: a
+/// local or LAN server answers in milliseconds; a person waiting on a
+/// command should hear within seconds that it is not there, not after
+/// minutes of silence.
+pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// The pause before a message whose PubAck failed is sent again.
+pub const ACK_RETRY_PAUSE_MS: u64 = 100;
+/// How long the publisher waits for JetStream to say whether the intake
+/// stream exists, after a publish nobody answered. Rationale: that happens
+/// while a cluster elects the stream's new leader, when the question goes
+/// unanswered too; with the client's default (5 s) each retry of the
+/// message waited that long, and ingest stalled 15 s after a node loss.
+pub const STREAM_CHECK_TIMEOUT_MS: u64 = 1_000;
+/// How long `muster-publish` waits quietly for receipts before saying so.
+/// Rationale: a healthy ledger answers within a batch wait (milliseconds);
+/// five quiet seconds mean something is wrong, and a person should hear it
+/// before deciding to wait longer.
+pub const WAITING_NOTICE_MS: u64 = 5_000;
+/// Most rejections `muster-publish` lists on stderr (all go to
+/// `--rejections`).
+pub const REJECTIONS_SHOWN_MAX: usize = 20;

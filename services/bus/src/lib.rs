@@ -38,10 +38,9 @@ pub const WRITER_HEADER: &str = "Muster-Writer";
 /// On feed messages: the first ledger sequence in the block.
 pub const FIRST_SEQ_HEADER: &str = "Muster-First-Seq";
 
-/// How long JetStream remembers a `Nats-Msg-Id` to drop a re-publish.
-/// Rationale: covers a publisher's retries; anything later is caught by
-/// the ledger's own (source, id) index, which never forgets.
-pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// How long JetStream remembers a `Nats-Msg-Id` to drop a re-publish
+/// (`limits::DUPLICATE_WINDOW_SECS`).
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(muster_proto::limits::DUPLICATE_WINDOW_SECS);
 
 /// Names of one deployment's streams and subjects. `prefix` lets several
 /// independent ledgers share one NATS account.

@@ -94,10 +94,8 @@ impl CommonArgs {
     }
 }
 
-/// Default of `--connect-timeout-ms`. Rationale: a local or LAN server
-/// answers in milliseconds; a person waiting on a command should hear
-/// within seconds that it is not there, not after minutes of silence.
-pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// Default of `--connect-timeout-ms` (`limits::CONNECT_TIMEOUT_MS`).
+pub const CONNECT_TIMEOUT_MS: u64 = muster_proto::limits::CONNECT_TIMEOUT_MS;
 
 impl NatsAuthArgs {
     /// How to connect to `urls`, named `name` on the server. Errors when

@@ -85,8 +85,7 @@ pub enum Outcome {
     },
 }
 
-/// The pause before a message whose PubAck failed is sent again.
-const ACK_RETRY_PAUSE: Duration = Duration::from_millis(100);
+const ACK_RETRY_PAUSE: Duration = Duration::from_millis(limits::ACK_RETRY_PAUSE_MS);
 
 /// Publisher settings.
 #[derive(Clone, Debug)]
@@ -225,12 +224,7 @@ pub struct Publisher {
     config: PublisherConfig,
 }
 
-/// How long the publisher waits for JetStream to say whether the intake
-/// stream exists, after a publish nobody answered. Rationale: that happens
-/// while a cluster elects the stream's new leader, when the question goes
-/// unanswered too; with the client's default (5 s) each retry of the
-/// message waited that long, and ingest stalled 15 s after a node loss.
-const STREAM_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+const STREAM_CHECK_TIMEOUT: Duration = Duration::from_millis(limits::STREAM_CHECK_TIMEOUT_MS);
 
 struct InFlight {
     event: Outgoing,

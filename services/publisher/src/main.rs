@@ -76,13 +76,7 @@ struct Args {
     waiting_notice_ms: u64,
 }
 
-/// Default of `--waiting-notice-ms`. Rationale: a healthy ledger answers
-/// within a batch wait (milliseconds); five quiet seconds mean something
-/// is wrong, and a person should hear it before deciding to wait longer.
-const WAITING_NOTICE_MS: u64 = 5_000;
-
-/// Most rejections listed on stderr (all go to `--rejections`).
-const REJECTIONS_SHOWN_MAX: usize = 20;
+use muster_proto::limits::{REJECTIONS_SHOWN_MAX, WAITING_NOTICE_MS};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum InputFormat {
