@@ -7,3 +7,4 @@ pub mod answer;
 pub mod http;
 pub mod replica;
 pub mod service;
+mod validate;

@@ -1,0 +1,250 @@
+//! The command line: the global options and every subcommand with its
+//! arguments, as clap parses them. Rationale: kept apart from what the
+//! commands do, so the whole surface can be read (and checked for
+//! descriptions) in one place.
+
+use crate::output::Format;
+use clap::{Parser, Subcommand, ValueEnum};
+use muster_domain::Date;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "muster",
+    version,
+    about = "Muster: an event-sourced staffing ledger",
+    after_help = muster_bus::service::Exit::help()
+)]
+pub(crate) struct Cli {
+    /// The local ledger directory (sled) [env: MUSTER_LEDGER; default:
+    /// data/ledger]. Queries need it to exist; only `import` creates it.
+    #[arg(long, global = true)]
+    pub(crate) ledger: Option<PathBuf>,
+    /// Ask the query service over NATS at these URLs instead of a local
+    /// ledger (comma-separated) [env: MUSTER_NATS_URL, then NATS_URL, used
+    /// when no ledger directory is named].
+    #[arg(long, alias = "nats", global = true, value_delimiter = ',', conflicts_with = "ledger")]
+    pub(crate) nats_url: Option<Vec<String>>,
+    /// Subject prefix of the ledger, with --nats-url.
+    #[arg(long, global = true, env = "MUSTER_PREFIX", default_value = "muster")]
+    pub(crate) prefix: String,
+    /// NATS credentials, TLS and connect timeout, with --nats-url.
+    #[command(flatten)]
+    pub(crate) auth: muster_bus::service::NatsAuthArgs,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = FormatArg::Table)]
+    pub(crate) format: FormatArg,
+    /// With --format csv: start the output with a UTF-8 byte order mark,
+    /// so spreadsheets (Excel) read non-ASCII names correctly.
+    #[arg(long, global = true)]
+    pub(crate) bom: bool,
+    /// Log as JSON lines instead of text (logs go to stderr).
+    #[arg(long, global = true)]
+    pub(crate) log_json: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum FormatArg {
+    /// Aligned columns, for people.
+    Table,
+    /// JSON, as the query service answers.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Import a JSONL file of CloudEvents (one per line; `-` for stdin), or
+    /// a CSV file of events (proto/README.md, "CSV input") into the local
+    /// ledger, creating it if needed.
+    Import {
+        /// The file: `.jsonl`, `.csv`, or - for stdin (JSONL).
+        file: PathBuf,
+        /// For CSV rows without a source column: their source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Write the receipts of rejected events here, as JSON lines.
+        #[arg(long)]
+        rejections: Option<PathBuf>,
+        /// Exit with 3 if any event was rejected.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Posted and working headcount of a unit on a day.
+    Headcount {
+        /// The unit's id.
+        #[arg(long)]
+        unit: String,
+        /// The day, YYYY-MM-DD.
+        #[arg(long)]
+        date: Date,
+        /// Include every unit below it, as the tree stood that day.
+        #[arg(long)]
+        rollup: bool,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
+        #[arg(long)]
+        known_at: Option<String>,
+    },
+    /// Every active unit on a day with its counts.
+    Tree {
+        /// The day, YYYY-MM-DD.
+        #[arg(long)]
+        date: Date,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
+        #[arg(long)]
+        known_at: Option<String>,
+    },
+    /// Staff posted at or working in a unit on a day.
+    Roster {
+        /// The unit's id.
+        #[arg(long)]
+        unit: String,
+        /// The day, YYYY-MM-DD.
+        #[arg(long)]
+        date: Date,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
+        #[arg(long)]
+        known_at: Option<String>,
+    },
+    /// Every event that touched a staff member.
+    History {
+        /// The staff member's id.
+        #[arg(long)]
+        staff: String,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
+        #[arg(long)]
+        known_at: Option<String>,
+    },
+    /// The mergers and splits a unit came from and went into.
+    Lineage {
+        /// The unit's id.
+        #[arg(long)]
+        unit: String,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
+        #[arg(long)]
+        known_at: Option<String>,
+    },
+    /// Headcount of a unit on every day it changed between two dates.
+    Series {
+        /// The unit's id.
+        #[arg(long)]
+        unit: String,
+        /// The first day, YYYY-MM-DD.
+        #[arg(long)]
+        from: Date,
+        /// The last day, YYYY-MM-DD.
+        #[arg(long)]
+        to: Date,
+        /// Include every unit below it.
+        #[arg(long)]
+        rollup: bool,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
+        #[arg(long)]
+        known_at: Option<String>,
+    },
+    /// The front-line audit between two days: strength, moves by cause,
+    /// paper moves, round trips, quotas, and the arithmetic.
+    Audit {
+        /// The first day, YYYY-MM-DD.
+        #[arg(long)]
+        from: Date,
+        /// The last day, YYYY-MM-DD.
+        #[arg(long)]
+        to: Date,
+        /// Audit only this unit's subtree.
+        #[arg(long)]
+        scope: Option<String>,
+        /// What the ledger said at this sequence or time (RFC 3339, UTC).
+        #[arg(long)]
+        known_at: Option<String>,
+        /// Also write a self-contained HTML report (charts included) here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// List every move in the table.
+        #[arg(long)]
+        moves: bool,
+    },
+    /// The receipt of one event.
+    Receipt {
+        /// The event's source, e.g. hr/nanhu.
+        #[arg(long)]
+        source: String,
+        /// The event's id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Re-walk the hash chain on disk; or, with --export, check an export
+    /// file offline (no ledger, no service).
+    Verify {
+        /// The export to check (`muster export`), or - for stdin.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// With --export: a checkpoint the ledger signed (JSON); the export
+        /// must reach its entry with exactly its hash.
+        #[arg(long, requires = "export", requires = "public_key")]
+        checkpoint: Option<PathBuf>,
+        /// The ledger's public key the checkpoint must be signed by (hex),
+        /// as given to the auditor out of band.
+        #[arg(long, requires = "checkpoint")]
+        public_key: Option<String>,
+    },
+    /// Sign the local ledger's head with a key file: a checkpoint to hand
+    /// out with an export.
+    Checkpoint {
+        /// The ledger's signing key (`muster keygen`).
+        #[arg(long, env = "MUSTER_SIGNING_KEY")]
+        signing_key: PathBuf,
+    },
+    /// Make a new ed25519 signing key: writes its secret to FILE (mode
+    /// 0600), prints the public key auditors are to trust.
+    Keygen {
+        /// Where to write the secret key (must not exist).
+        file: PathBuf,
+    },
+    /// Print the NATS subjects of SOURCE under --prefix (intake, receipts,
+    /// lookup), to scope an HR system's NATS user to its own sources.
+    Subjects {
+        /// The events' `source`, e.g. hr/nanhu.
+        source: String,
+    },
+    /// Print the `accounts` block of a nats-server configuration with
+    /// least-privilege users for the organisations of these subject
+    /// prefixes (ops/nats/secure.conf includes it as accounts.conf).
+    NatsAccounts {
+        /// One subject prefix per organisation, e.g. bureau-a bureau-b.
+        #[arg(required = true)]
+        prefixes: Vec<String>,
+    },
+    /// Write every entry, checked as it is read, as an export an auditor
+    /// can check offline (`muster verify --export FILE`).
+    Export {
+        /// Where (default: stdout).
+        file: Option<PathBuf>,
+    },
+    /// How far a query replica is behind the ledger (with --nats-url).
+    Status,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Table => Format::Table,
+            FormatArg::Json => Format::Json,
+            FormatArg::Csv => Format::Csv,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_option_has_a_description() {
+        assert_eq!(muster_bus::service::undescribed_options(&Cli::command()), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,137 @@
+//! The query commands (`headcount`, `tree`, `roster`, `history`,
+//! `lineage`, `series`, `audit`, `receipt`, `verify`, `status`): each made
+//! a request, asked of the backend, and its answer printed. Rationale: the
+//! same for a local ledger and the query service.
+
+use crate::args::Command;
+use crate::backend::Backend;
+use crate::output::{self, Format, Table};
+use anyhow::{Context, Result};
+use muster_bus::service::Exit;
+use muster_proto::answers::*;
+use muster_proto::entry::Receipt;
+use muster_proto::requests::{
+    AuditRequest, EmptyRequest, HeadcountRequest, HistoryRequest, KnownAt, LineageRequest, ReceiptRequest,
+    RosterRequest, SeriesRequest, StatusAnswer, TreeRequest, VerifyAnswer,
+};
+use muster_query::answer::QueryEndpoint;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// `--known-at` as a request's fields: a sequence number, or an RFC 3339
+/// UTC time; neither when not given (now).
+fn known_at(text: Option<&str>) -> KnownAt {
+    match text.map(|text| (text, text.parse::<u64>())) {
+        None => KnownAt::default(),
+        Some((_, Ok(seq))) => KnownAt { known_at_seq: Some(seq), known_at_time: None },
+        Some((text, Err(_))) => KnownAt { known_at_seq: None, known_at_time: Some(text.to_owned()) },
+    }
+}
+
+/// A query command, asked of `backend` and printed in `format`.
+pub(crate) fn query(backend: &Backend, command: Command, format: Format, out: &mut impl Write) -> Result<ExitCode> {
+    use QueryEndpoint as E;
+    match command {
+        Command::Headcount { unit, date, rollup, known_at: at } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let request = HeadcountRequest { unit, date: date.to_string(), rollup, known_at_seq, known_at_time };
+            let row: HeadcountOut = backend.ask(E::Headcount, &request)?;
+            output::one(out, format, &row, Table::headcount(&row))?;
+        }
+        Command::Tree { date, known_at: at } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let request = TreeRequest { date: date.to_string(), known_at_seq, known_at_time };
+            let rows: Vec<TreeNodeOut> = backend.ask(E::Tree, &request)?;
+            output::many(out, format, &rows, Table::tree(&rows))?;
+        }
+        Command::Roster { unit, date, known_at: at } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let request = RosterRequest { unit, date: date.to_string(), known_at_seq, known_at_time };
+            let rows: Vec<RosterEntryOut> = backend.ask(E::Roster, &request)?;
+            output::many(out, format, &rows, Table::roster(&rows))?;
+        }
+        Command::History { staff, known_at: at } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let rows: Vec<HistoryEntryOut> =
+                backend.ask(E::History, &HistoryRequest { staff, known_at_seq, known_at_time })?;
+            output::many(out, format, &rows, Table::history(&rows))?;
+        }
+        Command::Lineage { unit, known_at: at } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let rows: Vec<LineageEdgeOut> =
+                backend.ask(E::Lineage, &LineageRequest { unit, known_at_seq, known_at_time })?;
+            output::many(out, format, &rows, Table::lineage(&rows))?;
+        }
+        Command::Series { unit, from, to, rollup, known_at: at } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let (from, to) = (from.to_string(), to.to_string());
+            let request = SeriesRequest { unit, from, to, rollup, known_at_seq, known_at_time };
+            let rows: Vec<SeriesPointOut> = backend.ask(E::Series, &request)?;
+            output::many(out, format, &rows, Table::series(&rows))?;
+        }
+        Command::Audit { from, to, scope, known_at: at, html, moves } => {
+            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let (from, to) = (from.to_string(), to.to_string());
+            let audit: AuditOut =
+                backend.ask(E::Audit, &AuditRequest { from, to, scope, known_at_seq, known_at_time })?;
+            print_audit(&audit, html.as_deref(), moves, format, out)?;
+        }
+        Command::Receipt { source, id } => {
+            let receipt: Receipt = backend.ask(E::Receipt, &ReceiptRequest { source, id })?;
+            output::one(out, format, &receipt, Table::receipts(std::slice::from_ref(&receipt)))?;
+        }
+        Command::Verify { .. } => return print_verify(&backend.ask(E::Verify, &EmptyRequest {})?, format, out),
+        Command::Status => print_status(&backend.ask(E::Status, &EmptyRequest {})?, format, out)?,
+        Command::Import { .. } | Command::Export { .. } | Command::Checkpoint { .. } => {
+            unreachable!("run handles them")
+        }
+        Command::Keygen { .. } | Command::Subjects { .. } | Command::NatsAccounts { .. } => {
+            unreachable!("handled before a ledger is opened")
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The audit's table, then (if asked) its HTML report written to `html`.
+/// The table is flushed first: it is the answer, the file a copy.
+fn print_audit(
+    audit: &AuditOut,
+    html: Option<&std::path::Path>,
+    moves: bool,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<()> {
+    output::audit(out, format, audit, moves)?;
+    out.flush()?;
+    if let Some(path) = html {
+        std::fs::write(path, muster_report::audit_html(audit)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_status(answer: &StatusAnswer, format: Format, out: &mut impl Write) -> Result<()> {
+    let pairs = [
+        ("ledger_seq", answer.ledger_seq.to_string()),
+        ("applied_seq", answer.applied_seq.to_string()),
+        ("behind", answer.behind.to_string()),
+        ("chain_ok", answer.chain_ok.to_string()),
+        ("head_hash", answer.head_hash.clone()),
+    ];
+    output::one(out, format, answer, Table::kv(&pairs))
+}
+
+pub(crate) fn print_verify(answer: &VerifyAnswer, format: Format, out: &mut impl Write) -> Result<ExitCode> {
+    let mut pairs = vec![("ok", answer.ok.to_string()), ("entries", answer.entries.to_string())];
+    match (&answer.head_hash, answer.first_bad_seq, &answer.reason) {
+        (Some(hash), _, _) => pairs.push(("head_hash", hash.clone())),
+        (None, Some(seq), reason) => {
+            pairs.push(("first_bad_seq", seq.to_string()));
+            pairs.push(("reason", reason.clone().unwrap_or_default()));
+        }
+        _ => {}
+    }
+    output::one(out, format, answer, Table::kv(&pairs))?;
+    Ok(if answer.ok { ExitCode::SUCCESS } else { Exit::ChainBroken.into() })
+}
