@@ -69,7 +69,7 @@ pub(crate) async fn failover(
                 let _ = halt.send(true);
             }
         });
-        let ended = match lookups::serve(outbox.client(), &outbox.topology, ledger).await {
+        let ended = match lookups::serve(&outbox.client, &outbox.topology, ledger).await {
             Ok(serving) => {
                 let (returned, ended) = active(args, ledger, outbox, connections.clone(), halted).await;
                 outbox = returned;

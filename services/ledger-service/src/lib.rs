@@ -7,7 +7,7 @@
 //!    consumer, decodes each (`muster_proto::intake`: one event, or a
 //!    batch of them in CloudEvents' batched mode) and cuts them, at
 //!    message boundaries, into commits of at most `BATCH_EVENTS_MAX`
-//!    events — at most [`DECODED_COMMITS_MAX`] ahead of the ledger, so the
+//!    events — at most `limits::DECODED_COMMITS_MAX` ahead of the ledger, so the
 //!    next commit's JSON is decoded on one core while this one is decided
 //!    and flushed on the other.
 //! 2. [`commit`] hands each to `Ledger::commit_batch`, which decides,
@@ -16,7 +16,7 @@
 //! 3. [`outbox`] publishes the receipts (one core NATS message per
 //!    source), dead letters, the new blocks on the feed (each fenced on
 //!    the feed message before it) and signed checkpoints — while the next
-//!    batch commits; at most [`OUTBOX_BATCHES_MAX`] committed batches wait.
+//!    batch commits; at most `limits::OUTBOX_BATCHES_MAX` committed batches wait.
 //! 4. [`lookups`] answers publishers that missed a receipt, from the
 //!    ledger's (source, id) index, between commits.
 //!
@@ -48,8 +48,6 @@ mod session;
 
 pub use args::Args;
 pub use intake::intake_events;
-
-pub use limits::{DECODED_COMMITS_MAX, OUTBOX_BATCHES_MAX, RECEIPTS_MESSAGE_BYTES_MAX};
 
 /// The binary's whole life: settings, logging, run until Ctrl-C/SIGTERM.
 pub fn main() -> Result<()> {

@@ -38,7 +38,7 @@ struct Signing {
 /// The publishing side: receipts, dead letters, the feed and checkpoints.
 pub(crate) struct Outbox {
     signing: Option<Signing>,
-    client: async_nats::Client,
+    pub(crate) client: async_nats::Client,
     js: jetstream::Context,
     /// For the requests that set a session up (streams, consumers, the
     /// feed's tip, the lease): a short timeout
@@ -76,10 +76,6 @@ impl Outbox {
             instance,
             holding: None,
         })
-    }
-
-    pub(crate) fn client(&self) -> &async_nats::Client {
-        &self.client
     }
 
     /// Publishes each committed batch's receipts, then its feed blocks, in
