@@ -587,3 +587,114 @@ impl AuditOut {
         }
     }
 }
+
+/// `state`: one point of the ledger, the one an answer was computed
+/// from. Every workbench page shows it and pins its questions to `seq`.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct StateOut {
+    /// The last entry counted (0: an empty ledger).
+    pub seq: u64,
+    /// That entry's chain hash, hex (empty for 0).
+    pub hash: String,
+    /// When that entry was committed (none for 0).
+    pub recorded_at: Option<String>,
+    /// The answering replica's head when asked: `seq < head_seq` is a
+    /// look back at what the ledger said earlier.
+    pub head_seq: u64,
+}
+
+/// `unit_events`: one event that touched a unit.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct UnitEventOut {
+    /// The event and its order.
+    #[serde(flatten)]
+    pub event: EventRefOut,
+    /// What it did, in words (`PJ00396 transferred PJ-TR1 → PJ-TR2`).
+    pub summary: String,
+    /// The sequence of the retraction that undid it, when that is known
+    /// at the query's point.
+    pub retracted_by: Option<u64>,
+}
+
+/// Own and rolled-up counts of a unit on a day.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[allow(missing_docs)]
+pub struct CountsOut {
+    pub posted: u32,
+    pub working: u32,
+    pub rolled_posted: u32,
+    pub rolled_working: u32,
+}
+
+/// `corrections`: one unit of the scope, as reported and as corrected.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct CorrectedUnitOut {
+    /// Unit id.
+    pub unit: String,
+    /// Its name on the day, as corrected (else as reported).
+    pub name: String,
+    /// Depth below the scope (0: the scope).
+    pub depth: u32,
+    /// Its counts as reported; none when it was not in the scope on the
+    /// day as the ledger knew it then.
+    pub reported: Option<CountsOut>,
+    /// Its counts as corrected; none likewise.
+    pub corrected: Option<CountsOut>,
+    /// The sequences (of [`CorrectionsOut::events`]) that changed its own
+    /// counts or its place in the scope.
+    pub explained_by: Vec<u64>,
+}
+
+/// `corrections`: an event recorded between the two points that changed
+/// the day's picture: a late-keyed event effective on or before the day,
+/// or a retraction of one.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct CorrectionEventOut {
+    /// The event and its order.
+    #[serde(flatten)]
+    pub event: EventRefOut,
+    /// What it did, in words.
+    pub summary: String,
+    /// For a retraction: the event it undid.
+    pub retracts: Option<EventRefOut>,
+    /// The units of the scope whose own counts or place it changed.
+    pub units: Vec<String>,
+}
+
+/// `corrections`: a scope on a day as reported and as corrected.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct CorrectionsOut {
+    /// The scope.
+    pub unit: String,
+    /// The day.
+    pub date: String,
+    /// The earlier point ("as reported").
+    pub reported: StateOut,
+    /// The later point ("as corrected").
+    pub corrected: StateOut,
+    /// Every unit in the scope on the day at either point, depth-first
+    /// as corrected, then those only reported.
+    pub units: Vec<CorrectedUnitOut>,
+    /// The events that explain the differences, in sequence order.
+    pub events: Vec<CorrectionEventOut>,
+}
+
+/// `checkpoints`: one signed checkpoint, checked by the replica.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct CheckpointOut {
+    /// The chain head it signs: sequence …
+    pub seq: u64,
+    /// … and hash, hex.
+    pub head_hash: String,
+    /// When the head was committed.
+    pub recorded_at: String,
+    /// The signing key, hex.
+    pub public_key: String,
+    /// The ed25519 signature, hex.
+    pub signature: String,
+    /// Whether the signature verifies against `public_key`.
+    pub signature_ok: bool,
+    /// Whether this replica's entry `seq` has the same hash; none when
+    /// the replica has not applied `seq` yet.
+    pub matches_replica: Option<bool>,
+}

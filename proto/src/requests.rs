@@ -126,6 +126,55 @@ request!(
     }
 );
 
+request!(
+    /// `state`: the ledger state a `known_at` resolves to (none: the head).
+    /// The workbench asks this first and pins every other question of a
+    /// page to its `seq`, so a page is one consistent state.
+    StateRequest {}
+);
+
+request!(
+    /// `unit_events`: every accepted event that touched a unit (named it,
+    /// or changed who is posted or working there), in timeline order.
+    UnitEventsRequest {
+        /// Unit id.
+        unit: String,
+    }
+);
+
+request!(
+    /// `corrections`: a unit's subtree on a day as the ledger reported it
+    /// at one point (`reported_at_*`) and as corrected at a later one
+    /// (`known_at_*`, default now), with the events recorded in between
+    /// that explain every difference.
+    CorrectionsRequest {
+        /// The scope: this unit and every unit below it on `date`.
+        unit: String,
+        /// The day whose headcounts are compared.
+        date: String,
+        /// "As reported": a ledger sequence …
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reported_at_seq: Option<u64>,
+        /// … or a commit time (exactly one of the two).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reported_at_time: Option<String>,
+    }
+);
+
+/// `checkpoints`: the latest signed checkpoints of the chain head.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointsRequest {
+    /// At most this many, newest first (default and limit:
+    /// `limits::CHECKPOINTS_LISTED_MAX`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+impl QueryRequest for CheckpointsRequest {
+    const FIELDS: &'static [&'static str] = &["limit"];
+}
+
 /// `receipt`: the outcome of one event.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 #[serde(deny_unknown_fields)]
