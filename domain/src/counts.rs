@@ -140,6 +140,34 @@ impl CountIndex {
         counts
     }
 
+    /// What entry `seq` changed of the counts on `date`: the sum of its
+    /// deltas effective on or before `date` (zero if it changed nothing
+    /// there). Deltas are in transaction order: a search, not a scan.
+    pub fn change_by(&self, seq: Seq, date: Date) -> CountPair {
+        let mut change = CountPair::default();
+        for delta in self.deltas_of(seq).filter(|delta| delta.date <= date) {
+            change.posted += i64::from(delta.posted);
+            change.working += i64::from(delta.working);
+        }
+        change
+    }
+
+    /// Whether entry `seq` changed this unit's counts on any day.
+    pub fn changed_by(&self, seq: Seq) -> bool {
+        self.deltas_of(seq).next().is_some()
+    }
+
+    /// Every entry that changed this unit's counts, in sequence order
+    /// (repeated when it changed several days).
+    pub fn change_seqs(&self) -> impl Iterator<Item = Seq> + '_ {
+        self.deltas.iter().map(|delta| Seq::from(delta.seq))
+    }
+
+    fn deltas_of(&self, seq: Seq) -> impl Iterator<Item = &Delta> + '_ {
+        let start = self.deltas.partition_point(|delta| Seq::from(delta.seq) < seq);
+        self.deltas[start..].iter().take_while(move |delta| Seq::from(delta.seq) == seq)
+    }
+
     /// Every date on which this unit's counts ever changed (any version).
     pub fn change_dates(&self) -> impl Iterator<Item = Date> + '_ {
         self.deltas.iter().map(|delta| delta.date)

@@ -205,6 +205,12 @@ impl<StaffIx: Clone> History<StaffIx> {
         live.chain(self.dead().iter().map(|step| step.pos.date))
     }
 
+    /// The sequence of every event that ever wrote a version, live or
+    /// superseded (retracted events included), unsorted.
+    pub fn all_seqs(&self) -> impl Iterator<Item = Seq> + '_ {
+        self.live.iter().map(|step| step.pos.seq).chain(self.dead().iter().map(|step| step.pos.seq)).map(Seq::from)
+    }
+
     /// Every position ever held, live or superseded (for candidate dates).
     pub fn all_dates(&self) -> impl Iterator<Item = Date> + '_ {
         self.live.iter().map(|step| step.pos.date).chain(self.dead().iter().map(|step| step.pos.date))

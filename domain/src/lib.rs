@@ -28,10 +28,13 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod corrections;
 mod counts;
 mod date;
 mod decide;
 mod event;
+#[cfg(test)]
+mod given;
 mod history;
 mod parallel;
 mod queries;
@@ -43,6 +46,9 @@ pub use audit::{Audit, Move, MoveCause, Reconciliation, Strength, SubunitChange,
 pub use date::{Date, DateError};
 pub use event::{Allocation, Category, Event, EventKind, MergeTarget, NewUnit, Seq, StaffId, UnitId};
 pub use history::{Pos, SEQ_MAX};
-pub use query::{Headcount, HistoryEntry, LineageEdge, RosterEntry, SeriesPoint, TreeNode, UnitStatus};
+pub use query::{
+    CorrectedUnit, CorrectionEvent, Corrections, Headcount, HistoryEntry, LineageEdge, RosterEntry, SeriesPoint,
+    TreeNode, UnitCounts, UnitEvent, UnitStatus,
+};
 pub use reason::{ReasonCode, Rejection};
 pub use timeline::{Decision, Timeline};

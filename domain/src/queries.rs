@@ -2,8 +2,9 @@
 //! a point headcount is two binary searches.
 
 use crate::counts::CountPair;
-use crate::query::{Headcount, HistoryEntry, LineageEdge, RosterEntry, SeriesPoint, TreeNode, UnitStatus};
-use crate::timeline::{StaffIx, StaffState, Timeline, UnitIx, UnitState};
+use crate::history::Pos;
+use crate::query::{Headcount, HistoryEntry, LineageEdge, RosterEntry, SeriesPoint, TreeNode, UnitEvent, UnitStatus};
+use crate::timeline::{Interned, Record, StaffIx, StaffState, Timeline, UnitIx, UnitState};
 use crate::{Date, Seq, StaffId, UnitId};
 use std::collections::BTreeSet;
 
@@ -334,6 +335,83 @@ impl Timeline {
     }
 }
 
+impl Timeline {
+    /// Every accepted event that touched `unit` as the ledger knew it at
+    /// `known_at` (None: now), in timeline order: those that name it in
+    /// any role, those that changed who is posted or working there without
+    /// naming it (a member posted there leaving, a backdated event
+    /// replayed through it), those that put a child under it or took one
+    /// away, and the retractions of any of them. An event retracted by a
+    /// retraction known then is listed, with `retracted_by`.
+    pub fn unit_events(&self, unit: &UnitId, known_at: Option<Seq>) -> Vec<UnitEvent> {
+        match self.unit_ids.get(unit.as_str()) {
+            Some(u) => self.events_touching(u, known_at),
+            None => Vec::new(),
+        }
+    }
+
+    pub(crate) fn events_touching(&self, u: UnitIx, known_at: Option<Seq>) -> Vec<UnitEvent> {
+        let last = known_at.unwrap_or(self.last_seq).min(self.last_seq);
+        let mut found: BTreeSet<(Pos, Option<Seq>)> = BTreeSet::new();
+        for seq in self.touch_candidates(u).into_iter().filter(|seq| *seq <= last) {
+            let Some(record) = self.record(seq) else { continue };
+            // A retraction is listed through its target, which tells
+            // whether it touched the unit.
+            if matches!(record.ev, Interned::EventRetracted { .. }) || !self.touches(u, seq, record, last) {
+                continue;
+            }
+            let retracted_by = record.retracted_by().filter(|r| *r <= last);
+            found.insert((record.pos(seq), retracted_by));
+            if let Some(r) = retracted_by {
+                let retraction = self.record(r).expect("a retraction is recorded");
+                found.insert((retraction.pos(r), None));
+            }
+        }
+        found.into_iter().map(|(pos, retracted_by)| UnitEvent { seq: pos.seq, date: pos.date, retracted_by }).collect()
+    }
+
+    /// Every sequence that may have touched `u`: a superset, retracted
+    /// events included. The refs lose an event when it is retracted; the
+    /// histories (superseded versions), count deltas and lineage keep it.
+    fn touch_candidates(&self, u: UnitIx) -> BTreeSet<Seq> {
+        let record = &self.units[u as usize];
+        let refs = record.own_refs.iter().chain(&record.read_refs).chain(&record.structural_refs);
+        let mut seqs: BTreeSet<Seq> = refs.map(|mark| mark.pos().seq).collect();
+        seqs.extend(record.history.all_seqs());
+        seqs.extend(record.counts.change_seqs());
+        seqs.extend(record.lineage.iter().copied());
+        for child in &record.children_ever {
+            seqs.extend(self.units[*child as usize].history.all_seqs());
+        }
+        seqs
+    }
+
+    /// Whether the event at `seq` touched `u`: names it, changed its
+    /// counts, or put a child of it under it or away from it.
+    fn touches(&self, u: UnitIx, seq: Seq, record: &Record, last: Seq) -> bool {
+        let unit = &self.units[u as usize];
+        if record.ev.names_unit(u) || unit.counts.changed_by(seq) {
+            return true;
+        }
+        // A retracted event's versions are visible only before its
+        // retraction: judge it as the ledger knew it then.
+        let as_of = record.retracted_by().filter(|r| *r <= last).map_or(last, |r| r - 1);
+        let children = record.ev.own_units().into_iter().filter(|child| unit.children_ever.contains(*child));
+        children.into_iter().any(|child| self.moved_under(u, child, record.pos(seq), as_of))
+    }
+
+    /// Whether the step at `pos` of `child`'s history, as known at `as_of`,
+    /// made it an open child of `parent` or stopped it being one.
+    fn moved_under(&self, parent: UnitIx, child: UnitIx, pos: Pos, as_of: Seq) -> bool {
+        let steps = self.units[child as usize].history.visible(self.normalize(Some(as_of)));
+        let i = steps.partition_point(|(at, _)| *at < pos);
+        let Some((at, after)) = steps.get(i) else { return false };
+        let under = |state: &UnitState| state.open && state.parent == Some(parent);
+        let before = i.checked_sub(1).is_some_and(|j| under(steps[j].1));
+        *at == pos && before != under(after)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{Category, Date, Event, Seq, StaffId, Timeline, UnitId};
@@ -371,5 +449,73 @@ mod tests {
         // A retracted establishment frees the id: known only before it.
         assert!(unit("GONE", Some(4)) && !unit("GONE", None));
         assert!(staff("S1", None) && !staff("S1", Some(1)) && !staff("NOPE", None) && !staff("HQ", None));
+    }
+}
+
+#[cfg(test)]
+mod unit_events {
+    use crate::given::{joined, timeline, transferred, unit};
+    use crate::{Event, Seq, Timeline, UnitId};
+
+    /// The events listed for `id` as known at `known_at`: (seq, retracted_by).
+    fn listed(timeline: &Timeline, id: &str, known_at: Option<Seq>) -> Vec<(Seq, Option<Seq>)> {
+        timeline.unit_events(&UnitId::from(id), known_at).iter().map(|e| (e.seq, e.retracted_by)).collect()
+    }
+
+    fn moved(id: &str, parent: &str) -> Event {
+        Event::UnitMoved { unit: id.into(), parent: Some(parent.into()) }
+    }
+
+    #[test]
+    fn a_unit_lists_what_named_it_and_what_changed_it_without_naming_it() {
+        let t = timeline(&[
+            (1, "2015-01-01", unit("HQ", None)),
+            (2, "2015-01-01", unit("A", Some("HQ"))),
+            (3, "2015-01-01", unit("B", Some("HQ"))),
+            (4, "2015-02-01", joined("S1", "A")),
+            (5, "2015-02-01", joined("S2", "B")),
+            (
+                6,
+                "2015-03-01",
+                Event::StaffSeconded { staff: "S2".into(), from: "B".into(), to: "A".into(), until: None },
+            ),
+            (7, "2015-04-01", Event::SecondmentEnded { staff: "S2".into() }),
+            (8, "2015-05-01", Event::StaffLeft { staff: "S1".into(), reason: "retired".into() }),
+            (9, "2015-06-01", moved("B", "A")),
+            (10, "2015-07-01", moved("B", "HQ")),
+        ]);
+        // A: established, S1 joined, S2 seconded in, the secondment ended
+        // and S1 left (neither names A), B moved under it and away again.
+        assert_eq!(listed(&t, "A", None), [2, 4, 6, 7, 8, 9, 10].map(|s| (s, None)));
+        // HQ: its children established under it, B moved away and back.
+        assert_eq!(listed(&t, "HQ", None), [1, 2, 3, 9, 10].map(|s| (s, None)));
+        // As known at 6: nothing recorded after it.
+        assert_eq!(listed(&t, "A", Some(6)), [2, 4, 6].map(|s| (s, None)));
+    }
+
+    #[test]
+    fn a_retracted_event_is_listed_with_its_retraction_once_that_is_known() {
+        let t = timeline(&[
+            (1, "2015-01-01", unit("A", None)),
+            (2, "2015-01-01", unit("B", None)),
+            (3, "2015-02-01", joined("S1", "A")),
+            (4, "2015-03-01", transferred("S1", "A", "B")),
+            (5, "2015-01-15", crate::given::retracted(4)),
+        ]);
+        // In timeline order: the retraction's own date comes first.
+        assert_eq!(listed(&t, "B", None), [(2, None), (5, None), (4, Some(5))]);
+        assert_eq!(listed(&t, "B", Some(4)), [(2, None), (4, None)], "the retraction is not known yet");
+    }
+
+    #[test]
+    fn a_late_order_is_listed_at_its_effective_date() {
+        let t = timeline(&[
+            (1, "2015-01-01", unit("A", None)),
+            (2, "2015-01-01", unit("B", None)),
+            (3, "2015-02-01", joined("S1", "A")),
+            (4, "2015-06-01", joined("S2", "B")),
+            (5, "2015-03-01", transferred("S1", "A", "B")),
+        ]);
+        assert_eq!(listed(&t, "B", None), [2, 5, 4].map(|s| (s, None)));
     }
 }

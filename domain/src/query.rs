@@ -132,3 +132,66 @@ pub struct SeriesPoint {
     /// Working (rolled up if asked).
     pub working: u32,
 }
+
+/// One event that touched a unit ([`crate::Timeline::unit_events`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct UnitEvent {
+    /// Its ledger sequence.
+    pub seq: Seq,
+    /// Its effective date (a retraction's own).
+    pub date: Date,
+    /// The retraction that undid it, when that is known at the question's
+    /// point.
+    pub retracted_by: Option<Seq>,
+}
+
+/// Own and rolled-up counts of a unit on a day.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[allow(missing_docs)]
+pub struct UnitCounts {
+    pub posted: u32,
+    pub working: u32,
+    pub rolled_posted: u32,
+    pub rolled_working: u32,
+}
+
+/// One unit of a corrected scope ([`crate::Timeline::corrections`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CorrectedUnit {
+    /// The unit.
+    pub unit: UnitId,
+    /// Its name on the day, as corrected (else as reported).
+    pub name: std::sync::Arc<str>,
+    /// Depth below the scope, as corrected (else as reported).
+    pub depth: u32,
+    /// Its counts as reported; none when it was not in the scope then.
+    pub reported: Option<UnitCounts>,
+    /// Its counts as corrected; none likewise.
+    pub corrected: Option<UnitCounts>,
+    /// The events (of [`Corrections::events`]) that changed its own counts
+    /// on the day or its place in the scope, in sequence order.
+    pub explained_by: Vec<Seq>,
+}
+
+/// One event recorded between the two points that changed the day.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CorrectionEvent {
+    /// Its ledger sequence.
+    pub seq: Seq,
+    /// For a retraction: the event it undid.
+    pub retracts: Option<Seq>,
+    /// The scope's units whose own counts on the day or place in the scope
+    /// it changed, in the order of [`Corrections::units`].
+    pub units: Vec<UnitId>,
+}
+
+/// A scope on a day as reported (at one sequence) and as corrected (at a
+/// later one), with the events recorded in between.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Corrections {
+    /// Every unit of the scope at either point: depth-first as corrected,
+    /// then those only reported.
+    pub units: Vec<CorrectedUnit>,
+    /// The events, in sequence order.
+    pub events: Vec<CorrectionEvent>,
+}

@@ -266,6 +266,28 @@ impl Interned {
             Interned::EventRetracted { .. } => {}
         }
     }
+
+    /// Whether this event names `unit` in any role (changed, read as a
+    /// parent, a transfer's end, a merger's source or target…).
+    pub fn names_unit(&self, unit: UnitIx) -> bool {
+        let mut named = false;
+        self.for_each_ref(|r| {
+            named |= matches!(r, Ref::UnitOwn(u) | Ref::UnitRead(u) | Ref::UnitStructural(u) if u == unit);
+        });
+        named
+    }
+
+    /// The units whose own state (parent, days active, name…) this event
+    /// writes.
+    pub fn own_units(&self) -> Vec<UnitIx> {
+        let mut own = Vec::new();
+        self.for_each_ref(|r| {
+            if let Ref::UnitOwn(u) = r {
+                own.push(u);
+            }
+        });
+        own
+    }
 }
 
 /// Which index an event is listed in.
@@ -415,6 +437,10 @@ impl SortedSet {
 
     pub fn iter(&self) -> std::slice::Iter<'_, u32> {
         self.0.iter()
+    }
+
+    pub fn contains(&self, id: u32) -> bool {
+        self.0.binary_search(&id).is_ok()
     }
 
     pub fn heap_bytes(&self) -> usize {

@@ -626,6 +626,17 @@ pub struct CountsOut {
     pub rolled_working: u32,
 }
 
+impl From<d::UnitCounts> for CountsOut {
+    fn from(c: d::UnitCounts) -> CountsOut {
+        CountsOut {
+            posted: c.posted,
+            working: c.working,
+            rolled_posted: c.rolled_posted,
+            rolled_working: c.rolled_working,
+        }
+    }
+}
+
 /// `corrections`: one unit of the scope, as reported and as corrected.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 pub struct CorrectedUnitOut {
@@ -643,6 +654,19 @@ pub struct CorrectedUnitOut {
     /// The sequences (of [`CorrectionsOut::events`]) that changed its own
     /// counts or its place in the scope.
     pub explained_by: Vec<u64>,
+}
+
+impl From<&d::CorrectedUnit> for CorrectedUnitOut {
+    fn from(u: &d::CorrectedUnit) -> CorrectedUnitOut {
+        CorrectedUnitOut {
+            unit: u.unit.to_string(),
+            name: u.name.to_string(),
+            depth: u.depth,
+            reported: u.reported.map(Into::into),
+            corrected: u.corrected.map(Into::into),
+            explained_by: u.explained_by.clone(),
+        }
+    }
 }
 
 /// `corrections`: an event recorded between the two points that changed

@@ -52,6 +52,21 @@ pub const CHECKPOINT_EVERY_ENTRIES: u64 = 10_000;
 pub const CHECKPOINT_INTERVAL_SECS: u64 = 60;
 /// Most points one series query returns.
 pub const SERIES_POINTS_MAX: usize = 100_000;
+/// Most events one `unit_events` answer lists; a unit with more is
+/// answered `bad_request` (ask as known at an earlier point), never cut
+/// short. Rationale: each line is read from the chain and checked, and
+/// is about 400 bytes of JSON: 2,000 of them stay under the NATS reply
+/// limit (`max_payload`, 1,088 KiB) with room for long order references.
+pub const UNIT_EVENTS_MAX: usize = 2_000;
+/// Most events one `corrections` answer lists, over `bad_request` like
+/// [`UNIT_EVENTS_MAX`], for the same reason (and a window that wide is
+/// better asked in smaller steps).
+pub const CORRECTION_EVENTS_MAX: usize = 2_000;
+/// Most checkpoints one `checkpoints` answer lists, and how many it lists
+/// when not asked for fewer. Rationale: each is one message read from the
+/// checkpoints stream and one signature checked (~50 µs); the workbench
+/// shows the latest few.
+pub const CHECKPOINTS_LISTED_MAX: u32 = 20;
 /// How long the ledger service waits for a batch to fill before it takes
 /// what has come. Rationale: under load batches fill at once; when quiet,
 /// an event waits at most this long for its receipt.

@@ -317,3 +317,101 @@ impl EventBody {
         EventBody::TYPES[i]
     }
 }
+
+impl WireCategory {
+    /// Its wire name: `office` or `front_line`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WireCategory::Office => "office",
+            WireCategory::FrontLine => "front_line",
+        }
+    }
+}
+
+impl EventBody {
+    /// What it does, in a line for people, from its own fields only
+    /// (`PJ00396 transferred PJ-TR1 → PJ-TR2`, `NH-LEG, NH-ADM merged into
+    /// NH-SUP`, `retracts hr/x/ev-12`). Rationale: an answer listing events
+    /// reads without a lookup per line; the fields stay in the event.
+    pub fn summary(&self) -> String {
+        match self {
+            EventBody::UnitEstablished(e) => {
+                let mut about = vec![e.category.as_str().to_owned()];
+                about.extend(e.parent.as_ref().map(|p| format!("under {p}")));
+                about.extend(e.quota.map(|q| format!("quota {q}")));
+                format!("{} established as {} ({})", e.unit, e.name, about.join(", "))
+            }
+            EventBody::UnitRenamed(e) => format!("{} renamed {}", e.unit, e.name),
+            EventBody::UnitMoved(e) => match &e.parent {
+                Some(parent) => format!("{} moved under {parent}", e.unit),
+                None => format!("{} moved to the top", e.unit),
+            },
+            EventBody::UnitReclassified(e) => format!("{} reclassified {}", e.unit, e.category.as_str()),
+            EventBody::UnitQuotaSet(e) => format!("{} quota set to {}", e.unit, e.quota),
+            EventBody::UnitsMerged(e) => merged_summary(e),
+            EventBody::UnitSplit(e) => {
+                let parts: Vec<&str> = e.parts.iter().map(|p| p.unit.as_str()).collect();
+                format!("{} split into {}", e.source, parts.join(", "))
+            }
+            EventBody::UnitDissolved(e) => format!("{} dissolved", e.unit),
+            EventBody::StaffJoined(e) => format!("{} joined {}", e.staff, e.unit),
+            EventBody::StaffTransferred(e) => format!("{} transferred {} → {}", e.staff, e.from, e.to),
+            EventBody::StaffSeconded(e) => {
+                let until = e.until.map(|u| format!(" until {}", u.0)).unwrap_or_default();
+                format!("{} seconded {} → {}{until}", e.staff, e.from, e.to)
+            }
+            EventBody::SecondmentEnded(e) => format!("{}'s secondment ended", e.staff),
+            EventBody::StaffLeft(e) => format!("{} left ({})", e.staff, e.reason),
+            EventBody::EventRetracted(e) => format!("retracts {}/{}", e.target.source, e.target.id),
+        }
+    }
+}
+
+fn merged_summary(e: &UnitsMerged) -> String {
+    let target = match (&e.target, &e.new_target) {
+        (_, Some(new)) => format!("{} (new)", new.unit),
+        (Some(target), None) => target.clone(),
+        (None, None) => "no target".to_owned(),
+    };
+    format!("{} merged into {target}", e.sources.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_says_what_the_event_did() {
+        let transfer = EventBody::StaffTransferred(StaffTransferred {
+            staff: "PJ00396".into(),
+            from: "PJ-TR1".into(),
+            to: "PJ-TR2".into(),
+        });
+        let merger = EventBody::UnitsMerged(UnitsMerged {
+            sources: vec!["NH-LEG".into(), "NH-ADM".into()],
+            target: Some("NH-SUP".into()),
+            new_target: None,
+        });
+        let established = EventBody::UnitEstablished(UnitEstablished {
+            unit: "PJ-TR1".into(),
+            name: "一中队".into(),
+            category: WireCategory::FrontLine,
+            parent: Some("PJ-TRAFFIC".into()),
+            quota: Some(14),
+        });
+        let retraction = EventBody::EventRetracted(EventRetracted {
+            target: EventRef { source: "hr/x".into(), id: "ev-12".into() },
+            reason: "keyed in error".into(),
+        });
+        let summaries = [transfer, merger, established, retraction].map(|e| e.summary());
+        assert_eq!(
+            summaries,
+            [
+                "PJ00396 transferred PJ-TR1 → PJ-TR2",
+                "NH-LEG, NH-ADM merged into NH-SUP",
+                "PJ-TR1 established as 一中队 (front_line, under PJ-TRAFFIC, quota 14)",
+                "retracts hr/x/ev-12",
+            ]
+        );
+    }
+}

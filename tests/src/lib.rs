@@ -105,3 +105,17 @@ pub fn outgoing_from_jsonl(
         })
         .collect()
 }
+
+/// The promise of a `corrections` answer: every unit whose own counts or
+/// presence differ between the two points names an event that explains
+/// it, and every event it names is one of the answer's.
+pub fn assert_corrections_explained(answer: &muster_proto::answers::CorrectionsOut) {
+    let listed: Vec<u64> = answer.events.iter().map(|e| e.event.seq).collect();
+    for unit in &answer.units {
+        let own = |c: &Option<muster_proto::answers::CountsOut>| c.map(|c| (c.posted, c.working));
+        if own(&unit.reported) != own(&unit.corrected) {
+            assert!(!unit.explained_by.is_empty(), "{} on {} changed unexplained", unit.unit, answer.date);
+        }
+        assert!(unit.explained_by.iter().all(|seq| listed.contains(seq)), "{}: {:?}", unit.unit, unit.explained_by);
+    }
+}

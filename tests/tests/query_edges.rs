@@ -51,6 +51,20 @@ fn cases() -> Vec<Case> {
         ("a receipt field too many", "receipt", json!({"source": "hr/nanhu", "id": "nanhu-0001", "seq": "1"}), 400, "unknown_field", "it accepts source, id"),
         ("status takes nothing", "status", json!({"verbose": "true"}), 400, "unknown_field", "status does not accept 'verbose'; it accepts nothing"),
         ("verify takes nothing", "verify", json!({"deep": "true"}), 400, "unknown_field", "verify does not accept 'deep'"),
+        ("state past the replica", "state", json!({"known_at_seq": 1000}), 503, "not_yet_applied", "known_at_seq 1000 is past"),
+        ("state at a malformed time", "state", json!({"known_at_time": "yesterday"}), 400, "bad_request", "'yesterday' is not a UTC time"),
+        ("events of an unknown unit", "unit_events", json!({"unit": "NOPE"}), 404, "unit_unknown", "unit NOPE: no unit NOPE was ever established"),
+        ("events of a unit not yet established then", "unit_events", json!({"unit": "NH-SUP", "known_at_seq": 53}), 404, "unit_unknown", "as known at seq 53"),
+        ("corrections of an unknown unit", "corrections", json!({"unit": "NOPE", "date": "2016-01-01", "reported_at_seq": 10}), 404, "unit_unknown", "unit NOPE"),
+        ("corrections reported at the corrected point", "corrections", json!({"unit": "NH", "date": "2016-01-01", "reported_at_seq": 63}), 400, "bad_request", "reported at seq 63 must be before corrected at seq 63"),
+        ("corrections reported after the corrected point", "corrections", json!({"unit": "NH", "date": "2016-01-01", "reported_at_seq": 20, "known_at_seq": 10}), 400, "bad_request", "reported at seq 20 must be before corrected at seq 10"),
+        ("corrections reported at a seq and a time", "corrections", json!({"unit": "NH", "date": "2016-01-01", "reported_at_seq": 10, "reported_at_time": "2016-01-01T00:00:00Z"}), 400, "bad_request", "give reported_at_seq or reported_at_time, not both"),
+        ("corrections reported at no point", "corrections", json!({"unit": "NH", "date": "2016-01-01"}), 400, "bad_request", "give reported_at_seq or reported_at_time: the point as reported"),
+        ("corrections on a malformed date", "corrections", json!({"unit": "NH", "date": "2016-02-30", "reported_at_seq": 10}), 400, "bad_request", "date"),
+        ("corrections reported past the replica", "corrections", json!({"unit": "NH", "date": "2016-01-01", "reported_at_seq": 1000}), 503, "not_yet_applied", "reported_at_seq 1000 is past"),
+        ("no checkpoint asked for", "checkpoints", json!({"limit": 0}), 400, "bad_request", "limit 0: ask for 1 checkpoint or more"),
+        ("more checkpoints than listed", "checkpoints", json!({"limit": 21}), 400, "bad_request", "limit 21 is over the limit of 20"),
+        ("checkpoints as known then", "checkpoints", json!({"known_at_seq": 5}), 400, "unknown_field", "checkpoints does not accept 'known_at_seq'; it accepts limit"),
     ];
     let case = |(what, endpoint, body, status, code, fragment)| Case { what, endpoint, body, status, code, fragment };
     table.into_iter().map(case).collect()
@@ -63,6 +77,7 @@ fn accepted(endpoint: &str) -> Vec<&'static str> {
         "audit" => vec!["from", "to", "scope", "known_at_seq", "known_at_time"],
         "tree" => vec!["date", "known_at_seq", "known_at_time"],
         "receipt" => vec!["source", "id"],
+        "checkpoints" => vec!["limit"],
         _ => vec![],
     }
 }
@@ -197,6 +212,8 @@ async fn every_mistake_gets_its_code_and_changes_nothing() {
     assert_eq!(http(addr, "GET", "/v1/tree?date=2016-01-01", "*/*", "").await, tree_before);
     let status: Value = serde_json::from_str(&before).unwrap();
     assert_eq!((status["ledger_seq"].as_u64(), status["applied_seq"].as_u64()), (Some(63), Some(63)));
+    // A ledger without a signing key signed nothing: an empty list.
+    assert_eq!(http(addr, "GET", "/v1/checkpoints", "*/*", "").await.2, "[]");
 
     example.stop().await;
 }
@@ -251,7 +268,7 @@ async fn http_is_strict_and_discoverable() {
     assert_eq!((status, content_type.as_str()), (200, "application/json"));
     let index: Value = serde_json::from_str(&text).unwrap();
     let paths: Vec<&str> = index["endpoints"].as_array().unwrap().iter().filter_map(|e| e["path"].as_str()).collect();
-    assert_eq!(paths.len(), 10, "{paths:?}");
+    assert_eq!(paths.len(), 14, "{paths:?}");
     assert_eq!(index["endpoints"][0]["path"], "/v1/headcount");
     assert_eq!(index["endpoints"][0]["parameters"], json!(["unit", "date", "rollup", "known_at_seq", "known_at_time"]));
     let codes: Vec<&str> = index["errors"].as_array().unwrap().iter().filter_map(|e| e["code"].as_str()).collect();

@@ -374,3 +374,34 @@ fn every_move_history_and_roster_line_names_the_orders_behind_it() {
         assert!(line.home_name.is_some());
     }
 }
+
+/// `corrections` keeps its promise over the whole scenario: for every
+/// backdated event (its day before one already recorded) asked alone, and
+/// for wide windows over 2016, every unit whose own counts or presence
+/// changed is explained by an event of the answer.
+#[test]
+fn every_correction_of_the_reform_is_explained() {
+    let (_dir, ledger) = reform_ledger();
+    let mut latest = String::new();
+    let mut asked = 0;
+    for (i, envelope) in envelopes().iter().enumerate() {
+        let (seq, day) = (i as u64 + 1, envelope.effective_date.0.to_string());
+        if day < latest {
+            let scope = if envelope.source == "hr/nanhu" { "NH" } else { "PJ" };
+            for date in [day.as_str(), "2016-12-01"] {
+                let body = json!({"unit": scope, "date": date, "reported_at_seq": seq - 1, "known_at_seq": seq});
+                muster_tests::assert_corrections_explained(&ask(&ledger, "corrections", body));
+                asked += 1;
+            }
+        }
+        latest = latest.max(day);
+    }
+    assert!(asked > 0, "the scenario has late orders");
+    for (scope, date) in [("NH", "2016-01-31"), ("NH", "2016-06-30"), ("PJ", "2016-06-30"), ("PJ", "2016-12-01")] {
+        muster_tests::assert_corrections_explained(&ask(
+            &ledger,
+            "corrections",
+            json!({"unit": scope, "date": date, "reported_at_seq": 1000}),
+        ));
+    }
+}

@@ -86,6 +86,9 @@ fn allowed(role: &str, t: &Topology) -> (Vec<String>, Vec<String>, bool) {
                 format!("$JS.API.CONSUMER.DELETE.{feed}.>"),
                 format!("$JS.API.CONSUMER.INFO.{feed}.>"),
                 format!("$JS.API.CONSUMER.MSG.NEXT.{feed}.>"),
+                // `checkpoints`: the last messages, read by sequence.
+                format!("$JS.API.STREAM.INFO.{checkpoints}"),
+                format!("$JS.API.STREAM.MSG.GET.{checkpoints}"),
             ],
             vec![format!("{}.>", t.query_group()), "$SRV.>".into(), inbox],
             true,

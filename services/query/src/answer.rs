@@ -5,11 +5,13 @@ use muster_domain::{Date, Seq, StaffId, UnitId};
 use muster_ledger::Ledger;
 use muster_proto::answers::*;
 use muster_proto::entry::Receipt;
-use muster_proto::limits::SERIES_POINTS_MAX;
+use muster_proto::entry::Submission;
+use muster_proto::limits::{CORRECTION_EVENTS_MAX, SERIES_POINTS_MAX, UNIT_EVENTS_MAX};
 use muster_proto::requests::*;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
-use crate::validate::{date, internal, known_at, require, Named};
+use crate::validate::{date, internal, known_at, reported_at, require, Named};
 pub use crate::validate::{parse, parse_utc_ms, QueryError, QueryErrorCode};
 
 /// One endpoint of the query service: `<prefix>.query.<name>` over NATS,
@@ -33,6 +35,16 @@ pub enum QueryEndpoint {
     Series,
     /// The front-line audit between two days.
     Audit,
+    /// Every event that touched a unit.
+    UnitEvents,
+    /// A scope on a day as reported and as corrected, with the events
+    /// between.
+    Corrections,
+    /// The ledger point a `known_at` resolves to.
+    State,
+    /// The latest signed checkpoints, checked; answered by the replica,
+    /// which reads them from the bus, not by [`answer`].
+    Checkpoints,
     /// The outcome of one event.
     Receipt,
     /// Re-walk the replica's hash chain.
@@ -44,7 +56,7 @@ pub enum QueryEndpoint {
 
 impl QueryEndpoint {
     /// Every endpoint, in the order the index lists them.
-    pub const ALL: [QueryEndpoint; 10] = [
+    pub const ALL: [QueryEndpoint; 14] = [
         QueryEndpoint::Headcount,
         QueryEndpoint::Tree,
         QueryEndpoint::Roster,
@@ -52,6 +64,10 @@ impl QueryEndpoint {
         QueryEndpoint::Lineage,
         QueryEndpoint::Series,
         QueryEndpoint::Audit,
+        QueryEndpoint::UnitEvents,
+        QueryEndpoint::Corrections,
+        QueryEndpoint::State,
+        QueryEndpoint::Checkpoints,
         QueryEndpoint::Receipt,
         QueryEndpoint::Verify,
         QueryEndpoint::Status,
@@ -72,6 +88,10 @@ impl QueryEndpoint {
             QueryEndpoint::Lineage => "lineage",
             QueryEndpoint::Series => "series",
             QueryEndpoint::Audit => "audit",
+            QueryEndpoint::UnitEvents => "unit_events",
+            QueryEndpoint::Corrections => "corrections",
+            QueryEndpoint::State => "state",
+            QueryEndpoint::Checkpoints => "checkpoints",
             QueryEndpoint::Receipt => "receipt",
             QueryEndpoint::Verify => "verify",
             QueryEndpoint::Status => "status",
@@ -88,6 +108,10 @@ impl QueryEndpoint {
             QueryEndpoint::Lineage => LineageRequest::FIELDS,
             QueryEndpoint::Series => SeriesRequest::FIELDS,
             QueryEndpoint::Audit => AuditRequest::FIELDS,
+            QueryEndpoint::UnitEvents => UnitEventsRequest::FIELDS,
+            QueryEndpoint::Corrections => CorrectionsRequest::FIELDS,
+            QueryEndpoint::State => StateRequest::FIELDS,
+            QueryEndpoint::Checkpoints => CheckpointsRequest::FIELDS,
             QueryEndpoint::Receipt => ReceiptRequest::FIELDS,
             QueryEndpoint::Verify | QueryEndpoint::Status => EmptyRequest::FIELDS,
         }
@@ -103,6 +127,12 @@ impl QueryEndpoint {
             QueryEndpoint::Lineage => "the mergers and splits a unit came from and went into",
             QueryEndpoint::Series => "a unit's headcount between two days",
             QueryEndpoint::Audit => "the front-line audit between two days (also audit.html, audit.csv)",
+            QueryEndpoint::UnitEvents => "every event that touched a unit, retracted ones marked",
+            QueryEndpoint::Corrections => {
+                "a unit's subtree on a day as reported at one point and as corrected at a later one, with the events between"
+            }
+            QueryEndpoint::State => "the ledger point (seq, hash, time) a known_at resolves to, and the head",
+            QueryEndpoint::Checkpoints => "the latest signed checkpoints, each verified and compared with this replica",
             QueryEndpoint::Receipt => "the outcome of one event, by source and id",
             QueryEndpoint::Verify => "re-walk this replica's copy of the hash chain",
             QueryEndpoint::Status => "how far this replica is behind the ledger",
@@ -148,6 +178,14 @@ pub enum Answer {
     Series(Vec<SeriesPointOut>),
     /// `audit`.
     Audit(Box<AuditOut>),
+    /// `unit_events`: in timeline order.
+    UnitEvents(Vec<UnitEventOut>),
+    /// `corrections`.
+    Corrections(Box<CorrectionsOut>),
+    /// `state`.
+    State(StateOut),
+    /// `checkpoints`: newest first.
+    Checkpoints(Vec<CheckpointOut>),
     /// `receipt`.
     Receipt(Receipt),
     /// `verify`.
@@ -205,14 +243,20 @@ pub fn answer(ledger: &Ledger, endpoint: QueryEndpoint, body: &[u8]) -> Result<A
         E::Lineage => Answer::Lineage(lineage(ledger, parse(endpoint, body)?)?),
         E::Series => Answer::Series(series(ledger, parse(endpoint, body)?)?),
         E::Audit => Answer::Audit(Box::new(audit(ledger, parse(endpoint, body)?)?)),
+        E::UnitEvents => Answer::UnitEvents(unit_events(ledger, parse(endpoint, body)?)?),
+        E::Corrections => Answer::Corrections(Box::new(corrections(ledger, parse(endpoint, body)?)?)),
+        E::State => Answer::State(state(ledger, parse(endpoint, body)?)?),
         E::Receipt => Answer::Receipt(receipt(ledger, parse(endpoint, body)?)?),
         E::Verify => {
             let EmptyRequest {} = parse(endpoint, body)?;
             Answer::Verify(verify(ledger)?)
         }
-        // A ledger alone does not know how far the feed is ahead of it:
-        // asked of one, `status` is as unknown as any other name.
-        E::Status => return Err(QueryError::new(QueryErrorCode::NotFound, "no endpoint 'status'")),
+        // A ledger alone does not know how far the feed is ahead of it,
+        // nor what the ledger signed: asked of one, these are as unknown
+        // as any other name.
+        E::Status | E::Checkpoints => {
+            return Err(QueryError::new(QueryErrorCode::NotFound, format!("no endpoint '{endpoint}'")))
+        }
     })
 }
 
@@ -338,4 +382,114 @@ fn trace(ledger: &Ledger, known_at: Option<Seq>, seqs: impl Iterator<Item = Seq>
     let entries = ledger.entries_at(&seqs).map_err(internal)?;
     let events = entries.iter().filter_map(EventRefOut::of).map(|e| (e.seq, e)).collect();
     Ok(Trace { timeline: ledger.timeline(), known_at, events })
+}
+
+/// `state`: the ledger point `known_at` resolves to (none: the head).
+pub fn state(ledger: &Ledger, r: StateRequest) -> Result<StateOut, QueryError> {
+    let k = known_at(ledger, &r.known_at())?;
+    state_at(ledger, k.unwrap_or(ledger.head().seq))
+}
+
+/// Entry `seq` as a ledger point, read from the chain (checked); 0 is the
+/// empty ledger.
+fn state_at(ledger: &Ledger, seq: Seq) -> Result<StateOut, QueryError> {
+    let head_seq = ledger.head().seq;
+    if seq == 0 {
+        return Ok(StateOut { seq, hash: String::new(), recorded_at: None, head_seq });
+    }
+    let entry = ledger.entry(seq).map_err(internal)?.ok_or_else(|| internal(format!("entry {seq} is missing")))?;
+    Ok(StateOut {
+        seq,
+        hash: muster_ledger::hex(&entry.hash),
+        recorded_at: Some(utc_ms_text(entry.body.recorded_at_ms)),
+        head_seq,
+    })
+}
+
+/// `unit_events`: every event that touched a unit, in timeline order.
+pub fn unit_events(ledger: &Ledger, r: UnitEventsRequest) -> Result<Vec<UnitEventOut>, QueryError> {
+    let timeline = ledger.timeline();
+    let k = known_at(ledger, &r.known_at())?;
+    let unit = UnitId::from(r.unit);
+    require(timeline, Named::Unit, "unit", unit.as_str(), k)?;
+    let events = timeline.unit_events(&unit, k);
+    if events.len() > UNIT_EVENTS_MAX {
+        return Err(QueryError::bad(format!(
+            "{unit} has {} events, over the limit of {UNIT_EVENTS_MAX} an answer lists: ask as known at an earlier known_at_seq",
+            events.len()
+        )));
+    }
+    let mut described = described(ledger, events.iter().map(|e| e.seq))?;
+    events
+        .iter()
+        .map(|e| {
+            let (event, summary) = described.remove(&e.seq).ok_or_else(|| not_an_event(e.seq))?;
+            Ok(UnitEventOut { event, summary, retracted_by: e.retracted_by })
+        })
+        .collect()
+}
+
+/// `corrections`: a scope on a day as reported (`reported_at_*`) and as
+/// corrected (`known_at_*`, default the head), with the events between.
+pub fn corrections(ledger: &Ledger, r: CorrectionsRequest) -> Result<CorrectionsOut, QueryError> {
+    let timeline = ledger.timeline();
+    let day = date("date", &r.date)?;
+    let reported = reported_at(ledger, r.reported_at_seq, &r.reported_at_time)?;
+    let corrected = known_at(ledger, &r.known_at())?.unwrap_or(ledger.head().seq);
+    if reported >= corrected {
+        return Err(QueryError::bad(format!(
+            "reported at seq {reported} must be before corrected at seq {corrected} (known_at, default the head)"
+        )));
+    }
+    let unit = UnitId::from(r.unit);
+    require(timeline, Named::Unit, "unit", unit.as_str(), Some(corrected))?;
+    let found = timeline.corrections(&unit, day, reported, Some(corrected));
+    if found.events.len() > CORRECTION_EVENTS_MAX {
+        return Err(QueryError::bad(format!(
+            "{} events between seq {reported} and seq {corrected}, over the limit of {CORRECTION_EVENTS_MAX}: ask over a shorter span",
+            found.events.len()
+        )));
+    }
+    let seqs = found.events.iter().flat_map(|e| std::iter::once(e.seq).chain(e.retracts));
+    let described = described(ledger, seqs)?;
+    let event = |seq: Seq| described.get(&seq).cloned().ok_or_else(|| not_an_event(seq));
+    let events = found
+        .events
+        .iter()
+        .map(|e| {
+            let (event_ref, summary) = event(e.seq)?;
+            let retracts = e.retracts.map(|t| event(t).map(|(target, _)| target)).transpose()?;
+            let units = e.units.iter().map(|u| u.to_string()).collect();
+            Ok(CorrectionEventOut { event: event_ref, summary, retracts, units })
+        })
+        .collect::<Result<_, QueryError>>()?;
+    Ok(CorrectionsOut {
+        unit: unit.to_string(),
+        date: day.to_string(),
+        reported: state_at(ledger, reported)?,
+        corrected: state_at(ledger, corrected)?,
+        units: found.units.iter().map(Into::into).collect(),
+        events,
+    })
+}
+
+/// The events at `seqs`, read from the ledger (checked against the chain)
+/// in one pass, each with its summary.
+fn described(
+    ledger: &Ledger,
+    seqs: impl Iterator<Item = Seq>,
+) -> Result<BTreeMap<Seq, (EventRefOut, String)>, QueryError> {
+    let seqs: Vec<Seq> = seqs.collect::<std::collections::BTreeSet<Seq>>().into_iter().collect();
+    let entries = ledger.entries_at(&seqs).map_err(internal)?;
+    let described = entries.iter().filter_map(|entry| {
+        let Submission::Event(envelope) = &entry.body.submission else { return None };
+        Some((entry.body.seq, (EventRefOut::of(entry)?, envelope.body.summary())))
+    });
+    Ok(described.collect())
+}
+
+/// The timeline names an entry that holds no event: the chain and the
+/// timeline disagree, which is the replica's fault, not the question's.
+fn not_an_event(seq: Seq) -> QueryError {
+    internal(format!("entry {seq}, which the timeline names, holds no event"))
 }

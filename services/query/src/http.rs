@@ -66,8 +66,9 @@ fn bad(message: String) -> QueryError {
     QueryError::new(QueryErrorCode::BadRequest, message)
 }
 
-/// Query parameters as the JSON request: `rollup` is a boolean and
-/// `known_at_seq` a number; everything else is text. A parameter given
+/// Query parameters as the JSON request: `rollup` is a boolean,
+/// `known_at_seq`, `reported_at_seq` and `limit` numbers; everything else
+/// is text. A parameter given
 /// twice is refused (which one would count?); one the endpoint does not
 /// accept is refused by the endpoint, as a body field would be.
 fn params_to_json(params: Vec<(String, String)>) -> Result<Vec<u8>, QueryError> {
@@ -75,8 +76,8 @@ fn params_to_json(params: Vec<(String, String)>) -> Result<Vec<u8>, QueryError> 
     for (key, value) in params {
         let value = match key.as_str() {
             "rollup" => Value::Bool(value.parse().map_err(|_| bad(format!("rollup '{value}' is not true or false")))?),
-            "known_at_seq" => {
-                Value::from(value.parse::<u64>().map_err(|_| bad(format!("known_at_seq '{value}' is not a number")))?)
+            "known_at_seq" | "reported_at_seq" | "limit" => {
+                Value::from(value.parse::<u64>().map_err(|_| bad(format!("{key} '{value}' is not a number")))?)
             }
             _ => Value::String(value),
         };

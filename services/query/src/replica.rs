@@ -3,15 +3,18 @@
 //! [`crate::service`], the HTTP API in [`crate::http`]) depend on this
 //! module and not on each other.
 
-use crate::answer::{answer, parse, Answer, QueryEndpoint, QueryError};
+use crate::answer::{answer, parse, Answer, QueryEndpoint, QueryError, QueryErrorCode};
+use crate::validate::internal;
 use anyhow::Result;
 use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 use muster_bus::Topology;
 use muster_ledger::Ledger;
 use muster_proto::answers::AuditOut;
+use muster_proto::answers::{utc_ms_text, CheckpointOut};
+use muster_proto::checkpoint::{self, Checkpoint};
 use muster_proto::limits;
-use muster_proto::requests::{AuditRequest, EmptyRequest, StatusAnswer};
+use muster_proto::requests::{AuditRequest, CheckpointsRequest, EmptyRequest, StatusAnswer};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
@@ -40,11 +43,18 @@ impl Replica {
         }
     }
 
-    /// Answers one query; `status` here, every other from the ledger.
+    /// Answers one query; `status` and `checkpoints` here, every other
+    /// from the ledger.
     pub async fn query(&self, endpoint: QueryEndpoint, body: &[u8]) -> Result<Answer, QueryError> {
-        if endpoint == QueryEndpoint::Status {
-            let EmptyRequest {} = parse(endpoint, body)?;
-            return Ok(Answer::Status(self.status().await));
+        match endpoint {
+            QueryEndpoint::Status => {
+                let EmptyRequest {} = parse(endpoint, body)?;
+                return Ok(Answer::Status(self.status().await));
+            }
+            QueryEndpoint::Checkpoints => {
+                return Ok(Answer::Checkpoints(self.checkpoints(parse(endpoint, body)?).await?))
+            }
+            _ => {}
         }
         let ledger = self.ledger.read().expect("replica lock");
         answer(&ledger, endpoint, body)
@@ -76,6 +86,82 @@ impl Replica {
             chain_ok: self.chain_ok.load(Ordering::SeqCst),
         }
     }
+}
+
+impl Replica {
+    /// The latest signed checkpoints on the bus, newest first, each
+    /// verified against the key it names and compared with this replica's
+    /// own entry at its seq. None yet is an empty list.
+    pub async fn checkpoints(&self, r: CheckpointsRequest) -> Result<Vec<CheckpointOut>, QueryError> {
+        let limit = checkpoints_limit(r.limit)?;
+        let stream = match self.js.get_stream(self.topology.checkpoints_stream()).await {
+            Ok(stream) => stream,
+            // The ledger makes the stream when it first starts: before
+            // that, nothing was signed.
+            Err(e) if stream_missing(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(internal(format!("the checkpoints stream: {e}"))),
+        };
+        let info = stream.get_info().await.map_err(|e| internal(format!("the checkpoints stream: {e}")))?;
+        let (first, last) = (info.state.first_sequence.max(1), info.state.last_sequence);
+        let mut found = Vec::new();
+        // Nothing is ever deleted from the stream (deny delete and purge),
+        // so its last `limit` sequences are its last `limit` checkpoints.
+        for sequence in (first..=last).rev().take(limit) {
+            let message = stream
+                .get_raw_message(sequence)
+                .await
+                .map_err(|e| internal(format!("checkpoints stream message {sequence}: {e}")))?;
+            let checkpoint = checkpoint::decode(&message.payload)
+                .map_err(|e| internal(format!("checkpoints stream message {sequence}: {e}")))?;
+            found.push(self.checked(checkpoint)?);
+        }
+        Ok(found)
+    }
+
+    /// A checkpoint as answered: its signature checked against the key it
+    /// names (which says it is intact, not whose it is: an auditor trusts
+    /// a key given out of band), its head against this replica's entry.
+    fn checked(&self, c: Checkpoint) -> Result<CheckpointOut, QueryError> {
+        let signature_ok = muster_ledger::checkpoint::public_key(&c.public_key)
+            .and_then(|key| muster_ledger::checkpoint::verify_checkpoint(&c, &key))
+            .is_ok();
+        let matches_replica = {
+            let ledger = self.ledger.read().expect("replica lock");
+            match c.seq {
+                0 => None,
+                seq if seq > ledger.head().seq => None,
+                seq => ledger.entry(seq).map_err(internal)?.map(|entry| muster_ledger::hex(&entry.hash) == c.head_hash),
+            }
+        };
+        Ok(CheckpointOut {
+            seq: c.seq,
+            head_hash: c.head_hash,
+            recorded_at: utc_ms_text(c.recorded_at_ms),
+            public_key: c.public_key,
+            signature: c.signature,
+            signature_ok,
+            matches_replica,
+        })
+    }
+}
+
+/// How many checkpoints to list: at most `CHECKPOINTS_LISTED_MAX`, and
+/// at least one (`limit: 0` asks for nothing, which is a mistake).
+fn checkpoints_limit(limit: Option<u32>) -> Result<usize, QueryError> {
+    let max = limits::CHECKPOINTS_LISTED_MAX;
+    match limit.unwrap_or(max) {
+        0 => Err(QueryError::new(QueryErrorCode::BadRequest, "limit 0: ask for 1 checkpoint or more")),
+        n if n > max => {
+            Err(QueryError::new(QueryErrorCode::BadRequest, format!("limit {n} is over the limit of {max}")))
+        }
+        n => Ok(n as usize),
+    }
+}
+
+/// Whether `e` says the stream does not exist (JetStream error 10059).
+fn stream_missing(e: &async_nats::jetstream::context::GetStreamError) -> bool {
+    use async_nats::jetstream::context::GetStreamErrorKind;
+    matches!(e.kind(), GetStreamErrorKind::JetStream(js) if js.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND)
 }
 
 /// Applies the feed from where this replica's copy ends, in batches of at

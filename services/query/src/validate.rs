@@ -222,8 +222,25 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> QueryError {
 
 /// `known_at` as a sequence.
 pub(crate) fn known_at(ledger: &Ledger, known_at: &KnownAt) -> Result<Option<Seq>, QueryError> {
-    match (known_at.known_at_seq, &known_at.known_at_time) {
-        (Some(_), Some(_)) => Err(QueryError::bad("give known_at_seq or known_at_time, not both")),
+    ledger_point(ledger, "known_at", known_at.known_at_seq, &known_at.known_at_time)
+}
+
+/// The `reported_at` of `corrections` as a sequence: like `known_at`, but
+/// required (a correction is against something reported).
+pub(crate) fn reported_at(ledger: &Ledger, seq: Option<u64>, time: &Option<String>) -> Result<Seq, QueryError> {
+    ledger_point(ledger, "reported_at", seq, time)?
+        .ok_or_else(|| QueryError::bad("give reported_at_seq or reported_at_time: the point as reported"))
+}
+
+/// A point of the ledger named by `<name>_seq` or `<name>_time`.
+fn ledger_point(
+    ledger: &Ledger,
+    name: &str,
+    seq: Option<u64>,
+    time: &Option<String>,
+) -> Result<Option<Seq>, QueryError> {
+    match (seq, time) {
+        (Some(_), Some(_)) => Err(QueryError::bad(format!("give {name}_seq or {name}_time, not both"))),
         // Past this copy's head: a replica that has not applied that entry
         // yet would answer as if it did not exist. Rationale: a client that
         // holds a receipt with seq K asks "as known at K" and gets the same
@@ -231,7 +248,7 @@ pub(crate) fn known_at(ledger: &Ledger, known_at: &KnownAt) -> Result<Option<Seq
         (Some(seq), None) if seq > ledger.head().seq => Err(QueryError::new(
             QueryErrorCode::NotYetApplied,
             format!(
-                "known_at_seq {seq} is past the last entry this copy holds ({}): ask again once it has caught up, or another replica",
+                "{name}_seq {seq} is past the last entry this copy holds ({}): ask again once it has caught up, or another replica",
                 ledger.head().seq
             ),
         )),
