@@ -102,7 +102,7 @@ impl QueryEndpoint {
             QueryEndpoint::History => "every event that touched a staff member",
             QueryEndpoint::Lineage => "the mergers and splits a unit came from and went into",
             QueryEndpoint::Series => "a unit's headcount between two days",
-            QueryEndpoint::Audit => "the front-line audit between two days (also audit.html, audit.csv)",
+            QueryEndpoint::Audit => "the front-line audit between two days (also audit.html, audit.csv, audit.xlsx)",
             QueryEndpoint::Receipt => "the outcome of one event, by source and id",
             QueryEndpoint::Verify => "re-walk this replica's copy of the hash chain",
             QueryEndpoint::Status => "how far this replica is behind the ledger",
