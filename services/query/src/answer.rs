@@ -126,7 +126,7 @@ impl QueryEndpoint {
             QueryEndpoint::History => "every event that touched a staff member",
             QueryEndpoint::Lineage => "the mergers and splits a unit came from and went into",
             QueryEndpoint::Series => "a unit's headcount between two days",
-            QueryEndpoint::Audit => "the front-line audit between two days (also audit.html, audit.csv)",
+            QueryEndpoint::Audit => "the front-line audit between two days (also audit.html, audit.csv, audit.xlsx)",
             QueryEndpoint::UnitEvents => "every event that touched a unit, retracted ones marked",
             QueryEndpoint::Corrections => {
                 "a unit's subtree on a day as reported at one point and as corrected at a later one, with the events between"

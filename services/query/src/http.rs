@@ -7,6 +7,7 @@
 //! GET /v1/status
 //! GET /v1/audit.html?scope=NH&from=2013-01-01&to=2016-12-01   (the report, charts included)
 //! GET /v1/audit.csv?scope=NH&from=2013-01-01&to=2016-12-01    (every move)
+//! GET /v1/audit.xlsx?scope=NH&from=2013-01-01&to=2016-12-01   (the audit as a workbook)
 //! ```
 //!
 //! Strict: a parameter or body field an endpoint does not accept is a 400
@@ -105,36 +106,63 @@ async fn by_query(
     match endpoint.as_str() {
         "audit.html" => audit_document(&replica, AuditDocument::Html, &body),
         "audit.csv" => audit_document(&replica, AuditDocument::Csv, &body),
+        "audit.xlsx" => audit_document(&replica, AuditDocument::Xlsx, &body),
         _ => answer(&replica, &endpoint, &body).await,
     }
 }
 
 /// The documents made from an audit, which are GET-only paths beside the
-/// endpoints (`/v1/audit.html`, `/v1/audit.csv`), not endpoints of their own.
+/// endpoints (`/v1/audit.html`, `/v1/audit.csv`, `/v1/audit.xlsx`), not
+/// endpoints of their own.
 #[derive(Clone, Copy)]
 enum AuditDocument {
     /// The report, charts included.
     Html,
     /// Every move, one a row.
     Csv,
+    /// Every table of the audit, one a sheet.
+    Xlsx,
 }
 
-/// The audit as the HTML report or the CSV of its moves, made from the
-/// typed answer (never from its JSON).
+/// The audit as the HTML report, the CSV of its moves or the workbook,
+/// made from the typed answer (never from its JSON). The CSV and the
+/// workbook are downloads, named after the question; the report stays
+/// inline, to be read in the browser.
 fn audit_document(replica: &Replica, document: AuditDocument, body: &[u8]) -> Response {
     let audit = match replica.audit(body) {
         Ok(audit) => audit,
         Err(e) => return respond(Err(e)),
     };
-    match document {
-        AuditDocument::Csv => {
-            ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], muster_report::moves_csv(&audit)).into_response()
+    let made = match document {
+        AuditDocument::Csv => Ok(("text/csv; charset=utf-8", muster_report::moves_csv(&audit).into_bytes())),
+        AuditDocument::Html => {
+            muster_report::audit_html(&audit).map(|html| ("text/html; charset=utf-8", html.into_bytes()))
         }
-        AuditDocument::Html => match muster_report::audit_html(&audit) {
-            Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
-            Err(e) => respond(Err(QueryError::new(QueryErrorCode::Internal, e.to_string()))),
-        },
-    }
+        AuditDocument::Xlsx => muster_report::audit_xlsx(&audit).map(|xlsx| (XLSX, xlsx)),
+    };
+    let (content_type, bytes) = match made {
+        Ok(made) => made,
+        Err(e) => return respond(Err(QueryError::new(QueryErrorCode::Internal, e.to_string()))),
+    };
+    let disposition = match document {
+        AuditDocument::Html => format!("inline; filename=\"{}.html\"", file_stem(&audit)),
+        AuditDocument::Csv => format!("attachment; filename=\"{}.csv\"", file_stem(&audit)),
+        AuditDocument::Xlsx => format!("attachment; filename=\"{}.xlsx\"", file_stem(&audit)),
+    };
+    ([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)
+        .into_response()
+}
+
+/// The workbook's media type (ECMA-376).
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// `audit-<scope>-<from>-<to>`, `all` for no scope. Unit ids and dates
+/// are checked before an audit is answered, but a unit id may hold
+/// characters a file name or this header cannot: those become `_`.
+fn file_stem(audit: &muster_proto::answers::AuditOut) -> String {
+    let scope = audit.scope.as_deref().unwrap_or("all");
+    let stem = format!("audit-{scope}-{}-{}", audit.from, audit.to);
+    stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect()
 }
 
 async fn by_body(
@@ -213,8 +241,9 @@ fn index_html() -> String {
          <body><h1>Muster query service</h1>\n\
          <p><code>GET /v1/&lt;endpoint&gt;?parameter=value…</code> or <code>POST</code> a JSON object; \
          dates are <code>YYYY-MM-DD</code>; <code>known_at_seq</code> or <code>known_at_time</code> \
-         asks what the ledger knew then. Answers are JSON; <code>/v1/audit.html</code> and \
-         <code>/v1/audit.csv</code> take the audit's parameters.</p>\n\
+         asks what the ledger knew then. Answers are JSON; <code>/v1/audit.html</code> (the report), \
+         <code>/v1/audit.csv</code> (every move) and <code>/v1/audit.xlsx</code> (the audit as a workbook) \
+         take the audit's parameters.</p>\n\
          <table><caption>Endpoints</caption><tr><th>Path</th><th>Parameters</th><th>Answers</th></tr>\n{rows}</table>\n\
          <table><caption>Errors: <code>{{\"code\", \"message\"}}</code></caption><tr><th>Code</th><th>HTTP status</th></tr>\n{codes}</table>\n\
          </body></html>\n"

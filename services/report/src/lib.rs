@@ -2,6 +2,8 @@
 //! front-line strength over time (SVG, drawn with plotters, inline), the
 //! moves by cause, paper moves, round trips, the reconciliation, and the
 //! unit tree before and after with counts. No scripts, no external files.
+//! Beside it, every move as CSV (`moves_csv`) and the whole audit as a
+//! workbook an auditor can filter (`audit_xlsx`).
 //!
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -11,6 +13,9 @@ use muster_proto::answers::{
 };
 use plotters::prelude::*;
 use std::fmt::Write;
+
+mod xlsx;
+pub use xlsx::audit_xlsx;
 
 /// Why a report could not be drawn.
 #[derive(Debug)]
