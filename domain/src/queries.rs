@@ -323,9 +323,12 @@ impl Timeline {
         let mut points: Vec<SeriesPoint> = Vec::new();
         for date in candidates {
             let answer = self.headcount(unit, date, known_at, rolled_up);
-            let point = SeriesPoint { date, status: answer.status, posted: answer.posted, working: answer.working };
+            let quota = self.unit_ids.get(unit.as_str()).and_then(|u| self.unit_on(u, date, known_at).1?.quota);
+            let point =
+                SeriesPoint { date, status: answer.status, posted: answer.posted, working: answer.working, quota };
             let same = points.last().is_some_and(|last| {
-                (last.status, last.posted, last.working) == (point.status, point.posted, point.working)
+                (last.status, last.posted, last.working, last.quota)
+                    == (point.status, point.posted, point.working, point.quota)
             });
             if !same {
                 points.push(point);

@@ -131,6 +131,10 @@ pub struct SeriesPoint {
     pub posted: u32,
     /// Working (rolled up if asked).
     pub working: u32,
+    /// The unit's own quota that day (never summed over sub-units: a
+    /// rolled-up series still shows the unit's own), if it has one and is
+    /// active.
+    pub quota: Option<u32>,
 }
 
 /// One event that touched a unit ([`crate::Timeline::unit_events`]).

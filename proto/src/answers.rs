@@ -264,11 +264,19 @@ pub struct SeriesPointOut {
     pub status: StatusOut,
     pub posted: u32,
     pub working: u32,
+    /// The unit's own quota that day, if any (not summed when rolled up).
+    pub quota: Option<u32>,
 }
 
 impl From<&d::SeriesPoint> for SeriesPointOut {
     fn from(p: &d::SeriesPoint) -> SeriesPointOut {
-        SeriesPointOut { date: p.date.to_string(), status: p.status.into(), posted: p.posted, working: p.working }
+        SeriesPointOut {
+            date: p.date.to_string(),
+            status: p.status.into(),
+            posted: p.posted,
+            working: p.working,
+            quota: p.quota,
+        }
     }
 }
 

@@ -683,8 +683,8 @@ impl Model {
         found.into_iter().collect()
     }
 
-    /// A point at `from`, then one on every day whose status or counts
-    /// differ from the day before, through `to`.
+    /// A point at `from`, then one on every day whose status, counts or
+    /// own quota differ from the day before, through `to`.
     pub fn series(
         &self,
         unit: &UnitId,
@@ -697,9 +697,14 @@ impl Model {
         let mut day = Some(from);
         while let Some(date) = day.filter(|date| *date <= to) {
             let h = self.headcount(unit, date, known_at, rolled_up);
-            let point = SeriesPoint { date, status: h.status, posted: h.posted, working: h.working };
+            let quota = match h.status {
+                UnitStatus::Active => self.state_on(date, known_at).units[unit].quota,
+                _ => None,
+            };
+            let point = SeriesPoint { date, status: h.status, posted: h.posted, working: h.working, quota };
             let changed = points.last().is_none_or(|last| {
-                (last.status, last.posted, last.working) != (point.status, point.posted, point.working)
+                (last.status, last.posted, last.working, last.quota)
+                    != (point.status, point.posted, point.working, point.quota)
             });
             if changed {
                 points.push(point);
