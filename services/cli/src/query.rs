@@ -12,7 +12,7 @@ use muster_proto::answers::*;
 use muster_proto::entry::Receipt;
 use muster_proto::requests::{
     AuditRequest, EmptyRequest, HeadcountRequest, HistoryRequest, KnownAt, LineageRequest, ReceiptRequest,
-    RosterRequest, SeriesRequest, StatusAnswer, TreeRequest, VerifyAnswer,
+    RosterRequest, SeriesRequest, StateRequest, StatusAnswer, TreeRequest, VerifyAnswer,
 };
 use muster_query::answer::QueryEndpoint;
 use std::io::Write;
@@ -70,11 +70,22 @@ pub(crate) fn query(backend: &Backend, command: Command, format: Format, out: &m
             output::many(out, format, &rows, Table::series(&rows))?;
         }
         Command::Audit { from, to, scope, known_at: at, html, xlsx, moves } => {
-            let KnownAt { known_at_seq, known_at_time } = known_at(at.as_deref());
+            let KnownAt { mut known_at_seq, mut known_at_time } = known_at(at.as_deref());
             let (from, to) = (from.to_string(), to.to_string());
+            // The report says which ledger state it counts: pin it first,
+            // so that the figures and the state it names are one.
+            let state: Option<StateOut> = match html {
+                Some(_) => {
+                    Some(backend.ask(E::State, &StateRequest { known_at_seq, known_at_time: known_at_time.clone() })?)
+                }
+                None => None,
+            };
+            if let Some(state) = &state {
+                (known_at_seq, known_at_time) = (Some(state.seq), None);
+            }
             let audit: AuditOut =
                 backend.ask(E::Audit, &AuditRequest { from, to, scope, known_at_seq, known_at_time })?;
-            let files = AuditFiles { html: html.as_deref(), xlsx: xlsx.as_deref() };
+            let files = AuditFiles { html: html.as_deref().zip(state.as_ref()), xlsx: xlsx.as_deref() };
             print_audit(&audit, files, moves, format, out)?;
         }
         Command::Receipt { source, id } => {
@@ -93,9 +104,10 @@ pub(crate) fn query(backend: &Backend, command: Command, format: Format, out: &m
     Ok(ExitCode::SUCCESS)
 }
 
-/// Where to write the audit's documents, beside its table.
+/// Where to write the audit's documents, beside its table: the HTML
+/// report with the ledger state it was computed at, and the workbook.
 struct AuditFiles<'a> {
-    html: Option<&'a std::path::Path>,
+    html: Option<(&'a std::path::Path, &'a StateOut)>,
     xlsx: Option<&'a std::path::Path>,
 }
 
@@ -110,8 +122,8 @@ fn print_audit(
 ) -> Result<()> {
     output::audit(out, format, audit, moves)?;
     out.flush()?;
-    if let Some(path) = files.html {
-        write_file(path, muster_report::audit_html(audit)?.as_bytes(), "report")?;
+    if let Some((path, state)) = files.html {
+        write_file(path, muster_web::audit_document(audit, state).as_bytes(), "report")?;
     }
     if let Some(path) = files.xlsx {
         write_file(path, &muster_report::audit_xlsx(audit)?, "workbook")?;

@@ -2,7 +2,8 @@
 //! JSON body), the same requests and answers as the NATS endpoints.
 //!
 //! ```text
-//! GET /                                          (the endpoints: HTML for a browser, else JSON)
+//! GET /                                          (a browser: the workbench, muster_web; else the endpoints as JSON)
+//! GET /api                                       (the endpoints as HTML)
 //! GET /v1/headcount?unit=NH-SUP&date=2016-01-01&rollup=true&known_at_seq=57
 //! GET /v1/status
 //! GET /v1/audit.html?scope=NH&from=2013-01-01&to=2016-12-01   (the report, charts included)
@@ -34,7 +35,9 @@ use std::sync::Arc;
 pub async fn serve(replica: Arc<Replica>, listener: tokio::net::TcpListener) {
     let app = Router::new()
         .route("/", get(index))
+        .route("/api", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], index_html()) }))
         .route("/v1/{endpoint}", get(by_query).post(by_body))
+        .merge(muster_web::router::<Replica>())
         .fallback(no_such_path)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
@@ -129,14 +132,14 @@ enum AuditDocument {
 /// workbook are downloads, named after the question; the report stays
 /// inline, to be read in the browser.
 fn audit_document(replica: &Replica, document: AuditDocument, body: &[u8]) -> Response {
-    let audit = match replica.audit(body) {
-        Ok(audit) => audit,
+    let (audit, state) = match replica.audit(body) {
+        Ok(answer) => answer,
         Err(e) => return respond(Err(e)),
     };
     let made = match document {
         AuditDocument::Csv => Ok(("text/csv; charset=utf-8", muster_report::moves_csv(&audit).into_bytes())),
         AuditDocument::Html => {
-            muster_report::audit_html(&audit).map(|html| ("text/html; charset=utf-8", html.into_bytes()))
+            Ok(("text/html; charset=utf-8", muster_web::audit_document(&audit, &state).into_bytes()))
         }
         AuditDocument::Xlsx => muster_report::audit_xlsx(&audit).map(|xlsx| (XLSX, xlsx)),
     };
@@ -187,16 +190,21 @@ async fn wrong_method(method: Method, uri: Uri) -> Response {
     respond(Err(QueryError::new(QueryErrorCode::MethodNotAllowed, message)))
 }
 
-/// `/`: the endpoints with their parameters, and the error codes; HTML
-/// when the client asks for it (a browser), JSON otherwise.
-async fn index(headers: HeaderMap) -> Response {
+/// `/`: for a browser (it asks for HTML) the workbench's start page;
+/// for anything else the endpoints with their parameters and the error
+/// codes, as JSON (the same list as HTML is at `/api`).
+async fn index(
+    State(replica): State<Arc<Replica>>,
+    headers: HeaderMap,
+    params: Query<Vec<(String, String)>>,
+) -> Response {
     let wants_html = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .any(|value| value.contains("text/html"));
     if wants_html {
-        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], index_html()).into_response()
+        muster_web::home(State(replica), params).await
     } else {
         let body = serde_json::to_vec(&index_json()).expect("serializes");
         ([(header::CONTENT_TYPE, "application/json")], body).into_response()

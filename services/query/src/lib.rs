@@ -8,3 +8,4 @@ pub mod http;
 pub mod replica;
 pub mod service;
 mod validate;
+mod workbench;

@@ -10,11 +10,10 @@ use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 use muster_bus::Topology;
 use muster_ledger::Ledger;
-use muster_proto::answers::AuditOut;
-use muster_proto::answers::{utc_ms_text, CheckpointOut};
+use muster_proto::answers::{utc_ms_text, AuditOut, CheckpointOut, StateOut};
 use muster_proto::checkpoint::{self, Checkpoint};
 use muster_proto::limits;
-use muster_proto::requests::{AuditRequest, CheckpointsRequest, EmptyRequest, StatusAnswer};
+use muster_proto::requests::{AuditRequest, CheckpointsRequest, EmptyRequest, StateRequest, StatusAnswer};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
@@ -60,12 +59,22 @@ impl Replica {
         answer(&ledger, endpoint, body)
     }
 
-    /// Answers an audit, typed: for the documents made from it (HTML, CSV),
-    /// which need its figures, not its JSON.
-    pub fn audit(&self, body: &[u8]) -> Result<AuditOut, QueryError> {
-        let request: AuditRequest = parse(QueryEndpoint::Audit, body)?;
+    /// Answers an audit, typed, with the ledger state it was computed
+    /// from: for the documents made from it (HTML, CSV, XLSX), which need
+    /// its figures, not its JSON, and say what they were computed from.
+    pub fn audit(&self, body: &[u8]) -> Result<(AuditOut, StateOut), QueryError> {
+        let mut request: AuditRequest = parse(QueryEndpoint::Audit, body)?;
         let ledger = self.ledger.read().expect("replica lock");
-        crate::answer::audit(&ledger, request)
+        let (known_at_seq, known_at_time) = (request.known_at_seq, request.known_at_time.take());
+        let state = crate::answer::state(&ledger, StateRequest { known_at_seq, known_at_time })?;
+        request.known_at_seq = Some(state.seq);
+        Ok((crate::answer::audit(&ledger, request)?, state))
+    }
+
+    /// `f` with this replica's copy of the ledger, read-locked: for the
+    /// typed answers of [`crate::answer`] (the workbench's questions).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Ledger) -> Result<T, QueryError>) -> Result<T, QueryError> {
+        f(&self.ledger.read().expect("replica lock"))
     }
 
     /// How far behind the ledger this replica is.

@@ -128,15 +128,19 @@ impl QueryError {
         }
     }
 
-    /// As the JSON body of an error answer.
-    pub fn to_json(&self) -> Vec<u8> {
-        let answer = ErrorAnswer {
+    /// As the body of an error answer.
+    pub fn to_answer(&self) -> ErrorAnswer {
+        ErrorAnswer {
             code: self.code.as_str().into(),
             message: self.message.clone(),
             field: self.unknown_field.as_ref().map(|(field, _)| field.clone()),
             accepted: self.unknown_field.as_ref().map(|(_, accepted)| accepted.iter().map(|f| f.to_string()).collect()),
-        };
-        serde_json::to_vec(&answer).expect("serializes")
+        }
+    }
+
+    /// As the JSON body of an error answer.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.to_answer()).expect("serializes")
     }
 
     /// The HTTP status that goes with it.
