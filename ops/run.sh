@@ -8,8 +8,9 @@
 #     front-line audit of both bureaus, writing the HTML reports to
 #     data/run/nanhu-audit.html and data/run/pujiang-audit.html, then a
 #     late order seen both ways, a lineage, a paper move's history,
-#  5. keeps everything running until Ctrl-C, then stops it all cleanly.
-# In CI (CI=true) or without a terminal it stops after step 4.
+#  5. prints the auditor's workbench URL (http://127.0.0.1:8080/) and keeps
+#     everything running until Ctrl-C, then stops it all cleanly.
+# In CI (CI=true) or without a terminal it stops after printing the URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -90,10 +91,16 @@ muster history --staff "$paper"
 
 echo
 echo "HTML reports with charts: $run/nanhu-audit.html and $run/pujiang-audit.html"
-echo "The same over HTTP: http://$http/v1/audit?scope=NH&from=2013-01-01&to=2016-12-01 (JSON), /v1/audit.html?… (the report), /v1/audit.csv?… (every move)"
+echo "The same over HTTP: http://$http/v1/audit?scope=NH&from=2013-01-01&to=2016-12-01 (JSON), /v1/audit.html?… (the report), /v1/audit.csv?… and .xlsx"
+echo
+echo "== the auditor's workbench, in a browser (same port as the JSON API)"
+echo "   the Nanhu audit:  http://$http/audit?scope=NH&from=2013-01-01&to=2016-12-01"
+echo "   the late order:   http://$http/corrections?unit=$late_to&date=2016-01-31&reported_at=$((late_seq - 1))"
+echo "   the organisation: http://$http/org?date=2016-12-01"
+echo "Workbench: http://$http/"
 
 if [ "${CI:-}" != "true" ] && [ -t 0 ]; then
   echo
-  echo "Running: NATS $url, HTTP http://$http/v1/status. Ctrl-C stops everything."
+  echo "Running: NATS $url, the workbench and HTTP API at http://$http/. Ctrl-C stops everything."
   wait "${pids[0]}"
 fi

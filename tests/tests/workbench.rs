@@ -15,13 +15,17 @@ async fn api_json(reform: &ReformStack, path: &str) -> Value {
     serde_json::from_slice(&response.body).unwrap_or_else(|e| panic!("{path}: not JSON: {e}"))
 }
 
-/// The query service's `/` in the browser lists exactly the endpoints,
-/// parameters and descriptions of the JSON index.
+/// A browser at `/` gets the workbench's start page (a program the JSON
+/// index); `/api` lists exactly the endpoints, parameters and
+/// descriptions of the JSON index.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_page_lists_what_the_json_index_lists() {
     let reform = ReformStack::start().await;
     let browser = Browser::start().await;
     browser.goto(&reform.url("/")).await;
+    assert_eq!(browser.title().await, "The staffing ledger · Muster");
+    browser.screenshot("home").await;
+    browser.goto(&reform.url("/api")).await;
     assert_eq!(browser.title().await, "Muster query service");
     assert_eq!(browser.text("h1").await, "Muster query service");
 
@@ -44,8 +48,8 @@ async fn the_index_page_lists_what_the_json_index_lists() {
     browser.click_link(paths[0].as_str()).await;
     let url = browser.client().current_url().await.expect("the URL");
     assert_eq!(url.path(), endpoints[0]["path"].as_str().unwrap());
-    browser.goto(&reform.url("/")).await;
-    browser.screenshot("index").await;
+    browser.goto(&reform.url("/api")).await;
+    browser.screenshot("api").await;
     browser.close().await;
     reform.stop().await;
 }
@@ -101,4 +105,213 @@ async fn chinese_unit_names_render_in_a_cjk_font() {
     browser.screenshot("tree-2016-12-01").await;
     browser.close().await;
     reform.stop().await;
+}
+
+/// The late order of the reform: keyed in weeks after its effective day
+/// (its note says so); its unit and ledger sequence.
+async fn late_order(reform: &ReformStack) -> (String, String, u64) {
+    let events = std::fs::read_to_string(muster_tests::stack::REFORM_EVENTS).expect("the scenario");
+    let line = events.lines().find(|l| l.contains("keyed in late")).expect("a late order in the scenario");
+    let event: Value = serde_json::from_str(line).expect("JSON");
+    let (source, id) = (event["source"].as_str().unwrap(), event["id"].as_str().unwrap());
+    let receipt = api_json(reform, &format!("/v1/receipt?source={source}&id={id}")).await;
+    let to = event["data"]["to"].as_str().expect("a transfer").to_owned();
+    let order = event["orderref"].as_str().expect("an order reference").to_owned();
+    (to, order, receipt["seq"].as_u64().expect("recorded"))
+}
+
+/// The ledger state a page says it was computed from.
+async fn page_seq(browser: &Browser) -> u64 {
+    let seq = browser.wait_for("#state-seq").await.attr("data-seq").await.expect("attribute");
+    seq.expect("data-seq").parse().expect("a number")
+}
+
+/// How many elements match `selector` on the page.
+async fn count(browser: &Browser, selector: &str) -> usize {
+    let n = browser.execute("return document.querySelectorAll(arguments[0]).length", vec![json!(selector)]).await;
+    n.as_u64().expect("a count") as usize
+}
+
+/// Sets a form field's value (date fields take no typing in every locale)
+/// and submits its form as its button would.
+async fn submit_form(browser: &Browser, fields: &[(&str, &str)]) {
+    for (name, value) in fields {
+        let field = serde_json::to_value(browser.wait_for(&format!("main form [name={name}]")).await).unwrap();
+        browser.execute("arguments[0].value = arguments[1]", vec![field, json!(value)]).await;
+    }
+    let form = serde_json::to_value(browser.wait_for("main form").await).unwrap();
+    browser.execute("arguments[0].requestSubmit()", vec![form]).await;
+}
+
+/// An auditor's afternoon with the reform, in one browser over one stack:
+/// each step is a question of DOMAIN.md answered from the pages alone, and
+/// each figure read is the JSON API's answer at the page's ledger state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_answers_the_reform_questions_in_the_browser() {
+    let reform = ReformStack::start().await;
+    let browser = Browser::start().await;
+    the_nanhu_office_has_32_internal_units_before_and_9_after(&reform, &browser).await;
+    a_unit_shows_its_counts_roster_lineage_and_orders(&reform, &browser).await;
+    the_audit_leads_from_89_to_the_orders(&reform, &browser).await;
+    the_late_order_is_seen_as_reported_and_as_corrected(&reform, &browser).await;
+    the_ledger_page_checks_the_chain(&reform, &browser).await;
+    bad_input_shows_the_apis_error(&reform, &browser).await;
+    browser.close().await;
+    reform.stop().await;
+}
+
+async fn the_nanhu_office_has_32_internal_units_before_and_9_after(reform: &ReformStack, browser: &Browser) {
+    for (date, expected, shot) in [("2013-01-01", 32, "org-2013-01-01"), ("2016-12-01", 9, "org-2016-12-01")] {
+        browser.goto(&reform.url(&format!("/org?date={date}"))).await;
+        let seq = page_seq(browser).await;
+        assert_eq!(seq, reform.entries, "the page is of the head");
+        let shown = count(browser, r#"li[data-unit="NH-HQ"] > details > ul > li"#).await;
+        let tree = api_json(reform, &format!("/v1/tree?date={date}&known_at_seq={seq}")).await;
+        let below_nh = tree.as_array().unwrap().iter().filter(|n| n["parent"] == json!("NH-HQ")).count();
+        assert_eq!((shown, below_nh), (expected, expected), "{date}");
+        let posted = browser.text(r#"li[data-unit="NH"] .rolled-posted"#).await;
+        let nh = tree.as_array().unwrap().iter().find(|n| n["unit"] == json!("NH")).unwrap();
+        assert_eq!(posted, nh["rolled_posted"].to_string(), "{date}");
+        browser.screenshot(shot).await;
+    }
+    // A step of the date redraws the tree on the next day.
+    browser.click(r#"a[aria-label="One day later"]"#).await;
+    assert_eq!(browser.text("h1").await, "Organisation on 2016-12-02");
+    // The permalink reproduces the page at its ledger state.
+    let permalink = browser.wait_for("#permalink").await.attr("href").await.unwrap().unwrap();
+    assert!(permalink.contains(&format!("known_at={}", reform.entries)), "{permalink}");
+}
+
+async fn a_unit_shows_its_counts_roster_lineage_and_orders(reform: &ReformStack, browser: &Browser) {
+    let (unit, order, seq) = late_order(reform).await;
+    browser.goto(&reform.url(&format!("/unit/{unit}?date=2016-01-31"))).await;
+    let k = page_seq(browser).await;
+    let headcount = api_json(reform, &format!("/v1/headcount?unit={unit}&date=2016-01-31&known_at_seq={k}")).await;
+    assert_eq!(browser.text("#posted").await, headcount["posted"].to_string());
+    assert_eq!(browser.text("#working").await, headcount["working"].to_string());
+    let roster = api_json(reform, &format!("/v1/roster?unit={unit}&date=2016-01-31&known_at_seq={k}")).await;
+    assert_eq!(count(browser, "#roster-table tr").await, roster.as_array().unwrap().len() + 1);
+    let event_row = browser.text(&format!("#event-{seq}")).await;
+    assert!(event_row.contains(&order), "the late order's reference on its unit's events: {event_row}");
+    browser.screenshot("unit").await;
+
+    // The criminal investigation brigade, split twice: its lineage drawn,
+    // each node a link to the unit.
+    browser.goto(&reform.url("/unit/NH-CRIM?date=2014-01-01")).await;
+    let lineage = api_json(reform, "/v1/lineage?unit=NH-CRIM").await;
+    let mut units: Vec<&str> = lineage
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| [e["from"].as_str().unwrap(), e["to"].as_str().unwrap()])
+        .collect();
+    units.sort_unstable();
+    units.dedup();
+    assert_eq!(count(browser, "svg a.node").await, units.len());
+    assert_eq!(count(browser, "#lineage-table tr").await, lineage.as_array().unwrap().len() + 1);
+    browser.screenshot("unit-lineage").await;
+    let other = units.iter().find(|u| **u != "NH-CRIM").unwrap();
+    browser.click(&format!(r#"svg a.node[href^="/unit/{other}"]"#)).await;
+    assert!(browser.text("h1").await.contains(other), "the node leads to {other}");
+}
+
+async fn the_audit_leads_from_89_to_the_orders(reform: &ReformStack, browser: &Browser) {
+    browser.goto(&reform.url("/audit")).await;
+    submit_form(browser, &[("scope", "NH"), ("from", "2013-01-01"), ("to", "2016-12-01")]).await;
+    assert_eq!(browser.text("#moved-at-front").await, "89");
+    assert_eq!(browser.text("#moved-share").await, "33.3%");
+    let k = page_seq(browser).await;
+    let audit = api_json(reform, &format!("/v1/audit?scope=NH&from=2013-01-01&to=2016-12-01&known_at_seq={k}")).await;
+    assert_eq!(audit["moved_down_at_front"], json!(89));
+    assert_eq!(browser.text("#fig-paper").await, audit["paper_moves"].as_array().unwrap().len().to_string());
+    assert!(browser.text("h1").await.contains("Nanhu"), "the bureau is named in the heading");
+    browser.screenshot("audit").await;
+
+    browser.click("#moved-at-front").await;
+    assert_eq!(browser.text("#member-count").await, "89");
+    assert_eq!(count(browser, ".members-table tr[data-staff]").await, 89);
+    let first: Value = audit["moved_down"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["cause"] != json!("reclassified") && m["paper_move"] == json!(false))
+        .unwrap()
+        .clone();
+    let staff = first["staff"].as_str().unwrap();
+    let row = browser.text(&format!(r#".members-table tr[data-staff="{staff}"]"#)).await;
+    let order = first["events"][0]["order_ref"].as_str().expect("the reform's orders carry references");
+    assert!(row.contains(order), "{staff}'s row names the order {order}: {row}");
+    browser.screenshot("audit-members").await;
+
+    browser.click(&format!(r#".members-table tr[data-staff="{staff}"] a[data-staff]"#)).await;
+    let history = api_json(reform, &format!("/v1/history?staff={staff}&known_at_seq={k}")).await;
+    assert_eq!(count(browser, "#history-table tr").await, history.as_array().unwrap().len() + 1);
+    assert!(browser.text("#history-table").await.contains(order));
+    browser.screenshot("staff").await;
+
+    // Downloads of the same audit.
+    let query = format!("scope=NH&from=2013-01-01&to=2016-12-01&known_at_seq={k}");
+    let html = muster_tests::browser::download(&reform.url(&format!("/v1/audit.html?{query}"))).await;
+    let html = String::from_utf8(html.body).unwrap();
+    assert!(html.contains("<h1>Front-line audit: ") && html.contains(order), "the HTML report");
+    let json_download = muster_tests::browser::download(&reform.url(&format!("/v1/audit?{query}"))).await;
+    assert_eq!(serde_json::from_slice::<Value>(&json_download.body).unwrap(), audit);
+    let csv = muster_tests::browser::download(&reform.url(&format!("/v1/audit.csv?{query}"))).await;
+    let moves = audit["moved_down"].as_array().unwrap().len() + audit["moved_up"].as_array().unwrap().len();
+    assert_eq!(String::from_utf8(csv.body).unwrap().lines().count(), moves + 1);
+}
+
+async fn the_late_order_is_seen_as_reported_and_as_corrected(reform: &ReformStack, browser: &Browser) {
+    let (unit, order, seq) = late_order(reform).await;
+    browser.goto(&reform.url("/corrections")).await;
+    submit_form(browser, &[("unit", &unit), ("date", "2016-01-31"), ("reported_at", &(seq - 1).to_string())]).await;
+    let row = format!(r#"tr[data-unit="{unit}"]"#);
+    assert_eq!(browser.text(&format!("{row} .reported-posted")).await, "18");
+    assert_eq!(browser.text(&format!("{row} .corrected-posted")).await, "19");
+    assert!(browser.text(&format!("#event-{seq}")).await.contains(&order));
+    let k = page_seq(browser).await;
+    let api = api_json(
+        reform,
+        &format!("/v1/corrections?unit={unit}&date=2016-01-31&reported_at_seq={}&known_at_seq={k}", seq - 1),
+    )
+    .await;
+    let listed = api["units"].as_array().unwrap().iter().find(|u| u["unit"] == json!(unit)).unwrap();
+    assert_eq!((listed["reported"]["posted"].clone(), listed["corrected"]["posted"].clone()), (json!(18), json!(19)));
+    browser.screenshot("corrections").await;
+}
+
+async fn the_ledger_page_checks_the_chain(reform: &ReformStack, browser: &Browser) {
+    browser.goto(&reform.url("/ledger")).await;
+    let status = api_json(reform, "/v1/status").await;
+    assert_eq!(browser.text("#applied-seq").await, status["applied_seq"].to_string());
+    browser.click("#verify-link").await;
+    let verified = browser.text("#verify-result").await;
+    assert!(verified.starts_with(&format!("Whole: {} entries", reform.entries)), "{verified}");
+    let checkpoints = api_json(reform, "/v1/checkpoints").await;
+    assert_eq!(
+        count(browser, "#checkpoints-table tr").await,
+        checkpoints.as_array().unwrap().len() + usize::from(!checkpoints.as_array().unwrap().is_empty())
+    );
+    browser.screenshot("ledger").await;
+}
+
+async fn bad_input_shows_the_apis_error(reform: &ReformStack, browser: &Browser) {
+    let cases = [
+        ("/unit/NH-NOPE?date=2016-01-01", "/v1/headcount?unit=NH-NOPE&date=2016-01-01", 404),
+        ("/audit?scope=NH&from=2016-12-01&to=2013-01-01", "/v1/audit?scope=NH&from=2016-12-01&to=2013-01-01", 400),
+        ("/org?date=2016-13-45", "/v1/tree?date=2016-13-45", 400),
+    ];
+    for (page, api, status) in cases {
+        browser.goto(&reform.url(page)).await;
+        // The page asks pinned to the state it shows; so does the test.
+        let api = format!("{api}&known_at_seq={}", reform.entries);
+        let answer = muster_tests::http::get(reform.addr, &api, "application/json").await.unwrap();
+        assert_eq!(answer.status, status, "{api}");
+        let error: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(browser.text("#error-code").await, error["code"].as_str().unwrap(), "{page}");
+        assert_eq!(browser.text("#error-message").await, error["message"].as_str().unwrap(), "{page}");
+        let shown = muster_tests::browser::download(&reform.url(page)).await;
+        assert_eq!(shown.status, status, "{page} has the API's status");
+    }
+    browser.screenshot("error").await;
 }
