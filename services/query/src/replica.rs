@@ -63,12 +63,14 @@ impl Replica {
     /// from: for the documents made from it (HTML, CSV, XLSX), which need
     /// its figures, not its JSON, and say what they were computed from.
     pub fn audit(&self, body: &[u8]) -> Result<(AuditOut, StateOut), QueryError> {
-        let mut request: AuditRequest = parse(QueryEndpoint::Audit, body)?;
+        let request: AuditRequest = parse(QueryEndpoint::Audit, body)?;
         let ledger = self.ledger.read().expect("replica lock");
-        let (known_at_seq, known_at_time) = (request.known_at_seq, request.known_at_time.take());
-        let state = crate::answer::state(&ledger, StateRequest { known_at_seq, known_at_time })?;
-        request.known_at_seq = Some(state.seq);
-        Ok((crate::answer::audit(&ledger, request)?, state))
+        // One read lock: the state and the audit are of the same ledger,
+        // and the audit is asked exactly as /v1/audit asks it.
+        let known_at =
+            StateRequest { known_at_seq: request.known_at_seq, known_at_time: request.known_at_time.clone() };
+        let audit = crate::answer::audit(&ledger, request)?;
+        Ok((audit, crate::answer::state(&ledger, known_at)?))
     }
 
     /// `f` with this replica's copy of the ledger, read-locked: for the
