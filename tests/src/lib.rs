@@ -51,6 +51,25 @@ pub fn open_ledger(path: &std::path::Path) -> muster_ledger::Ledger {
     }
 }
 
+/// The audit's HTML report as `/v1/audit.html` serves it: the
+/// workbench's rendering, pinned to the ledger state the audit was asked
+/// at (its `known_at_seq`, or the head).
+pub fn audit_report(ledger: &muster_ledger::Ledger, audit: &muster_proto::answers::AuditOut) -> String {
+    let known_at = audit.known_at_seq.map_or(serde_json::json!({}), |seq| serde_json::json!({"known_at_seq": seq}));
+    let request = serde_json::from_value(known_at).expect("a state request");
+    let state = muster_query::answer::state(ledger, request).expect("the ledger's state");
+    muster_web::audit_document(audit, &state)
+}
+
+/// The text of the element with `id` in `html` (up to its first child
+/// tag), e.g. a figure of the audit report.
+pub fn text_of<'a>(html: &'a str, id: &str) -> Option<&'a str> {
+    let at = html.find(&format!(r#"id="{id}""#))?;
+    let text = &html[at..];
+    let text = &text[text.find('>')? + 1..];
+    Some(&text[..text.find('<')?])
+}
+
 /// Open and close tags balance (void and self-closing tags aside): enough
 /// to catch a report that would not parse.
 pub fn tags_balance(html: &str) -> Result<(), String> {

@@ -10,6 +10,7 @@ use crate::{Api, ApiError};
 use maud::{html, Markup};
 use muster_domain::Date;
 use muster_proto::answers::*;
+use muster_proto::limits;
 use muster_proto::requests::{AuditRequest, HistoryRequest};
 
 const ACCEPTED: &[&str] = &["scope", "from", "to", "known_at"];
@@ -303,19 +304,34 @@ fn subunits(here: &Here) -> Markup {
                 }
             }
         }
-        (super::unit::subunit_bars(&format!("Units right below the scope on {}, by posted strength with their sub-units (purple: office, green: front line)", a.from), &a.tree_from, &a.from, here.seq(), here.document))
-        (super::unit::subunit_bars(&format!("… and on {}", a.to), &a.tree_to, &a.to, here.seq(), here.document))
+        @for parent in bar_parents(a) {
+            (super::unit::subunit_bars(&format!("The sub-units of {parent} on {}, by posted strength with their own sub-units (purple: office, green: front line)", a.from), &a.tree_from, parent, &a.from, here.seq(), here.document))
+            (super::unit::subunit_bars(&format!("… and on {}", a.to), &a.tree_to, parent, &a.to, here.seq(), here.document))
+        }
+    }
+}
+
+/// Whose sub-units the charts draw: the units whose sub-units changed
+/// (NH-HQ's 32 → 9), or the scope's own when none did.
+fn bar_parents(a: &AuditOut) -> Vec<&str> {
+    if a.subunits.is_empty() {
+        a.tree_from.first().map(|root| root.unit.as_str()).into_iter().collect()
+    } else {
+        a.subunits.iter().take(limits::AUDIT_CHARTED_PARENTS_MAX).map(|s| s.unit.as_str()).collect()
     }
 }
 
 fn quotas(here: &Here) -> Markup {
     let a = here.audit;
     let table = |units: &[UnitQuotaOut], date: &str, id: &str| {
-        let listed: Vec<&UnitQuotaOut> = units.iter().filter(|u| u.quota.is_some()).collect();
+        let with_quota = units.iter().filter(|u| u.quota.is_some()).count();
+        let listed: Vec<&UnitQuotaOut> = units.iter().filter(|u| u.over_quota > 0 || u.vacancies > 0).collect();
         html! {
-            @if listed.is_empty() { p.muted { "No unit has a quota on " (date) "." } } @else {
+            @if with_quota == 0 { p.muted { "No unit has a quota on " (date) "." } }
+            @else if listed.is_empty() { p.muted { "On " (date) " all " (with_quota) " units with a quota are exactly at it." } }
+            @else {
                 table id=(id) {
-                    caption { "On " (date) }
+                    caption { "On " (date) ": " (listed.len()) " of the " (with_quota) " units with a quota are over it or have vacancies" }
                     tr { th { "Unit" } th { "Category" } th.num { "Quota" } th.num { "Posted" } th.num { "Over quota" } th.num { "Vacancies" } }
                     @for u in listed {
                         tr {

@@ -252,11 +252,10 @@ fn event_table(events: &[UnitEventOut]) -> Markup {
 /// Direct sub-units of the first node as labelled bars of their rolled
 /// posted strength (the audit's before/after picture); each links to the
 /// unit's page, or in a `document` to nothing outside it.
-pub fn subunit_bars(caption: &str, tree: &[TreeNodeOut], date: &str, seq: u64, document: bool) -> Markup {
-    let Some(root) = tree.first() else { return html! {} };
+pub fn subunit_bars(caption: &str, tree: &[TreeNodeOut], parent: &str, date: &str, seq: u64, document: bool) -> Markup {
     let rows: Vec<Bar> = tree
         .iter()
-        .filter(|n| n.depth == root.depth + 1)
+        .filter(|n| n.parent.as_deref() == Some(parent))
         .map(|n| Bar {
             label: format!("{} {}", n.name, n.unit),
             value: n.rolled_posted,
