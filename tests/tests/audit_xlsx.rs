@@ -171,6 +171,20 @@ fn check_filters(bytes: &[u8]) {
     }
 }
 
+/// The workbook names the ledger state it was computed at, in the
+/// Summary and in its properties, and its creation time is that state's
+/// recorded time: the same audit at the same state is the same bytes.
+fn check_state(bytes: &[u8], summary: &[Vec<Value>], state: &Value) {
+    let row = |figure: &str| summary.iter().find(|r| r[1] == json!(figure)).map(|r| r[2].clone());
+    assert_eq!(row("computed at entry"), Some(state["seq"].clone()));
+    assert_eq!(row("chain hash there"), Some(state["hash"].clone()));
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).expect("an XLSX is a zip");
+    let mut core = String::new();
+    zip.by_name("docProps/core.xml").expect("document properties").read_to_string(&mut core).unwrap();
+    let recorded = &state["recorded_at"].as_str().expect("a recorded time")[..19];
+    assert!(core.contains(&format!(">{recorded}Z</dcterms:created>")), "created at {recorded}: {core}");
+}
+
 /// The JSON answer of `/v1/audit?QUERY`.
 async fn audit_json(reform: &ReformStack, query: &str) -> Value {
     let response = download(&reform.url(&format!("/v1/audit?{query}"))).await;
@@ -195,11 +209,14 @@ async fn the_workbook_is_the_json_answer_sheet_by_sheet() {
         Some("attachment; filename=\"audit-NH-2013-01-01-2016-12-01.xlsx\"")
     );
     check_filters(&response.body);
-    let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(response.body)).expect("a workbook");
+    let mut workbook: Xlsx<_> =
+        calamine::open_workbook_from_rs(Cursor::new(response.body.clone())).expect("a workbook");
     assert_eq!(workbook.sheet_names(), SHEETS.map(String::from).to_vec());
 
     let summary = sheet_rows(&mut workbook, "Summary");
     check_summary(&summary, &audit);
+    let state = download(&reform.url(&format!("/v1/state?known_at_seq={}", reform.entries))).await;
+    check_state(&response.body, &summary, &serde_json::from_slice(&state.body).expect("JSON"));
     let moved_down = sheet_rows(&mut workbook, "Moved down");
     assert_eq!(moved_down, expected_moves(&audit["moved_down"]), "Moved down");
     let moves: BTreeSet<u64> = moved_down.iter().filter_map(|row| row[0].as_u64()).collect();

@@ -72,20 +72,21 @@ pub(crate) fn query(backend: &Backend, command: Command, format: Format, out: &m
         Command::Audit { from, to, scope, known_at: at, html, xlsx, moves } => {
             let KnownAt { mut known_at_seq, mut known_at_time } = known_at(at.as_deref());
             let (from, to) = (from.to_string(), to.to_string());
-            // The report says which ledger state it counts: pin it first,
-            // so that the figures and the state it names are one.
-            let state: Option<StateOut> = match html {
-                Some(_) => {
-                    Some(backend.ask(E::State, &StateRequest { known_at_seq, known_at_time: known_at_time.clone() })?)
-                }
-                None => None,
+            // The report and the workbook say which ledger state they
+            // count: pin it first, so that the figures and the state they
+            // name are one.
+            let state: Option<StateOut> = if html.is_some() || xlsx.is_some() {
+                Some(backend.ask(E::State, &StateRequest { known_at_seq, known_at_time: known_at_time.clone() })?)
+            } else {
+                None
             };
             if let Some(state) = &state {
                 (known_at_seq, known_at_time) = (Some(state.seq), None);
             }
             let audit: AuditOut =
                 backend.ask(E::Audit, &AuditRequest { from, to, scope, known_at_seq, known_at_time })?;
-            let files = AuditFiles { html: html.as_deref().zip(state.as_ref()), xlsx: xlsx.as_deref() };
+            let files =
+                AuditFiles { html: html.as_deref().zip(state.as_ref()), xlsx: xlsx.as_deref().zip(state.as_ref()) };
             print_audit(&audit, files, moves, format, out)?;
         }
         Command::Receipt { source, id } => {
@@ -105,10 +106,10 @@ pub(crate) fn query(backend: &Backend, command: Command, format: Format, out: &m
 }
 
 /// Where to write the audit's documents, beside its table: the HTML
-/// report with the ledger state it was computed at, and the workbook.
+/// report and the workbook, each with the ledger state it was computed at.
 struct AuditFiles<'a> {
     html: Option<(&'a std::path::Path, &'a StateOut)>,
-    xlsx: Option<&'a std::path::Path>,
+    xlsx: Option<(&'a std::path::Path, &'a StateOut)>,
 }
 
 /// The audit's table, then (if asked) its HTML report and its workbook.
@@ -125,8 +126,8 @@ fn print_audit(
     if let Some((path, state)) = files.html {
         write_file(path, muster_web::audit_document(audit, state).as_bytes(), "report")?;
     }
-    if let Some(path) = files.xlsx {
-        write_file(path, &muster_report::audit_xlsx(audit)?, "workbook")?;
+    if let Some((path, state)) = files.xlsx {
+        write_file(path, &muster_report::audit_xlsx(audit, state)?, "workbook")?;
     }
     Ok(())
 }

@@ -141,7 +141,7 @@ fn audit_document(replica: &Replica, document: AuditDocument, body: &[u8]) -> Re
         AuditDocument::Html => {
             Ok(("text/html; charset=utf-8", muster_web::audit_document(&audit, &state).into_bytes()))
         }
-        AuditDocument::Xlsx => muster_report::audit_xlsx(&audit).map(|xlsx| (XLSX, xlsx)),
+        AuditDocument::Xlsx => muster_report::audit_xlsx(&audit, &state).map(|xlsx| (XLSX, xlsx)),
     };
     let (content_type, bytes) = match made {
         Ok(made) => made,

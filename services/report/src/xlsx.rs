@@ -10,8 +10,8 @@
 //! percentage from zero) is an empty cell, never 0.
 
 use crate::ReportError;
-use muster_proto::answers::{AuditOut, MoveOut, TreeNodeOut, UnitQuotaOut};
-use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
+use muster_proto::answers::{AuditOut, MoveOut, StateOut, TreeNodeOut, UnitQuotaOut};
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 
 /// One cell's value.
 enum Cell {
@@ -78,10 +78,13 @@ struct Table {
 
 /// The workbook: `Summary`, `Moved down`, `Moved up`, `Round trips`,
 /// `Units on D1`, `Units on D2`, `Sub-units`, `Strength series`,
-/// `Tree D1`, `Tree D2`.
-pub fn audit_xlsx(a: &AuditOut) -> Result<Vec<u8>, ReportError> {
+/// `Tree D1`, `Tree D2`; `state` is the ledger state the audit was
+/// computed at (the Summary names it). The same audit at the same state
+/// is the same bytes: the workbook's creation time is the state's
+/// recorded time, not the clock's.
+pub fn audit_xlsx(a: &AuditOut, state: &StateOut) -> Result<Vec<u8>, ReportError> {
     let tables = [
-        summary(a),
+        summary(a, state),
         moves("Moved down", &a.moved_down),
         moves("Moved up", &a.moved_up),
         round_trips(a),
@@ -93,10 +96,28 @@ pub fn audit_xlsx(a: &AuditOut) -> Result<Vec<u8>, ReportError> {
         tree("Tree D2", &a.tree_to),
     ];
     let mut workbook = Workbook::new();
+    workbook.set_properties(&properties(a, state).map_err(|e| xlsx_error("the properties", &e))?);
     for table in &tables {
         write_table(workbook.add_worksheet(), table).map_err(|e| xlsx_error(table.name, &e))?;
     }
     workbook.save_to_buffer().map_err(|e| xlsx_error("the workbook", &e))
+}
+
+/// Title, the ledger state as a comment and as custom properties, and
+/// the state's recorded time as the creation time (the Unix epoch for an
+/// empty ledger, which has none).
+fn properties(a: &AuditOut, state: &StateOut) -> Result<DocProperties, XlsxError> {
+    let created = match &state.recorded_at {
+        Some(at) => ExcelDateTime::parse_from_str(at.get(..19).unwrap_or(at))?,
+        None => ExcelDateTime::from_ymd(1970, 1, 1)?,
+    };
+    let scope = a.scope.as_deref().unwrap_or("whole ledger");
+    Ok(DocProperties::new()
+        .set_title(format!("Front-line audit: {scope}, {} to {}", a.from, a.to))
+        .set_comment(format!("Computed from ledger entry {}, chain hash {}", state.seq, state.hash))
+        .set_custom_property("Ledger entry", state.seq.to_string().as_str())
+        .set_custom_property("Chain hash", state.hash.as_str())
+        .set_creation_datetime(&created))
 }
 
 fn xlsx_error(what: &str, e: &XlsxError) -> ReportError {
@@ -130,11 +151,15 @@ fn write_table(sheet: &mut Worksheet, table: &Table) -> Result<(), XlsxError> {
 
 /// Every figure of the audit, one a row, each with the field of the JSON
 /// answer it is (so it can be checked against `/v1/audit`).
-fn summary(a: &AuditOut) -> Table {
+fn summary(a: &AuditOut, state: &StateOut) -> Table {
     let mut rows: Vec<Vec<Cell>> = Vec::new();
     let mut row = |section: &str, figure: &str, value: Cell, field: &str| {
         rows.push(vec![section.into(), figure.into(), value, field.into()]);
     };
+    // The state is /v1/state's answer, not a field of the audit's.
+    row("ledger state", "computed at entry", state.seq.into(), "");
+    row("ledger state", "chain hash there", state.hash.as_str().into(), "");
+    row("ledger state", "recorded at", state.recorded_at.as_deref().unwrap_or("").into(), "");
     row("audit", "scope", a.scope.as_deref().unwrap_or("whole ledger").into(), "scope");
     row("audit", "from (D1)", a.from.as_str().into(), "from");
     row("audit", "to (D2)", a.to.as_str().into(), "to");
