@@ -67,12 +67,6 @@ pub const CORRECTION_EVENTS_MAX: usize = 2_000;
 /// checkpoints stream and one signature checked (~50 µs); the workbench
 /// shows the latest few.
 pub const CHECKPOINTS_LISTED_MAX: u32 = 20;
-/// How many units whose sub-units changed the workbench's audit draws as
-/// bar charts (each unit's sub-units on both days). Rationale: the reform
-/// has one (NH-HQ, 32 → 9); a whole-ledger audit of many organisations
-/// would otherwise draw a pair of charts per restructured unit, which the
-/// table above them already lists in full.
-pub const AUDIT_CHARTED_PARENTS_MAX: usize = 4;
 /// How long the ledger service waits for a batch to fill before it takes
 /// what has come. Rationale: under load batches fill at once; when quiet,
 /// an event waits at most this long for its receipt.

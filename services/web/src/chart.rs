@@ -81,7 +81,11 @@ fn time_ticks(from: Date, to: Date) -> Vec<Date> {
             k += every;
         }
     }
-    ticks.retain(|d| *d > from && *d <= to);
+    // None within a twelfth of the span of either end: the first and last
+    // days are labelled there, and a tick's label would run into them
+    // (or off the chart).
+    let margin = (span_days / 12).max(1);
+    ticks.retain(|d| d.day_number() >= from.day_number() + margin && d.day_number() + margin <= to.day_number());
     ticks
 }
 
@@ -168,6 +172,7 @@ pub fn bars(caption: &str, rows: &[Bar]) -> Markup {
     let bar_w = |v: u32| (WIDTH - label_w - 70.0) * f64::from(v) / f64::from(max);
     html! {
         figure.chart {
+            figcaption.note { (caption) }
             svg viewBox={"0 0 " (WIDTH) " " (height)} width="100%" role="img" aria-label=(caption) {
                 title { (caption) }
                 @for (i, row) in rows.iter().enumerate() {
@@ -180,7 +185,6 @@ pub fn bars(caption: &str, rows: &[Bar]) -> Markup {
                     }
                 }
             }
-            figcaption.note { (caption) }
         }
     }
 }
@@ -246,6 +250,7 @@ pub fn lineage(caption: &str, nodes: &[Node], edges: &[Edge]) -> Markup {
     let at = |i: usize| (10.0 + col_w * column[i] as f64, 10.0 + row_h * row[i] as f64);
     html! {
         figure.chart {
+            figcaption.note { (caption) }
             svg viewBox={"0 0 " (width) " " (height)} width=(width) role="img" aria-label=(caption) {
                 title { (caption) }
                 @for e in edges {
@@ -265,7 +270,6 @@ pub fn lineage(caption: &str, nodes: &[Node], edges: &[Edge]) -> Markup {
                     }
                 }
             }
-            figcaption.note { (caption) }
         }
     }
 }
@@ -303,6 +307,7 @@ pub fn timeline(caption: &str, from: Date, to: Date, home: &[Stretch], working: 
     };
     html! {
         figure.chart {
+            figcaption.note { (caption) }
             svg viewBox={"0 0 " (WIDTH) " 130"} width="100%" role="img" aria-label=(caption) {
                 title { (caption) }
                 text x="4" y="30" { "Home" }
@@ -313,7 +318,6 @@ pub fn timeline(caption: &str, from: Date, to: Date, home: &[Stretch], working: 
                 text x=(left) y="126" { (from) }
                 text x=(WIDTH - right) y="126" text-anchor="end" { (to) }
             }
-            figcaption.note { (caption) }
         }
     }
 }

@@ -10,7 +10,6 @@ use crate::{Api, ApiError};
 use maud::{html, Markup};
 use muster_domain::Date;
 use muster_proto::answers::*;
-use muster_proto::limits;
 use muster_proto::requests::{AuditRequest, HistoryRequest};
 
 const ACCEPTED: &[&str] = &["scope", "from", "to", "known_at"];
@@ -304,20 +303,22 @@ fn subunits(here: &Here) -> Markup {
                 }
             }
         }
-        @for parent in bar_parents(a) {
+        @if let Some(parent) = charted_parent(a) {
             (super::unit::subunit_bars(&format!("The sub-units of {parent} on {}, by posted strength with their own sub-units (purple: office, green: front line)", a.from), &a.tree_from, parent, &a.from, here.seq(), here.document))
             (super::unit::subunit_bars(&format!("… and on {}", a.to), &a.tree_to, parent, &a.to, here.seq(), here.document))
         }
     }
 }
 
-/// Whose sub-units the charts draw: the units whose sub-units changed
-/// (NH-HQ's 32 → 9), or the scope's own when none did.
-fn bar_parents(a: &AuditOut) -> Vec<&str> {
-    if a.subunits.is_empty() {
-        a.tree_from.first().map(|root| root.unit.as_str()).into_iter().collect()
-    } else {
-        a.subunits.iter().take(limits::AUDIT_CHARTED_PARENTS_MAX).map(|s| s.unit.as_str()).collect()
+/// Whose sub-units the charts draw: of the units whose sub-units
+/// changed, the one that changed most, the first of equals (NH-HQ's 32 internal units → 9,
+/// not a station's squad → 7 community offices: the table lists those);
+/// the scope itself when none did.
+fn charted_parent(a: &AuditOut) -> Option<&str> {
+    let change = |s: &&SubunitChangeOut| i64::from(s.to).abs_diff(i64::from(s.from));
+    match a.subunits.iter().rev().max_by_key(change) {
+        Some(most) => Some(most.unit.as_str()),
+        None => a.tree_from.first().map(|root| root.unit.as_str()),
     }
 }
 

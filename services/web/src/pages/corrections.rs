@@ -138,7 +138,7 @@ fn events(a: &CorrectionsOut) -> Markup {
                     tr id={"event-" (e.event.seq)} {
                         td.num { "#" (e.event.seq) }
                         td { (e.event.recorded_at) }
-                        td { (e.event.effective_date) }
+                        td.date { (e.event.effective_date) }
                         td {
                             (e.summary)
                             @if let Some(t) = &e.retracts { br; span.badge.retracted { "retracts #" (t.seq) } " " (t.effective_date) " " code { (t.source) "/" (t.id) } }

@@ -82,7 +82,7 @@ fn subtree<'t>(
 fn tree_list(nodes: &[TreeNodeOut], date: &str, seq: u64) -> Markup {
     let (roots, children) = children_of(nodes);
     html! {
-        div.head { (row_cells(None, "Unit", date, seq)) }
+        div.tree-head { (row_cells(None, "Unit", date, seq)) }
         ul #tree .tree role="tree" aria-label="Units" {
             @for i in roots { (item(nodes, &children, i, date, seq)) }
         }

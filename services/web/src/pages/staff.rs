@@ -83,7 +83,7 @@ fn table(history: &[HistoryEntryOut], seq: u64) -> Markup {
             tr { th { "Effective" } th { "Event" } th { "Order" } th { "Source / id" } th.num { "Entry" } th { "Recorded" } th { "Home after" } th { "Working after" } }
             @for h in history {
                 tr id={"event-" (h.seq)} {
-                    td { (h.date) }
+                    td.date { (h.date) }
                     td { (h.event.replace('_', " ")) @if !h.active { " " span.badge { "not active" } } }
                     td.order lang="zh-Hans" { @if let Some(o) = &h.order_ref { (o) } }
                     td { @if let (Some(s), Some(i)) = (&h.source, &h.id) { code { (s) "/" (i) } } }

@@ -158,7 +158,7 @@ fn series_chart(a: &Answers, from: Date, to: Date) -> Markup {
             tr { th { "From" } th { "Status" } th.num { "Posted" } th.num { "Working" } th.num { "Quota (own)" } }
             @for p in &a.series {
                 tr {
-                    td { (p.date) } td { (p.status.status.replace('_', " ")) } td.num { (p.posted) } td.num { (p.working) }
+                    td.date { (p.date) } td { (p.status.status.replace('_', " ")) } td.num { (p.posted) } td.num { (p.working) }
                     td.num { @if let Some(q) = p.quota { (q) } @else { "–" } }
                 }
             }
@@ -225,7 +225,7 @@ fn lineage(unit: &str, edges: &[LineageEdgeOut], date: &str, seq: u64) -> Markup
         table #lineage-table {
             tr { th { "Date" } th { "Event" } th { "From" } th { "Into" } th.num { "Entry" } }
             @for e in edges {
-                tr { td { (e.date) } td { (e.event.replace('_', " ")) } td { (unit_link(&e.from, None, date, seq)) } td { (unit_link(&e.to, None, date, seq)) } td.num { "#" (e.seq) } }
+                tr { td.date { (e.date) } td { (e.event.replace('_', " ")) } td { (unit_link(&e.from, None, date, seq)) } td { (unit_link(&e.to, None, date, seq)) } td.num { "#" (e.seq) } }
             }
         }
     }
@@ -237,7 +237,7 @@ fn event_table(events: &[UnitEventOut]) -> Markup {
             tr { th { "Effective" } th { "What" } th { "Order" } th { "Source / id" } th.num { "Entry" } th { "Recorded" } }
             @for e in events {
                 tr id={"event-" (e.event.seq)} class=[e.retracted_by.map(|_| "muted")] {
-                    td { (e.event.effective_date) }
+                    td.date { (e.event.effective_date) }
                     td { (e.summary) @if let Some(by) = e.retracted_by { " " span.badge.retracted { "retracted by entry #" (by) } } }
                     td lang="zh-Hans" { @if let Some(o) = &e.event.order_ref { (o) } }
                     td { code { (e.event.source) "/" (e.event.id) } }
