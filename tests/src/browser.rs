@@ -183,6 +183,18 @@ impl Browser {
         texts
     }
 
+    /// The attribute `name` of every element matching `selector`, as
+    /// written in the page (an `href` stays relative).
+    pub async fn attrs(&self, selector: &str, name: &str) -> Vec<String> {
+        let elements = self.client.find_all(Locator::Css(selector)).await.expect("find elements");
+        let mut values = Vec::with_capacity(elements.len());
+        for element in elements {
+            let value = element.attr(name).await.unwrap_or_else(|e| panic!("{name} of {selector:?}: {e}"));
+            values.push(value.unwrap_or_else(|| panic!("{selector:?} without {name}")));
+        }
+        values
+    }
+
     /// Follows the link whose text is exactly `text`, and waits for the
     /// page it opens.
     pub async fn click_link(&self, text: &str) {
@@ -219,6 +231,29 @@ impl Browser {
         self.client.execute(script, args).await.unwrap_or_else(|e| panic!("running {script:?}: {e}"))
     }
 
+    /// Lays the page out for `media` ("print", or "" for the screen
+    /// again), as Chromium does when it prints.
+    pub async fn emulate_media(&self, media: &str) {
+        let command = DevTools { command: "Emulation.setEmulatedMedia", params: json!({"media": media}) };
+        self.client.issue_cmd(command).await.unwrap_or_else(|e| panic!("emulating {media:?} media: {e}"));
+    }
+
+    /// The page printed to PDF (A4-ish defaults of WebDriver's Print Page).
+    pub async fn print(&self) -> Vec<u8> {
+        let config = fantoccini::wd::PrintConfiguration::default();
+        self.client.print(config).await.unwrap_or_else(|e| panic!("printing the page: {e}"))
+    }
+
+    /// Presses and releases `key`, as a keyboard does: it goes to
+    /// whatever has the focus.
+    pub async fn press(&self, key: fantoccini::key::Key) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let value: char = key.into();
+        let actions =
+            KeyActions::new("keyboard".to_owned()).then(KeyAction::Down { value }).then(KeyAction::Up { value });
+        self.client.perform_actions(actions).await.unwrap_or_else(|e| panic!("pressing {key:?}: {e}"));
+    }
+
     /// A PNG of the page as tall as its content (up to
     /// `SCREENSHOT_HEIGHT_MAX`), written to [`screenshots_dir`] as
     /// `NAME.png`; its path.
@@ -235,6 +270,24 @@ impl Browser {
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
         eprintln!("screenshot: {}", path.display());
         path
+    }
+}
+
+/// One of Chromium's DevTools commands, sent through chromedriver's
+/// `goog/cdp/execute` endpoint: for what WebDriver has no command for.
+#[derive(Debug)]
+struct DevTools {
+    command: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({"cmd": self.command, "params": self.params}).to_string()))
     }
 }
 

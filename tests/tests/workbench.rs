@@ -4,6 +4,7 @@
 //! the same question, and each page is screenshotted
 //! (`target/workbench-screenshots/`, or `$MUSTER_SCREENSHOTS`).
 
+use fantoccini::key::Key;
 use muster_tests::browser::Browser;
 use muster_tests::stack::ReformStack;
 use serde_json::{json, Value};
@@ -24,7 +25,7 @@ async fn the_index_page_lists_what_the_json_index_lists() {
     let browser = Browser::start().await;
     browser.goto(&reform.url("/")).await;
     assert_eq!(browser.title().await, "The staffing ledger · Muster");
-    browser.screenshot("home").await;
+    look_at(&browser, "home").await;
     browser.goto(&reform.url("/api")).await;
     assert_eq!(browser.title().await, "Muster query service");
     assert_eq!(browser.text("h1").await, "Muster query service");
@@ -49,7 +50,7 @@ async fn the_index_page_lists_what_the_json_index_lists() {
     let url = browser.client().current_url().await.expect("the URL");
     assert_eq!(url.path(), endpoints[0]["path"].as_str().unwrap());
     browser.goto(&reform.url("/api")).await;
-    browser.screenshot("api").await;
+    look_at(&browser, "api").await;
     browser.close().await;
     reform.stop().await;
 }
@@ -102,7 +103,7 @@ async fn chinese_unit_names_render_in_a_cjk_font() {
     // The check itself: two unassigned code points are drawn alike.
     let control = browser.execute(GLYPHS_DIFFER, vec![body, json!("\u{378}"), json!("\u{379}")]).await;
     assert_eq!(control, json!(false), "the glyph check tells missing glyphs apart: it cannot be trusted");
-    browser.screenshot("tree-2016-12-01").await;
+    look_at(&browser, "tree-2016-12-01").await;
     browser.close().await;
     reform.stop().await;
 }
@@ -132,6 +133,35 @@ async fn count(browser: &Browser, selector: &str) -> usize {
     n.as_u64().expect("a count") as usize
 }
 
+/// The controls of the page with no name a screen reader could say: no
+/// <label>, no aria-label, no text (buttons) or value (submit inputs).
+const UNLABELLED: &str = "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+        && !(e.tagName === 'BUTTON' && e.textContent.trim()) && !(e.type === 'submit' && e.value))
+    .map(e => e.outerHTML)";
+
+/// Screenshots the page and checks what a glance at it would: it shows
+/// something, fits the 1280 px window without scrolling sideways, and
+/// every control has a label.
+async fn look_at(browser: &Browser, name: &str) {
+    let png = browser.screenshot(name).await;
+    let bytes = std::fs::metadata(&png).expect("the screenshot").len();
+    // A blank 1280 px page is a PNG of a few kB; the lightest page here
+    // (an error) is ~40 kB.
+    assert!(bytes > 20_000, "{name}: a {bytes}-byte screenshot looks blank");
+    let wider = browser
+        .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth", vec![])
+        .await;
+    assert!(wider.as_i64().expect("pixels") <= 0, "{name}: {wider} px wider than the window");
+    assert_eq!(browser.execute(UNLABELLED, vec![]).await, json!([]), "{name}: controls without a label");
+}
+
+/// What has the keyboard's focus: its id, else its text.
+async fn focused(browser: &Browser) -> String {
+    let script = "const e = document.activeElement; return e.id || e.textContent.trim()";
+    browser.execute(script, vec![]).await.as_str().unwrap_or_default().to_owned()
+}
+
 /// Sets a form field's value (date fields take no typing in every locale)
 /// and submits its form as its button would.
 async fn submit_form(browser: &Browser, fields: &[(&str, &str)]) {
@@ -153,6 +183,8 @@ async fn an_auditor_answers_the_reform_questions_in_the_browser() {
     the_nanhu_office_has_32_internal_units_before_and_9_after(&reform, &browser).await;
     a_unit_shows_its_counts_roster_lineage_and_orders(&reform, &browser).await;
     the_audit_leads_from_89_to_the_orders(&reform, &browser).await;
+    the_keyboard_reaches_the_figures(&reform, &browser).await;
+    the_audit_prints(&reform, &browser).await;
     the_late_order_is_seen_as_reported_and_as_corrected(&reform, &browser).await;
     the_ledger_page_checks_the_chain(&reform, &browser).await;
     bad_input_shows_the_apis_error(&reform, &browser).await;
@@ -172,7 +204,7 @@ async fn the_nanhu_office_has_32_internal_units_before_and_9_after(reform: &Refo
         let posted = browser.text(r#"li[data-unit="NH"] .rolled-posted"#).await;
         let nh = tree.as_array().unwrap().iter().find(|n| n["unit"] == json!("NH")).unwrap();
         assert_eq!(posted, nh["rolled_posted"].to_string(), "{date}");
-        browser.screenshot(shot).await;
+        look_at(browser, shot).await;
     }
     // A step of the date redraws the tree on the next day.
     browser.click(r#"a[aria-label="One day later"]"#).await;
@@ -193,7 +225,14 @@ async fn a_unit_shows_its_counts_roster_lineage_and_orders(reform: &ReformStack,
     assert_eq!(count(browser, "#roster-table tr").await, roster.as_array().unwrap().len() + 1);
     let event_row = browser.text(&format!("#event-{seq}")).await;
     assert!(event_row.contains(&order), "the late order's reference on its unit's events: {event_row}");
-    browser.screenshot("unit").await;
+    look_at(browser, "unit").await;
+    // The date steps redraw the unit on the next day, at the same state.
+    browser.click(r#"a[aria-label="One day later"]"#).await;
+    let url = browser.client().current_url().await.expect("the page's URL");
+    assert!(url.as_str().contains("date=2016-02-01"), "{url}");
+    assert_eq!(page_seq(browser).await, k);
+    let next = api_json(reform, &format!("/v1/headcount?unit={unit}&date=2016-02-01&known_at_seq={k}")).await;
+    assert_eq!(browser.text("#posted").await, next["posted"].to_string());
 
     // The criminal investigation brigade, split twice: its lineage drawn,
     // each node a link to the unit.
@@ -209,7 +248,7 @@ async fn a_unit_shows_its_counts_roster_lineage_and_orders(reform: &ReformStack,
     units.dedup();
     assert_eq!(count(browser, "svg a.node").await, units.len());
     assert_eq!(count(browser, "#lineage-table tr").await, lineage.as_array().unwrap().len() + 1);
-    browser.screenshot("unit-lineage").await;
+    look_at(browser, "unit-lineage").await;
     let other = units.iter().find(|u| **u != "NH-CRIM").unwrap();
     browser.click(&format!(r#"svg a.node[href^="/unit/{other}"]"#)).await;
     assert!(browser.text("h1").await.contains(other), "the node leads to {other}");
@@ -225,7 +264,10 @@ async fn the_audit_leads_from_89_to_the_orders(reform: &ReformStack, browser: &B
     assert_eq!(audit["moved_down_at_front"], json!(89));
     assert_eq!(browser.text("#fig-paper").await, audit["paper_moves"].as_array().unwrap().len().to_string());
     assert!(browser.text("h1").await.contains("Nanhu"), "the bureau is named in the heading");
-    browser.screenshot("audit").await;
+    // The office's 32 internal units and the 9 they became, drawn.
+    let bars = "return [...document.querySelectorAll('#subunits ~ figure.chart')].map(f => f.querySelectorAll('svg a').length)";
+    assert_eq!(browser.execute(bars, vec![]).await, json!([32, 9]));
+    look_at(browser, "audit").await;
 
     browser.click("#moved-at-front").await;
     assert_eq!(browser.text("#member-count").await, "89");
@@ -241,13 +283,13 @@ async fn the_audit_leads_from_89_to_the_orders(reform: &ReformStack, browser: &B
     let row = browser.text(&format!(r#".members-table tr[data-staff="{staff}"]"#)).await;
     let order = first["events"][0]["order_ref"].as_str().expect("the reform's orders carry references");
     assert!(row.contains(order), "{staff}'s row names the order {order}: {row}");
-    browser.screenshot("audit-members").await;
+    look_at(browser, "audit-members").await;
 
     browser.click(&format!(r#".members-table tr[data-staff="{staff}"] a[data-staff]"#)).await;
     let history = api_json(reform, &format!("/v1/history?staff={staff}&known_at_seq={k}")).await;
     assert_eq!(count(browser, "#history-table tr").await, history.as_array().unwrap().len() + 1);
     assert!(browser.text("#history-table").await.contains(order));
-    browser.screenshot("staff").await;
+    look_at(browser, "staff").await;
 
     // Downloads of the same audit.
     let query = format!("scope=NH&from=2013-01-01&to=2016-12-01&known_at_seq={k}");
@@ -259,6 +301,70 @@ async fn the_audit_leads_from_89_to_the_orders(reform: &ReformStack, browser: &B
     let csv = muster_tests::browser::download(&reform.url(&format!("/v1/audit.csv?{query}"))).await;
     let moves = audit["moved_down"].as_array().unwrap().len() + audit["moved_up"].as_array().unwrap().len();
     assert_eq!(String::from_utf8(csv.body).unwrap().lines().count(), moves + 1);
+    // The workbook the page's link gives is the API's, byte for byte.
+    let xlsx = muster_tests::browser::download(&reform.url(&format!("/v1/audit.xlsx?{query}"))).await;
+    assert!(xlsx.body.starts_with(b"PK"), "an XLSX workbook is a zip");
+    browser.goto(&reform.url(&format!("/audit?scope=NH&from=2013-01-01&to=2016-12-01&known_at={k}"))).await;
+    let links = browser.attrs(".downloads a", "href").await;
+    assert_eq!(browser.attrs(".downloads a", "download").await.len(), links.len(), "each link downloads");
+    let mut types = Vec::new();
+    for link in &links {
+        let got = muster_tests::browser::download(&reform.url(link)).await;
+        assert_eq!(got.status, 200, "{link}");
+        let content_type = got.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone());
+        types.push(content_type.unwrap_or_default().split(';').next().unwrap_or_default().to_owned());
+        if link.starts_with("/v1/audit.xlsx") {
+            assert!(got.body == xlsx.body, "{link}: not the API's workbook");
+        }
+    }
+    let xlsx_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    assert_eq!(types, ["text/html", "text/csv", "application/json", xlsx_type], "{links:?}");
+}
+
+/// Tab from the top of the audit reaches "skip to content" first, then
+/// every figure; Enter on the 89 opens its members.
+async fn the_keyboard_reaches_the_figures(reform: &ReformStack, browser: &Browser) {
+    browser.goto(&reform.url("/audit?scope=NH&from=2013-01-01&to=2016-12-01")).await;
+    browser.press(Key::Tab).await;
+    assert_eq!(focused(browser).await, "Skip to content");
+    let mut stops = 1;
+    while focused(browser).await != "moved-at-front" {
+        assert!(stops < 100, "100 presses of Tab never reached the figure");
+        browser.press(Key::Tab).await;
+        stops += 1;
+    }
+    let outline = browser.execute("return getComputedStyle(document.activeElement).outlineStyle", vec![]).await;
+    assert_eq!(outline, json!("solid"), "the focus can be seen");
+    browser.press(Key::Enter).await;
+    assert_eq!(browser.text("#member-count").await, "89");
+}
+
+/// Printed, the audit keeps its figures and drops the navigation, the
+/// form and the download links; the PDF has its pages.
+async fn the_audit_prints(reform: &ReformStack, browser: &Browser) {
+    browser.goto(&reform.url("/audit?scope=NH&from=2013-01-01&to=2016-12-01")).await;
+    let display = "return arguments[0].map(s => { const e = document.querySelector(s); return e ? getComputedStyle(e).display : 'missing' })";
+    let hidden = json!(["header.top", "main form", ".downloads", ".skip"]);
+    let shown = json!([".state", "#moved-at-front", "#subunits-table", "svg"]);
+    browser.emulate_media("print").await;
+    let printed =
+        (browser.execute(display, vec![hidden.clone()]).await, browser.execute(display, vec![shown.clone()]).await);
+    browser.emulate_media("").await;
+    assert_eq!(printed.0, json!(["none", "none", "none", "none"]), "{hidden} in print");
+    assert!(
+        printed.1.as_array().unwrap().iter().all(|d| d != "none" && d != "missing"),
+        "{shown} in print: {}",
+        printed.1
+    );
+    let pdf = browser.print().await;
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+    let pages = pdf
+        .windows(b"/Type /Page".len() + 1)
+        .filter(|w| w.starts_with(b"/Type /Page") && w[w.len() - 1] != b's')
+        .count();
+    assert!((2..=40).contains(&pages), "the audit prints on {pages} pages");
+    let dir = muster_tests::browser::screenshots_dir();
+    std::fs::write(dir.join("audit.pdf"), &pdf).expect("writing the printed audit");
 }
 
 async fn the_late_order_is_seen_as_reported_and_as_corrected(reform: &ReformStack, browser: &Browser) {
@@ -277,7 +383,7 @@ async fn the_late_order_is_seen_as_reported_and_as_corrected(reform: &ReformStac
     .await;
     let listed = api["units"].as_array().unwrap().iter().find(|u| u["unit"] == json!(unit)).unwrap();
     assert_eq!((listed["reported"]["posted"].clone(), listed["corrected"]["posted"].clone()), (json!(18), json!(19)));
-    browser.screenshot("corrections").await;
+    look_at(browser, "corrections").await;
 }
 
 async fn the_ledger_page_checks_the_chain(reform: &ReformStack, browser: &Browser) {
@@ -292,7 +398,7 @@ async fn the_ledger_page_checks_the_chain(reform: &ReformStack, browser: &Browse
         count(browser, "#checkpoints-table tr").await,
         checkpoints.as_array().unwrap().len() + usize::from(!checkpoints.as_array().unwrap().is_empty())
     );
-    browser.screenshot("ledger").await;
+    look_at(browser, "ledger").await;
 }
 
 async fn bad_input_shows_the_apis_error(reform: &ReformStack, browser: &Browser) {
@@ -313,5 +419,5 @@ async fn bad_input_shows_the_apis_error(reform: &ReformStack, browser: &Browser)
         let shown = muster_tests::browser::download(&reform.url(page)).await;
         assert_eq!(shown.status, status, "{page} has the API's status");
     }
-    browser.screenshot("error").await;
+    look_at(browser, "error").await;
 }
