@@ -252,6 +252,26 @@ async fn a_unit_shows_its_counts_roster_lineage_and_orders(reform: &ReformStack,
     let other = units.iter().find(|u| **u != "NH-CRIM").unwrap();
     browser.click(&format!(r#"svg a.node[href^="/unit/{other}"]"#)).await;
     assert!(browser.text("h1").await.contains(other), "the node leads to {other}");
+
+    // DOMAIN.md's question, after the unit is gone: how many people did
+    // the former legal affairs brigade have on 2015-06-30, and where did
+    // they go (its lineage, each successor a node)?
+    browser.goto(&reform.url("/unit/NH-LEGAL?date=2015-06-30")).await;
+    let k = page_seq(browser).await;
+    let then = api_json(reform, &format!("/v1/headcount?unit=NH-LEGAL&date=2015-06-30&known_at_seq={k}")).await;
+    assert_eq!(browser.text("#posted").await, then["posted"].to_string());
+    let lineage = api_json(reform, &format!("/v1/lineage?unit=NH-LEGAL&known_at_seq={k}")).await;
+    let successors: Vec<&str> = lineage
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["from"] == json!("NH-LEGAL"))
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert!(!successors.is_empty(), "the brigade went somewhere: {lineage}");
+    for to in successors {
+        assert_eq!(count(browser, &format!(r#"svg a.node[href^="/unit/{to}?"]"#)).await, 1, "{to} drawn");
+    }
 }
 
 async fn the_audit_leads_from_89_to_the_orders(reform: &ReformStack, browser: &Browser) {
@@ -303,7 +323,11 @@ async fn the_audit_leads_from_89_to_the_orders(reform: &ReformStack, browser: &B
     assert_eq!(String::from_utf8(csv.body).unwrap().lines().count(), moves + 1);
     // The workbook the page's link gives is the API's, byte for byte.
     let xlsx = muster_tests::browser::download(&reform.url(&format!("/v1/audit.xlsx?{query}"))).await;
-    assert!(xlsx.body.starts_with(b"PK"), "an XLSX workbook is a zip");
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx.body.clone())).expect("the workbook opens");
+    let summary = calamine::Reader::worksheet_range(&mut workbook, "Summary").expect("a Summary sheet");
+    let at_front = summary.rows().find(|row| row[3] == calamine::Data::String("moved_down_at_front".into()));
+    assert_eq!(at_front.map(|row| row[2].clone()), Some(calamine::Data::Float(89.0)), "the workbook's 89");
     browser.goto(&reform.url(&format!("/audit?scope=NH&from=2013-01-01&to=2016-12-01&known_at={k}"))).await;
     let links = browser.attrs(".downloads a", "href").await;
     assert_eq!(browser.attrs(".downloads a", "download").await.len(), links.len(), "each link downloads");
