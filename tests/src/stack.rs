@@ -6,6 +6,7 @@ use crate::nats::NatsServer;
 use muster_bus::Topology;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -409,13 +410,29 @@ pub struct ReformStack {
     pub addr: std::net::SocketAddr,
     /// How many entries the ledger holds (one per event).
     pub entries: u64,
+    /// The ledger's checkpoint key (hex), which signed at least
+    /// [`REFORM_CHECKPOINTS`] checkpoints before `start` returned.
+    pub public_key: String,
 }
+
+/// The reform stack's ledger signs a checkpoint every this many entries…
+const REFORM_CHECKPOINT_EVERY: u64 = 500;
+/// … so its 1,777 entries have at least this many signed checkpoints.
+pub const REFORM_CHECKPOINTS: usize = 3;
 
 impl ReformStack {
     /// Starts it all and publishes the scenario.
     pub async fn start() -> ReformStack {
         let stack = Stack::new();
-        let ledger = stack.start_ledger();
+        let (signer, secret) = muster_ledger::checkpoint::Signer::generate().expect("a signing key");
+        let key_file = stack.dir.path().join("ledger.key");
+        std::fs::write(&key_file, format!("{secret}\n")).expect("writing the key file");
+        let args = muster_ledger_service::Args {
+            signing_key: Some(key_file),
+            checkpoint_every: REFORM_CHECKPOINT_EVERY,
+            ..stack.ledger_args()
+        };
+        let ledger = stack.start_ledger_with(args);
         stack.wait_for_streams().await;
         let (query, addr) = stack.start_query("a").await;
         let events = crate::outgoing_from_jsonl(std::path::Path::new(REFORM_EVENTS), None).expect("reform events");
@@ -432,7 +449,12 @@ impl ReformStack {
             assert!(accepted, "the reform's events are all accepted: {outcome:?}");
         }
         crate::http::caught_up(addr, entries).await;
-        ReformStack { stack, ledger, query, addr, entries }
+        crate::wait::eventually(Duration::from_secs(60), "the reform's signed checkpoints", || async {
+            let (_, listed) = crate::http::http_get(addr, "/v1/checkpoints").await;
+            (listed.as_array().map_or(0, Vec::len) >= REFORM_CHECKPOINTS).then_some(())
+        })
+        .await;
+        ReformStack { stack, ledger, query, addr, entries, public_key: signer.public_key() }
     }
 
     /// `http://ADDR/PATH` of the replica (`path` starts with `/`).

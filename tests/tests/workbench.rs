@@ -417,11 +417,18 @@ async fn the_ledger_page_checks_the_chain(reform: &ReformStack, browser: &Browse
     browser.click("#verify-link").await;
     let verified = browser.text("#verify-result").await;
     assert!(verified.starts_with(&format!("Whole: {} entries", reform.entries)), "{verified}");
+    // The ledger's signed checkpoints, each checked by this replica: the
+    // key is the ledger's, and each head is the chain this replica holds.
     let checkpoints = api_json(reform, "/v1/checkpoints").await;
-    assert_eq!(
-        count(browser, "#checkpoints-table tr").await,
-        checkpoints.as_array().unwrap().len() + usize::from(!checkpoints.as_array().unwrap().is_empty())
-    );
+    let checkpoints = checkpoints.as_array().unwrap();
+    assert!(checkpoints.len() >= muster_tests::stack::REFORM_CHECKPOINTS, "{checkpoints:?}");
+    for c in checkpoints {
+        assert_eq!((&c["signature_ok"], &c["matches_replica"]), (&json!(true), &json!(true)), "{c}");
+        assert_eq!(c["public_key"], json!(reform.public_key), "{c}");
+    }
+    assert_eq!(count(browser, "#checkpoints-table tr").await, checkpoints.len() + 1);
+    let shown = browser.texts("#checkpoints-table td:nth-child(4)").await;
+    assert_eq!(shown, vec!["valid"; checkpoints.len()], "every signature shown as checked");
     look_at(browser, "ledger").await;
 }
 
