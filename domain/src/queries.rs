@@ -323,7 +323,14 @@ impl Timeline {
         let mut points: Vec<SeriesPoint> = Vec::new();
         for date in candidates {
             let answer = self.headcount(unit, date, known_at, rolled_up);
-            let quota = self.unit_ids.get(unit.as_str()).and_then(|u| self.unit_on(u, date, known_at).1?.quota);
+            // A quota is an active unit's: a closed unit keeps none, even
+            // one set the day it closed.
+            let quota = match answer.status {
+                UnitStatus::Active => {
+                    self.unit_ids.get(unit.as_str()).and_then(|u| self.unit_on(u, date, known_at).1?.quota)
+                }
+                _ => None,
+            };
             let point =
                 SeriesPoint { date, status: answer.status, posted: answer.posted, working: answer.working, quota };
             let same = points.last().is_some_and(|last| {

@@ -95,6 +95,17 @@ fn unit_dissolved_closes_an_empty_unit() {
     assert_eq!(status, UnitStatus::Closed { on: date("2015-02-01") });
 }
 
+#[test]
+fn a_quota_is_in_a_units_series_while_it_is_active_only() {
+    let mut l = small_bureau();
+    l.when("2015-02-01", quota("U2", 3)).then_accepted();
+    l.when("2015-02-01", dissolve("U2")).then_accepted();
+    let series = l.ledger.timeline().series(&UnitId::from("U2"), date("2015-01-31"), date("2015-02-02"), None, false);
+    let quotas: Vec<_> = series.iter().map(|p| (p.date, p.quota)).collect();
+    // Set and closed the same day: the closed unit shows no quota.
+    assert_eq!(quotas, [(date("2015-01-31"), None), (date("2015-02-01"), None)]);
+}
+
 // ---- staff events ----
 
 #[test]
