@@ -22,6 +22,7 @@
 pub mod checkpoint;
 mod error;
 pub mod export;
+pub mod merkle;
 mod record;
 mod replicate;
 mod store;

@@ -1,0 +1,302 @@
+//! The ledger's Merkle tree (muster_ledger::merkle) against the published
+//! RFC 6962/9162 vectors, and its generators against its verifiers and a
+//! naive recursive MTH on random trees.
+//!
+//! Vectors: the reference tree of 8 leaves shared by
+//! google/certificate-transparency `cpp/merkletree/merkle_tree_test.cc`
+//! and transparency-dev/merkle `testonly/constants.go` (roots, stored
+//! subtree hashes) and `testonly/reference_test.go` (inclusion and
+//! consistency proofs).
+
+use muster_ledger::merkle::{self, Hash, Node, Nodes, ProofError, ProofRequestError};
+use muster_proto::hex::{unhex, unhex_vec};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+/// A tree in memory: the stored subtrees, as the ledger stores them.
+#[derive(Default)]
+struct Tree {
+    nodes: BTreeMap<Node, Hash>,
+    size: u64,
+    reads: usize,
+}
+
+#[derive(Debug, PartialEq)]
+struct Missing(Node);
+
+impl Nodes for Tree {
+    type Error = Missing;
+    fn node(&mut self, node: Node) -> Result<Hash, Missing> {
+        self.reads += 1;
+        self.nodes.get(&node).copied().ok_or(Missing(node))
+    }
+}
+
+impl Tree {
+    fn of(leaves: &[Vec<u8>]) -> Tree {
+        let mut tree = Tree::default();
+        for leaf in leaves {
+            tree.append(leaf);
+        }
+        tree
+    }
+
+    fn append(&mut self, data: &[u8]) {
+        let stored = merkle::appended(self.size, merkle::leaf_hash(data), self).unwrap();
+        self.nodes.extend(stored);
+        self.size += 1;
+    }
+
+    fn root(&mut self, size: u64) -> Hash {
+        merkle::root(size, self).unwrap()
+    }
+
+    fn inclusion(&mut self, index: u64, size: u64) -> Vec<Hash> {
+        merkle::inclusion_proof(index, size, self).unwrap().unwrap()
+    }
+
+    fn consistency(&mut self, from: u64, to: u64) -> Vec<Hash> {
+        merkle::consistency_proof(from, to, self).unwrap().unwrap()
+    }
+}
+
+fn h(text: &str) -> Hash {
+    unhex(text).expect("32 bytes in hex")
+}
+
+fn hashes(texts: &[&str]) -> Vec<Hash> {
+    texts.iter().map(|t| h(t)).collect()
+}
+
+/// The reference tree's leaves: "", 00, 10, 2021, 3031, 40414243, …
+fn reference_leaves() -> Vec<Vec<u8>> {
+    ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]
+        .iter()
+        .map(|t| unhex_vec(t).expect("hex"))
+        .collect()
+}
+
+const ROOTS: [&str; 9] = [
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+];
+
+#[test]
+fn the_reference_tree_has_the_published_roots_at_every_size() {
+    let mut tree = Tree::of(&reference_leaves());
+    for (size, root) in ROOTS.iter().enumerate() {
+        assert_eq!(tree.root(size as u64), h(root), "size {size}");
+    }
+}
+
+#[test]
+fn the_reference_tree_stores_the_published_complete_subtrees() {
+    let tree = Tree::of(&reference_leaves());
+    let published = [
+        (0, 0, "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"),
+        (0, 1, "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7"),
+        (0, 2, "0298d122906dcfc10892cb53a73992fc5b9f493ea4c9badb27b791b4127a7fe7"),
+        (0, 3, "07506a85fd9dd2f120eb694f86011e5bb4662e5c415a62917033d4a9624487e7"),
+        (0, 4, "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"),
+        (0, 5, "4271a26be0d8a84f0bd54c8c302e7cb3a3b5d1fa6780a40bcce2873477dab658"),
+        (0, 6, "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f"),
+        (0, 7, "46f6ffadd3d06a09ff3c5860d2755c8b9819db7df44251788c7d8e3180de8eb1"),
+        (1, 0, "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"),
+        (1, 1, "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e"),
+        (1, 2, "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a"),
+        (1, 3, "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"),
+        (2, 0, "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"),
+        (2, 1, "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"),
+        (3, 0, "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"),
+    ];
+    let expected: BTreeMap<Node, Hash> =
+        published.iter().map(|(level, index, hash)| (Node { level: *level, index: *index }, h(hash))).collect();
+    assert_eq!(tree.nodes, expected);
+}
+
+#[test]
+fn the_published_inclusion_proofs_are_given_and_verify() {
+    let leaves = reference_leaves();
+    let mut tree = Tree::of(&leaves);
+    let cases: [(u64, u64, &[&str]); 7] = [
+        (0, 1, &[]),
+        (0, 2, &["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7"]),
+        (1, 2, &["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"]),
+        (2, 3, &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
+        (
+            1,
+            5,
+            &[
+                "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            ],
+        ),
+        (
+            0,
+            8,
+            &[
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ],
+        ),
+        (
+            5,
+            8,
+            &[
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ],
+        ),
+    ];
+    for (index, size, proof) in cases {
+        let proof = hashes(proof);
+        assert_eq!(tree.inclusion(index, size), proof, "leaf {index} of {size}");
+        let leaf = merkle::leaf_hash(&leaves[index as usize]);
+        assert_eq!(merkle::verify_inclusion(index, size, &leaf, &proof, &h(ROOTS[size as usize])), Ok(()));
+    }
+}
+
+#[test]
+fn the_published_consistency_proofs_are_given_and_verify() {
+    let mut tree = Tree::of(&reference_leaves());
+    let cases: [(u64, u64, &[&str]); 5] = [
+        (1, 1, &[]),
+        (
+            1,
+            8,
+            &[
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ],
+        ),
+        (
+            2,
+            5,
+            &[
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            ],
+        ),
+        (
+            6,
+            8,
+            &[
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ],
+        ),
+        (
+            6,
+            7,
+            &[
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ],
+        ),
+    ];
+    for (from, to, proof) in cases {
+        let proof = hashes(proof);
+        assert_eq!(tree.consistency(from, to), proof, "{from} → {to}");
+        let (old, new) = (h(ROOTS[from as usize]), h(ROOTS[to as usize]));
+        assert_eq!(merkle::verify_consistency(from, to, &old, &new, &proof), Ok(()), "{from} → {to}");
+    }
+}
+
+#[test]
+fn proofs_are_refused_for_leaves_and_sizes_outside_the_tree() {
+    let mut tree = Tree::of(&reference_leaves());
+    assert_eq!(merkle::inclusion_proof(8, 8, &mut tree), Ok(Err(ProofRequestError::LeafOutside { index: 8, size: 8 })));
+    assert_eq!(merkle::consistency_proof(0, 8, &mut tree), Ok(Err(ProofRequestError::Sizes { from: 0, to: 8 })));
+    assert_eq!(merkle::consistency_proof(5, 4, &mut tree), Ok(Err(ProofRequestError::Sizes { from: 5, to: 4 })));
+    // A tree larger than the one stored is not made up: the missing node is named.
+    assert_eq!(merkle::root(9, &mut tree), Err(Missing(Node { level: 0, index: 8 })));
+    let leaf = merkle::leaf_hash(b"");
+    assert_eq!(merkle::verify_inclusion(8, 8, &leaf, &[], &leaf), Err(ProofError::Sizes));
+    assert_eq!(merkle::verify_consistency(0, 0, &leaf, &leaf, &[]), Err(ProofError::Sizes));
+}
+
+/// MTH as RFC 9162 defines it, from the leaves, recursively.
+fn naive_root(leaves: &[Vec<u8>]) -> Hash {
+    match leaves.len() {
+        0 => merkle::empty_root(),
+        1 => merkle::leaf_hash(&leaves[0]),
+        n => {
+            let k = 1 << (usize::BITS - 1 - (n - 1).leading_zeros());
+            merkle::node_hash(&naive_root(&leaves[..k]), &naive_root(&leaves[k..]))
+        }
+    }
+}
+
+/// Flips bit `bit` of one of `hashes`, chosen by `pick`.
+fn flip(hashes: &mut [Hash], pick: usize, bit: usize) {
+    let at = pick % hashes.len();
+    hashes[at][bit / 8 % 32] ^= 1 << (bit % 8);
+}
+
+fn tree_and_sizes() -> impl Strategy<Value = (Vec<Vec<u8>>, u64, u64)> {
+    prop::collection::vec(prop::collection::vec(any::<u8>(), 0..8), 1..300).prop_flat_map(|leaves| {
+        let n = leaves.len() as u64;
+        (Just(leaves), 1..=n).prop_flat_map(|(leaves, to)| (Just(leaves), 1..=to, Just(to)))
+    })
+}
+
+proptest! {
+    /// For random trees and sizes m ≤ n: the root at every size is the
+    /// naive MTH; every inclusion and consistency proof verifies, at most
+    /// ~2·log2(n) stored hashes read; and a single flipped bit in the
+    /// leaf, the proof or a root makes it fail.
+    #[test]
+    fn every_proof_verifies_and_every_flipped_bit_fails(
+        (leaves, m, n) in tree_and_sizes(),
+        pick in any::<usize>(),
+        bit in 0usize..256,
+    ) {
+        let mut tree = Tree::of(&leaves);
+        let root_n = tree.root(n);
+        prop_assert_eq!(root_n, naive_root(&leaves[..n as usize]));
+        let root_m = tree.root(m);
+        let log = 64 - u64::from(n.leading_zeros()) as usize;
+
+        let index = m - 1;
+        let leaf = merkle::leaf_hash(&leaves[index as usize]);
+        tree.reads = 0;
+        let mut proof = tree.inclusion(index, n);
+        prop_assert!(tree.reads <= 2 * log + 2, "{} reads for an inclusion proof in {}", tree.reads, n);
+        prop_assert_eq!(merkle::verify_inclusion(index, n, &leaf, &proof, &root_n), Ok(()));
+        let mut bad_leaf = [leaf];
+        flip(&mut bad_leaf, 0, bit);
+        prop_assert!(merkle::verify_inclusion(index, n, &bad_leaf[0], &proof, &root_n).is_err());
+        let mut bad_root = [root_n];
+        flip(&mut bad_root, 0, bit);
+        prop_assert!(merkle::verify_inclusion(index, n, &leaf, &proof, &bad_root[0]).is_err());
+        if !proof.is_empty() {
+            flip(&mut proof, pick, bit);
+            prop_assert!(merkle::verify_inclusion(index, n, &leaf, &proof, &root_n).is_err());
+        }
+
+        tree.reads = 0;
+        let mut proof = tree.consistency(m, n);
+        prop_assert!(tree.reads <= 3 * log + 2, "{} reads for a consistency proof {} → {}", tree.reads, m, n);
+        prop_assert_eq!(merkle::verify_consistency(m, n, &root_m, &root_n, &proof), Ok(()));
+        let mut bad = [root_m, root_n];
+        flip(&mut bad, pick, bit);
+        prop_assert!(merkle::verify_consistency(m, n, &bad[0], &bad[1], &proof).is_err());
+        if !proof.is_empty() {
+            flip(&mut proof, pick, bit);
+            prop_assert!(merkle::verify_consistency(m, n, &root_m, &root_n, &proof).is_err());
+        }
+    }
+}
