@@ -228,26 +228,8 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root
     if index >= size {
         return Err(ProofError::Sizes);
     }
-    let (mut f, mut s, mut r) = (index, size - 1, *leaf);
-    for p in proof {
-        if s == 0 {
-            return Err(ProofError::Length);
-        }
-        if f & 1 == 1 || f == s {
-            r = node_hash(p, &r);
-            while f & 1 == 0 && f != 0 {
-                f >>= 1;
-                s >>= 1;
-            }
-        } else {
-            r = node_hash(&r, p);
-        }
-        f >>= 1;
-        s >>= 1;
-    }
-    if s != 0 {
-        return Err(ProofError::Length);
-    }
+    let mut r = *leaf;
+    climb(index, size - 1, proof, |p, from_left| r = if from_left { node_hash(p, &r) } else { node_hash(&r, p) })?;
     if r != *root {
         return Err(ProofError::Mismatch);
     }
@@ -284,28 +266,43 @@ pub fn verify_consistency(
         s >>= 1;
     }
     let (mut fr, mut sr) = (*first, *first);
-    for c in rest {
+    climb(f, s, rest, |c, from_left| {
+        if from_left {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+        } else {
+            sr = node_hash(&sr, c);
+        }
+    })?;
+    if fr != *from_root || sr != *to_root {
+        return Err(ProofError::Mismatch);
+    }
+    Ok(())
+}
+
+/// The RFC verifiers' walk up the tree: `f` is the node's position and
+/// `s` the last position at its level; each proof hash joins from the
+/// left (`join(hash, true)`) or the right. The proof must end exactly at
+/// the root (`s` reaches 0 with the last hash).
+fn climb(mut f: u64, mut s: u64, proof: &[Hash], mut join: impl FnMut(&Hash, bool)) -> Result<(), ProofError> {
+    for p in proof {
         if s == 0 {
             return Err(ProofError::Length);
         }
         if f & 1 == 1 || f == s {
-            fr = node_hash(c, &fr);
-            sr = node_hash(c, &sr);
+            join(p, true);
             while f & 1 == 0 && f != 0 {
                 f >>= 1;
                 s >>= 1;
             }
         } else {
-            sr = node_hash(&sr, c);
+            join(p, false);
         }
         f >>= 1;
         s >>= 1;
     }
     if s != 0 {
         return Err(ProofError::Length);
-    }
-    if fr != *from_root || sr != *to_root {
-        return Err(ProofError::Mismatch);
     }
     Ok(())
 }
