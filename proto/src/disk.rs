@@ -1,7 +1,7 @@
 //! The ledger's sled keyspace and its block framing: a disk format, so it
 //! lives here.
 //!
-//! One tree, three keys. Rationale: one tree lets a batch's blocks, the
+//! One tree, four kinds of keys. Rationale: one tree lets a batch's blocks, the
 //! head and the intake cursor go to disk in one atomic `apply_batch`,
 //! without sled's multi-tree transactions.
 //!
@@ -14,6 +14,12 @@
 //! - `C` → a cursor: the last position in the stream the ledger reads
 //!   (the intake for the ledger, the feed for a replica), written with
 //!   the batch that read up to it.
+//! - `M` level (u8) index (u64 big-endian) → the 32-byte hash of a
+//!   complete subtree of the Merkle tree over the entries (RFC 9162; leaf
+//!   `i` is entry `i + 1`, its data the entry's chain hash), for levels
+//!   from [`MERKLE_LEVEL_STORED_MIN`] up, written with the batch whose
+//!   entries complete it. Append-only. Lower subtrees are hashed from the
+//!   entries' chain hashes when asked for.
 //!
 //! Why blocks and not one sled item per entry: sled keeps at most 16 items
 //! in a leaf and rewrites a leaf on every change, so an item per entry cost
@@ -42,6 +48,25 @@ pub const HEAD_KEY: &[u8] = b"H";
 /// in nanoseconds (0: unknown), both u64 big-endian (stores written
 /// before the time was kept hold the sequence alone).
 pub const CURSOR_KEY: &[u8] = b"C";
+/// Prefix of Merkle subtree keys.
+pub const MERKLE_PREFIX: u8 = b'M';
+/// The lowest level of the Merkle tree that is stored: one subtree of
+/// 2^8 = 256 entries. Rationale: sled rewrites a leaf of up to 16 items on
+/// every change (see above), so storing every subtree (about two per
+/// entry) would cost more than the entries; from level 8 up it is one
+/// item per 128 entries (78k at 10M entries, ~3 MB), and a lower subtree
+/// is at most 256 chain hashes read from one or two blocks.
+pub const MERKLE_LEVEL_STORED_MIN: u8 = 8;
+
+/// Key of the stored subtree (`level`, `index`): leaves
+/// `index·2^level .. (index+1)·2^level`.
+pub fn merkle_key(level: u8, index: u64) -> [u8; 10] {
+    let mut key = [MERKLE_PREFIX; 10];
+    key[1] = level;
+    key[2..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
 /// The first byte of every block.
 pub const BLOCK_VERSION: u8 = 1;
 pub use crate::limits::{BLOCK_BYTES_TARGET, BLOCK_ENTRIES_MAX};

@@ -67,6 +67,10 @@ pub const CORRECTION_EVENTS_MAX: usize = 2_000;
 /// checkpoints stream and one signature checked (~50 µs); the workbench
 /// shows the latest few.
 pub const CHECKPOINTS_LISTED_MAX: u32 = 20;
+/// Stored Merkle subtrees written per sled batch when a ledger from
+/// before the tree gets them on open. Rationale: one per 128 entries, so
+/// 10M entries need 78k; 4096 keeps each batch ~170 kB.
+pub const MERKLE_SUBTREES_PER_WRITE_MAX: usize = 4096;
 /// How long the ledger service waits for a batch to fill before it takes
 /// what has come. Rationale: under load batches fill at once; when quiet,
 /// an event waits at most this long for its receipt.

@@ -61,12 +61,24 @@ impl TestLedger {
 
     /// Closes and reopens the ledger from disk.
     pub fn reopen(&mut self) {
-        let path = self.dir.path().join("ledger");
+        self.reopen_with(|| {});
+    }
+
+    /// Closes the ledger, runs `meanwhile` (on its directory, say), and
+    /// reopens it.
+    pub fn reopen_with(&mut self, meanwhile: impl FnOnce()) {
+        self.close_with(meanwhile);
+        self.ledger = crate::open_ledger(&self.dir.path().join("ledger"));
+    }
+
+    /// Closes the ledger (an empty one stands in for it) and runs
+    /// `meanwhile`.
+    pub fn close_with(&mut self, meanwhile: impl FnOnce()) {
         let placeholder = tempfile::tempdir().expect("temp dir");
         let old =
             std::mem::replace(&mut self.ledger, Ledger::open(&LedgerConfig::new(placeholder.path())).expect("open"));
         drop(old);
-        self.ledger = crate::open_ledger(&path);
+        meanwhile();
     }
 
     /// An event on `day` under the next id.

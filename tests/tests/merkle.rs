@@ -210,7 +210,7 @@ fn tree_and_sizes() -> impl Strategy<Value = (Vec<Vec<u8>>, u64, u64)> {
 
 proptest! {
     /// For random trees and sizes m ≤ n: the root at every size is the
-    /// naive MTH; every inclusion and consistency proof verifies, at most
+    /// naive MTH, from the stored subtrees and from the right edge; every inclusion and consistency proof verifies, at most
     /// ~2·log2(n) stored hashes read; and a single flipped bit in the
     /// leaf, the proof or a root makes it fail.
     #[test]
@@ -222,6 +222,12 @@ proptest! {
         let mut tree = Tree::of(&leaves);
         let root_n = tree.root(n);
         prop_assert_eq!(root_n, naive_root(&leaves[..n as usize]));
+        // The right edge alone gives the same root, with no read.
+        let mut edge = merkle::Frontier::default();
+        for leaf in &leaves[..n as usize] {
+            edge.push(merkle::leaf_hash(leaf));
+        }
+        prop_assert_eq!((edge.size(), edge.root()), (n, root_n));
         let root_m = tree.root(m);
         let log = 64 - u64::from(n.leading_zeros()) as usize;
 
@@ -254,4 +260,112 @@ proptest! {
             prop_assert!(merkle::verify_consistency(m, n, &root_m, &root_n, &proof).is_err());
         }
     }
+}
+
+// ---- the tree the ledger keeps beside its chain ----
+
+use muster_ledger::Incoming;
+use muster_tests::given::*;
+
+/// A ledger of 700 entries committed in batches of uneven sizes, so that
+/// commits end inside and across the stored spans of 256 entries.
+fn ledger_of_700() -> TestLedger {
+    let mut l = small_bureau();
+    let mut staff = 0;
+    for size in [1, 3, 100, 250, 7, 300] {
+        let batch = (0..size)
+            .map(|_| {
+                staff += 1;
+                Incoming::Decoded(l.envelope("2015-03-01", join(&format!("M{staff}"), "U1")))
+            })
+            .collect();
+        l.submit_all(batch);
+    }
+    assert!(l.ledger.head().seq >= 661, "{}", l.ledger.head().seq);
+    l
+}
+
+/// Every entry's chain hash, as leaf data.
+fn chain_leaves(l: &TestLedger) -> Vec<Vec<u8>> {
+    l.ledger.entries().map(|e| e.expect("a whole chain").hash.to_vec()).collect()
+}
+
+fn ledger_agrees_with_naive_roots(l: &TestLedger, leaves: &[Vec<u8>]) {
+    let n = leaves.len() as u64;
+    assert_eq!(l.ledger.tree_head(), (n, naive_root(leaves)));
+    for size in [1, 2, 255, 256, 257, 300, 511, 512, 513, n - 1, n] {
+        assert_eq!(l.ledger.merkle_root(size).unwrap(), Ok(naive_root(&leaves[..size as usize])), "size {size}");
+    }
+}
+
+#[test]
+fn the_ledger_keeps_a_merkle_tree_of_its_entries_that_proves_each_one() {
+    let mut l = ledger_of_700();
+    let leaves = chain_leaves(&l);
+    let n = leaves.len() as u64;
+    ledger_agrees_with_naive_roots(&l, &leaves);
+    for (seq, size) in [(1, 1), (1, n), (256, 256), (257, 600), (300, n), (n, n)] {
+        let proof = l.ledger.inclusion_proof(seq, size).unwrap().unwrap();
+        assert_eq!(proof.entry_hash.to_vec(), leaves[seq as usize - 1]);
+        let leaf = muster_ledger::entry_leaf(&proof.entry_hash);
+        assert_eq!(
+            merkle::verify_inclusion(seq - 1, size, &leaf, &proof.hashes, &proof.root),
+            Ok(()),
+            "{seq} in {size}"
+        );
+        assert_eq!(proof.root, naive_root(&leaves[..size as usize]));
+    }
+    for (from, to) in [(1, n), (255, 257), (256, 512), (300, 600), (n - 1, n)] {
+        let proof = l.ledger.consistency_proof(from, to).unwrap().unwrap();
+        let (old, new) = (naive_root(&leaves[..from as usize]), naive_root(&leaves[..to as usize]));
+        assert_eq!(merkle::verify_consistency(from, to, &old, &new, &proof), Ok(()), "{from} → {to}");
+    }
+    assert_eq!(l.ledger.merkle_root(n + 1).unwrap(), Err(ProofRequestError::Beyond { size: n + 1, tree: n }));
+    assert_eq!(
+        l.ledger.inclusion_proof(0, n).unwrap(),
+        Err(ProofRequestError::LeafOutside { index: u64::MAX, size: n })
+    );
+    l.reopen();
+    ledger_agrees_with_naive_roots(&l, &leaves);
+}
+
+/// Each stored subtree key in the ledger's sled tree, by raw access.
+fn stored_subtrees(path: &std::path::Path) -> (sled::Db, Vec<sled::IVec>) {
+    // sled lets go of its lock shortly after the ledger is dropped.
+    let db = muster_tests::wait::eventually_blocking(std::time::Duration::from_secs(30), "the ledger's sled", || {
+        sled::open(path).ok()
+    });
+    let keys = db.open_tree("ledger").unwrap().scan_prefix([b'M']).keys().map(Result::unwrap).collect();
+    (db, keys)
+}
+
+#[test]
+fn a_ledger_written_before_the_tree_gets_its_subtrees_on_open() {
+    let mut l = ledger_of_700();
+    let leaves = chain_leaves(&l);
+    let path = l.dir.path().join("ledger");
+    l.reopen_with(|| {
+        let (db, keys) = stored_subtrees(&path);
+        assert_eq!(keys.len(), 2 + 1, "(8,0) (8,1) (9,0) for {} entries", leaves.len());
+        let tree = db.open_tree("ledger").unwrap();
+        for key in keys {
+            tree.remove(key).unwrap();
+        }
+        db.flush().unwrap();
+    });
+    ledger_agrees_with_naive_roots(&l, &leaves);
+    l.reopen_with(|| assert_eq!(stored_subtrees(&path).1.len(), 3, "stored again on the open before"));
+}
+
+#[test]
+fn a_stored_subtree_that_does_not_match_the_entries_stops_the_open() {
+    let mut l = ledger_of_700();
+    let path = l.dir.path().join("ledger");
+    l.close_with(|| {
+        let (db, keys) = stored_subtrees(&path);
+        db.open_tree("ledger").unwrap().insert(&keys[0], &[7u8; 32][..]).unwrap();
+        db.flush().unwrap();
+    });
+    let error = muster_ledger::Ledger::open(&muster_ledger::LedgerConfig::new(&path)).err().expect("refused");
+    assert!(error.to_string().contains("Merkle subtree"), "{error}");
 }

@@ -23,9 +23,12 @@ pub mod checkpoint;
 mod error;
 pub mod export;
 pub mod merkle;
+mod proofs;
 mod record;
 mod replicate;
 mod store;
+
+pub use proofs::{entry_leaf, InclusionProof};
 
 pub use error::{LedgerError, LedgerErrorKind};
 pub use muster_proto::hex::{hex, unhex};
@@ -109,6 +112,8 @@ pub struct Ledger {
     conflicts: HashMap<(String, String), Vec<Seq>>,
     timeline: Timeline,
     head: Head,
+    /// The Merkle tree's right edge at the head (`proofs`).
+    frontier: merkle::Frontier,
     poisoned: bool,
 }
 
@@ -252,6 +257,7 @@ impl Ledger {
             conflicts: HashMap::new(),
             timeline: if config.query_indexes { Timeline::new() } else { Timeline::for_decisions() },
             head: Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 },
+            frontier: merkle::Frontier::default(),
             poisoned: false,
         };
         ledger.replay()?;
@@ -267,21 +273,46 @@ impl Ledger {
 
     fn replay(&mut self) -> Result<(), LedgerError> {
         let mut walk = store::Walk::new();
-        while self.replay_some(&mut walk)? {
+        let mut tree = proofs::Rebuild::new();
+        while self.replay_some(&mut walk, &mut tree)? {
             self.store.relieve(false)?;
         }
+        self.check_stored_head(walk.head)?;
+        self.store_missing_subtrees(tree.missing)?;
         // Start serving with no pages held: the walk's last ones would
         // otherwise be let go of in the middle of some later commit.
         self.store.relieve(true)?;
-        self.check_stored_head(walk.head)?;
         self.head = walk.head;
+        self.frontier = tree.frontier;
         Ok(())
     }
 
-    fn replay_some(&mut self, walk: &mut store::Walk) -> Result<bool, LedgerError> {
+    /// A ledger written before the Merkle tree was kept gets its stored
+    /// subtrees on its first open (derived data, each checked against the
+    /// entries it was hashed from in the walk).
+    fn store_missing_subtrees(&self, missing: Vec<(merkle::Node, merkle::Hash)>) -> Result<(), LedgerError> {
+        if missing.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            subtrees = missing.len(),
+            "storing the Merkle subtrees of entries written before the tree was kept"
+        );
+        for chunk in missing.chunks(muster_proto::limits::MERKLE_SUBTREES_PER_WRITE_MAX) {
+            let mut batch = sled::Batch::default();
+            for (node, hash) in chunk {
+                batch.insert(&disk::merkle_key(node.level, node.index), &hash[..]);
+            }
+            self.store.apply_and_flush(batch, chunk.len() * 42)?;
+        }
+        Ok(())
+    }
+
+    fn replay_some(&mut self, walk: &mut store::Walk, tree: &mut proofs::Rebuild) -> Result<bool, LedgerError> {
         let (store, timeline, ids, conflicts) = (&self.store, &mut self.timeline, &mut self.ids, &mut self.conflicts);
         store.walk_some(walk, |entry, _| {
             let seq = entry.body.seq;
+            tree.entry(store, seq, &entry.hash)?;
             replay_entry(timeline, &entry)?;
             // The first entry of a key is the one its lookups return.
             let (source, id) = entry.body.submission.key();

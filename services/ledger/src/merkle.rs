@@ -93,6 +93,46 @@ pub fn appended<N: Nodes>(index: u64, leaf: Hash, nodes: &mut N) -> Result<Vec<(
     Ok(stored)
 }
 
+/// The right edge of a tree: the complete subtrees its size decomposes
+/// into, largest first. Enough to append (O(1) amortized) and to give the
+/// root of the current size without a read.
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    edge: Vec<Hash>,
+}
+
+impl Frontier {
+    /// How many leaves the tree has.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends a leaf (its hash); returns the subtrees it completes, the
+    /// leaf first.
+    pub fn push(&mut self, leaf: Hash) -> Vec<(Node, Hash)> {
+        let (mut level, mut index, mut hash) = (0u8, self.size, leaf);
+        let mut completed = vec![(Node { level, index }, hash)];
+        while index & 1 == 1 {
+            let left = self.edge.pop().expect("a left sibling on the edge for every set bit of the size");
+            hash = node_hash(&left, &hash);
+            level += 1;
+            index >>= 1;
+            completed.push((Node { level, index }, hash));
+        }
+        self.edge.push(hash);
+        self.size += 1;
+        completed
+    }
+
+    /// The root at the current size.
+    pub fn root(&self) -> Hash {
+        let mut edge = self.edge.iter().rev();
+        let Some(last) = edge.next() else { return empty_root() };
+        edge.fold(*last, |right, left| node_hash(left, &right))
+    }
+}
+
 /// The root of the tree of the first `size` leaves.
 pub fn root<N: Nodes>(size: u64, nodes: &mut N) -> Result<Hash, N::Error> {
     if size == 0 {
@@ -137,6 +177,8 @@ pub enum ProofRequestError {
     LeafOutside { index: u64, size: u64 },
     /// A consistency proof needs `0 < from <= to`.
     Sizes { from: u64, to: u64 },
+    /// The tree has only `tree` leaves, not `size`.
+    Beyond { size: u64, tree: u64 },
 }
 
 /// The inclusion proof (RFC 9162 PATH) of leaf `index` in the tree of

@@ -258,6 +258,9 @@ impl Ledger {
             }
             block.1.push(bytes);
             prev = (entry.body.seq, entry.hash);
+            for (node, hash) in crate::proofs::stored(self.frontier.push(crate::proofs::entry_leaf(&entry.hash))) {
+                batch.insert(&disk::merkle_key(node.level, node.index), &hash[..]);
+            }
         }
         let bytes = block.1.finish();
         batch.insert(&disk::block_key(block.0), bytes.clone());

@@ -242,6 +242,13 @@ impl Store {
         Ok(entries)
     }
 
+    /// The chain hashes of entries `first..first + count` (fewer past the
+    /// last entry), each entry checked as [`Store::entry`] checks it.
+    pub(crate) fn chain_hashes(&self, first: Seq, count: u64) -> Result<Vec<[u8; 32]>, LedgerError> {
+        let seqs: Vec<Seq> = (first..first + count).collect();
+        Ok(self.entries_at(&seqs)?.into_iter().map(|entry| entry.hash).collect())
+    }
+
     /// Visits the entries of one block (starting at `first`) whose
     /// sequences are in `seqs` (ascending), each checked against its hash
     /// and the one before it.
