@@ -35,6 +35,7 @@ pub mod fuzzing;
 pub mod hex;
 pub mod intake;
 pub mod limits;
+pub mod note;
 pub mod requests;
 pub mod validate;
 pub mod wire;

@@ -173,8 +173,11 @@ pub const ENTRY_BYTES_MAX: usize = 2 * PAYLOAD_BYTES_MAX + 4096;
 /// event plus its verdict; its JSON (every byte of a hash a number, every
 /// non-ASCII character escaped at worst) stays well under 16 MiB.
 pub const EXPORT_LINE_BYTES_MAX: usize = 16 * 1024 * 1024;
-/// Largest checkpoint a reader takes (JSON): a few hundred bytes in fact.
-pub const CHECKPOINT_BYTES_MAX: usize = 4096;
+/// Largest checkpoint a reader takes: the JSON of the first format is a
+/// few hundred bytes; a signed note (the second) ~400 bytes with the
+/// ledger's signature and ~140 more per witness cosignature, so 8 KiB
+/// holds `note::NOTE_SIGNATURES_MAX` of them.
+pub const CHECKPOINT_BYTES_MAX: usize = 8192;
 /// Bytes read or written through one sled handle before it is reopened
 /// (the default of `LedgerConfig::sled_reopen_bytes`).
 ///

@@ -6,6 +6,8 @@
 use crate::{hex, unhex, Head};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use muster_proto::checkpoint::{signed_bytes, Checkpoint};
+use muster_proto::note::{self, CheckpointText, Note, NoteSignature};
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// Why a checkpoint, or a key, cannot be used.
@@ -57,6 +59,11 @@ impl Signer {
         Ok(Signer { key: SigningKey::from_bytes(&seed) })
     }
 
+    /// The key of a 32-byte secret seed (a key file's content, decoded).
+    pub fn from_seed(seed: &[u8; 32]) -> Signer {
+        Signer { key: SigningKey::from_bytes(seed) }
+    }
+
     /// A new key from the operating system's randomness, and its seed as
     /// the hex a key file holds.
     pub fn generate() -> Result<(Signer, String), CheckpointError> {
@@ -85,6 +92,92 @@ impl Signer {
             signature: hex(&signature.to_bytes()),
         }
     }
+}
+
+/// A signed note's algorithm byte for Ed25519 (c2sp.org/signed-note).
+pub const NOTE_ED25519: u8 = 0x01;
+
+/// A note key's ID: the first four bytes of SHA-256(name ‖ "\n" ‖
+/// algorithm ‖ public key).
+pub fn note_key_id(name: &str, algorithm: u8, public_key: &[u8; 32]) -> [u8; 4] {
+    let digest = Sha256::new().chain_update(name).chain_update([b'\n', algorithm]).chain_update(public_key).finalize();
+    digest[..4].try_into().expect("four bytes")
+}
+
+/// A note verifier key as C2SP writes it: `name+keyid+base64(0x01 ‖ key)`.
+pub fn note_vkey(name: &str, public_key: &[u8; 32]) -> String {
+    let mut typed = vec![NOTE_ED25519];
+    typed.extend_from_slice(public_key);
+    format!("{name}+{}+{}", hex(&note_key_id(name, NOTE_ED25519, public_key)), note::base64(&typed))
+}
+
+impl Signer {
+    /// Signs `text` as a note under key `name`.
+    pub fn sign_note(&self, name: &str, text: String) -> Note {
+        let public_key = self.key.verifying_key().to_bytes();
+        let signature = self.key.sign(text.as_bytes()).to_bytes().to_vec();
+        let key_id = note_key_id(name, NOTE_ED25519, &public_key);
+        Note { text, signatures: vec![NoteSignature { name: name.to_owned(), key_id, signature }] }
+    }
+
+    /// A C2SP checkpoint of `head` with the Merkle `root` at its size,
+    /// signed under the key name `origin` (`muster/<prefix>`).
+    pub fn sign_tree_head(&self, origin: &str, head: Head, root: &[u8; 32]) -> Note {
+        let text = CheckpointText {
+            origin: origin.to_owned(),
+            size: head.seq,
+            root: *root,
+            extensions: vec![
+                format!("{} {}", note::CHAIN_HEAD_LINE, hex(&head.hash)),
+                format!("{} {}", note::RECORDED_AT_LINE, head.recorded_at_ms),
+            ],
+        };
+        self.sign_note(origin, text.encode())
+    }
+}
+
+/// Checks that `note` carries a valid signature by the `trusted` key
+/// under the key name `name`; signatures by other keys (witnesses) are
+/// left for whoever trusts them.
+pub fn verify_note(note: &Note, name: &str, trusted: &[u8; 32]) -> Result<(), CheckpointError> {
+    let key_id = note_key_id(name, NOTE_ED25519, trusted);
+    let signature = note
+        .signatures
+        .iter()
+        .find(|s| s.name == name && s.key_id == key_id)
+        .ok_or_else(|| CheckpointError::Untrusted { signed_by: signers(note) })?;
+    let bytes: [u8; 64] = signature.signature.as_slice().try_into().map_err(|_| CheckpointError::BadSignature)?;
+    let key = VerifyingKey::from_bytes(trusted).map_err(|e| CheckpointError::Key(e.to_string()))?;
+    key.verify_strict(note.text.as_bytes(), &Signature::from_bytes(&bytes)).map_err(|_| CheckpointError::BadSignature)
+}
+
+fn signers(note: &Note) -> String {
+    let names: Vec<String> = note.signatures.iter().map(|s| format!("{}+{}", s.name, hex(&s.key_id))).collect();
+    names.join(", ")
+}
+
+/// What a verified C2SP checkpoint of a Muster ledger vouches for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeHead {
+    /// The log: `muster/<prefix>`.
+    pub origin: String,
+    /// The chain head at the tree size (its seq is the size).
+    pub head: Head,
+    /// The Merkle root at that size.
+    pub root: [u8; 32],
+}
+
+/// Checks a C2SP checkpoint signed by the `trusted` key under its own
+/// origin, and reads the chain head from Muster's extension lines.
+pub fn verify_tree_head(note: &Note, trusted: &[u8; 32]) -> Result<TreeHead, CheckpointError> {
+    let text = CheckpointText::parse(&note.text).map_err(|e| CheckpointError::Malformed(e.to_string()))?;
+    verify_note(note, &text.origin, trusted)?;
+    let missing = |line: &str| CheckpointError::Malformed(format!("no {line} line"));
+    let hash = text.extension(note::CHAIN_HEAD_LINE).ok_or_else(|| missing(note::CHAIN_HEAD_LINE))?;
+    let hash = unhex::<32>(hash).ok_or_else(|| missing(note::CHAIN_HEAD_LINE))?;
+    let at = text.extension(note::RECORDED_AT_LINE).ok_or_else(|| missing(note::RECORDED_AT_LINE))?;
+    let recorded_at_ms = at.parse().map_err(|_| missing(note::RECORDED_AT_LINE))?;
+    Ok(TreeHead { origin: text.origin, head: Head { seq: text.size, hash, recorded_at_ms }, root: text.root })
 }
 
 /// A public key given as 64 hex digits.
