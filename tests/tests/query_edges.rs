@@ -273,8 +273,13 @@ async fn http_is_strict_and_discoverable() {
     assert_eq!(index["endpoints"][0]["parameters"], json!(["unit", "date", "rollup", "known_at_seq", "known_at_time"]));
     let codes: Vec<&str> = index["errors"].as_array().unwrap().iter().filter_map(|e| e["code"].as_str()).collect();
     assert!(codes.contains(&"unit_unknown") && codes.contains(&"staff_unknown") && codes.contains(&"unknown_field"));
-    let (status, content_type, html) = http(addr, "GET", "/", "text/html,application/xhtml+xml,*/*;q=0.8", "").await;
+    // A browser at `/` gets the workbench; `/api` lists the endpoints.
+    let browser = "text/html,application/xhtml+xml,*/*;q=0.8";
+    let (status, content_type, html) = http(addr, "GET", "/", browser, "").await;
     assert_eq!((status, content_type.as_str()), (200, "text/html; charset=utf-8"));
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<title>The staffing ledger · Muster</title>"), "{html}");
+    let (status, _, html) = http(addr, "GET", "/api", browser, "").await;
+    assert_eq!(status, 200);
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<a href=\"/v1/headcount\">"), "{html}");
 
     example.stop().await;
