@@ -44,7 +44,9 @@ export PROPTEST_CASES="${PROPTEST_CASES:-1000}"
 # are refreshed only then). Not in --quick, which runs no browser test.
 bash ops/install-browser.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+# Every test binary runs even after one fails, so that one CI run names
+# every failure (each binary is still stopped at its own first panic).
+cargo test --workspace --locked --no-fail-fast
 # The benchmark harness end to end at small scale (100k events, PostgreSQL
 # baseline included): a smoke test that it runs, never a timed pass/fail.
 # Its report goes to data/bench/, not over the committed BENCHMARKS.md.
