@@ -277,7 +277,10 @@ async fn http_is_strict_and_discoverable() {
     let browser = "text/html,application/xhtml+xml,*/*;q=0.8";
     let (status, content_type, html) = http(addr, "GET", "/", browser, "").await;
     assert_eq!((status, content_type.as_str()), (200, "text/html; charset=utf-8"));
-    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<title>The staffing ledger · Muster</title>"), "{html}");
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.contains("<title>The staffing ledger · Muster</title>"),
+        "{html}"
+    );
     let (status, _, html) = http(addr, "GET", "/api", browser, "").await;
     assert_eq!(status, 200);
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<a href=\"/v1/headcount\">"), "{html}");
