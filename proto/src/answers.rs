@@ -714,19 +714,30 @@ pub struct CorrectionsOut {
 /// `checkpoints`: one signed checkpoint, checked by the replica.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 pub struct CheckpointOut {
-    /// The chain head it signs: sequence …
+    /// `c2sp-note` (a tlog checkpoint in a signed note, committing to the
+    /// Merkle tree) or `json-v1` (the first format: the chain head alone).
+    pub format: String,
+    /// The chain head it signs: sequence (the tree size) …
     pub seq: u64,
     /// … and hash, hex.
     pub head_hash: String,
     /// When the head was committed.
     pub recorded_at: String,
-    /// The signing key, hex.
+    /// The log it names (`muster/<prefix>`; none in `json-v1`).
+    pub origin: Option<String>,
+    /// The Merkle root at `seq`, hex (none in `json-v1`).
+    pub root: Option<String>,
+    /// The signing key, hex: the one the checkpoint (json-v1) or its
+    /// publisher (c2sp-note) names; empty when none is named.
     pub public_key: String,
     /// The ed25519 signature, hex.
     pub signature: String,
     /// Whether the signature verifies against `public_key`.
     pub signature_ok: bool,
-    /// Whether this replica's entry `seq` has the same hash; none when
-    /// the replica has not applied `seq` yet.
+    /// Whether this replica's entry `seq` has the same hash, and its tree
+    /// at `seq` the same root; none when it has not applied `seq` yet.
     pub matches_replica: Option<bool>,
+    /// The checkpoint exactly as published (a signed note's text with its
+    /// signature lines, or the JSON): what to hand to a third party.
+    pub published: String,
 }

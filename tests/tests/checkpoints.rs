@@ -1,13 +1,16 @@
-//! Signed checkpoints: the ledger signs its chain head with its ed25519 key;
-//! an auditor holding only the public key checks an export against one,
+//! Signed checkpoints: the ledger signs its chain head (and, as C2SP
+//! checkpoints, the Merkle root of its entries) with its ed25519 key; an
+//! auditor holding only the public key checks an export against one,
 //! offline — and what an export alone cannot show (entries cut off its end,
 //! a chain rewritten from the start, a forged or foreign checkpoint) fails.
+//! Checkpoints of the first format (JSON, the head alone) still verify.
 
-use muster_ledger::checkpoint::{verify_checkpoint, CheckpointError, Signer};
+use muster_ledger::checkpoint::{verify_checkpoint, CheckpointError, SignedCheckpoint, Signer};
 use muster_ledger::export::verify_export_against;
 use muster_ledger::export::{write_export, ExportError};
 use muster_ledger::{unhex, Incoming, Ledger, LedgerConfig};
 use muster_proto::checkpoint::{self, Checkpoint};
+use muster_proto::note::Note;
 use muster_publisher::{Publisher, PublisherConfig};
 use muster_tests::stack::Stack;
 use std::path::Path;
@@ -53,6 +56,10 @@ fn flip_a_bit(hex: &str, at: usize) -> String {
 }
 
 fn against(file: &[u8], checkpoint: &Checkpoint, key: &[u8; 32]) -> Result<u64, ExportError> {
+    against_any(file, &SignedCheckpoint::Json(checkpoint.clone()), key)
+}
+
+fn against_any(file: &[u8], checkpoint: &SignedCheckpoint, key: &[u8; 32]) -> Result<u64, ExportError> {
     verify_export_against(&mut std::io::Cursor::new(file), checkpoint, key).map(|r| r.entries)
 }
 
@@ -150,17 +157,57 @@ async fn the_ledger_service_publishes_checkpoints_an_export_checks_against() {
     assert!(count >= 2, "a checkpoint every 10 entries or so, and one at stop: {count}");
     let mut checkpoints = Vec::new();
     for seq in 1..=count {
-        checkpoints.push(checkpoint::decode(&stream.direct_get(seq).await.unwrap().payload).unwrap());
+        let message = stream.direct_get(seq).await.unwrap();
+        let signer_named = message.headers.get(muster_bus::CHECKPOINT_SIGNER_HEADER).unwrap().as_str().to_owned();
+        assert_eq!(signer_named, signer.note_vkey("muster/muster"), "the publisher names the key it signed with");
+        let Ok(SignedCheckpoint::Note(note)) = SignedCheckpoint::parse(&message.payload) else {
+            panic!("a C2SP signed note: {:?}", String::from_utf8_lossy(&message.payload));
+        };
+        checkpoints.push(note);
     }
-    assert_eq!(checkpoints.last().unwrap().seq, 63, "the last one, at stop, is the head");
-    assert!(checkpoints.windows(2).all(|w| w[0].seq < w[1].seq), "in order, each newer");
-    assert!(checkpoints.iter().all(|c| c.public_key == signer.public_key()));
+    let heads: Vec<_> =
+        checkpoints.iter().map(|n| muster_ledger::checkpoint::verify_tree_head(n, &key).unwrap()).collect();
+    assert_eq!(heads.last().unwrap().head.seq, 63, "the last one, at stop, is the head");
+    assert!(heads.windows(2).all(|w| w[0].head.seq < w[1].head.seq), "in order, each newer");
+    assert!(heads.iter().all(|h| h.origin == "muster/muster"), "the origin names the organisation's prefix");
     // The auditor: the ledger's export, each checkpoint, the public key.
     let ledger = muster_tests::open_ledger(&stack.ledger_dir());
+    assert_eq!(ledger.tree_head(), (63, heads.last().unwrap().root), "the root at stop is the ledger's");
     let file = export_of(&ledger);
-    for checkpoint in &checkpoints {
-        assert_eq!(against(&file, checkpoint, &key).unwrap(), 63, "checkpoint of entry {}", checkpoint.seq);
+    for note in checkpoints {
+        let seq = note.text.lines().nth(1).unwrap().to_owned();
+        assert_eq!(against_any(&file, &SignedCheckpoint::Note(note), &key).unwrap(), 63, "checkpoint of entry {seq}");
     }
     // Nobody takes a checkpoint back.
     assert!(stream.delete_message(1).await.is_err(), "the checkpoints stream refuses deletes");
+}
+
+#[test]
+fn a_c2sp_checkpoint_also_checks_the_merkle_root_of_the_exported_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger_of(&dir.path().join("ledger"), 63, 1_700_000_000_000);
+    let (signer, key) = key_file(dir.path(), "ledger.key");
+    let (size, root) = ledger.tree_head();
+    assert_eq!(size, ledger.head().seq);
+    let file = export_of(&ledger);
+    let signed = signer.sign_tree_head("muster/muster", ledger.head(), &root);
+    let read = SignedCheckpoint::parse(signed.encode().as_bytes()).unwrap();
+    assert_eq!(read, SignedCheckpoint::Note(signed.clone()));
+    assert_eq!(against_any(&file, &read, &key).unwrap(), 63);
+
+    // The ledger's key over the right head but another root: the export's
+    // entries do not make that tree.
+    let mut other_root = root;
+    other_root[0] ^= 1;
+    let lying = SignedCheckpoint::Note(signer.sign_tree_head("muster/muster", ledger.head(), &other_root));
+    match against_any(&file, &lying, &key) {
+        Err(ExportError::Broken { seq: 63, reason }) => assert!(reason.contains("Merkle root"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // A checkpoint text altered after signing fails its signature.
+    let altered = Note { text: signed.text.replacen("\n63\n", "\n62\n", 1), ..signed };
+    assert!(matches!(
+        against_any(&file, &SignedCheckpoint::Note(altered), &key),
+        Err(ExportError::Checkpoint(CheckpointError::BadSignature))
+    ));
 }

@@ -560,3 +560,48 @@ fn the_terminal_traces_moves_history_and_rosters_to_their_orders() {
     assert!(header.contains("home_name") && header.contains("since_order_ref") && header.contains("since_event"));
     assert!(roster.lines().skip(1).all(|l| l.contains("hr/nanhu/")), "every line names its event:\n{roster}");
 }
+
+/// An auditor's round: the operator signs the ledger (a C2SP checkpoint
+/// naming head and Merkle root) and exports it; the auditor verifies the
+/// export against the checkpoint with the public key alone. Another key
+/// is exit 8; a checkpoint of the first format (JSON) still verifies.
+#[test]
+fn an_export_verifies_against_the_clis_signed_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/examples/events.jsonl");
+    let muster = |args: &[&str]| {
+        run(
+            dir.path(),
+            "muster",
+            &args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            &[],
+            Duration::from_secs(120),
+        )
+    };
+    let ok = |args: &[&str]| {
+        let ended = muster(args);
+        assert_eq!(ended.code, Some(0), "muster {}: {}", args.join(" "), ended.output);
+        ended.output
+    };
+    let public_key = ok(&["keygen", "ledger.key"]).trim().to_owned();
+    let other_key = ok(&["keygen", "other.key"]).trim().to_owned();
+    ok(&["--ledger", "ledger", "import", example.to_str().unwrap()]);
+    ok(&["--ledger", "ledger", "export", "ledger.jsonl"]);
+    let note = ok(&["--ledger", "ledger", "--prefix", "bureau-a", "checkpoint", "--signing-key", "ledger.key"]);
+    assert!(note.starts_with("muster/bureau-a\n63\n") && note.contains("\n\n\u{2014} muster/bureau-a "), "{note}");
+    std::fs::write(dir.path().join("checkpoint.txt"), &note).unwrap();
+    let verified =
+        ok(&["verify", "--export", "ledger.jsonl", "--checkpoint", "checkpoint.txt", "--public-key", &public_key]);
+    assert!(verified.contains("63"), "{verified}");
+    let refused =
+        muster(&["verify", "--export", "ledger.jsonl", "--checkpoint", "checkpoint.txt", "--public-key", &other_key]);
+    assert_eq!(refused.code, Some(8), "{}", refused.output);
+
+    // The first format, as earlier versions wrote it.
+    let ledger = muster_tests::open_ledger(&dir.path().join("ledger"));
+    let signer = muster_ledger::checkpoint::Signer::from_file(&dir.path().join("ledger.key")).unwrap();
+    let old = muster_proto::checkpoint::encode(&signer.sign(ledger.head()));
+    drop(ledger);
+    std::fs::write(dir.path().join("old.json"), old).unwrap();
+    ok(&["verify", "--export", "ledger.jsonl", "--checkpoint", "old.json", "--public-key", &public_key]);
+}

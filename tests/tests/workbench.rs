@@ -425,9 +425,17 @@ async fn the_ledger_page_checks_the_chain(reform: &ReformStack, browser: &Browse
     for c in checkpoints {
         assert_eq!((&c["signature_ok"], &c["matches_replica"]), (&json!(true), &json!(true)), "{c}");
         assert_eq!(c["public_key"], json!(reform.public_key), "{c}");
+        // As published: a C2SP checkpoint that verifies offline under the
+        // ledger's key, for the head and root the row shows.
+        assert_eq!(c["format"], json!("c2sp-note"), "{c}");
+        let note = muster_ledger::checkpoint::SignedCheckpoint::parse(c["published"].as_str().unwrap().as_bytes());
+        let key = muster_ledger::checkpoint::public_key(&reform.public_key).unwrap();
+        let vouched = note.unwrap().verify(&key).expect("verifies under the ledger's key");
+        assert_eq!(json!(vouched.head.seq), c["seq"]);
+        assert_eq!(vouched.tree.map(|(_, root)| json!(muster_ledger::hex(&root))), Some(c["root"].clone()));
     }
     assert_eq!(count(browser, "#checkpoints-table tr").await, checkpoints.len() + 1);
-    let shown = browser.texts("#checkpoints-table td:nth-child(4)").await;
+    let shown = browser.texts("#checkpoints-table td:nth-child(5)").await;
     assert_eq!(shown, vec!["valid"; checkpoints.len()], "every signature shown as checked");
     look_at(browser, "ledger").await;
 }

@@ -42,6 +42,12 @@ pub const FIRST_SEQ_HEADER: &str = "Muster-First-Seq";
 /// (`limits::DUPLICATE_WINDOW_SECS`).
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(muster_proto::limits::DUPLICATE_WINDOW_SECS);
 
+/// The header a checkpoint's publisher names its signer in: the note
+/// verifier key (`name+keyid+base64(key)`) it signed with. It says which
+/// key signed, not whose to trust: auditors and witnesses are given the
+/// ledger's key out of band.
+pub const CHECKPOINT_SIGNER_HEADER: &str = "Muster-Checkpoint-Signer";
+
 /// Names of one deployment's streams and subjects. `prefix` lets several
 /// independent ledgers share one NATS account.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +84,12 @@ fn token<T: AsRef<[u8]>>(parts: &[T], hex_chars: usize) -> String {
 }
 
 impl Topology {
+    /// The origin line (and signing key name) of this ledger's C2SP
+    /// checkpoints: `muster/<prefix>`, unique per organisation.
+    pub fn checkpoint_origin(&self) -> String {
+        format!("muster/{}", self.prefix)
+    }
+
     /// Whether `prefix` can name a deployment: one subject token of
     /// letters, digits, `-` and `_`.
     pub fn is_valid_prefix(prefix: &str) -> bool {

@@ -195,8 +195,9 @@ pub(crate) enum Command {
         #[arg(long, requires = "checkpoint")]
         public_key: Option<String>,
     },
-    /// Sign the local ledger's head with a key file: a checkpoint to hand
-    /// out with an export.
+    /// Sign the local ledger's head and Merkle root with a key file: a
+    /// C2SP checkpoint (signed note) to hand out with an export; its
+    /// origin is muster/<--prefix>.
     Checkpoint {
         /// The ledger's signing key (`muster keygen`).
         #[arg(long, env = "MUSTER_SIGNING_KEY")]

@@ -58,7 +58,8 @@ pub(crate) fn verify_export(
         None => muster_ledger::export::verify_export(&mut input),
         Some((checkpoint, key)) => {
             let bytes = muster_bus::service::read_input(checkpoint)?;
-            let checkpoint = muster_proto::checkpoint::decode(&bytes).map_err(anyhow::Error::msg)?;
+            // Either format: a C2SP signed note, or the first format's JSON.
+            let checkpoint = muster_ledger::checkpoint::SignedCheckpoint::parse(&bytes)?;
             let key = muster_ledger::checkpoint::public_key(key)?;
             muster_ledger::export::verify_export_against(&mut input, &checkpoint, &key)
         }
@@ -97,16 +98,21 @@ pub(crate) fn export(backend: Backend, file: Option<&std::path::Path>, out: &mut
     Ok(ExitCode::SUCCESS)
 }
 
-/// `checkpoint`: the local ledger's head, signed once its chain checks.
-pub(crate) fn checkpoint(backend: Backend, signing_key: &std::path::Path, out: &mut impl Write) -> Result<ExitCode> {
+/// `checkpoint`: the local ledger's head and Merkle root, signed once its
+/// chain checks, as a C2SP checkpoint under `origin`.
+pub(crate) fn checkpoint(
+    backend: Backend,
+    signing_key: &std::path::Path,
+    origin: &str,
+    out: &mut impl Write,
+) -> Result<ExitCode> {
     let Backend::Local(ledger) = backend else {
         return Err(usage("checkpoint signs a local ledger: give --ledger, not --nats-url"));
     };
     ledger.verify()?;
     let signer = muster_ledger::checkpoint::Signer::from_file(signing_key)?;
-    let checkpoint = signer.sign(ledger.head());
-    out.write_all(&muster_proto::checkpoint::encode(&checkpoint))?;
-    out.write_all(b"\n")?;
+    let (_, root) = ledger.tree_head();
+    out.write_all(signer.sign_tree_head(origin, ledger.head(), &root).encode().as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 

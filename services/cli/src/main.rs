@@ -89,7 +89,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     match cli.command {
         Command::Export { file } => export(backend, file.as_deref(), out),
-        Command::Checkpoint { signing_key } => checkpoint(backend, &signing_key, out),
+        Command::Checkpoint { signing_key } => {
+            let origin = muster_bus::Topology::new(&cli.prefix).checkpoint_origin();
+            checkpoint(backend, &signing_key, &origin, out)
+        }
         command => query(&backend, command, format, out),
     }
 }

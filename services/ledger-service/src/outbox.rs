@@ -30,6 +30,8 @@ pub(crate) struct ToPublish {
 /// Signs the head: with the last head signed and when.
 struct Signing {
     signer: Signer,
+    /// The checkpoints' origin and key name (`muster/<prefix>`).
+    origin: String,
     last_seq: u64,
     last_at: Instant,
     every: u64,
@@ -61,7 +63,14 @@ impl Outbox {
             Some(path) => {
                 let signer = Signer::from_file(path)?;
                 tracing::info!(public_key = %signer.public_key(), "signing checkpoints");
-                Some(Signing { signer, last_seq: 0, last_at: Instant::now(), every: args.checkpoint_every.max(1) })
+                let origin = Topology::new(&args.common.prefix).checkpoint_origin();
+                Some(Signing {
+                    signer,
+                    origin,
+                    last_seq: 0,
+                    last_at: Instant::now(),
+                    every: args.checkpoint_every.max(1),
+                })
             }
             None => None,
         };
@@ -86,16 +95,17 @@ impl Outbox {
     }
 
     async fn publish_all(&mut self, mut batches: mpsc::Receiver<ToPublish>) -> SessionResult<()> {
-        let mut last_head: Option<Head> = None;
+        let mut last_head: Option<(Head, [u8; 32])> = None;
         let interval = Duration::from_secs(limits::CHECKPOINT_INTERVAL_SECS);
         loop {
             // Quiet after new entries: their checkpoint after the interval,
             // not only with the next batch.
-            let unsigned = matches!((&self.signing, last_head), (Some(s), Some(head)) if head.seq > s.last_seq);
+            let unsigned = matches!((&self.signing, last_head), (Some(s), Some((head, _))) if head.seq > s.last_seq);
             let batch = tokio::select! {
                 batch = batches.recv() => batch,
                 _ = tokio::time::sleep(interval), if unsigned => {
-                    self.checkpoint(last_head.expect("unsigned entries"), true).await?;
+                    let (head, root) = last_head.expect("unsigned entries");
+                    self.checkpoint(head, root, true).await?;
                     continue;
                 }
             };
@@ -104,8 +114,8 @@ impl Outbox {
             let message_of = |i: usize| messages.get(*origin.get(i)? as usize);
             self.publish_receipts(&committed.receipts, message_of).await?;
             self.publish_feed(committed.blocks).await?;
-            self.checkpoint(committed.head, false).await?;
-            last_head = Some(committed.head);
+            self.checkpoint(committed.head, committed.tree_root, false).await?;
+            last_head = Some((committed.head, committed.tree_root));
             tracing::info!(
                 events = committed.receipts.len(),
                 feed_seq = self.feed.ledger_seq,
@@ -116,10 +126,13 @@ impl Outbox {
         Ok(())
     }
 
-    /// Signs and publishes `head` when due: `checkpoint_every` entries, or
-    /// a minute, since the last one (or `now`), and only once it is on the
-    /// feed, so a checkpoint never vouches for what a replica cannot get.
-    pub(crate) async fn checkpoint(&mut self, head: Head, now: bool) -> SessionResult<()> {
+    /// Signs and publishes `head` (with `root`, the Merkle root at its
+    /// size) when due: `checkpoint_every` entries, or a minute, since the
+    /// last one (or `now`), and only once it is on the feed, so a
+    /// checkpoint never vouches for what a replica cannot get. A C2SP
+    /// signed note; its signer's verifier key rides in a header, for
+    /// readers to see which key signed (trust is given out of band).
+    pub(crate) async fn checkpoint(&mut self, head: Head, root: [u8; 32], now: bool) -> SessionResult<()> {
         self.check_lease()?;
         let Some(signing) = &mut self.signing else { return Ok(()) };
         let due = head.seq >= signing.last_seq + signing.every
@@ -131,11 +144,13 @@ impl Outbox {
         if head.seq > self.feed.ledger_seq {
             bail_interrupted(format!("checkpoint of entry {} before it is on the feed", head.seq))?;
         }
-        let checkpoint = signing.signer.sign(head);
+        let note = signing.signer.sign_tree_head(&signing.origin, head, &root);
         (signing.last_seq, signing.last_at) = (head.seq, Instant::now());
-        let bytes = muster_proto::checkpoint::encode(&checkpoint);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Content-Type", "text/plain; charset=utf-8");
+        headers.insert(muster_bus::CHECKPOINT_SIGNER_HEADER, signing.signer.note_vkey(&signing.origin).as_str());
         self.js
-            .publish(self.topology.checkpoints_subject(), bytes.into())
+            .publish_with_headers(self.topology.checkpoints_subject(), headers, note.encode().into())
             .await
             .context("publishing a checkpoint")?
             .await

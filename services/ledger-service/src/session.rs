@@ -94,8 +94,11 @@ async fn session(
     let mut ended = committing.and(taken).and(published);
     if ended.is_ok() {
         // Stopping: the head as it is left, signed.
-        let head = ledger.read().expect("ledger lock").head();
-        ended = outbox.checkpoint(head, true).await;
+        let (head, (_, root)) = {
+            let ledger = ledger.read().expect("ledger lock");
+            (ledger.head(), ledger.tree_head())
+        };
+        ended = outbox.checkpoint(head, root, true).await;
     }
     (outbox, ended.into())
 }

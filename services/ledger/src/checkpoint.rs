@@ -112,6 +112,11 @@ pub fn note_vkey(name: &str, public_key: &[u8; 32]) -> String {
 }
 
 impl Signer {
+    /// This key's note verifier key under `name`.
+    pub fn note_vkey(&self, name: &str) -> String {
+        note_vkey(name, &self.key.verifying_key().to_bytes())
+    }
+
     /// Signs `text` as a note under key `name`.
     pub fn sign_note(&self, name: &str, text: String) -> Note {
         let public_key = self.key.verifying_key().to_bytes();
@@ -178,6 +183,72 @@ pub fn verify_tree_head(note: &Note, trusted: &[u8; 32]) -> Result<TreeHead, Che
     let at = text.extension(note::RECORDED_AT_LINE).ok_or_else(|| missing(note::RECORDED_AT_LINE))?;
     let recorded_at_ms = at.parse().map_err(|_| missing(note::RECORDED_AT_LINE))?;
     Ok(TreeHead { origin: text.origin, head: Head { seq: text.size, hash, recorded_at_ms }, root: text.root })
+}
+
+/// Reads a note verifier key (`name+keyid+base64(0x01 ‖ key)`): its
+/// name and Ed25519 public key, the key ID checked.
+pub fn parse_note_vkey(vkey: &str) -> Result<(String, [u8; 32]), CheckpointError> {
+    let bad = |why: &str| CheckpointError::Key(format!("a note verifier key {vkey:?}: {why}"));
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("not name+id+key"));
+    };
+    let key = note::unbase64(key).ok_or_else(|| bad("the key is not base64"))?;
+    let (&[NOTE_ED25519], key) = key.split_at(1.min(key.len())) else { return Err(bad("not an Ed25519 key")) };
+    let key: [u8; 32] = key.try_into().map_err(|_| bad("not 32 bytes"))?;
+    if unhex::<4>(id) != Some(note_key_id(name, NOTE_ED25519, &key)) {
+        return Err(bad("its key ID is not its key's"));
+    }
+    Ok((name.to_owned(), key))
+}
+
+/// A checkpoint as written: the first format (JSON, the chain head
+/// alone) or a C2SP signed note committing to the Merkle tree as well.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignedCheckpoint {
+    /// `{"seq":…,"head_hash":…,…}` (`muster_proto::checkpoint`).
+    Json(Checkpoint),
+    /// A tlog checkpoint in a signed note (`muster_proto::note`).
+    Note(Note),
+}
+
+/// What a verified checkpoint vouches for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vouched {
+    /// The chain head.
+    pub head: Head,
+    /// The log and the Merkle root at the head's size (none in the first
+    /// format).
+    pub tree: Option<(String, [u8; 32])>,
+}
+
+impl SignedCheckpoint {
+    /// Reads either format: JSON begins with `{`, a note with its origin.
+    pub fn parse(bytes: &[u8]) -> Result<SignedCheckpoint, CheckpointError> {
+        match bytes.first() {
+            Some(b'{') => muster_proto::checkpoint::decode(bytes).map(SignedCheckpoint::Json),
+            _ => Note::parse(bytes).map(SignedCheckpoint::Note).map_err(|e| e.to_string()),
+        }
+        .map_err(CheckpointError::Malformed)
+    }
+
+    /// The bytes as published.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            SignedCheckpoint::Json(c) => muster_proto::checkpoint::encode(c),
+            SignedCheckpoint::Note(n) => n.encode().into_bytes(),
+        }
+    }
+
+    /// Checks it against the `trusted` key.
+    pub fn verify(&self, trusted: &[u8; 32]) -> Result<Vouched, CheckpointError> {
+        match self {
+            SignedCheckpoint::Json(c) => verify_checkpoint(c, trusted).map(|head| Vouched { head, tree: None }),
+            SignedCheckpoint::Note(n) => {
+                verify_tree_head(n, trusted).map(|t| Vouched { head: t.head, tree: Some((t.origin, t.root)) })
+            }
+        }
+    }
 }
 
 /// A public key given as 64 hex digits.

@@ -158,33 +158,42 @@ fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> Result<bool, Expor
 }
 
 /// Checks an export offline against a checkpoint signed by `trusted`: the
-/// export's chain (as [`verify_export`]), and that it
-/// reaches the checkpoint's entry with exactly its hash and time.
+/// export's chain (as [`verify_export`]), that it reaches the
+/// checkpoint's entry with exactly its hash and time, and (a C2SP
+/// checkpoint) that the Merkle tree of its entries up to there has the
+/// checkpoint's root.
 pub fn verify_export_against(
     input: &mut impl BufRead,
-    checkpoint: &muster_proto::checkpoint::Checkpoint,
+    checkpoint: &crate::checkpoint::SignedCheckpoint,
     trusted: &[u8; 32],
 ) -> Result<VerifyReport, ExportError> {
-    let vouched = crate::checkpoint::verify_checkpoint(checkpoint, trusted).map_err(ExportError::Checkpoint)?;
+    let vouched = checkpoint.verify(trusted).map_err(ExportError::Checkpoint)?;
+    let mut tree = crate::merkle::Frontier::default();
     let mut seen = None;
     let report = verify_export_with(input, &mut |head: Head| {
-        if head.seq == vouched.seq {
-            seen = Some(head);
+        if head.seq <= vouched.head.seq {
+            tree.push(crate::entry_leaf(&head.hash));
+        }
+        if head.seq == vouched.head.seq {
+            seen = Some((head, tree.root()));
         }
     })?;
+    let broken = |seq, reason: &str| Err(ExportError::Broken { seq, reason: reason.to_owned() });
     match seen {
-        None if vouched.seq == 0 => Ok(report),
+        None if vouched.head.seq == 0 => Ok(report),
         None => Err(ExportError::Broken {
             seq: report.entries + 1,
             reason: format!(
                 "the export ends at entry {}, but the checkpoint vouches for {}: entries were cut off",
-                report.entries, vouched.seq
+                report.entries, vouched.head.seq
             ),
         }),
-        Some(head) if head != vouched => Err(ExportError::Broken {
-            seq: vouched.seq,
-            reason: "entry differs from the one the checkpoint vouches for: the chain was rewritten".into(),
-        }),
+        Some((head, _)) if head != vouched.head => {
+            broken(vouched.head.seq, "entry differs from the one the checkpoint vouches for: the chain was rewritten")
+        }
+        Some((_, root)) if vouched.tree.as_ref().is_some_and(|(_, signed)| *signed != root) => {
+            broken(vouched.head.seq, "the Merkle root of the entries differs from the one the checkpoint signs")
+        }
         Some(_) => Ok(report),
     }
 }

@@ -128,6 +128,8 @@ pub struct Committed {
     pub blocks: Vec<FeedBlock>,
     /// The head after it.
     pub head: Head,
+    /// The Merkle root at the head (the tree's size is the head's seq).
+    pub tree_root: [u8; 32],
 }
 
 /// A position in a JetStream stream: the last message a ledger has read,

@@ -82,7 +82,7 @@ impl Ledger {
             commit_us = (started.elapsed() - decided).as_micros() as u64,
             "batch committed"
         );
-        Ok(Committed { receipts, blocks, head: self.head })
+        Ok(Committed { receipts, blocks, head: self.head, tree_root: self.frontier.root() })
     }
 
     fn record_one(

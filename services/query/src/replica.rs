@@ -9,9 +9,9 @@ use anyhow::Result;
 use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 use muster_bus::Topology;
+use muster_ledger::checkpoint::{SignedCheckpoint, Vouched};
 use muster_ledger::Ledger;
 use muster_proto::answers::{utc_ms_text, AuditOut, CheckpointOut, StateOut};
-use muster_proto::checkpoint::{self, Checkpoint};
 use muster_proto::limits;
 use muster_proto::requests::{AuditRequest, CheckpointsRequest, EmptyRequest, StateRequest, StatusAnswer};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -122,37 +122,92 @@ impl Replica {
                 .get_raw_message(sequence)
                 .await
                 .map_err(|e| internal(format!("checkpoints stream message {sequence}: {e}")))?;
-            let checkpoint = checkpoint::decode(&message.payload)
+            let checkpoint = SignedCheckpoint::parse(&message.payload)
                 .map_err(|e| internal(format!("checkpoints stream message {sequence}: {e}")))?;
-            found.push(self.checked(checkpoint)?);
+            let signer = message.headers.get(muster_bus::CHECKPOINT_SIGNER_HEADER).map(|v| v.as_str().to_owned());
+            found.push(self.checked(checkpoint, signer.as_deref())?);
         }
         Ok(found)
     }
 
     /// A checkpoint as answered: its signature checked against the key it
-    /// names (which says it is intact, not whose it is: an auditor trusts
-    /// a key given out of band), its head against this replica's entry.
-    fn checked(&self, c: Checkpoint) -> Result<CheckpointOut, QueryError> {
-        let signature_ok = muster_ledger::checkpoint::public_key(&c.public_key)
-            .and_then(|key| muster_ledger::checkpoint::verify_checkpoint(&c, &key))
-            .is_ok();
-        let matches_replica = {
-            let ledger = self.ledger.read().expect("replica lock");
-            match c.seq {
-                0 => None,
-                seq if seq > ledger.head().seq => None,
-                seq => ledger.entry(seq).map_err(internal)?.map(|entry| muster_ledger::hex(&entry.hash) == c.head_hash),
+    /// or its publisher names (which says it is intact, not whose it is:
+    /// an auditor trusts a key given out of band), its head and root
+    /// against this replica's own.
+    fn checked(&self, c: SignedCheckpoint, signer: Option<&str>) -> Result<CheckpointOut, QueryError> {
+        let published = String::from_utf8_lossy(&c.encode()).into_owned();
+        let named = match (&c, signer) {
+            (SignedCheckpoint::Json(json), _) => muster_ledger::checkpoint::public_key(&json.public_key).ok(),
+            (SignedCheckpoint::Note(_), Some(vkey)) => {
+                muster_ledger::checkpoint::parse_note_vkey(vkey).ok().map(|(_, key)| key)
+            }
+            (SignedCheckpoint::Note(_), None) => None,
+        };
+        let verified = named.map(|key| c.verify(&key));
+        let signature_ok = matches!(verified, Some(Ok(_)));
+        // What it says, read whether or not its signature holds.
+        let said = match &c {
+            SignedCheckpoint::Json(json) => Vouched {
+                head: muster_ledger::Head {
+                    seq: json.seq,
+                    hash: muster_ledger::unhex(&json.head_hash).unwrap_or_default(),
+                    recorded_at_ms: json.recorded_at_ms,
+                },
+                tree: None,
+            },
+            SignedCheckpoint::Note(note) => {
+                let text = muster_proto::note::CheckpointText::parse(&note.text).map_err(internal)?;
+                let hash = text.extension(muster_proto::note::CHAIN_HEAD_LINE).and_then(muster_ledger::unhex);
+                let at = text.extension(muster_proto::note::RECORDED_AT_LINE).and_then(|t| t.parse().ok());
+                let head = muster_ledger::Head {
+                    seq: text.size,
+                    hash: hash.unwrap_or_default(),
+                    recorded_at_ms: at.unwrap_or(0),
+                };
+                Vouched { head, tree: Some((text.origin, text.root)) }
+            }
+        };
+        let matches_replica = self.matches(&said)?;
+        let signature = match &c {
+            SignedCheckpoint::Json(json) => json.signature.clone(),
+            SignedCheckpoint::Note(note) => {
+                note.signatures.first().map(|s| muster_ledger::hex(&s.signature)).unwrap_or_default()
             }
         };
         Ok(CheckpointOut {
-            seq: c.seq,
-            head_hash: c.head_hash,
-            recorded_at: utc_ms_text(c.recorded_at_ms),
-            public_key: c.public_key,
-            signature: c.signature,
+            format: match c {
+                SignedCheckpoint::Json(_) => "json-v1",
+                SignedCheckpoint::Note(_) => "c2sp-note",
+            }
+            .to_owned(),
+            seq: said.head.seq,
+            head_hash: muster_ledger::hex(&said.head.hash),
+            recorded_at: utc_ms_text(said.head.recorded_at_ms),
+            origin: said.tree.as_ref().map(|(origin, _)| origin.clone()),
+            root: said.tree.as_ref().map(|(_, root)| muster_ledger::hex(root)),
+            public_key: named.map(|key| muster_ledger::hex(&key)).unwrap_or_default(),
+            signature,
             signature_ok,
             matches_replica,
+            published,
         })
+    }
+
+    /// Whether this replica holds the same entry at the checkpoint's seq,
+    /// and the same Merkle root at that size; none before it has applied it.
+    fn matches(&self, said: &Vouched) -> Result<Option<bool>, QueryError> {
+        let ledger = self.ledger.read().expect("replica lock");
+        let seq = said.head.seq;
+        if seq == 0 || seq > ledger.head().seq {
+            return Ok(None);
+        }
+        let entry = ledger.entry(seq).map_err(internal)?;
+        let same_entry = entry.is_some_and(|entry| entry.hash == said.head.hash);
+        let same_root = match &said.tree {
+            None => true,
+            Some((_, root)) => ledger.merkle_root(seq).map_err(internal)? == Ok(*root),
+        };
+        Ok(Some(same_entry && same_root))
     }
 }
 

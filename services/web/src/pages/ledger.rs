@@ -60,13 +60,14 @@ fn checkpoint_table(checkpoints: Result<Vec<CheckpointOut>, ApiError>) -> Markup
         Err(e) => html! { p.down { "Could not read the checkpoints: " (e.answer.message) " (" (e.answer.code) ")" } },
         Ok(list) if list.is_empty() => html! { p.muted { "No checkpoint has been signed yet." } },
         Ok(list) => html! {
-            p.note { "The ledger signs its chain head with its ed25519 key; anyone holding the public key can check an export against these offline (" code { "muster verify" } ")." }
+            p.note { "The ledger signs its chain head and the Merkle root of its entries with its ed25519 key, as C2SP checkpoints (signed notes); anyone holding the public key can check an export against one offline (" code { "muster verify" } "). Each checkpoint below opens to its text as published, to hand to a third party." }
             table #checkpoints-table {
-                tr { th.num { "Entry" } th { "Head hash" } th { "Recorded" } th { "Signature" } th { "Matches this replica" } th { "Key" } }
+                tr { th.num { "Entry" } th { "Head hash" } th { "Merkle root" } th { "Recorded" } th { "Signature" } th { "Matches this replica" } th { "Key" } }
                 @for c in &list {
                     tr {
-                        td.num { "#" (c.seq) }
+                        td.num { details { summary { "#" (c.seq) } pre.published { (c.published) } } }
                         td { code title=(c.head_hash) { (c.head_hash.get(..16).unwrap_or(&c.head_hash)) "…" } }
+                        td { @match &c.root { Some(root) => code title=(root) { (root.get(..16).unwrap_or(root)) "…" }, None => span.muted { "(first format: none)" } } }
                         td { (c.recorded_at) }
                         td { @if c.signature_ok { span.up { "valid" } } @else { strong.down { "INVALID" } } }
                         td { @match c.matches_replica { Some(true) => span.up { "yes" }, Some(false) => strong.down { "NO: a different history" }, None => span.muted { "not applied yet" } } }
