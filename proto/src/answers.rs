@@ -741,3 +741,42 @@ pub struct CheckpointOut {
     /// signature lines, or the JSON): what to hand to a third party.
     pub published: String,
 }
+
+/// An entry's inclusion in the ledger's Merkle tree (RFC 9162): leaf
+/// `seq - 1`, whose data is the entry's chain hash. Verify with the RFC's
+/// algorithm: `hashes` lead from `leaf_hash` to `root`.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct InclusionProofOut {
+    /// The entry.
+    pub seq: u64,
+    /// The event it recorded.
+    pub source: String,
+    /// …
+    pub id: String,
+    /// The entry's chain hash (the leaf's data), hex.
+    pub entry_hash: String,
+    /// SHA-256(0x00 ‖ chain hash), hex.
+    pub leaf_hash: String,
+    /// The tree the proof is for.
+    pub tree_size: u64,
+    /// Its root, hex.
+    pub root: String,
+    /// The audit path, bottom up, hex.
+    pub hashes: Vec<String>,
+}
+
+/// That the tree of `from_size` entries is a prefix of the tree of
+/// `to_size` (RFC 9162 consistency proof).
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct ConsistencyProofOut {
+    /// The older tree's size …
+    pub from_size: u64,
+    /// … and root, hex.
+    pub from_root: String,
+    /// The newer tree's size …
+    pub to_size: u64,
+    /// … and root, hex.
+    pub to_root: String,
+    /// The proof, hex.
+    pub hashes: Vec<String>,
+}

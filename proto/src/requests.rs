@@ -175,6 +175,46 @@ impl QueryRequest for CheckpointsRequest {
     const FIELDS: &'static [&'static str] = &["limit"];
 }
 
+/// `inclusion_proof`: that an entry is in the ledger's Merkle tree of a
+/// given size. The entry by its event (`source` and `id`: the first entry
+/// recorded under them) or by `seq`.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionProofRequest {
+    /// The event's source …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// … and id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Or the entry's sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The tree's size, a checkpoint's as a rule (default: the head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_size: Option<u64>,
+}
+
+impl QueryRequest for InclusionProofRequest {
+    const FIELDS: &'static [&'static str] = &["source", "id", "seq", "tree_size"];
+}
+
+/// `consistency_proof`: that the ledger's tree of `from_size` entries is a
+/// prefix of its tree of `to_size` (two checkpoints' sizes as a rule).
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyProofRequest {
+    /// The older tree's size.
+    pub from_size: u64,
+    /// The newer tree's size (default: the head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_size: Option<u64>,
+}
+
+impl QueryRequest for ConsistencyProofRequest {
+    const FIELDS: &'static [&'static str] = &["from_size", "to_size"];
+}
+
 /// `receipt`: the outcome of one event.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 #[serde(deny_unknown_fields)]

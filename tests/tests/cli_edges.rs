@@ -561,22 +561,22 @@ fn the_terminal_traces_moves_history_and_rosters_to_their_orders() {
     assert!(roster.lines().skip(1).all(|l| l.contains("hr/nanhu/")), "every line names its event:\n{roster}");
 }
 
-/// An auditor's round: the operator signs the ledger (a C2SP checkpoint
-/// naming head and Merkle root) and exports it; the auditor verifies the
-/// export against the checkpoint with the public key alone. Another key
-/// is exit 8; a checkpoint of the first format (JSON) still verifies.
+/// An auditor's round: the operator signs the ledger (C2SP checkpoints
+/// naming head and Merkle root) at 40 entries and at 63, and exports it;
+/// the auditor verifies the export against the later checkpoint, proves
+/// an event is in the earlier one's tree and the earlier tree a prefix of
+/// the later, with the public key alone. Another key, or a checkpoint of
+/// another history, is exit 8; the first format (JSON) still verifies.
 #[test]
-fn an_export_verifies_against_the_clis_signed_checkpoint() {
+fn an_auditor_checks_exports_and_proofs_against_the_clis_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/examples/events.jsonl");
+    let lines = std::fs::read_to_string(&example).unwrap();
+    let first_40: String = lines.lines().take(40).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.path().join("first-40.jsonl"), first_40).unwrap();
     let muster = |args: &[&str]| {
-        run(
-            dir.path(),
-            "muster",
-            &args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-            &[],
-            Duration::from_secs(120),
-        )
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        run(dir.path(), "muster", &args, &[], Duration::from_secs(120))
     };
     let ok = |args: &[&str]| {
         let ended = muster(args);
@@ -585,17 +585,46 @@ fn an_export_verifies_against_the_clis_signed_checkpoint() {
     };
     let public_key = ok(&["keygen", "ledger.key"]).trim().to_owned();
     let other_key = ok(&["keygen", "other.key"]).trim().to_owned();
+    let sign = |ledger: &str, file: &str| {
+        let note = ok(&["--ledger", ledger, "--prefix", "bureau-a", "checkpoint", "--signing-key", "ledger.key"]);
+        std::fs::write(dir.path().join(file), &note).unwrap();
+        note
+    };
+    ok(&["--ledger", "ledger", "import", "first-40.jsonl"]);
+    let early = sign("ledger", "at-40.txt");
+    assert!(early.starts_with("muster/bureau-a\n40\n") && early.contains("\n\n\u{2014} muster/bureau-a "), "{early}");
     ok(&["--ledger", "ledger", "import", example.to_str().unwrap()]);
+    sign("ledger", "at-63.txt");
     ok(&["--ledger", "ledger", "export", "ledger.jsonl"]);
-    let note = ok(&["--ledger", "ledger", "--prefix", "bureau-a", "checkpoint", "--signing-key", "ledger.key"]);
-    assert!(note.starts_with("muster/bureau-a\n63\n") && note.contains("\n\n\u{2014} muster/bureau-a "), "{note}");
-    std::fs::write(dir.path().join("checkpoint.txt"), &note).unwrap();
+
     let verified =
-        ok(&["verify", "--export", "ledger.jsonl", "--checkpoint", "checkpoint.txt", "--public-key", &public_key]);
+        ok(&["verify", "--export", "ledger.jsonl", "--checkpoint", "at-63.txt", "--public-key", &public_key]);
     assert!(verified.contains("63"), "{verified}");
     let refused =
-        muster(&["verify", "--export", "ledger.jsonl", "--checkpoint", "checkpoint.txt", "--public-key", &other_key]);
+        muster(&["verify", "--export", "ledger.jsonl", "--checkpoint", "at-63.txt", "--public-key", &other_key]);
     assert_eq!(refused.code, Some(8), "{}", refused.output);
+
+    // An event of the first 40, proven in the tree signed at 40.
+    let event = lines.lines().nth(7).unwrap();
+    let event: serde_json::Value = serde_json::from_str(event).unwrap();
+    let (source, id) = (event["source"].as_str().unwrap(), event["id"].as_str().unwrap());
+    let key = ["--public-key", public_key.as_str()];
+    let proven =
+        ok(&[&["--ledger", "ledger", "prove", "--source", source, "--id", id, "--checkpoint", "at-40.txt"][..], &key]
+            .concat());
+    assert!(proven.contains("verified") && proven.contains("yes, against the root the checkpoint signs"), "{proven}");
+    let extended =
+        ok(&[&["--ledger", "ledger", "prove", "--from", "at-40.txt", "--to", "at-63.txt"][..], &key].concat());
+    assert!(extended.contains("yes, against both checkpoints"), "{extended}");
+
+    // Another history of the same 40 events (recorded at other times):
+    // its checkpoint at 40 is not a prefix of this ledger's tree at 63.
+    ok(&["--ledger", "fork", "import", "first-40.jsonl"]);
+    sign("fork", "fork-at-40.txt");
+    let forked =
+        muster(&[&["--ledger", "ledger", "prove", "--from", "fork-at-40.txt", "--to", "at-63.txt"][..], &key].concat());
+    assert_eq!(forked.code, Some(8), "{}", forked.output);
+    assert!(forked.output.contains("NO"), "{}", forked.output);
 
     // The first format, as earlier versions wrote it.
     let ledger = muster_tests::open_ledger(&dir.path().join("ledger"));

@@ -180,14 +180,44 @@ pub(crate) enum Command {
         #[arg(long)]
         id: String,
     },
+    /// Prove, with the ledger's Merkle tree, that an event's entry is in
+    /// the tree a checkpoint signs (--source/--id or --seq, --checkpoint),
+    /// or that one checkpoint's tree is a prefix of another's (--from,
+    /// --to). Each proof is verified here against the checkpoints' signed
+    /// roots; one that does not verify is exit 8.
+    Prove {
+        /// The event's source …
+        #[arg(long, requires = "id", conflicts_with_all = ["seq", "from"])]
+        source: Option<String>,
+        /// … and id.
+        #[arg(long, requires = "source")]
+        id: Option<String>,
+        /// Or the entry's sequence.
+        #[arg(long, conflicts_with = "from")]
+        seq: Option<u64>,
+        /// The checkpoint whose tree the entry is proven in (default: the
+        /// tree at the head, unsigned).
+        #[arg(long, requires = "public_key", conflicts_with = "from")]
+        checkpoint: Option<PathBuf>,
+        /// The older checkpoint of a consistency proof …
+        #[arg(long, requires_all = ["to", "public_key"])]
+        from: Option<PathBuf>,
+        /// … and the newer.
+        #[arg(long, requires = "from")]
+        to: Option<PathBuf>,
+        /// The ledger's public key the checkpoints must be signed by (hex).
+        #[arg(long)]
+        public_key: Option<String>,
+    },
     /// Re-walk the hash chain on disk; or, with --export, check an export
     /// file offline (no ledger, no service).
     Verify {
         /// The export to check (`muster export`), or - for stdin.
         #[arg(long)]
         export: Option<PathBuf>,
-        /// With --export: a checkpoint the ledger signed (JSON); the export
-        /// must reach its entry with exactly its hash.
+        /// With --export: a checkpoint the ledger signed (a C2SP signed
+        /// note, or the first format's JSON); the export must reach its
+        /// entry with exactly its hash, and its entries make its Merkle root.
         #[arg(long, requires = "export", requires = "public_key")]
         checkpoint: Option<PathBuf>,
         /// The ledger's public key the checkpoint must be signed by (hex),

@@ -25,6 +25,7 @@ mod args;
 mod backend;
 mod local;
 mod output;
+mod prove;
 mod query;
 
 use anyhow::Result;
@@ -92,6 +93,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Checkpoint { signing_key } => {
             let origin = muster_bus::Topology::new(&cli.prefix).checkpoint_origin();
             checkpoint(backend, &signing_key, &origin, out)
+        }
+        Command::Prove { source, id, seq, checkpoint, from, to, public_key } => {
+            let asked = match (from.as_deref(), to.as_deref()) {
+                (Some(from), Some(to)) => prove::Prove::Consistency { from, to },
+                _ => {
+                    let entry = muster_proto::requests::InclusionProofRequest { source, id, seq, tree_size: None };
+                    prove::Prove::Inclusion { entry, checkpoint: checkpoint.as_deref() }
+                }
+            };
+            prove::prove(&backend, asked, public_key.as_deref(), format, out)
         }
         command => query(&backend, command, format, out),
     }

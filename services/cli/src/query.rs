@@ -95,7 +95,7 @@ pub(crate) fn query(backend: &Backend, command: Command, format: Format, out: &m
         }
         Command::Verify { .. } => return print_verify(&backend.ask(E::Verify, &EmptyRequest {})?, format, out),
         Command::Status => print_status(&backend.ask(E::Status, &EmptyRequest {})?, format, out)?,
-        Command::Import { .. } | Command::Export { .. } | Command::Checkpoint { .. } => {
+        Command::Import { .. } | Command::Export { .. } | Command::Checkpoint { .. } | Command::Prove { .. } => {
             unreachable!("run handles them")
         }
         Command::Keygen { .. } | Command::Subjects { .. } | Command::NatsAccounts { .. } => {

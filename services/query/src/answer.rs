@@ -45,6 +45,10 @@ pub enum QueryEndpoint {
     /// The latest signed checkpoints, checked; answered by the replica,
     /// which reads them from the bus, not by [`answer`].
     Checkpoints,
+    /// An entry's inclusion in the Merkle tree of a size.
+    InclusionProof,
+    /// One tree size's consistency with a later one.
+    ConsistencyProof,
     /// The outcome of one event.
     Receipt,
     /// Re-walk the replica's hash chain.
@@ -56,7 +60,7 @@ pub enum QueryEndpoint {
 
 impl QueryEndpoint {
     /// Every endpoint, in the order the index lists them.
-    pub const ALL: [QueryEndpoint; 14] = [
+    pub const ALL: [QueryEndpoint; 16] = [
         QueryEndpoint::Headcount,
         QueryEndpoint::Tree,
         QueryEndpoint::Roster,
@@ -68,6 +72,8 @@ impl QueryEndpoint {
         QueryEndpoint::Corrections,
         QueryEndpoint::State,
         QueryEndpoint::Checkpoints,
+        QueryEndpoint::InclusionProof,
+        QueryEndpoint::ConsistencyProof,
         QueryEndpoint::Receipt,
         QueryEndpoint::Verify,
         QueryEndpoint::Status,
@@ -76,6 +82,15 @@ impl QueryEndpoint {
     /// The endpoint called `text`, if any.
     pub fn named(text: &str) -> Option<QueryEndpoint> {
         QueryEndpoint::ALL.into_iter().find(|endpoint| endpoint.name() == text)
+    }
+
+    /// Its HTTP path: `/v1/<name>`, but for the proofs, `/v1/proof/<kind>`.
+    pub fn path(self) -> String {
+        match self {
+            QueryEndpoint::InclusionProof => "/v1/proof/inclusion".to_owned(),
+            QueryEndpoint::ConsistencyProof => "/v1/proof/consistency".to_owned(),
+            _ => format!("/v1/{}", self.name()),
+        }
     }
 
     /// Its name: the last token of its subject, the last segment of its path.
@@ -92,6 +107,8 @@ impl QueryEndpoint {
             QueryEndpoint::Corrections => "corrections",
             QueryEndpoint::State => "state",
             QueryEndpoint::Checkpoints => "checkpoints",
+            QueryEndpoint::InclusionProof => "inclusion_proof",
+            QueryEndpoint::ConsistencyProof => "consistency_proof",
             QueryEndpoint::Receipt => "receipt",
             QueryEndpoint::Verify => "verify",
             QueryEndpoint::Status => "status",
@@ -112,6 +129,8 @@ impl QueryEndpoint {
             QueryEndpoint::Corrections => CorrectionsRequest::FIELDS,
             QueryEndpoint::State => StateRequest::FIELDS,
             QueryEndpoint::Checkpoints => CheckpointsRequest::FIELDS,
+            QueryEndpoint::InclusionProof => InclusionProofRequest::FIELDS,
+            QueryEndpoint::ConsistencyProof => ConsistencyProofRequest::FIELDS,
             QueryEndpoint::Receipt => ReceiptRequest::FIELDS,
             QueryEndpoint::Verify | QueryEndpoint::Status => EmptyRequest::FIELDS,
         }
@@ -133,6 +152,10 @@ impl QueryEndpoint {
             }
             QueryEndpoint::State => "the ledger point (seq, hash, time) a known_at resolves to, and the head",
             QueryEndpoint::Checkpoints => "the latest signed checkpoints, each verified and compared with this replica",
+            QueryEndpoint::InclusionProof => {
+                "an entry's inclusion in the Merkle tree of a size (a checkpoint's): by source and id, or seq"
+            }
+            QueryEndpoint::ConsistencyProof => "that the Merkle tree of one size (a checkpoint's) is a prefix of a later one",
             QueryEndpoint::Receipt => "the outcome of one event, by source and id",
             QueryEndpoint::Verify => "re-walk this replica's copy of the hash chain",
             QueryEndpoint::Status => "how far this replica is behind the ledger",
@@ -186,6 +209,10 @@ pub enum Answer {
     State(StateOut),
     /// `checkpoints`: newest first.
     Checkpoints(Vec<CheckpointOut>),
+    /// `inclusion_proof`.
+    InclusionProof(InclusionProofOut),
+    /// `consistency_proof`.
+    ConsistencyProof(ConsistencyProofOut),
     /// `receipt`.
     Receipt(Receipt),
     /// `verify`.
@@ -246,6 +273,8 @@ pub fn answer(ledger: &Ledger, endpoint: QueryEndpoint, body: &[u8]) -> Result<A
         E::UnitEvents => Answer::UnitEvents(unit_events(ledger, parse(endpoint, body)?)?),
         E::Corrections => Answer::Corrections(Box::new(corrections(ledger, parse(endpoint, body)?)?)),
         E::State => Answer::State(state(ledger, parse(endpoint, body)?)?),
+        E::InclusionProof => Answer::InclusionProof(crate::proofs::inclusion(ledger, parse(endpoint, body)?)?),
+        E::ConsistencyProof => Answer::ConsistencyProof(crate::proofs::consistency(ledger, parse(endpoint, body)?)?),
         E::Receipt => Answer::Receipt(receipt(ledger, parse(endpoint, body)?)?),
         E::Verify => {
             let EmptyRequest {} = parse(endpoint, body)?;

@@ -37,6 +37,9 @@ pub async fn serve(replica: Arc<Replica>, listener: tokio::net::TcpListener) {
         .route("/", get(index))
         .route("/api", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], index_html()) }))
         .route("/v1/{endpoint}", get(by_query).post(by_body))
+        // The proofs' paths: the endpoints `inclusion_proof` and
+        // `consistency_proof` (their NATS names) under /v1/proof/.
+        .route("/v1/proof/{kind}", get(proof_by_query).post(proof_by_body))
         .merge(muster_web::router::<Replica>())
         .fallback(no_such_path)
         .method_not_allowed_fallback(wrong_method)
@@ -71,8 +74,9 @@ fn bad(message: String) -> QueryError {
 }
 
 /// Query parameters as the JSON request: `rollup` is a boolean,
-/// `known_at_seq`, `reported_at_seq` and `limit` numbers; everything else
-/// is text. A parameter given
+/// `known_at_seq`, `reported_at_seq`, `limit` and the proofs' `seq`,
+/// `tree_size`, `from_size` and `to_size` numbers; everything else is
+/// text. A parameter given
 /// twice is refused (which one would count?); one the endpoint does not
 /// accept is refused by the endpoint, as a body field would be.
 fn params_to_json(params: Vec<(String, String)>) -> Result<Vec<u8>, QueryError> {
@@ -80,7 +84,7 @@ fn params_to_json(params: Vec<(String, String)>) -> Result<Vec<u8>, QueryError> 
     for (key, value) in params {
         let value = match key.as_str() {
             "rollup" => Value::Bool(value.parse().map_err(|_| bad(format!("rollup '{value}' is not true or false")))?),
-            "known_at_seq" | "reported_at_seq" | "limit" => {
+            "known_at_seq" | "reported_at_seq" | "limit" | "seq" | "tree_size" | "from_size" | "to_size" => {
                 Value::from(value.parse::<u64>().map_err(|_| bad(format!("{key} '{value}' is not a number")))?)
             }
             _ => Value::String(value),
@@ -112,6 +116,28 @@ async fn by_query(
         "audit.xlsx" => audit_document(&replica, AuditDocument::Xlsx, &body),
         _ => answer(&replica, &endpoint, &body).await,
     }
+}
+
+/// `/v1/proof/inclusion` and `/v1/proof/consistency`: the endpoint of
+/// that kind (any other kind is an unknown endpoint, 404).
+fn proof_endpoint(kind: &str) -> String {
+    format!("{kind}_proof")
+}
+
+async fn proof_by_query(
+    replica: State<Arc<Replica>>,
+    Path(kind): Path<String>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    by_query(replica, Path(proof_endpoint(&kind)), params).await
+}
+
+async fn proof_by_body(
+    replica: State<Arc<Replica>>,
+    Path(kind): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    by_body(replica, Path(proof_endpoint(&kind)), body).await
 }
 
 /// The documents made from an audit, which are GET-only paths beside the
@@ -214,7 +240,7 @@ async fn index(
 fn index_json() -> Value {
     let endpoints: Vec<Value> = QueryEndpoint::ALL
         .iter()
-        .map(|e| json!({"path": format!("/v1/{}", e.name()), "parameters": e.fields(), "about": e.about()}))
+        .map(|e| json!({"path": e.path(), "parameters": e.fields(), "about": e.about()}))
         .collect();
     let errors: Vec<Value> =
         QueryErrorCode::ALL.iter().map(|c| json!({"code": c.as_str(), "status": c.http_status()})).collect();
@@ -233,8 +259,8 @@ fn index_html() -> String {
         .iter()
         .map(|e| {
             format!(
-                "<tr><td><a href=\"/v1/{0}\"><code>/v1/{0}</code></a></td><td><code>{1}</code></td><td>{2}</td></tr>\n",
-                e.name(),
+                "<tr><td><a href=\"{0}\"><code>{0}</code></a></td><td><code>{1}</code></td><td>{2}</td></tr>\n",
+                e.path(),
                 e.fields().join(", "),
                 e.about()
             )

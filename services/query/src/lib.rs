@@ -5,6 +5,7 @@
 
 pub mod answer;
 pub mod http;
+mod proofs;
 pub mod replica;
 pub mod service;
 mod validate;
