@@ -187,6 +187,7 @@ async fn an_auditor_answers_the_reform_questions_in_the_browser() {
     the_audit_prints(&reform, &browser).await;
     the_late_order_is_seen_as_reported_and_as_corrected(&reform, &browser).await;
     the_ledger_page_checks_the_chain(&reform, &browser).await;
+    an_event_is_proven_in_the_signed_tree_in_the_browser(&reform, &browser).await;
     bad_input_shows_the_apis_error(&reform, &browser).await;
     browser.close().await;
     reform.stop().await;
@@ -438,6 +439,42 @@ async fn the_ledger_page_checks_the_chain(reform: &ReformStack, browser: &Browse
     let shown = browser.texts("#checkpoints-table td:nth-child(5)").await;
     assert_eq!(shown, vec!["valid"; checkpoints.len()], "every signature shown as checked");
     look_at(browser, "ledger").await;
+}
+
+/// "prove it" beside the late order's event: the proof page proves the
+/// entry in the smallest signed tree that holds it, and the browser checks
+/// the proof itself — it says no when the root is not the one the hashes
+/// lead to.
+async fn an_event_is_proven_in_the_signed_tree_in_the_browser(reform: &ReformStack, browser: &Browser) {
+    let (unit, _, seq) = late_order(reform).await;
+    browser.goto(&reform.url(&format!("/unit/{unit}?date=2016-01-31"))).await;
+    browser.click(&format!("#event-{seq} a.prove")).await;
+    let verdict = browser.wait_for("#proof-verified[data-verified]").await;
+    assert_eq!(
+        verdict.attr("data-verified").await.unwrap().as_deref(),
+        Some("yes"),
+        "{}",
+        verdict.text().await.unwrap()
+    );
+    let checkpoints = api_json(reform, "/v1/checkpoints").await;
+    let covering = checkpoints
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["seq"].as_u64() >= Some(seq))
+        .min_by_key(|c| c["seq"].as_u64());
+    let covering = covering.expect("a checkpoint covers the late order");
+    assert_eq!(json!(browser.text("#proof-root").await), covering["root"], "the root the checkpoint signs");
+    assert_eq!(browser.text("#checkpoint-text").await.trim_end(), covering["published"].as_str().unwrap().trim_end());
+    look_at(browser, "proof").await;
+
+    let tamper = "const el = document.getElementById('proof-verified');
+        el.removeAttribute('data-verified'); el.className = 'verdict';
+        el.dataset.root = 'ff'.repeat(32);
+        document.dispatchEvent(new Event('DOMContentLoaded'));";
+    browser.execute(tamper, vec![]).await;
+    let verdict = browser.wait_for("#proof-verified[data-verified]").await;
+    assert_eq!(verdict.attr("data-verified").await.unwrap().as_deref(), Some("no"), "another root does not verify");
 }
 
 async fn bad_input_shows_the_apis_error(reform: &ReformStack, browser: &Browser) {

@@ -64,4 +64,8 @@ impl Api for Replica {
     async fn checkpoints(&self, r: CheckpointsRequest) -> Result<Vec<CheckpointOut>, ApiError> {
         Replica::checkpoints(self, r).await.map_err(api_error)
     }
+
+    fn inclusion_proof(&self, r: InclusionProofRequest) -> Result<InclusionProofOut, ApiError> {
+        self.read(|ledger| crate::proofs::inclusion(ledger, r)).map_err(api_error)
+    }
 }

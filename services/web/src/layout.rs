@@ -202,6 +202,13 @@ pub fn unit_link(unit: &str, name: Option<&str>, date: &str, known_at: u64) -> M
     }
 }
 
+/// "prove it": the page proving entry `seq` in the ledger's signed
+/// Merkle tree, checked again in the browser.
+pub fn prove_link(seq: u64) -> Markup {
+    let title = "Prove this entry is in the Merkle tree the ledger signed";
+    html! { a.prove href=(link("/proof", &[("seq", &seq.to_string())])) title=(title) { "prove it" } }
+}
+
 /// A staff id as a link to their timeline.
 pub fn staff_link(staff: &str, known_at: u64) -> Markup {
     let href = link(&format!("/staff/{}", crate::params::segment(staff)), &[("known_at", &known_at.to_string())]);

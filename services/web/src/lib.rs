@@ -93,6 +93,8 @@ pub trait Api: Send + Sync + 'static {
     fn status(&self) -> impl Future<Output = StatusAnswer> + Send;
     /// `checkpoints`.
     fn checkpoints(&self, r: CheckpointsRequest) -> impl Future<Output = Result<Vec<CheckpointOut>, ApiError>> + Send;
+    /// `inclusion_proof`.
+    fn inclusion_proof(&self, r: InclusionProofRequest) -> Result<InclusionProofOut, ApiError>;
 }
 
 /// The workbench's routes, to merge into the query service's router.
@@ -105,6 +107,7 @@ pub fn router<A: Api>() -> Router<Arc<A>> {
         .route("/audit/members", get(audit_members::<A>))
         .route("/corrections", get(corrections::<A>))
         .route("/ledger", get(ledger::<A>))
+        .route("/proof", get(proof::<A>))
         .route("/assets/workbench.css", get(|| asset("text/css; charset=utf-8", layout::CSS)))
         .route("/assets/workbench.js", get(|| asset("text/javascript; charset=utf-8", layout::JS)))
 }
@@ -162,4 +165,9 @@ async fn ledger<A: Api>(State(api): State<Arc<A>>, Query(pairs): Pairs) -> Respo
     let status = api.status().await;
     let checkpoints = api.checkpoints(CheckpointsRequest { limit: None }).await;
     html(pages::ledger::page(&*api, &pairs, status, checkpoints))
+}
+
+async fn proof<A: Api>(State(api): State<Arc<A>>, Query(pairs): Pairs) -> Response {
+    let checkpoints = api.checkpoints(CheckpointsRequest { limit: None }).await;
+    html(pages::proof::page(&*api, &pairs, checkpoints))
 }

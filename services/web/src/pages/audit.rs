@@ -457,7 +457,10 @@ fn moves_table(here: &Here, moves: &[&MoveOut]) -> Markup {
                     td { (here.unit(&m.to_unit, m.to_unit_name.as_deref(), &a.to)) }
                     td { (m.cause) }
                     td { (here.unit(&m.working_on_to, m.working_on_to_name.as_deref(), &a.to)) @if m.paper_move { " " span.badge.over { "paper move" } } }
-                    td { ul { @for e in &m.events { li { (super::unit::event_ref(e)) " · recorded " (e.recorded_at) } } } }
+                    td { ul { @for e in &m.events { li {
+                        (super::unit::event_ref(e)) " · recorded " (e.recorded_at)
+                        @if !here.document { " · " (crate::layout::prove_link(e.seq)) }
+                    } } } }
                 }
             }
         }

@@ -7,6 +7,7 @@ pub mod corrections;
 pub mod home;
 pub mod ledger;
 pub mod org;
+pub mod proof;
 pub mod staff;
 pub mod unit;
 

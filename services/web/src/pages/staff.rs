@@ -87,7 +87,7 @@ fn table(history: &[HistoryEntryOut], seq: u64) -> Markup {
                     td { (h.event.replace('_', " ")) @if !h.active { " " span.badge { "not active" } } }
                     td.order lang="zh-Hans" { @if let Some(o) = &h.order_ref { (o) } }
                     td { @if let (Some(s), Some(i)) = (&h.source, &h.id) { code { (s) "/" (i) } } }
-                    td.num { "#" (h.seq) }
+                    td.num { "#" (h.seq) " " (crate::layout::prove_link(h.seq)) }
                     td { @if let Some(r) = &h.recorded_at { (r) } }
                     td { (unit_link(&h.home, h.home_name.as_deref(), &h.date, seq)) }
                     td {

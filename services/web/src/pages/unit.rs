@@ -241,7 +241,7 @@ fn event_table(events: &[UnitEventOut]) -> Markup {
                     td { (e.summary) @if let Some(by) = e.retracted_by { " " span.badge.retracted { "retracted by entry #" (by) } } }
                     td lang="zh-Hans" { @if let Some(o) = &e.event.order_ref { (o) } }
                     td { code { (e.event.source) "/" (e.event.id) } }
-                    td.num { "#" (e.event.seq) }
+                    td.num { "#" (e.event.seq) " " (crate::layout::prove_link(e.event.seq)) }
                     td { (e.event.recorded_at) }
                 }
             }
