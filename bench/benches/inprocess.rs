@@ -64,5 +64,27 @@ fn queries(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, queries);
+/// The Merkle tree's proofs at the head (issue 19): an entry's inclusion,
+/// and an earlier size's consistency, for random entries and sizes.
+fn proofs(c: &mut Criterion) {
+    let (_dir, l) = ledger();
+    let n = l.head().seq;
+    let mut rng = muster_gen::rng::Rng::new(11);
+    let sizes: Vec<u64> = (0..1024).map(|_| 1 + rng.below(n)).collect();
+    let mut i = 0;
+    c.bench_function("inclusion_proof", |b| {
+        b.iter(|| {
+            i = (i + 1) % sizes.len();
+            black_box(l.inclusion_proof(sizes[i], n).expect("a proof").expect("in the tree"))
+        })
+    });
+    c.bench_function("consistency_proof", |b| {
+        b.iter(|| {
+            i = (i + 1) % sizes.len();
+            black_box(l.consistency_proof(sizes[i], n).expect("a proof").expect("sizes in the tree"))
+        })
+    });
+}
+
+criterion_group!(benches, queries, proofs);
 criterion_main!(benches);
