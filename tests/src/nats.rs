@@ -247,13 +247,15 @@ enum Conf<'a> {
     Node(&'a Node),
 }
 
-/// Waits (at most 30 s) until the cluster at `urls` answers JetStream
-/// requests: its nodes have elected a meta leader.
+/// Waits (at most 120 s) until the cluster at `urls` answers JetStream
+/// requests: its nodes have elected a meta leader. Rationale: on a loaded
+/// 2-core machine (CI running every test binary) three nodes once took
+/// longer than 30 s; the wait ends as soon as one is elected.
 async fn wait_for_meta_leader(urls: &[String]) {
     let addrs: Vec<async_nats::ServerAddr> = urls.iter().map(|url| url.parse().expect("a URL")).collect();
     let client = async_nats::connect(addrs).await.expect("connect to the cluster");
     let js = async_nats::jetstream::new(client);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while js.query_account().await.is_err() {
         assert!(Instant::now() < deadline, "the cluster elected no JetStream meta leader");
         tokio::time::sleep(Duration::from_millis(50)).await;
