@@ -175,8 +175,15 @@ pub struct TreeHead {
 /// Checks a C2SP checkpoint signed by the `trusted` key under its own
 /// origin, and reads the chain head from Muster's extension lines.
 pub fn verify_tree_head(note: &Note, trusted: &[u8; 32]) -> Result<TreeHead, CheckpointError> {
+    let head = read_tree_head(note)?;
+    verify_note(note, &head.origin, trusted)?;
+    Ok(head)
+}
+
+/// What a C2SP checkpoint of a Muster ledger says, its signature not
+/// checked: for showing one, never for trusting it.
+pub fn read_tree_head(note: &Note) -> Result<TreeHead, CheckpointError> {
     let text = CheckpointText::parse(&note.text).map_err(|e| CheckpointError::Malformed(e.to_string()))?;
-    verify_note(note, &text.origin, trusted)?;
     let missing = |line: &str| CheckpointError::Malformed(format!("no {line} line"));
     let hash = text.extension(note::CHAIN_HEAD_LINE).ok_or_else(|| missing(note::CHAIN_HEAD_LINE))?;
     let hash = unhex::<32>(hash).ok_or_else(|| missing(note::CHAIN_HEAD_LINE))?;
@@ -237,6 +244,20 @@ impl SignedCheckpoint {
         match self {
             SignedCheckpoint::Json(c) => muster_proto::checkpoint::encode(c),
             SignedCheckpoint::Note(n) => n.encode().into_bytes(),
+        }
+    }
+
+    /// What it says, its signature not checked: for showing one.
+    pub fn said(&self) -> Result<Vouched, CheckpointError> {
+        match self {
+            SignedCheckpoint::Json(c) => {
+                let hash = unhex::<32>(&c.head_hash)
+                    .ok_or_else(|| CheckpointError::Malformed("head_hash is not hex of the right length".into()))?;
+                Ok(Vouched { head: Head { seq: c.seq, hash, recorded_at_ms: c.recorded_at_ms }, tree: None })
+            }
+            SignedCheckpoint::Note(n) => {
+                read_tree_head(n).map(|t| Vouched { head: t.head, tree: Some((t.origin, t.root)) })
+            }
         }
     }
 

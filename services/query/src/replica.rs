@@ -146,27 +146,7 @@ impl Replica {
         let verified = named.map(|key| c.verify(&key));
         let signature_ok = matches!(verified, Some(Ok(_)));
         // What it says, read whether or not its signature holds.
-        let said = match &c {
-            SignedCheckpoint::Json(json) => Vouched {
-                head: muster_ledger::Head {
-                    seq: json.seq,
-                    hash: muster_ledger::unhex(&json.head_hash).unwrap_or_default(),
-                    recorded_at_ms: json.recorded_at_ms,
-                },
-                tree: None,
-            },
-            SignedCheckpoint::Note(note) => {
-                let text = muster_proto::note::CheckpointText::parse(&note.text).map_err(internal)?;
-                let hash = text.extension(muster_proto::note::CHAIN_HEAD_LINE).and_then(muster_ledger::unhex);
-                let at = text.extension(muster_proto::note::RECORDED_AT_LINE).and_then(|t| t.parse().ok());
-                let head = muster_ledger::Head {
-                    seq: text.size,
-                    hash: hash.unwrap_or_default(),
-                    recorded_at_ms: at.unwrap_or(0),
-                };
-                Vouched { head, tree: Some((text.origin, text.root)) }
-            }
-        };
+        let said = c.said().map_err(internal)?;
         let matches_replica = self.matches(&said)?;
         let signature = match &c {
             SignedCheckpoint::Json(json) => json.signature.clone(),
