@@ -780,3 +780,32 @@ pub struct ConsistencyProofOut {
     /// The proof, hex.
     pub hashes: Vec<String>,
 }
+
+/// `evidence_entries`: the entries asked for, in the order asked, each
+/// proven in the tree of `tree_size`. It may stop before the last one
+/// asked (`limits::EVIDENCE_ANSWER_BYTES_MAX`): ask again for the rest.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct EvidenceEntriesOut {
+    /// The tree …
+    pub tree_size: u64,
+    /// … and its root, hex.
+    pub root: String,
+    /// The entries.
+    pub entries: Vec<ProvenEntryOut>,
+}
+
+/// One entry with what proves it, checked with nothing but SHA-256:
+/// `hash` of the `entry` line = SHA-256(`prev_hash` ‖ its body's canonical
+/// bytes); leaf `seq - 1` = SHA-256(0x00 ‖ that hash); `hashes` lead from
+/// the leaf to the root (RFC 9162).
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct ProvenEntryOut {
+    /// The entry's sequence.
+    pub seq: u64,
+    /// The chain hash of entry `seq - 1`, hex (zeros for the first).
+    pub prev_hash: String,
+    /// The entry as a line of `muster export` (without its newline).
+    pub entry: String,
+    /// Its audit path in the tree, bottom up, hex.
+    pub hashes: Vec<String>,
+}

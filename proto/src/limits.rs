@@ -67,6 +67,25 @@ pub const CORRECTION_EVENTS_MAX: usize = 2_000;
 /// checkpoints stream and one signature checked (~50 µs); the workbench
 /// shows the latest few.
 pub const CHECKPOINTS_LISTED_MAX: u32 = 20;
+/// Most entries one `evidence_entries` request asks for. Rationale: each
+/// is read from the chain, proven (24 hashes at 10M entries) and answered
+/// as its export line (~500 bytes) and proof (~1.6 kB as hex).
+pub const EVIDENCE_ENTRIES_PER_REQUEST_MAX: usize = 256;
+/// Bytes of entries after which an `evidence_entries` answer stops (it
+/// always carries at least one; the asker asks again for the rest).
+/// Rationale: keeps the answer under the NATS reply limit (`max_payload`,
+/// 1,088 KiB) even when a few entries are large splits.
+pub const EVIDENCE_ANSWER_BYTES_MAX: usize = 768 << 10;
+/// Most events one evidence pack cites; an audit citing more is refused
+/// (`muster evidence` exits 2, the download answers 400) and should be
+/// asked of a smaller scope or a shorter window. Rationale: each is one
+/// proven entry (~2 kB in the pack, a few µs to prove and check): 50,000
+/// make a pack of ~100 MB at most, written and verified in seconds.
+pub const EVIDENCE_EVENTS_MAX: usize = 50_000;
+/// Most bytes `muster verify --evidence` reads from one file of a pack.
+/// Rationale: above what [`EVIDENCE_EVENTS_MAX`] events make, and a
+/// limit on what a hostile pack (a zip bomb) can make it inflate.
+pub const EVIDENCE_FILE_BYTES_MAX: u64 = 256 << 20;
 /// Stored Merkle subtrees written per sled batch when a ledger from
 /// before the tree gets them on open. Rationale: one per 128 entries, so
 /// 10M entries need 78k; 4096 keeps each batch ~170 kB.

@@ -215,6 +215,23 @@ impl QueryRequest for ConsistencyProofRequest {
     const FIELDS: &'static [&'static str] = &["from_size", "to_size"];
 }
 
+/// `evidence_entries`: entries by sequence, each with what proves it
+/// offline: the chain hash of the entry before it (an entry's own is
+/// SHA-256 of that and its body) and its inclusion in the Merkle tree of
+/// `tree_size` entries (a checkpoint's). For evidence packs.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceEntriesRequest {
+    /// The entries, at most `limits::EVIDENCE_ENTRIES_PER_REQUEST_MAX`.
+    pub seqs: Vec<u64>,
+    /// The tree they are proven in.
+    pub tree_size: u64,
+}
+
+impl QueryRequest for EvidenceEntriesRequest {
+    const FIELDS: &'static [&'static str] = &["seqs", "tree_size"];
+}
+
 /// `receipt`: the outcome of one event.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 #[serde(deny_unknown_fields)]

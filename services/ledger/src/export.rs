@@ -137,6 +137,22 @@ pub fn verify_export_with(input: &mut impl BufRead, each: &mut dyn FnMut(Head)) 
     Ok(VerifyReport { entries: seq, head_hash: hash })
 }
 
+/// Checks one line of the current export version (without its newline)
+/// on its own, as the entry after the one whose chain hash is
+/// `prev_hash`: it is exactly as Muster writes it and its hash is
+/// SHA-256(`prev_hash` ‖ its body's canonical bytes). For evidence packs,
+/// which carry single entries with their predecessor's hash.
+pub fn check_entry_line(line: &[u8], prev_hash: &[u8; 32]) -> Result<muster_proto::entry::StoredEntry, String> {
+    let entry = export::read_entry_line(line, export::VERSION)?;
+    if export::entry_line_of(&entry, export::VERSION).strip_suffix(b"\n") != Some(line) {
+        return Err("the line is not as Muster wrote it (its bytes were changed)".into());
+    }
+    if chain_hash(prev_hash, &codec::encode_entry_body(&entry.body)) != entry.hash {
+        return Err("its hash does not match its content and the hash of the entry before it".into());
+    }
+    Ok(entry)
+}
+
 /// Reads one line (without its newline) into `line`; false at the end.
 /// A line over `export::LINE_BYTES_MAX` is `InvalidData`, read no further.
 fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> Result<bool, ExportError> {

@@ -264,6 +264,16 @@ pub enum ProofError {
     Mismatch,
 }
 
+impl std::fmt::Display for ProofError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProofError::Sizes => "the entry is not in a tree of that size",
+            ProofError::Length => "the proof has the wrong number of hashes: cut short or padded",
+            ProofError::Mismatch => "the hashes do not lead to the root",
+        })
+    }
+}
+
 /// Checks that `leaf` is leaf `index` of the tree of `size` leaves whose
 /// root is `root` (RFC 9162 §2.1.3.2).
 pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root: &Hash) -> Result<(), ProofError> {

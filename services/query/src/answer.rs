@@ -49,6 +49,8 @@ pub enum QueryEndpoint {
     InclusionProof,
     /// One tree size's consistency with a later one.
     ConsistencyProof,
+    /// Entries with their inclusion proofs, for evidence packs.
+    EvidenceEntries,
     /// The outcome of one event.
     Receipt,
     /// Re-walk the replica's hash chain.
@@ -60,7 +62,7 @@ pub enum QueryEndpoint {
 
 impl QueryEndpoint {
     /// Every endpoint, in the order the index lists them.
-    pub const ALL: [QueryEndpoint; 16] = [
+    pub const ALL: [QueryEndpoint; 17] = [
         QueryEndpoint::Headcount,
         QueryEndpoint::Tree,
         QueryEndpoint::Roster,
@@ -74,6 +76,7 @@ impl QueryEndpoint {
         QueryEndpoint::Checkpoints,
         QueryEndpoint::InclusionProof,
         QueryEndpoint::ConsistencyProof,
+        QueryEndpoint::EvidenceEntries,
         QueryEndpoint::Receipt,
         QueryEndpoint::Verify,
         QueryEndpoint::Status,
@@ -89,6 +92,7 @@ impl QueryEndpoint {
         match self {
             QueryEndpoint::InclusionProof => "/v1/proof/inclusion".to_owned(),
             QueryEndpoint::ConsistencyProof => "/v1/proof/consistency".to_owned(),
+            QueryEndpoint::EvidenceEntries => "/v1/proof/entries".to_owned(),
             _ => format!("/v1/{}", self.name()),
         }
     }
@@ -109,6 +113,7 @@ impl QueryEndpoint {
             QueryEndpoint::Checkpoints => "checkpoints",
             QueryEndpoint::InclusionProof => "inclusion_proof",
             QueryEndpoint::ConsistencyProof => "consistency_proof",
+            QueryEndpoint::EvidenceEntries => "evidence_entries",
             QueryEndpoint::Receipt => "receipt",
             QueryEndpoint::Verify => "verify",
             QueryEndpoint::Status => "status",
@@ -131,6 +136,7 @@ impl QueryEndpoint {
             QueryEndpoint::Checkpoints => CheckpointsRequest::FIELDS,
             QueryEndpoint::InclusionProof => InclusionProofRequest::FIELDS,
             QueryEndpoint::ConsistencyProof => ConsistencyProofRequest::FIELDS,
+            QueryEndpoint::EvidenceEntries => EvidenceEntriesRequest::FIELDS,
             QueryEndpoint::Receipt => ReceiptRequest::FIELDS,
             QueryEndpoint::Verify | QueryEndpoint::Status => EmptyRequest::FIELDS,
         }
@@ -156,6 +162,9 @@ impl QueryEndpoint {
                 "an entry's inclusion in the Merkle tree of a size (a checkpoint's): by source and id, or seq"
             }
             QueryEndpoint::ConsistencyProof => "that the Merkle tree of one size (a checkpoint's) is a prefix of a later one",
+            QueryEndpoint::EvidenceEntries => {
+                "entries by seq, each with its predecessor's hash and its inclusion proof (for evidence packs)"
+            }
             QueryEndpoint::Receipt => "the outcome of one event, by source and id",
             QueryEndpoint::Verify => "re-walk this replica's copy of the hash chain",
             QueryEndpoint::Status => "how far this replica is behind the ledger",
@@ -213,6 +222,8 @@ pub enum Answer {
     InclusionProof(InclusionProofOut),
     /// `consistency_proof`.
     ConsistencyProof(ConsistencyProofOut),
+    /// `evidence_entries`.
+    EvidenceEntries(EvidenceEntriesOut),
     /// `receipt`.
     Receipt(Receipt),
     /// `verify`.
@@ -275,6 +286,7 @@ pub fn answer(ledger: &Ledger, endpoint: QueryEndpoint, body: &[u8]) -> Result<A
         E::State => Answer::State(state(ledger, parse(endpoint, body)?)?),
         E::InclusionProof => Answer::InclusionProof(crate::proofs::inclusion(ledger, parse(endpoint, body)?)?),
         E::ConsistencyProof => Answer::ConsistencyProof(crate::proofs::consistency(ledger, parse(endpoint, body)?)?),
+        E::EvidenceEntries => Answer::EvidenceEntries(crate::proofs::entries(ledger, parse(endpoint, body)?)?),
         E::Receipt => Answer::Receipt(receipt(ledger, parse(endpoint, body)?)?),
         E::Verify => {
             let EmptyRequest {} = parse(endpoint, body)?;

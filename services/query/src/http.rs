@@ -37,8 +37,9 @@ pub async fn serve(replica: Arc<Replica>, listener: tokio::net::TcpListener) {
         .route("/", get(index))
         .route("/api", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], index_html()) }))
         .route("/v1/{endpoint}", get(by_query).post(by_body))
-        // The proofs' paths: the endpoints `inclusion_proof` and
-        // `consistency_proof` (their NATS names) under /v1/proof/.
+        // The proofs' paths: the endpoints `inclusion_proof`,
+        // `consistency_proof` and `evidence_entries` (their NATS names)
+        // under /v1/proof/.
         .route("/v1/proof/{kind}", get(proof_by_query).post(proof_by_body))
         .merge(muster_web::router::<Replica>())
         .fallback(no_such_path)
@@ -75,8 +76,8 @@ fn bad(message: String) -> QueryError {
 
 /// Query parameters as the JSON request: `rollup` is a boolean,
 /// `known_at_seq`, `reported_at_seq`, `limit` and the proofs' `seq`,
-/// `tree_size`, `from_size` and `to_size` numbers; everything else is
-/// text. A parameter given
+/// `tree_size`, `from_size` and `to_size` numbers, `seqs` numbers
+/// separated by commas; everything else is text. A parameter given
 /// twice is refused (which one would count?); one the endpoint does not
 /// accept is refused by the endpoint, as a body field would be.
 fn params_to_json(params: Vec<(String, String)>) -> Result<Vec<u8>, QueryError> {
@@ -87,6 +88,13 @@ fn params_to_json(params: Vec<(String, String)>) -> Result<Vec<u8>, QueryError> 
             "known_at_seq" | "reported_at_seq" | "limit" | "seq" | "tree_size" | "from_size" | "to_size" => {
                 Value::from(value.parse::<u64>().map_err(|_| bad(format!("{key} '{value}' is not a number")))?)
             }
+            "seqs" => Value::from(
+                value
+                    .split(',')
+                    .map(|n| n.trim().parse::<u64>())
+                    .collect::<Result<Vec<u64>, _>>()
+                    .map_err(|_| bad(format!("seqs '{value}' is not numbers separated by commas")))?,
+            ),
             _ => Value::String(value),
         };
         if object.contains_key(&key) {
@@ -118,10 +126,15 @@ async fn by_query(
     }
 }
 
-/// `/v1/proof/inclusion` and `/v1/proof/consistency`: the endpoint of
-/// that kind (any other kind is an unknown endpoint, 404).
+/// `/v1/proof/inclusion`, `/v1/proof/consistency` and
+/// `/v1/proof/entries`: the endpoint at that path (any other kind is an
+/// unknown endpoint, 404).
 fn proof_endpoint(kind: &str) -> String {
-    format!("{kind}_proof")
+    let path = format!("/v1/proof/{kind}");
+    match QueryEndpoint::ALL.into_iter().find(|e| e.path() == path) {
+        Some(endpoint) => endpoint.name().to_owned(),
+        None => format!("proof/{kind}"),
+    }
 }
 
 async fn proof_by_query(

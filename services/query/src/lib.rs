@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod answer;
+pub mod evidence;
 pub mod http;
 mod proofs;
 pub mod replica;
