@@ -561,6 +561,19 @@ fn the_terminal_traces_moves_history_and_rosters_to_their_orders() {
     assert!(roster.lines().skip(1).all(|l| l.contains("hr/nanhu/")), "every line names its event:\n{roster}");
 }
 
+/// `muster ARGS` in `dir`.
+fn muster_in(dir: &Path, args: &[&str]) -> Ended {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    run(dir, "muster", &args, &[], Duration::from_secs(120))
+}
+
+/// `muster ARGS` in `dir`, which must succeed: its output.
+fn muster_ok(dir: &Path, args: &[&str]) -> String {
+    let ended = muster_in(dir, args);
+    assert_eq!(ended.code, Some(0), "muster {}: {}", args.join(" "), ended.output);
+    ended.output
+}
+
 /// An auditor's round: the operator signs the ledger (C2SP checkpoints
 /// naming head and Merkle root) at 40 entries and at 63, and exports it;
 /// the auditor verifies the export against the later checkpoint, proves
@@ -574,15 +587,8 @@ fn an_auditor_checks_exports_and_proofs_against_the_clis_checkpoints() {
     let lines = std::fs::read_to_string(&example).unwrap();
     let first_40: String = lines.lines().take(40).map(|l| format!("{l}\n")).collect();
     std::fs::write(dir.path().join("first-40.jsonl"), first_40).unwrap();
-    let muster = |args: &[&str]| {
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        run(dir.path(), "muster", &args, &[], Duration::from_secs(120))
-    };
-    let ok = |args: &[&str]| {
-        let ended = muster(args);
-        assert_eq!(ended.code, Some(0), "muster {}: {}", args.join(" "), ended.output);
-        ended.output
-    };
+    let muster = |args: &[&str]| muster_in(dir.path(), args);
+    let ok = |args: &[&str]| muster_ok(dir.path(), args);
     let public_key = ok(&["keygen", "ledger.key"]).trim().to_owned();
     let other_key = ok(&["keygen", "other.key"]).trim().to_owned();
     let sign = |ledger: &str, file: &str| {
@@ -633,4 +639,50 @@ fn an_auditor_checks_exports_and_proofs_against_the_clis_checkpoints() {
     drop(ledger);
     std::fs::write(dir.path().join("old.json"), old).unwrap();
     ok(&["verify", "--export", "ledger.jsonl", "--checkpoint", "old.json", "--public-key", &public_key]);
+}
+
+/// The auditor's evidence pack, made and checked with the CLI alone: the
+/// Nanhu audit of the reform under the checkpoint the operator signed,
+/// checked offline with the public key; another key, a pack whose proof
+/// file lost a line, or a local ledger without --checkpoint, each fail
+/// with their documented exit.
+#[test]
+fn an_evidence_pack_is_made_and_checked_offline_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let muster = |args: &[&str]| muster_in(dir.path(), args);
+    let ok = |args: &[&str]| muster_ok(dir.path(), args);
+    let public_key = ok(&["keygen", "ledger.key"]).trim().to_owned();
+    let other_key = ok(&["keygen", "other.key"]).trim().to_owned();
+    ok(&["--ledger", "ledger", "import", muster_tests::stack::REFORM_EVENTS]);
+    let note = ok(&["--ledger", "ledger", "checkpoint", "--signing-key", "ledger.key"]);
+    std::fs::write(dir.path().join("cp.txt"), note).unwrap();
+    let nanhu = ["--scope", "NH", "--from", "2013-01-01", "--to", "2016-12-01"];
+    let made = ok(&[
+        &["--ledger", "ledger", "evidence"][..],
+        &nanhu,
+        &["--checkpoint", "cp.txt", "--out", "nanhu.zip", "--public-key", &public_key],
+    ]
+    .concat());
+    assert!(made.contains("entries proven"), "{made}");
+    let checked = ok(&["verify", "--evidence", "nanhu.zip", "--public-key", &public_key]);
+    assert!(checked.contains("yes") && checked.contains("muster/muster"), "{checked}");
+
+    let refused = muster(&["verify", "--evidence", "nanhu.zip", "--public-key", &other_key]);
+    assert_eq!(refused.code, Some(8), "{}", refused.output);
+    assert!(refused.output.contains("[signature]"), "{}", refused.output);
+
+    // Unpacked, one proven entry dropped: the events it proved are named.
+    let unpacked = dir.path().join("unpacked");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(dir.path().join("nanhu.zip")).unwrap()).unwrap();
+    archive.extract(&unpacked).unwrap();
+    let entries = std::fs::read_to_string(unpacked.join("entries.jsonl")).unwrap();
+    let fewer: String = entries.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(unpacked.join("entries.jsonl"), fewer).unwrap();
+    let cut = muster(&["verify", "--evidence", "unpacked", "--public-key", &public_key]);
+    assert_eq!(cut.code, Some(8), "{}", cut.output);
+    assert!(cut.output.contains("[file_changed]") && cut.output.contains("[event_missing]"), "{}", cut.output);
+
+    let local = muster(&[&["--ledger", "ledger", "evidence"][..], &nanhu, &["--out", "x.zip"]].concat());
+    assert_eq!(local.code, Some(2), "{}", local.output);
+    assert!(local.output.contains("--checkpoint"), "{}", local.output);
 }

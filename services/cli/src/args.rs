@@ -45,6 +45,20 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// The days and scope of an audit (`audit`, `evidence`).
+#[derive(clap::Args)]
+pub(crate) struct Between {
+    /// The first day, YYYY-MM-DD.
+    #[arg(long)]
+    pub(crate) from: Date,
+    /// The last day, YYYY-MM-DD.
+    #[arg(long)]
+    pub(crate) to: Date,
+    /// Audit only this unit's subtree.
+    #[arg(long)]
+    pub(crate) scope: Option<String>,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum FormatArg {
     /// Aligned columns, for people.
@@ -148,15 +162,8 @@ pub(crate) enum Command {
     /// The front-line audit between two days: strength, moves by cause,
     /// paper moves, round trips, quotas, and the arithmetic.
     Audit {
-        /// The first day, YYYY-MM-DD.
-        #[arg(long)]
-        from: Date,
-        /// The last day, YYYY-MM-DD.
-        #[arg(long)]
-        to: Date,
-        /// Audit only this unit's subtree.
-        #[arg(long)]
-        scope: Option<String>,
+        #[command(flatten)]
+        between: Between,
         /// What the ledger said at this sequence or time (RFC 3339, UTC).
         #[arg(long)]
         known_at: Option<String>,
@@ -220,9 +227,34 @@ pub(crate) enum Command {
         /// entry with exactly its hash, and its entries make its Merkle root.
         #[arg(long, requires = "export", requires = "public_key")]
         checkpoint: Option<PathBuf>,
+        /// Or an evidence pack (`muster evidence`: the zip, or the
+        /// directory it was unpacked to), checked offline: its checkpoint's
+        /// signature, every entry and proof, that the cited events are
+        /// the ones the figures count; whatever fails is named (exit 8).
+        #[arg(long, conflicts_with = "export", requires = "public_key")]
+        evidence: Option<PathBuf>,
         /// The ledger's public key the checkpoint must be signed by (hex),
         /// as given to the auditor out of band.
-        #[arg(long, requires = "checkpoint")]
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// An evidence pack of the front-line audit between two days: the
+    /// audit (JSON, CSV, HTML) computed under a signed checkpoint, every
+    /// event it cites with its Merkle inclusion proof, a manifest of
+    /// hashes; one zip for a third party to check with `muster verify
+    /// --evidence` and the ledger's public key.
+    Evidence {
+        #[command(flatten)]
+        between: Between,
+        /// The checkpoint to compute it under (a C2SP signed note; default:
+        /// the newest the query service holds and has applied).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Where to write the pack (a .zip).
+        #[arg(long)]
+        out: PathBuf,
+        /// Check the pack against this key (hex) once written.
+        #[arg(long)]
         public_key: Option<String>,
     },
     /// Sign the local ledger's head and Merkle root with a key file: a

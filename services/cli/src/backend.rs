@@ -90,16 +90,20 @@ impl Backend {
     /// take the request as JSON, so a local query is checked exactly as the
     /// service checks it (unknown fields, values, ids).
     pub(crate) fn ask<A: DeserializeOwned>(&self, endpoint: QueryEndpoint, request: &impl Serialize) -> Result<A> {
-        let body = serde_json::to_vec(request)?;
-        let answer = match self {
+        let answer = self.ask_json(endpoint, serde_json::to_vec(request)?)?;
+        serde_json::from_slice(&answer).context("reading the answer")
+    }
+
+    /// Asks `endpoint` with a JSON body; its JSON answer.
+    pub(crate) fn ask_json(&self, endpoint: QueryEndpoint, body: Vec<u8>) -> Result<Vec<u8>> {
+        match self {
             Backend::Local(ledger) => muster_query::answer::answer(ledger, endpoint, &body)
                 .and_then(|answer| answer.to_json())
-                .map_err(|e| query_failure(e.code.as_str(), &e.message))?,
+                .map_err(|e| query_failure(e.code.as_str(), &e.message)),
             Backend::Remote { client, topology, runtime } => {
-                runtime.block_on(ask_service(client, topology, endpoint, body))?
+                runtime.block_on(ask_service(client, topology, endpoint, body))
             }
-        };
-        serde_json::from_slice(&answer).context("reading the answer")
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 
 mod args;
 mod backend;
+mod evidence;
 mod local;
 mod output;
 mod prove;
@@ -104,6 +105,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             prove::prove(&backend, asked, public_key.as_deref(), format, out)
         }
+        Command::Evidence { between: args::Between { from, to, scope }, checkpoint, out: pack, public_key } => {
+            let request = muster_proto::requests::AuditRequest {
+                from: from.to_string(),
+                to: to.to_string(),
+                scope,
+                known_at_seq: None,
+                known_at_time: None,
+            };
+            let made = evidence::Make { request, checkpoint: checkpoint.as_deref(), pack: &pack };
+            evidence::make(&backend, made, public_key.as_deref(), format, out)
+        }
         command => query(&backend, command, format, out),
     }
 }
@@ -112,7 +124,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// offline, a key made, subjects and accounts printed. `None` for the rest.
 fn run_without_ledger(cli: &Cli, format: Format, out: &mut impl Write) -> Result<Option<ExitCode>> {
     match &cli.command {
-        Command::Verify { export: Some(file), checkpoint, public_key } => {
+        Command::Verify { evidence: Some(pack), public_key: Some(key), .. } => {
+            evidence::check(pack, key, format, out).map(Some)
+        }
+        Command::Verify { export: None, evidence: None, public_key: Some(_), .. } => {
+            Err(usage("--public-key checks a --checkpoint or an --evidence pack: name one"))
+        }
+        Command::Verify { export: Some(file), checkpoint, public_key, .. } => {
             verify_export(file, checkpoint.as_deref().zip(public_key.as_deref()), format, out).map(Some)
         }
         Command::Keygen { file } => keygen(file, out).map(Some),

@@ -3,7 +3,7 @@
 //! a request, asked of the backend, and its answer printed. Rationale: the
 //! same for a local ledger and the query service.
 
-use crate::args::Command;
+use crate::args::{Between, Command};
 use crate::backend::Backend;
 use crate::output::{self, Format, Table};
 use anyhow::{Context, Result};
@@ -69,7 +69,7 @@ pub(crate) fn query(backend: &Backend, command: Command, format: Format, out: &m
             let rows: Vec<SeriesPointOut> = backend.ask(E::Series, &request)?;
             output::many(out, format, &rows, Table::series(&rows))?;
         }
-        Command::Audit { from, to, scope, known_at: at, html, xlsx, moves } => {
+        Command::Audit { between: Between { from, to, scope }, known_at: at, html, xlsx, moves } => {
             let KnownAt { mut known_at_seq, mut known_at_time } = known_at(at.as_deref());
             let (from, to) = (from.to_string(), to.to_string());
             // The report and the workbook say which ledger state they
@@ -95,7 +95,11 @@ pub(crate) fn query(backend: &Backend, command: Command, format: Format, out: &m
         }
         Command::Verify { .. } => return print_verify(&backend.ask(E::Verify, &EmptyRequest {})?, format, out),
         Command::Status => print_status(&backend.ask(E::Status, &EmptyRequest {})?, format, out)?,
-        Command::Import { .. } | Command::Export { .. } | Command::Checkpoint { .. } | Command::Prove { .. } => {
+        Command::Import { .. }
+        | Command::Export { .. }
+        | Command::Checkpoint { .. }
+        | Command::Prove { .. }
+        | Command::Evidence { .. } => {
             unreachable!("run handles them")
         }
         Command::Keygen { .. } | Command::Subjects { .. } | Command::NatsAccounts { .. } => {
