@@ -109,3 +109,39 @@ async fn a_proof_that_cannot_be_given_says_why() {
     }
     reform.stop().await;
 }
+
+/// The workbench's evidence download: the Nanhu audit at the newest
+/// signed checkpoint, every cited entry proven (`/v1/proof/entries` over
+/// HTTP equal to `evidence_entries` over NATS), checked offline with the
+/// ledger's key alone; a pinned `known_at` is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evidence_download_checks_offline_under_the_newest_checkpoint() {
+    let reform = ReformStack::start().await;
+    let client = reform.stack.client().await;
+    let newest = *checkpoints(&reform).await.last().unwrap();
+    let path = "/v1/evidence.zip?scope=NH&from=2013-01-01&to=2016-12-01";
+    let zip = muster_tests::http::get(reform.addr, path, "application/zip").await.unwrap();
+    assert_eq!(zip.status, 200, "{}", String::from_utf8_lossy(&zip.body));
+    assert_eq!(zip.header("content-type"), Some("application/zip"));
+    let disposition = zip.header("content-disposition").unwrap_or_default();
+    assert!(disposition.contains(&format!("evidence-NH-2013-01-01-2016-12-01-at-{}.zip", newest.0)), "{disposition}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pack.zip"), &zip.body).unwrap();
+    let pack = muster_evidence::read_pack(&dir.path().join("pack.zip")).unwrap();
+    let verified = muster_evidence::verify(&pack, &public_key(&reform.public_key).unwrap()).expect("the pack checks");
+    assert_eq!(verified.state.seq, newest.0);
+
+    let entries = ask(
+        &reform,
+        &client,
+        &format!("/v1/proof/entries?seqs=1,2,700&tree_size={}", newest.0),
+        "evidence_entries",
+        json!({"seqs": [1, 2, 700], "tree_size": newest.0}),
+    )
+    .await;
+    assert_eq!(entries["root"], muster_ledger::hex(&newest.1));
+    assert_eq!(entries["entries"].as_array().unwrap().len(), 3);
+
+    let pinned = muster_tests::http::get(reform.addr, &format!("{path}&known_at_seq=5"), "*/*").await.unwrap();
+    assert_eq!(pinned.status, 400, "{}", String::from_utf8_lossy(&pinned.body));
+}

@@ -28,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use muster_proto::limits::HTTP_BODY_BYTES_MAX;
+use muster_proto::requests::{AuditRequest, CheckpointsRequest};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -122,6 +123,7 @@ async fn by_query(
         "audit.html" => audit_document(&replica, AuditDocument::Html, &body),
         "audit.csv" => audit_document(&replica, AuditDocument::Csv, &body),
         "audit.xlsx" => audit_document(&replica, AuditDocument::Xlsx, &body),
+        "evidence.zip" => evidence_zip(&replica, &body).await,
         _ => answer(&replica, &endpoint, &body).await,
     }
 }
@@ -195,6 +197,37 @@ fn audit_document(replica: &Replica, document: AuditDocument, body: &[u8]) -> Re
         .into_response()
 }
 
+/// `/v1/evidence.zip`: the evidence pack of the audit asked, computed at
+/// the newest signed checkpoint this replica has applied (none yet:
+/// `not_found`).
+async fn evidence_zip(replica: &Replica, body: &[u8]) -> Response {
+    let request: AuditRequest = match crate::answer::parse(QueryEndpoint::Audit, body) {
+        Ok(request) => request,
+        Err(e) => return respond(Err(e)),
+    };
+    let listed = match replica.checkpoints(CheckpointsRequest { limit: None }).await {
+        Ok(listed) => listed,
+        Err(e) => return respond(Err(e)),
+    };
+    let Some(newest) = listed.into_iter().find(|c| c.format == "c2sp-note" && c.matches_replica == Some(true)) else {
+        let none = "no signed checkpoint this replica has applied yet: a pack needs one";
+        return respond(Err(QueryError::new(QueryErrorCode::NotFound, none)));
+    };
+    let stem = stem_of("evidence", request.scope.as_deref(), &request.from, &request.to);
+    let pack = replica.read(|ledger| {
+        let mut ask = |endpoint, body: Vec<u8>| crate::answer::answer(ledger, endpoint, &body)?.to_json();
+        crate::evidence::gather(&mut ask, request, &newest.published)
+    });
+    match pack {
+        Ok(pack) => {
+            let name = format!("attachment; filename=\"{stem}-at-{}.zip\"", newest.seq);
+            ([(header::CONTENT_TYPE, "application/zip".to_owned()), (header::CONTENT_DISPOSITION, name)], pack.zip())
+                .into_response()
+        }
+        Err(e) => respond(Err(e)),
+    }
+}
+
 /// The workbook's media type (ECMA-376).
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
@@ -202,8 +235,12 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 /// are checked before an audit is answered, but a unit id may hold
 /// characters a file name or this header cannot: those become `_`.
 fn file_stem(audit: &muster_proto::answers::AuditOut) -> String {
-    let scope = audit.scope.as_deref().unwrap_or("all");
-    let stem = format!("audit-{scope}-{}-{}", audit.from, audit.to);
+    stem_of("audit", audit.scope.as_deref(), &audit.from, &audit.to)
+}
+
+/// `<what>-<scope>-<from>-<to>`, as [`file_stem`].
+fn stem_of(what: &str, scope: Option<&str>, from: &str, to: &str) -> String {
+    let stem = format!("{what}-{}-{from}-{to}", scope.unwrap_or("all"));
     stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect()
 }
 

@@ -86,6 +86,14 @@ impl Here<'_> {
         link(path, &pairs)
     }
 
+    /// The evidence pack of the same question: computed at the newest
+    /// signed checkpoint, not at this page's pin (a pack is only as good
+    /// as the checkpoint it was computed under).
+    fn evidence(&self) -> String {
+        let pairs: Vec<(&str, &str)> = self.pairs().into_iter().filter(|(k, _)| *k != "known_at").collect();
+        link("/v1/evidence.zip", &pairs)
+    }
+
     /// The organisation tree on `date` (the scope's subtree).
     fn tree(&self, date: &str) -> String {
         if self.document {
@@ -193,6 +201,13 @@ fn downloads(here: &Here) -> Markup {
             a href=(here.download("/v1/audit.csv")) download { "CSV (every move)" }
             a href=(here.download("/v1/audit")) download="audit.json" { "JSON" }
             a href=(here.download("/v1/audit.xlsx")) download { "XLSX workbook" }
+        }
+        p.downloads {
+            "For a third party: "
+            a #evidence-pack href=(here.evidence()) download {
+                "evidence pack (ZIP: this audit at the newest signed checkpoint, every cited event with its proof)"
+            }
+            " — they check it with " code { "muster verify --evidence PACK --public-key KEY" } "."
         }
     }
 }
