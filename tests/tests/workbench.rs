@@ -343,7 +343,8 @@ async fn the_audit_leads_from_89_to_the_orders(reform: &ReformStack, browser: &B
         }
     }
     let xlsx_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-    assert_eq!(types, ["text/html", "text/csv", "application/json", xlsx_type], "{links:?}");
+    // The evidence pack last: the audit at the newest signed checkpoint.
+    assert_eq!(types, ["text/html", "text/csv", "application/json", xlsx_type, "application/zip"], "{links:?}");
 }
 
 /// Tab from the top of the audit reaches "skip to content" first, then
