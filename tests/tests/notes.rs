@@ -5,7 +5,10 @@
 //! our signature must match byte for byte), and a checkpoint of the
 //! RFC 6962 reference tree under RFC 8032's first test key.
 
-use muster_ledger::checkpoint::{note_key_id, note_vkey, verify_note, verify_tree_head, CheckpointError, Signer};
+use muster_ledger::checkpoint::{
+    cosigner_vkey, cosigners, note_key_id, note_vkey, verify_cosignature, verify_note, verify_tree_head,
+    CheckpointError, Signer,
+};
 use muster_ledger::Head;
 use muster_proto::hex::unhex;
 use muster_proto::note::{CheckpointText, Note};
@@ -115,4 +118,42 @@ fn text_that_is_not_a_signed_checkpoint_is_refused_saying_why() {
         let error = CheckpointText::parse(text).expect_err(text);
         assert!(error.to_string().contains(why), "{text:?}: {error}");
     }
+}
+
+/// A witness's timestamped cosignature (c2sp.org/tlog-cosignature, type
+/// 0x04) of the reference tree's checkpoint, with RFC 8032's test keys:
+/// the line an independent computation made (Python's `cryptography`),
+/// byte for byte; it verifies, counts towards an auditor's N witnesses,
+/// and fails for another checkpoint, another time or another key.
+#[test]
+fn a_witness_cosignature_is_the_independent_computation_and_counts() {
+    let log = Signer::from_seed(&key("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"));
+    let witness_seed = key("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb");
+    let witness = Signer::from_seed(&witness_seed);
+    let witness_key = key("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c");
+    let name = "witness.example.com/w1";
+    assert_eq!(
+        cosigner_vkey(name, &witness_key),
+        "witness.example.com/w1+e8498172+BD1AF8PoQ4lakrcKp00bfrycmCzPLsSWjMDNVfEq9GYM"
+    );
+    let root = key("5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328");
+    let text = CheckpointText { origin: "example.com/ledger".into(), size: 8, root, extensions: vec![] };
+    let mut note = log.sign_note("example.com/ledger", text.encode());
+    note.signatures.push(witness.cosign(name, &note.text, 1_679_315_147));
+    assert_eq!(
+        note.encode().lines().last().unwrap(),
+        "\u{2014} witness.example.com/w1 6EmBcgAAAABkGFDLXKm3Lq6OFn9La8x+38URdOYg2VBgIDo8Xs66V5w6z8XwCMYTEtCjYcro1xLjZoLxp45LcVoqMlMXi6yWd3DaCw=="
+    );
+    let read = Note::parse(note.encode().as_bytes()).unwrap();
+    assert_eq!(verify_cosignature(&read, name, &witness_key).ok(), Some(1_679_315_147));
+    let other = key("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+    let witnesses = [(name.to_owned(), witness_key), ("other.example/w2".to_owned(), other)];
+    assert_eq!(cosigners(&read, &witnesses), 1, "one of two witnesses cosigned");
+    // Another checkpoint under the same cosignature, or another time.
+    let moved = Note { text: text.encode().replace("\n8\n", "\n9\n"), ..read.clone() };
+    assert!(matches!(verify_cosignature(&moved, name, &witness_key), Err(CheckpointError::BadSignature)));
+    let mut retimed = read.clone();
+    retimed.signatures[1].signature[7] ^= 1;
+    assert!(matches!(verify_cosignature(&retimed, name, &witness_key), Err(CheckpointError::BadSignature)));
+    assert!(verify_cosignature(&read, name, &other).is_err());
 }

@@ -156,6 +156,58 @@ pub fn verify_note(note: &Note, name: &str, trusted: &[u8; 32]) -> Result<(), Ch
     key.verify_strict(note.text.as_bytes(), &Signature::from_bytes(&bytes)).map_err(|_| CheckpointError::BadSignature)
 }
 
+/// A signed note's algorithm byte for a timestamped Ed25519 cosignature
+/// (c2sp.org/tlog-cosignature): a witness's.
+pub const NOTE_COSIGNATURE: u8 = 0x04;
+
+/// A witness's verifier key: `name+keyid+base64(0x04 ‖ key)`.
+pub fn cosigner_vkey(name: &str, public_key: &[u8; 32]) -> String {
+    let mut typed = vec![NOTE_COSIGNATURE];
+    typed.extend_from_slice(public_key);
+    format!("{name}+{}+{}", hex(&note_key_id(name, NOTE_COSIGNATURE, public_key)), note::base64(&typed))
+}
+
+/// What a cosignature signs: "cosignature/v1", the time, then the whole
+/// checkpoint text.
+fn cosigned_message(time: u64, text: &str) -> String {
+    format!("cosignature/v1\ntime {time}\n{text}")
+}
+
+impl Signer {
+    /// A witness's cosignature of a checkpoint's `text` under `name`, at
+    /// `time` (Unix seconds): that this checkpoint is the largest
+    /// consistent one the witness had seen of that log then.
+    pub fn cosign(&self, name: &str, text: &str, time: u64) -> NoteSignature {
+        let public_key = self.key.verifying_key().to_bytes();
+        let mut signature = time.to_be_bytes().to_vec();
+        signature.extend_from_slice(&self.key.sign(cosigned_message(time, text).as_bytes()).to_bytes());
+        NoteSignature { name: name.to_owned(), key_id: note_key_id(name, NOTE_COSIGNATURE, &public_key), signature }
+    }
+}
+
+/// The time of `note`'s valid cosignature by witness `name` with `key`.
+pub fn verify_cosignature(note: &Note, name: &str, key: &[u8; 32]) -> Result<u64, CheckpointError> {
+    let key_id = note_key_id(name, NOTE_COSIGNATURE, key);
+    let found = note.signatures.iter().find(|s| s.name == name && s.key_id == key_id);
+    let found = found.ok_or_else(|| CheckpointError::Untrusted { signed_by: signers(note) })?;
+    let (time, signature) = found.signature.split_at_checked(8).ok_or(CheckpointError::BadSignature)?;
+    let time = u64::from_be_bytes(time.try_into().expect("eight bytes"));
+    let signature: [u8; 64] = signature.try_into().map_err(|_| CheckpointError::BadSignature)?;
+    let verifier = VerifyingKey::from_bytes(key).map_err(|e| CheckpointError::Key(e.to_string()))?;
+    let message = cosigned_message(time, &note.text);
+    verifier
+        .verify_strict(message.as_bytes(), &Signature::from_bytes(&signature))
+        .map_err(|_| CheckpointError::BadSignature)?;
+    Ok(time)
+}
+
+/// How many of `witnesses` (name, key) validly cosigned `note`: an
+/// auditor who requires N witnesses accepts the checkpoint when this is
+/// at least N.
+pub fn cosigners(note: &Note, witnesses: &[(String, [u8; 32])]) -> usize {
+    witnesses.iter().filter(|(name, key)| verify_cosignature(note, name, key).is_ok()).count()
+}
+
 fn signers(note: &Note) -> String {
     let names: Vec<String> = note.signatures.iter().map(|s| format!("{}+{}", s.name, hex(&s.key_id))).collect();
     names.join(", ")
