@@ -268,8 +268,9 @@ async fn http_is_strict_and_discoverable() {
     assert_eq!((status, content_type.as_str()), (200, "application/json"));
     let index: Value = serde_json::from_str(&text).unwrap();
     let paths: Vec<&str> = index["endpoints"].as_array().unwrap().iter().filter_map(|e| e["path"].as_str()).collect();
-    assert_eq!(paths.len(), 16, "{paths:?}");
-    assert!(paths.contains(&"/v1/proof/inclusion") && paths.contains(&"/v1/proof/consistency"), "{paths:?}");
+    assert_eq!(paths.len(), 17, "{paths:?}");
+    let proofs = ["/v1/proof/inclusion", "/v1/proof/consistency", "/v1/proof/entries"];
+    assert!(proofs.iter().all(|p| paths.contains(p)), "{paths:?}");
     assert_eq!(index["endpoints"][0]["path"], "/v1/headcount");
     assert_eq!(index["endpoints"][0]["parameters"], json!(["unit", "date", "rollup", "known_at_seq", "known_at_time"]));
     let codes: Vec<&str> = index["errors"].as_array().unwrap().iter().filter_map(|e| e["code"].as_str()).collect();
