@@ -326,8 +326,9 @@ fn index_html() -> String {
          <p><code>GET /v1/&lt;endpoint&gt;?parameter=value…</code> or <code>POST</code> a JSON object; \
          dates are <code>YYYY-MM-DD</code>; <code>known_at_seq</code> or <code>known_at_time</code> \
          asks what the ledger knew then. Answers are JSON; <code>/v1/audit.html</code> (the report), \
-         <code>/v1/audit.csv</code> (every move) and <code>/v1/audit.xlsx</code> (the audit as a workbook) \
-         take the audit's parameters.</p>\n\
+         <code>/v1/audit.csv</code> (every move), <code>/v1/audit.xlsx</code> (the audit as a workbook) \
+         and <code>/v1/evidence.zip</code> (the evidence pack at the newest signed checkpoint, without \
+         <code>known_at</code>) take the audit's parameters.</p>\n\
          <table><caption>Endpoints</caption><tr><th>Path</th><th>Parameters</th><th>Answers</th></tr>\n{rows}</table>\n\
          <table><caption>Errors: <code>{{\"code\", \"message\"}}</code></caption><tr><th>Code</th><th>HTTP status</th></tr>\n{codes}</table>\n\
          </body></html>\n"
