@@ -365,8 +365,10 @@ impl ChangeOut {
     }
 }
 
-/// 100 × part / whole, one decimal; None when whole is 0.
-fn percent_of(part: f64, whole: u32) -> Option<f64> {
+/// 100 × part / whole, one decimal; None when whole is 0. The one
+/// rounding of every share an answer states (and an evidence pack's
+/// checker recomputes).
+pub fn percent_of(part: f64, whole: u32) -> Option<f64> {
     (whole > 0).then(|| (1000.0 * part / f64::from(whole)).round() / 10.0)
 }
 
@@ -473,6 +475,27 @@ impl ReconciliationOut {
     /// Everyone moved down, relabelled units included.
     pub fn moved_down_total(&self) -> u32 {
         self.moved_down_transferred + self.moved_down_restructured + self.moved_down_reclassified
+    }
+
+    /// Whether these figures satisfy the domain's identity
+    /// ([`d::Reconciliation::balances`]), recomputed rather than taken
+    /// from `balances`: for a checker holding only the answer.
+    pub fn holds(&self) -> bool {
+        d::Reconciliation {
+            office_posted_from: self.office_posted_from,
+            office_posted_to: self.office_posted_to,
+            joined: self.joined,
+            left: self.left,
+            entered_scope: self.entered_scope,
+            left_scope: self.left_scope,
+            moved_down_transferred: self.moved_down_transferred,
+            moved_down_restructured: self.moved_down_restructured,
+            moved_down_reclassified: self.moved_down_reclassified,
+            moved_up_transferred: self.moved_up_transferred,
+            moved_up_restructured: self.moved_up_restructured,
+            moved_up_reclassified: self.moved_up_reclassified,
+        }
+        .balances()
     }
 }
 
@@ -710,6 +733,12 @@ pub struct CorrectionsOut {
     /// The events that explain the differences, in sequence order.
     pub events: Vec<CorrectionEventOut>,
 }
+
+/// [`CheckpointOut::format`] of a C2SP checkpoint (a signed note that
+/// commits to the Merkle tree) …
+pub const CHECKPOINT_FORMAT_NOTE: &str = "c2sp-note";
+/// … and of the first format (JSON, the chain head alone).
+pub const CHECKPOINT_FORMAT_JSON: &str = "json-v1";
 
 /// `checkpoints`: one signed checkpoint, checked by the replica.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]

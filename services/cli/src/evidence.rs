@@ -36,8 +36,7 @@ fn checkpoint_text(backend: &Backend, file: Option<&Path>) -> Result<String> {
         ));
     }
     let listed: Vec<CheckpointOut> = backend.ask(QueryEndpoint::Checkpoints, &CheckpointsRequest { limit: None })?;
-    let newest = listed.into_iter().find(|c| c.format == "c2sp-note" && c.matches_replica == Some(true));
-    let newest = newest.ok_or_else(|| {
+    let newest = muster_query::evidence::newest_applied(listed).ok_or_else(|| {
         Failure::new(Exit::NotFound, "the query service holds no signed checkpoint it has applied: give --checkpoint")
     })?;
     Ok(newest.published)

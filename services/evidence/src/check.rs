@@ -5,7 +5,7 @@ use crate::pack::{sha256_hex, Manifest, Pack};
 use crate::{files, FORMAT, VERSION};
 use muster_ledger::checkpoint::SignedCheckpoint;
 use muster_ledger::{entry_leaf, export::check_entry_line, hex, merkle, unhex, Head};
-use muster_proto::answers::{AuditOut, ChangeOut, EventRefOut, MoveOut, ProvenEntryOut, StateOut};
+use muster_proto::answers::{percent_of, AuditOut, ChangeOut, EventRefOut, MoveOut, ProvenEntryOut, StateOut};
 use muster_proto::entry::{Outcome, StoredEntry, Submission};
 use muster_proto::wire::EventBody;
 use std::collections::BTreeMap;
@@ -122,6 +122,10 @@ pub fn verify(pack: &Pack, trusted: &[u8; 32]) -> Result<Verified, Vec<Problem>>
 }
 
 fn manifest(pack: &Pack, problems: &mut Problems) -> Option<Manifest> {
+    if !pack.files.contains_key(files::MANIFEST) {
+        problems.add(ProblemCode::Missing, files::MANIFEST, "not in the pack");
+        return None;
+    }
     let manifest = read_json::<Manifest>(pack, files::MANIFEST, problems)?;
     if manifest.format != FORMAT || manifest.version != VERSION {
         let found = format!("{} version {}", manifest.format, manifest.version);
@@ -135,11 +139,10 @@ fn manifest(pack: &Pack, problems: &mut Problems) -> Option<Manifest> {
     Some(manifest)
 }
 
+/// `name` read as `T`; none when it is not there (`check_hashes` names
+/// a missing file) or not a `T` (named here).
 fn read_json<T: serde::de::DeserializeOwned>(pack: &Pack, name: &'static str, problems: &mut Problems) -> Option<T> {
-    let Some(bytes) = pack.files.get(name) else {
-        problems.add(ProblemCode::Missing, name, "not in the pack");
-        return None;
-    };
+    let bytes = pack.files.get(name)?;
     match serde_json::from_slice(bytes) {
         Ok(value) => Some(value),
         Err(e) => {
@@ -359,13 +362,8 @@ fn expected_figures(a: &AuditOut) -> Vec<Figure> {
     let count = |moves: &[MoveOut], cause: &str| moves.iter().filter(|m| m.cause == cause).count() as u32;
     let at_front = a.moved_down.iter().filter(real).filter(|m| !m.paper_move).count() as u32;
     let paper: Vec<&str> = a.moved_down.iter().filter(|m| m.paper_move).map(|m| m.staff.as_str()).collect();
-    let share =
-        (from.office_posted > 0).then(|| (1000.0 * f64::from(at_front) / f64::from(from.office_posted)).round() / 10.0);
+    let share = percent_of(f64::from(at_front), from.office_posted);
     let r = &a.reconciliation;
-    let balances = i64::from(r.office_posted_to) - i64::from(r.office_posted_from)
-        == i64::from(r.joined) - i64::from(r.left) + i64::from(r.entered_scope) - i64::from(r.left_scope)
-            + i64::from(r.moved_up_total())
-            - i64::from(r.moved_down_total());
     let f = |name, stated: &dyn std::fmt::Debug, recomputed: &dyn std::fmt::Debug| {
         (name, format!("{stated:?}"), format!("{recomputed:?}"))
     };
@@ -386,7 +384,7 @@ fn expected_figures(a: &AuditOut) -> Vec<Figure> {
         f("reconciliation.moved_up_transferred", &r.moved_up_transferred, &count(&a.moved_up, "transferred")),
         f("reconciliation.moved_up_restructured", &r.moved_up_restructured, &count(&a.moved_up, "restructured")),
         f("reconciliation.moved_up_reclassified", &r.moved_up_reclassified, &count(&a.moved_up, "reclassified")),
-        f("reconciliation.balances", &r.balances, &balances),
+        f("reconciliation.balances", &r.balances, &r.holds()),
     ];
     if let (Some(first), Some(last)) = (a.strength_series.first(), a.strength_series.last()) {
         figures.push(f("strength_series (first day)", &(&first.date, &first.strength), &(&a.from, from)));

@@ -30,8 +30,6 @@ pub struct Manifest {
     pub state: StateOut,
     /// The checkpoint's Merkle root, hex.
     pub root: String,
-    /// How many entries the audit cites (the lines of `entries.jsonl`).
-    pub cited_entries: u64,
     /// Every other file, with its size and SHA-256.
     pub files: Vec<ManifestFile>,
 }
@@ -132,7 +130,6 @@ pub fn assemble(
         to: audit.to.clone(),
         state: state.clone(),
         root: hex(root),
-        cited_entries: entries.len() as u64,
         files: files
             .iter()
             .map(|(name, bytes)| ManifestFile {

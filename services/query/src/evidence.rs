@@ -9,7 +9,8 @@ use crate::validate::{internal, QueryError, QueryErrorCode};
 use muster_evidence::{assemble, cited_seqs, Pack};
 use muster_ledger::checkpoint::SignedCheckpoint;
 use muster_ledger::hex;
-use muster_proto::answers::{AuditOut, EvidenceEntriesOut, ProvenEntryOut, StateOut};
+use muster_proto::answers::CHECKPOINT_FORMAT_NOTE;
+use muster_proto::answers::{AuditOut, CheckpointOut, EvidenceEntriesOut, ProvenEntryOut, StateOut};
 use muster_proto::limits::{EVIDENCE_ENTRIES_PER_REQUEST_MAX, EVIDENCE_EVENTS_MAX};
 use muster_proto::requests::{AuditRequest, EvidenceEntriesRequest, StateRequest};
 use serde::de::DeserializeOwned;
@@ -29,6 +30,13 @@ fn typed<A: DeserializeOwned>(
 ) -> Result<A, QueryError> {
     let answer = ask(endpoint, serde_json::to_vec(request).map_err(internal)?)?;
     serde_json::from_slice(&answer).map_err(|e| internal(format!("reading the {endpoint} answer: {e}")))
+}
+
+/// The checkpoint a pack is made under when none is named: the newest
+/// C2SP checkpoint of `listed` (newest first, as `checkpoints` answers)
+/// whose entry the answering replica has applied, with the same hash.
+pub fn newest_applied(listed: Vec<CheckpointOut>) -> Option<CheckpointOut> {
+    listed.into_iter().find(|c| c.format == CHECKPOINT_FORMAT_NOTE && c.matches_replica == Some(true))
 }
 
 /// The pack of the audit `request` asks, computed at the size of the

@@ -209,7 +209,7 @@ async fn evidence_zip(replica: &Replica, body: &[u8]) -> Response {
         Ok(listed) => listed,
         Err(e) => return respond(Err(e)),
     };
-    let Some(newest) = listed.into_iter().find(|c| c.format == "c2sp-note" && c.matches_replica == Some(true)) else {
+    let Some(newest) = crate::evidence::newest_applied(listed) else {
         let none = "no signed checkpoint this replica has applied yet: a pack needs one";
         return respond(Err(QueryError::new(QueryErrorCode::NotFound, none)));
     };

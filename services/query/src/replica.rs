@@ -156,8 +156,8 @@ impl Replica {
         };
         Ok(CheckpointOut {
             format: match c {
-                SignedCheckpoint::Json(_) => "json-v1",
-                SignedCheckpoint::Note(_) => "c2sp-note",
+                SignedCheckpoint::Json(_) => muster_proto::answers::CHECKPOINT_FORMAT_JSON,
+                SignedCheckpoint::Note(_) => muster_proto::answers::CHECKPOINT_FORMAT_NOTE,
             }
             .to_owned(),
             seq: said.head.seq,
