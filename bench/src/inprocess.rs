@@ -192,6 +192,10 @@ pub struct Opened {
     pub footprint: Vec<(String, u64)>,
     /// The sample questions with the answers (posted), for the baselines.
     pub samples: Vec<Sample>,
+    /// The Merkle tree's proofs at the head and what it costs to keep.
+    pub proofs: crate::proofs::Proofs,
+    /// The reform's Nanhu evidence pack, made in this ledger (when asked).
+    pub evidence: Option<crate::proofs::Evidence>,
 }
 
 /// A point question and Muster's answer.
@@ -213,9 +217,9 @@ fn day(rng: &mut muster_gen::rng::Rng) -> Date {
 
 /// Opens the ledger as a query replica holds it (timed), scans it raw
 /// (timed), and measures the queries with `samples` point questions.
-pub fn open_and_query(ledger: &Path, samples: usize, postings: Option<&Path>) -> Result<Opened> {
+pub fn open_and_query(ledger: &Path, samples: usize, postings: Option<&Path>, reform: Option<&Path>) -> Result<Opened> {
     let started = Instant::now();
-    let l = Ledger::open(&LedgerConfig::new(ledger))?;
+    let mut l = Ledger::open(&LedgerConfig::new(ledger))?;
     let rebuild = started.elapsed();
     let started = Instant::now();
     let mut entries = 0u64;
@@ -271,6 +275,10 @@ pub fn open_and_query(ledger: &Path, samples: usize, postings: Option<&Path>) ->
     if let Some(path) = postings {
         export_postings(timeline, path)?;
     }
+    let proofs = crate::proofs::measure(&l, &mut rng)?;
+    let footprint = l.footprint().into_iter().map(|(part, bytes)| (part.to_owned(), bytes)).collect();
+    // Last: it adds the reform's events to the ledger.
+    let evidence = reform.map(|events| crate::proofs::nanhu_pack(&mut l, events)).transpose()?;
     Ok(Opened {
         entries,
         rebuild_seconds: rebuild.as_secs_f64(),
@@ -281,8 +289,10 @@ pub fn open_and_query(ledger: &Path, samples: usize, postings: Option<&Path>) ->
         tree_units,
         audit,
         peak_rss: peak_rss(),
-        footprint: l.footprint().into_iter().map(|(part, bytes)| (part.to_owned(), bytes)).collect(),
+        footprint,
         samples: samples_out,
+        proofs,
+        evidence,
     })
 }
 

@@ -10,6 +10,7 @@ mod inprocess;
 mod measure;
 mod nats;
 mod pg;
+mod proofs;
 mod report;
 
 use anyhow::{bail, Context, Result};
@@ -78,6 +79,9 @@ enum Cmd {
         samples: usize,
         #[arg(long)]
         postings: Option<PathBuf>,
+        /// The reform's events: add them and make the Nanhu evidence pack.
+        #[arg(long)]
+        reform: Option<PathBuf>,
     },
 }
 
@@ -111,8 +115,8 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string(&inprocess::serve(&ledger)?)?);
             Ok(())
         }
-        Cmd::Open { ledger, samples, postings } => {
-            let opened = inprocess::open_and_query(&ledger, samples, postings.as_deref())?;
+        Cmd::Open { ledger, samples, postings, reform } => {
+            let opened = inprocess::open_and_query(&ledger, samples, postings.as_deref(), reform.as_deref())?;
             println!("{}", serde_json::to_string(&opened)?);
             Ok(())
         }
@@ -172,6 +176,8 @@ fn run(
         samples.to_string().as_ref(),
         "--postings".as_ref(),
         postings.as_os_str(),
+        "--reform".as_ref(),
+        muster_tests::stack::REFORM_EVENTS.as_ref(),
     ])?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;

@@ -238,6 +238,7 @@ pub fn markdown(c: &Context, figures: &Figures) -> String {
         per_event / encoded,
         met(per_event / encoded <= 3.0)
     );
+    proof_rows(&mut s, o, ingest);
     let _ = writeln!(s);
     let _ = writeln!(s, "Other figures from the same run:\n");
     let _ = writeln!(
@@ -281,4 +282,68 @@ pub fn markdown(c: &Context, figures: &Figures) -> String {
         );
     }
     s
+}
+
+/// The Merkle tree's rows (issue 19): proofs, their size, what keeping the
+/// tree costs, and the Nanhu evidence pack.
+fn proof_rows(s: &mut String, o: &Opened, ingest: &Ingest) {
+    let p = &o.proofs;
+    let n = p.tree_size;
+    let _ = writeln!(
+        s,
+        "| inclusion proof of one entry at the head ({n} entries), in process (`Ledger::inclusion_proof`, from sled) | {} | | | p99 ≤ 1 ms | {} |",
+        pct(&p.inclusion),
+        met(p.inclusion.p99() <= Duration::from_millis(1))
+    );
+    let _ = writeln!(
+        s,
+        "| consistency proof from a random size to the head, in process | {} | | | | shown |",
+        pct(&p.consistency)
+    );
+    let small = p.inclusion_json_bytes.max(p.consistency_json_bytes) <= 4096;
+    let quick = p.verify_inclusion.p99().max(p.verify_consistency.p99()) < Duration::from_secs(1);
+    let _ = writeln!(
+        s,
+        "| a proof as an auditor holds it: inclusion {} hashes, {} B of JSON, checked in {}; consistency {} hashes, {} B, checked in {} (p99, `merkle::verify_*`) | | | | a few KB, < 1 s | {} |",
+        p.inclusion_hashes,
+        p.inclusion_json_bytes,
+        human(p.verify_inclusion.p99()),
+        p.consistency_hashes,
+        p.consistency_json_bytes,
+        human(p.verify_consistency.p99()),
+        met(small && quick)
+    );
+    // Against the faster of today's ingest paths, so the ratio is the
+    // larger share the tree can take.
+    let append = p.append_seconds / n.max(1) as f64;
+    let ingest_per_event = 1.0 / ingest.muster_per_sec.max(1e-9);
+    let _ = writeln!(
+        s,
+        "| appending to the tree, per entry (leaf, completed subtrees, the stored ones written with the batch) | {} | durable ingest per event (batched, above): {} | {:.3} | ≤ 0.10 | {} |",
+        human(Duration::from_secs_f64(append)),
+        human(Duration::from_secs_f64(ingest_per_event)),
+        append / ingest_per_event,
+        met(append / ingest_per_event <= 0.10)
+    );
+    let added = p.stored_disk_bytes as f64 / n.max(1) as f64;
+    let _ = writeln!(
+        s,
+        "| disk added per entry by the tree ({} stored subtrees of 2^{}+ leaves, a sled directory of them alone ÷ entries) | {:.1} B | | | ≤ 40 B | {} |",
+        p.stored_subtrees,
+        muster_proto::disk::MERKLE_LEVEL_STORED_MIN,
+        added,
+        met(added <= 40.0)
+    );
+    if let Some(e) = &o.evidence {
+        let _ = writeln!(
+            s,
+            "| evidence pack of the reform's Nanhu audit, the reform's events added to this ledger ({} entries; {} proven, {} B zipped): gathered through the query API and zipped | {:.3} s | read back and checked offline: {:.3} s | | ≤ 2 s | {} |",
+            e.tree_size,
+            e.entries,
+            e.zip_bytes,
+            e.make_seconds,
+            e.verify_seconds,
+            met(e.make_seconds <= 2.0)
+        );
+    }
 }
