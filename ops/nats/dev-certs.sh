@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes development TLS certificates for ops/nats/secure.conf into DIR
 # (default data/certs): a CA, the server's certificate (localhost,
-# 127.0.0.1), and one client certificate per ROLE (default: the four
+# 127.0.0.1), and one client certificate per ROLE (default: the five
 # below), whose e-mail address is the user nats-server maps it to
 # (tls.verify_and_map):
 #
@@ -11,6 +11,7 @@
 #   ledger@muster.invalid         the ledger service
 #   query@muster.invalid          a query replica
 #   auditor@muster.invalid        an auditor: asks queries
+#   witness@muster.invalid        a witness: cosigns checkpoints, raises alarms
 #
 # A ROLE@PREFIX (e.g. hr-publisher@bureau-a) is that role in the
 # organisation of that subject prefix: user hr-publisher@bureau-a.invalid,
@@ -24,7 +25,7 @@ set -euo pipefail
 dir="${1:-data/certs}"
 shift || true
 roles=("$@")
-[ ${#roles[@]} -gt 0 ] || roles=(hr-publisher ledger query auditor)
+[ ${#roles[@]} -gt 0 ] || roles=(hr-publisher ledger query auditor witness)
 mkdir -p "$dir"
 cd "$dir"
 umask 077

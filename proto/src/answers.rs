@@ -634,6 +634,31 @@ pub struct StateOut {
     pub head_seq: u64,
 }
 
+/// With `"proof": true` in a request (`proof=true` over HTTP): the state
+/// an answer was computed at, with the Merkle root of the ledger's tree of
+/// `seq` entries. A checkpoint of the same size signs the same root; one
+/// of another size is tied to it by a consistency proof.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct ProvenStateOut {
+    /// The ledger point.
+    #[serde(flatten)]
+    pub state: StateOut,
+    /// The tree's size: `seq`.
+    pub tree_size: u64,
+    /// Its Merkle root, hex.
+    pub root: String,
+}
+
+/// With `"proof": true`: the answer (what the endpoint answers without
+/// it) and the state it was computed at.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct ProvenOut<T> {
+    /// The answer.
+    pub answer: T,
+    /// …
+    pub state: ProvenStateOut,
+}
+
 /// `unit_events`: one event that touched a unit.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 pub struct UnitEventOut {

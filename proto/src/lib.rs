@@ -39,6 +39,7 @@ pub mod note;
 pub mod requests;
 pub mod validate;
 pub mod wire;
+pub mod witness;
 
 pub use error::{bounded, DecodeError};
 pub use muster_domain::ReasonCode;

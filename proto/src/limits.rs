@@ -197,6 +197,18 @@ pub const EXPORT_LINE_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// ledger's signature and ~140 more per witness cosignature, so 8 KiB
 /// holds `note::NOTE_SIGNATURES_MAX` of them.
 pub const CHECKPOINT_BYTES_MAX: usize = 8192;
+/// Largest witness state file read: its checkpoint (at most
+/// [`CHECKPOINT_BYTES_MAX`], escaped as JSON: up to twice as long) and a
+/// few fields.
+pub const WITNESS_STATE_BYTES_MAX: usize = 2 * CHECKPOINT_BYTES_MAX + 1024;
+/// Checkpoints a witness reads each time it looks (the newest; each is
+/// judged once a run). Rationale: it needs only the newest to advance,
+/// but judges every one listed, so a smaller checkpoint of another
+/// history is caught as well as a larger one.
+pub const WITNESS_CHECKPOINTS_PER_POLL: u32 = CHECKPOINTS_LISTED_MAX;
+/// Checkpoints a witness remembers having judged in one run (then it
+/// forgets the oldest and may judge one again: harmless, only slower).
+pub const WITNESS_JUDGED_REMEMBERED: usize = 1024;
 /// Bytes read or written through one sled handle before it is reopened
 /// (the default of `LedgerConfig::sled_reopen_bytes`).
 ///

@@ -140,3 +140,27 @@ pub fn assert_corrections_explained(answer: &muster_proto::answers::CorrectionsO
         assert!(unit.explained_by.iter().all(|seq| listed.contains(seq)), "{}: {:?}", unit.unit, unit.explained_by);
     }
 }
+
+/// The workspace's binaries, built once per test run. Rationale: they are
+/// other packages' binaries, which cargo does not build for this one's
+/// tests; building here keeps them from being stale.
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    static TARGET: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let profile_dir = TARGET.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test exe");
+        let profile_dir = exe.parent().and_then(std::path::Path::parent).expect("target/<profile>").to_owned();
+        let target_dir = profile_dir.parent().expect("target dir");
+        let mut build = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        build.args(["build", "--quiet", "--bins", "--target-dir"]).arg(target_dir);
+        for package in ["muster-cli", "muster-publisher", "muster-ledger-service", "muster-query"] {
+            build.args(["-p", package]);
+        }
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("running cargo build");
+        assert!(status.success(), "building the binaries failed");
+        profile_dir
+    });
+    profile_dir.join(name)
+}

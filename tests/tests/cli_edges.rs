@@ -8,34 +8,10 @@
 //! working directory with only the environment a case gives it.
 
 use muster_tests::nats::NatsServer;
-use std::path::{Path, PathBuf};
+use muster_tests::workspace_binary as binary;
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-/// The workspace's binaries, built once per test run. Rationale: they are
-/// other packages' binaries, which cargo does not build for this one's
-/// tests; building here keeps them from being stale.
-fn binary(name: &str) -> PathBuf {
-    static TARGET: OnceLock<PathBuf> = OnceLock::new();
-    let profile_dir = TARGET.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test exe");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_owned();
-        let target_dir = profile_dir.parent().expect("target dir");
-        let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        build.args(["build", "--quiet", "--bins", "--target-dir"]).arg(target_dir);
-        for package in ["muster-cli", "muster-publisher", "muster-ledger-service", "muster-query"] {
-            build.args(["-p", package]);
-        }
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("running cargo build");
-        assert!(status.success(), "building the binaries failed");
-        profile_dir
-    });
-    profile_dir.join(name)
-}
 
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
@@ -200,6 +176,20 @@ fn local_mistakes_end_with_their_codes_and_change_nothing() {
             case("an unknown flag", "muster", &["--bogus"], 2, "unexpected argument"),
             case("no file", "muster-publish", &[], 2, "required"),
             case("status of a local ledger", "muster", &["status"], 2, "give --nats-url"),
+            case(
+                "a witness of a local ledger",
+                "muster",
+                &["witness", "--name", "w1", "--signing-key", "k", "--public-key", "00", "--state", "s.json"],
+                2,
+                "witness follows the query service's checkpoints: give --nats-url",
+            ),
+            case(
+                "witnesses required of no checkpoint",
+                "muster",
+                &["verify", "--export", "e.jsonl", "--witness", "w1+00000000+AA=="],
+                2,
+                "--witness checks a --checkpoint's cosignatures: give one",
+            ),
             case(
                 "--ledger and --nats-url",
                 "muster",

@@ -145,3 +145,37 @@ async fn the_evidence_download_checks_offline_under_the_newest_checkpoint() {
     let pinned = muster_tests::http::get(reform.addr, &format!("{path}&known_at_seq=5"), "*/*").await.unwrap();
     assert_eq!(pinned.status, 400, "{}", String::from_utf8_lossy(&pinned.body));
 }
+
+/// Any answer asked with `proof=true` carries the state it was computed
+/// at: at a checkpoint's size, the root that checkpoint signs; at the
+/// head, the root the tree answers. The answer itself is unchanged, over
+/// HTTP and NATS alike; a `proof` that is not a boolean is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_asked_with_proof_carry_the_tree_they_were_computed_at() {
+    let reform = ReformStack::start().await;
+    let client = reform.stack.client().await;
+    let (size, root) = *checkpoints(&reform).await.last().unwrap();
+    let plain = format!("/v1/headcount?unit=NH&date=2016-06-30&rollup=true&known_at_seq={size}");
+    let (_, expected) = http_get(reform.addr, &plain).await;
+    let body = json!({"unit": "NH", "date": "2016-06-30", "rollup": true, "known_at_seq": size, "proof": true});
+    let proven = ask(&reform, &client, &format!("{plain}&proof=true"), "headcount", body).await;
+    assert_eq!(proven["answer"], expected);
+    assert_eq!((proven["state"]["seq"].as_u64(), proven["state"]["tree_size"].as_u64()), (Some(size), Some(size)));
+    assert_eq!(h(&proven["state"]["root"]), root, "the root the checkpoint of that size signs");
+
+    let (_, at_head) = http_get(reform.addr, "/v1/tree?date=2016-06-30&proof=true").await;
+    assert_eq!(at_head["state"]["tree_size"].as_u64(), Some(reform.entries));
+    let (_, head_proof) = http_get(reform.addr, "/v1/proof/consistency?from_size=1").await;
+    assert_eq!(at_head["state"]["root"], head_proof["to_root"]);
+    assert!(at_head["answer"].as_array().is_some_and(|nodes| !nodes.is_empty()), "{at_head}");
+    let (_, unproven) = http_get(reform.addr, "/v1/tree?date=2016-06-30&proof=false").await;
+    assert_eq!(unproven, at_head["answer"]);
+
+    let (status, error) = http_get(reform.addr, "/v1/tree?date=2016-06-30&proof=yes").await;
+    assert_eq!((status, error["code"].as_str()), (400, Some("bad_request")), "{error}");
+    let reply = client.request("muster.query.tree", json!({"date": "2016-06-30", "proof": 1}).to_string().into());
+    let reply = tokio::time::timeout(Duration::from_secs(30), reply).await.unwrap().unwrap();
+    let error: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(error["code"], "bad_request", "{error}");
+    reform.stop().await;
+}

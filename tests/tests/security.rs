@@ -34,7 +34,7 @@ fn certs() -> &'static Path {
         .1
 }
 
-/// `ops/nats/dev-certs.sh DIR ROLES…` (no roles: the four of secure.conf).
+/// `ops/nats/dev-certs.sh DIR ROLES…` (no roles: the five of secure.conf).
 fn make_certs(dir: &Path, roles: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/nats/dev-certs.sh");
     let status =

@@ -182,6 +182,16 @@ impl Topology {
     pub fn checkpoints_subject(&self) -> String {
         format!("{}.checkpoints", self.prefix)
     }
+    /// Where witnesses publish the checkpoints they cosigned (each a
+    /// signed note with the ledger's signature and the witness's).
+    pub fn witness_cosigned_subject(&self) -> String {
+        format!("{}.witness.cosigned", self.prefix)
+    }
+    /// Where a witness raises its alarm: two signed checkpoints that are
+    /// not one history (JSON, `muster_proto::witness::WitnessAlarm`).
+    pub fn witness_alarm_subject(&self) -> String {
+        format!("{}.witness.alarm", self.prefix)
+    }
     /// The query service's subject group.
     pub fn query_group(&self) -> String {
         format!("{}.query", self.prefix)

@@ -354,11 +354,14 @@ pub enum Exit {
     Unreachable = 7,
     /// 8: `verify` found the chain broken (or a checkpoint not matching).
     ChainBroken = 8,
+    /// 9: `witness` saw the ledger sign two histories that do not extend
+    /// each other (a fork); its alarm is published and logged.
+    Forked = 9,
 }
 
 impl Exit {
     /// Every code, in order.
-    pub const ALL: [Exit; 9] = [
+    pub const ALL: [Exit; 10] = [
         Exit::Done,
         Exit::Unexpected,
         Exit::Usage,
@@ -368,6 +371,7 @@ impl Exit {
         Exit::NotFound,
         Exit::Unreachable,
         Exit::ChainBroken,
+        Exit::Forked,
     ];
 
     /// The process exit status.
@@ -387,6 +391,7 @@ impl Exit {
             Exit::NotFound => "not found (unknown unit, staff, scope, event, ledger directory, input file)",
             Exit::Unreachable => "unreachable (NATS, no query service or ledger, ledger held by a service)",
             Exit::ChainBroken => "verify found the chain broken",
+            Exit::Forked => "witness: the ledger signed two histories (a fork)",
         }
     }
 

@@ -38,11 +38,30 @@ pub(crate) struct Cli {
     /// so spreadsheets (Excel) read non-ASCII names correctly.
     #[arg(long, global = true)]
     pub(crate) bom: bool,
+    /// With a query: also show, on stderr, the ledger state each answer
+    /// was computed at (entry, Merkle tree size and root), to compare with
+    /// a signed checkpoint.
+    #[arg(long, global = true)]
+    pub(crate) proof: bool,
     /// Log as JSON lines instead of text (logs go to stderr).
     #[arg(long, global = true)]
     pub(crate) log_json: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// The witnesses whose cosignatures a checkpoint must carry (`prove`,
+/// `verify`).
+#[derive(clap::Args)]
+pub(crate) struct Witnessed {
+    /// A witness whose cosignature counts: its verifier key
+    /// (name+id+base64, as `muster witness` logs it). Repeat for each.
+    #[arg(long = "witness", value_name = "VKEY")]
+    pub(crate) witnesses: Vec<String>,
+    /// How many of the witnesses named must have cosigned each checkpoint
+    /// given (default: all of them); fewer is exit 8.
+    #[arg(long = "witnesses", value_name = "N", requires = "witnesses")]
+    pub(crate) required: Option<usize>,
 }
 
 /// The days and scope of an audit (`audit`, `evidence`).
@@ -215,6 +234,8 @@ pub(crate) enum Command {
         /// The ledger's public key the checkpoints must be signed by (hex).
         #[arg(long)]
         public_key: Option<String>,
+        #[command(flatten)]
+        witnessed: Witnessed,
     },
     /// Re-walk the hash chain on disk; or, with --export, check an export
     /// file offline (no ledger, no service).
@@ -237,6 +258,8 @@ pub(crate) enum Command {
         /// as given to the auditor out of band.
         #[arg(long)]
         public_key: Option<String>,
+        #[command(flatten)]
+        witnessed: Witnessed,
     },
     /// An evidence pack of the front-line audit between two days: the
     /// audit (JSON, CSV, HTML) computed under a signed checkpoint, every
@@ -256,6 +279,35 @@ pub(crate) enum Command {
         /// Check the pack against this key (hex) once written.
         #[arg(long)]
         public_key: Option<String>,
+    },
+    /// Witness the ledger's checkpoints (with --nats-url): accept each new
+    /// one only with a consistency proof from the last accepted (kept in
+    /// --state), cosign it with this key and publish it on
+    /// <prefix>.witness.cosigned. When the ledger signs two histories that
+    /// do not extend each other: log at error, publish an alarm on
+    /// <prefix>.witness.alarm, exit 9.
+    Witness {
+        /// The witness's name in its cosignatures, e.g.
+        /// witness.example.org/w1 (no '+', no spaces).
+        #[arg(long)]
+        name: String,
+        /// The witness's own signing key (`muster keygen`).
+        #[arg(long, env = "MUSTER_WITNESS_KEY")]
+        signing_key: PathBuf,
+        /// The ledger's public key (hex) its checkpoints must be signed by.
+        #[arg(long)]
+        public_key: String,
+        /// The file where the witness keeps the last checkpoint it accepted
+        /// (made on the first run, when the first checkpoint seen is taken
+        /// as the start).
+        #[arg(long)]
+        state: PathBuf,
+        /// Seconds between looks at the checkpoints.
+        #[arg(long, default_value_t = 5)]
+        interval: u64,
+        /// Look once, then exit (0, or 9 on a fork).
+        #[arg(long)]
+        once: bool,
     },
     /// Sign the local ledger's head and Merkle root with a key file: a
     /// C2SP checkpoint (signed note) to hand out with an export; its

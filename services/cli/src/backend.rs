@@ -107,6 +107,32 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// The deployment's subjects (remote only; a witness's).
+    pub(crate) fn topology(&self) -> &muster_bus::Topology {
+        match self {
+            Backend::Remote { topology, .. } => topology,
+            Backend::Local(_) => unreachable!("only a remote backend has subjects"),
+        }
+    }
+
+    /// Publishes `payload` on `subject` and waits until the server has it
+    /// (a flush): core NATS, for whoever listens (remote only).
+    pub(crate) fn publish(&self, subject: String, payload: Vec<u8>) -> Result<()> {
+        let Backend::Remote { client, runtime, .. } = self else {
+            unreachable!("only a remote backend publishes");
+        };
+        runtime
+            .block_on(async {
+                client.publish(subject.clone(), payload.into()).await?;
+                client.flush().await?;
+                Ok::<_, anyhow::Error>(())
+            })
+            .with_context(|| format!("publishing on {subject}"))
+            .map_err(|e| Failure::new(Exit::Unreachable, format!("{e:#}")).into())
+    }
+}
+
 /// Asks the query service over NATS; its answer's JSON. No responder, a
 /// timeout or a lost connection is unreachable (exit 7); an error answer
 /// ends with the exit of its code.

@@ -81,12 +81,21 @@ pub(crate) fn make(
 }
 
 /// `verify --evidence PACK --public-key HEX`.
-pub(crate) fn check(pack: &Path, key: &str, format: Format, out: &mut impl Write) -> Result<ExitCode> {
+pub(crate) fn check(
+    pack: &Path,
+    key: &str,
+    witnessed: &crate::args::Witnessed,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<ExitCode> {
     let key = public_key(key)?;
     if !pack.exists() {
         return Err(Failure::new(Exit::NotFound, format!("no pack at {}", pack.display())).into());
     }
     let read = muster_evidence::read_pack(pack).map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
+    if let Some(checkpoint) = read.files.get(muster_evidence::files::CHECKPOINT) {
+        crate::witness::require(checkpoint, witnessed).context("the pack's checkpoint")?;
+    }
     match muster_evidence::verify(&read, &key) {
         Ok(v) => {
             let pairs = [

@@ -28,6 +28,7 @@ mod local;
 mod output;
 mod prove;
 mod query;
+mod witness;
 
 use anyhow::Result;
 use args::{Cli, Command};
@@ -86,6 +87,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Command::Status = cli.command {
                 return Err(usage("status is a query service's: give --nats-url"));
             }
+            if let Command::Witness { .. } = cli.command {
+                return Err(usage("witness follows the query service's checkpoints: give --nats-url"));
+            }
             Backend::Local(open_local(&path, false)?)
         }
     };
@@ -95,7 +99,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let origin = muster_bus::Topology::new(&cli.prefix).checkpoint_origin();
             checkpoint(backend, &signing_key, &origin, out)
         }
-        Command::Prove { source, id, seq, checkpoint, from, to, public_key } => {
+        Command::Witness { name, signing_key, public_key, state, interval, once } => {
+            let options = witness::Options {
+                name: &name,
+                signing_key: &signing_key,
+                public_key: &public_key,
+                state: &state,
+                interval: std::time::Duration::from_secs(interval),
+                once,
+            };
+            witness::run(&backend, options, format, out)
+        }
+        Command::Prove { source, id, seq, checkpoint, from, to, public_key, witnessed } => {
             let asked = match (from.as_deref(), to.as_deref()) {
                 (Some(from), Some(to)) => prove::Prove::Consistency { from, to },
                 _ => {
@@ -103,7 +118,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     prove::Prove::Inclusion { entry, checkpoint: checkpoint.as_deref() }
                 }
             };
-            prove::prove(&backend, asked, public_key.as_deref(), format, out)
+            prove::prove(&backend, asked, public_key.as_deref(), &witnessed, format, out)
         }
         Command::Evidence { between: args::Between { from, to, scope }, checkpoint, out: pack, public_key } => {
             let request = muster_proto::requests::AuditRequest {
@@ -116,7 +131,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let made = evidence::Make { request, checkpoint: checkpoint.as_deref(), pack: &pack };
             evidence::make(&backend, made, public_key.as_deref(), format, out)
         }
-        command => query(&backend, command, format, out),
+        command => {
+            let asker = query::Asker::new(&backend, cli.proof);
+            let code = query(&asker, command, format, out)?;
+            asker.show_states(format)?;
+            Ok(code)
+        }
     }
 }
 
@@ -124,13 +144,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// offline, a key made, subjects and accounts printed. `None` for the rest.
 fn run_without_ledger(cli: &Cli, format: Format, out: &mut impl Write) -> Result<Option<ExitCode>> {
     match &cli.command {
-        Command::Verify { evidence: Some(pack), public_key: Some(key), .. } => {
-            evidence::check(pack, key, format, out).map(Some)
+        Command::Verify { evidence: Some(pack), public_key: Some(key), witnessed, .. } => {
+            evidence::check(pack, key, witnessed, format, out).map(Some)
         }
         Command::Verify { export: None, evidence: None, public_key: Some(_), .. } => {
             Err(usage("--public-key checks a --checkpoint or an --evidence pack: name one"))
         }
-        Command::Verify { export: Some(file), checkpoint, public_key, .. } => {
+        Command::Verify { export: Some(file), checkpoint, public_key, witnessed, .. } => {
+            if let Some(checkpoint) = checkpoint {
+                witness::require(&muster_bus::service::read_input(checkpoint)?, witnessed)?;
+            } else if !witnessed.witnesses.is_empty() {
+                return Err(usage("--witness checks a --checkpoint's cosignatures: give one"));
+            }
             verify_export(file, checkpoint.as_deref().zip(public_key.as_deref()), format, out).map(Some)
         }
         Command::Keygen { file } => keygen(file, out).map(Some),

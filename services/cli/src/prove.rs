@@ -2,6 +2,7 @@
 //! ledger or the query service) and verified here, against the roots of
 //! checkpoints the auditor holds, with the RFC 9162 algorithms alone.
 
+use crate::args::Witnessed;
 use crate::backend::Backend;
 use crate::output::{self, Format, Table};
 use anyhow::{bail, Context, Result};
@@ -24,9 +25,11 @@ pub(crate) enum Prove<'a> {
     Consistency { from: &'a Path, to: &'a Path },
 }
 
-/// A checkpoint file, verified under `key`: its size and signed root.
-fn signed_tree(path: &Path, key: &[u8; 32]) -> Result<(u64, Hash)> {
+/// A checkpoint file, verified under `key` (and cosigned by the
+/// witnesses required): its size and signed root.
+fn signed_tree(path: &Path, key: &[u8; 32], witnessed: &Witnessed) -> Result<(u64, Hash)> {
     let bytes = muster_bus::service::read_input(path)?;
+    crate::witness::require(&bytes, witnessed).with_context(|| format!("checking {}", path.display()))?;
     let checkpoint = SignedCheckpoint::parse(&bytes).with_context(|| format!("reading {}", path.display()))?;
     let vouched = checkpoint.verify(key).with_context(|| format!("checking {}", path.display()))?;
     match vouched.tree {
@@ -47,14 +50,18 @@ pub(crate) fn prove(
     backend: &Backend,
     asked: Prove<'_>,
     key: Option<&str>,
+    witnessed: &Witnessed,
     format: Format,
     out: &mut impl Write,
 ) -> Result<ExitCode> {
     let key = key.map(public_key).transpose()?;
+    if !witnessed.witnesses.is_empty() && matches!(asked, Prove::Inclusion { checkpoint: None, .. }) {
+        return Err(crate::usage("--witness checks the cosignatures of a --checkpoint: give one"));
+    }
     match asked {
         Prove::Inclusion { mut entry, checkpoint } => {
             let signed = match (checkpoint, &key) {
-                (Some(path), Some(key)) => Some(signed_tree(path, key)?),
+                (Some(path), Some(key)) => Some(signed_tree(path, key, witnessed)?),
                 _ => None,
             };
             entry.tree_size = signed.map(|(size, _)| size);
@@ -84,7 +91,7 @@ pub(crate) fn prove(
         }
         Prove::Consistency { from, to } => {
             let key = key.context("--from and --to need --public-key")?;
-            let (old, new) = (signed_tree(from, &key)?, signed_tree(to, &key)?);
+            let (old, new) = (signed_tree(from, &key, witnessed)?, signed_tree(to, &key, witnessed)?);
             let request = ConsistencyProofRequest { from_size: old.0, to_size: Some(new.0) };
             let proof: ConsistencyProofOut = backend.ask(QueryEndpoint::ConsistencyProof, &request)?;
             let verified = merkle::verify_consistency(old.0, new.0, &old.1, &new.1, &hashes(&proof.hashes)?);

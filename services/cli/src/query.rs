@@ -15,6 +15,9 @@ use muster_proto::requests::{
     RosterRequest, SeriesRequest, StateRequest, StatusAnswer, TreeRequest, VerifyAnswer,
 };
 use muster_query::answer::QueryEndpoint;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::cell::RefCell;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -28,8 +31,49 @@ fn known_at(text: Option<&str>) -> KnownAt {
     }
 }
 
+/// The backend, asked with `"proof": true` when `--proof` is given: each
+/// answer's state (entry, tree size, Merkle root) is kept to be shown.
+pub(crate) struct Asker<'a> {
+    backend: &'a Backend,
+    proof: bool,
+    states: RefCell<Vec<ProvenStateOut>>,
+}
+
+impl Asker<'_> {
+    pub(crate) fn new(backend: &Backend, proof: bool) -> Asker<'_> {
+        Asker { backend, proof, states: RefCell::new(Vec::new()) }
+    }
+
+    fn ask<A: DeserializeOwned>(&self, endpoint: QueryEndpoint, request: &impl Serialize) -> Result<A> {
+        // `status` is the replica's, not an answer computed from the ledger.
+        if !self.proof || endpoint == QueryEndpoint::Status {
+            return self.backend.ask(endpoint, request);
+        }
+        let mut body = serde_json::to_value(request)?;
+        body.as_object_mut().context("a request is an object")?.insert("proof".into(), true.into());
+        let proven: ProvenOut<A> = self.backend.ask(endpoint, &body)?;
+        self.states.borrow_mut().push(proven.state);
+        Ok(proven.answer)
+    }
+
+    /// Each state an answer was computed at, on stderr (the answer itself
+    /// is on stdout, in its format).
+    pub(crate) fn show_states(&self, format: Format) -> Result<()> {
+        for s in self.states.borrow().iter() {
+            match format {
+                Format::Json => eprintln!("{}", serde_json::to_string(s)?),
+                Format::Table | Format::Csv => eprintln!(
+                    "computed at entry {} ({}), Merkle tree of {} entries, root {}",
+                    s.state.seq, s.state.hash, s.tree_size, s.root
+                ),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A query command, asked of `backend` and printed in `format`.
-pub(crate) fn query(backend: &Backend, command: Command, format: Format, out: &mut impl Write) -> Result<ExitCode> {
+pub(crate) fn query(backend: &Asker<'_>, command: Command, format: Format, out: &mut impl Write) -> Result<ExitCode> {
     use QueryEndpoint as E;
     match command {
         Command::Headcount { unit, date, rollup, known_at: at } => {
@@ -99,7 +143,8 @@ pub(crate) fn query(backend: &Backend, command: Command, format: Format, out: &m
         | Command::Export { .. }
         | Command::Checkpoint { .. }
         | Command::Prove { .. }
-        | Command::Evidence { .. } => {
+        | Command::Evidence { .. }
+        | Command::Witness { .. } => {
             unreachable!("run handles them")
         }
         Command::Keygen { .. } | Command::Subjects { .. } | Command::NatsAccounts { .. } => {

@@ -247,15 +247,31 @@ pub fn read_tree_head(note: &Note) -> Result<TreeHead, CheckpointError> {
 /// Reads a note verifier key (`name+keyid+base64(0x01 ‖ key)`): its
 /// name and Ed25519 public key, the key ID checked.
 pub fn parse_note_vkey(vkey: &str) -> Result<(String, [u8; 32]), CheckpointError> {
+    parse_vkey(vkey, NOTE_ED25519)
+}
+
+/// Reads a witness's verifier key (`name+keyid+base64(0x04 ‖ key)`, as
+/// [`cosigner_vkey`] writes it): its name and Ed25519 public key.
+pub fn parse_cosigner_vkey(vkey: &str) -> Result<(String, [u8; 32]), CheckpointError> {
+    parse_vkey(vkey, NOTE_COSIGNATURE)
+}
+
+fn parse_vkey(vkey: &str, algorithm: u8) -> Result<(String, [u8; 32]), CheckpointError> {
     let bad = |why: &str| CheckpointError::Key(format!("a note verifier key {vkey:?}: {why}"));
     let mut parts = vkey.splitn(3, '+');
     let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad("not name+id+key"));
     };
     let key = note::unbase64(key).ok_or_else(|| bad("the key is not base64"))?;
-    let (&[NOTE_ED25519], key) = key.split_at(1.min(key.len())) else { return Err(bad("not an Ed25519 key")) };
+    let (&[found], key) = key.split_at(1.min(key.len())) else { return Err(bad("no key")) };
+    if found != algorithm {
+        return Err(bad(match algorithm {
+            NOTE_COSIGNATURE => "not a witness's key (Ed25519 cosignature, type 0x04)",
+            _ => "not an Ed25519 key (type 0x01)",
+        }));
+    }
     let key: [u8; 32] = key.try_into().map_err(|_| bad("not 32 bytes"))?;
-    if unhex::<4>(id) != Some(note_key_id(name, NOTE_ED25519, &key)) {
+    if unhex::<4>(id) != Some(note_key_id(name, algorithm, &key)) {
         return Err(bad("its key ID is not its key's"));
     }
     Ok((name.to_owned(), key))

@@ -27,6 +27,7 @@ mod proofs;
 mod record;
 mod replicate;
 mod store;
+pub mod witness;
 
 pub use proofs::{entry_leaf, InclusionProof};
 

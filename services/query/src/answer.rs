@@ -230,6 +230,14 @@ pub enum Answer {
     Verify(VerifyAnswer),
     /// `status`.
     Status(StatusAnswer),
+    /// Any of the ledger's answers asked with `"proof": true`: the answer
+    /// and the state (tree size, root) it was computed at.
+    Proven {
+        /// The answer without `proof`.
+        answer: Box<Answer>,
+        /// …
+        state: ProvenStateOut,
+    },
 }
 
 impl Answer {
@@ -272,6 +280,49 @@ fn subtree(tree: Vec<muster_domain::TreeNode>, root: &UnitId) -> Vec<muster_doma
 /// fields, then its values (dates, `known_at`), then that the units and
 /// staff it names exist as known at its `known_at`.
 pub fn answer(ledger: &Ledger, endpoint: QueryEndpoint, body: &[u8]) -> Result<Answer, QueryError> {
+    let Some(asked) = proof_asked(body)? else { return answer_plainly(ledger, endpoint, body) };
+    let answer = answer_plainly(ledger, endpoint, &asked.body)?;
+    if !asked.proof {
+        return Ok(answer);
+    }
+    // The same read of the ledger as the answer: the state is the one it
+    // was computed at.
+    let state = state(ledger, asked.known_at)?;
+    let root = ledger.merkle_root(state.seq).map_err(internal)?.map_err(|e| internal(format!("{e:?}")))?;
+    let state = ProvenStateOut { tree_size: state.seq, root: muster_ledger::hex(&root), state };
+    Ok(Answer::Proven { answer: Box::new(answer), state })
+}
+
+/// A request's `proof` field, taken out of it.
+struct ProofAsked {
+    /// Whether it was `true`.
+    proof: bool,
+    /// The request without it.
+    body: Vec<u8>,
+    /// Its `known_at_seq` and `known_at_time`, as they were.
+    known_at: StateRequest,
+}
+
+/// `None` when the request has no `proof` field (the common case, seen
+/// without parsing it) or is not a JSON object (its endpoint says why).
+fn proof_asked(body: &[u8]) -> Result<Option<ProofAsked>, QueryError> {
+    if !body.windows(7).any(|w| w == b"\"proof\"") {
+        return Ok(None);
+    }
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(None);
+    };
+    let Some(proof) = fields.remove("proof") else { return Ok(None) };
+    let proof = proof.as_bool().ok_or_else(|| QueryError::bad(format!("proof {proof} is not true or false")))?;
+    let known_at = StateRequest {
+        known_at_seq: fields.get("known_at_seq").and_then(serde_json::Value::as_u64),
+        known_at_time: fields.get("known_at_time").and_then(serde_json::Value::as_str).map(str::to_owned),
+    };
+    let body = serde_json::to_vec(&fields).map_err(internal)?;
+    Ok(Some(ProofAsked { proof, body, known_at }))
+}
+
+fn answer_plainly(ledger: &Ledger, endpoint: QueryEndpoint, body: &[u8]) -> Result<Answer, QueryError> {
     use QueryEndpoint as E;
     Ok(match endpoint {
         E::Headcount => Answer::Headcount(headcount(ledger, parse(endpoint, body)?)?),

@@ -75,7 +75,7 @@ fn bad(message: String) -> QueryError {
     QueryError::new(QueryErrorCode::BadRequest, message)
 }
 
-/// Query parameters as the JSON request: `rollup` is a boolean,
+/// Query parameters as the JSON request: `rollup` and `proof` are booleans,
 /// `known_at_seq`, `reported_at_seq`, `limit` and the proofs' `seq`,
 /// `tree_size`, `from_size` and `to_size` numbers, `seqs` numbers
 /// separated by commas; everything else is text. A parameter given
@@ -85,7 +85,9 @@ fn params_to_json(params: Vec<(String, String)>) -> Result<Vec<u8>, QueryError> 
     let mut object = Map::new();
     for (key, value) in params {
         let value = match key.as_str() {
-            "rollup" => Value::Bool(value.parse().map_err(|_| bad(format!("rollup '{value}' is not true or false")))?),
+            "rollup" | "proof" => {
+                Value::Bool(value.parse().map_err(|_| bad(format!("{key} '{value}' is not true or false")))?)
+            }
             "known_at_seq" | "reported_at_seq" | "limit" | "seq" | "tree_size" | "from_size" | "to_size" => {
                 Value::from(value.parse::<u64>().map_err(|_| bad(format!("{key} '{value}' is not a number")))?)
             }
