@@ -14,12 +14,15 @@
 //! - `C` → a cursor: the last position in the stream the ledger reads
 //!   (the intake for the ledger, the feed for a replica), written with
 //!   the batch that read up to it.
-//! - `M` level (u8) index (u64 big-endian) → the 32-byte hash of a
-//!   complete subtree of the Merkle tree over the entries (RFC 9162; leaf
-//!   `i` is entry `i + 1`, its data the entry's chain hash), for levels
-//!   from [`MERKLE_LEVEL_STORED_MIN`] up, written with the batch whose
-//!   entries complete it. Append-only. Lower subtrees are hashed from the
-//!   entries' chain hashes when asked for.
+//! - `T` seq (u64 big-endian) → the **Merkle subtrees** a commit
+//!   completed (RFC 9162; leaf `i` is entry `i + 1`, its data the entry's
+//!   chain hash), from level [`MERKLE_LEVEL_STORED_MIN`] up, in the order
+//!   they completed, keyed by the entry that completed the last of them:
+//!   [`MERKLE_RECORD_BYTES`]-byte records of level (u8), index (u64
+//!   big-endian) and hash. One item per commit, written with it.
+//!   Append-only. Lower subtrees are hashed from the entries' chain hashes
+//!   when asked for. (Ledgers from before kept one `M` item per subtree;
+//!   opening one moves them to `T` items.)
 //!
 //! Why blocks and not one sled item per entry: sled keeps at most 16 items
 //! in a leaf and rewrites a leaf on every change, so an item per entry cost
@@ -48,23 +51,61 @@ pub const HEAD_KEY: &[u8] = b"H";
 /// in nanoseconds (0: unknown), both u64 big-endian (stores written
 /// before the time was kept hold the sequence alone).
 pub const CURSOR_KEY: &[u8] = b"C";
-/// Prefix of Merkle subtree keys.
-pub const MERKLE_PREFIX: u8 = b'M';
+/// Prefix of the Merkle subtree items.
+pub const MERKLE_PREFIX: u8 = b'T';
+/// Prefix of the first layout's items, one per subtree (`M`, level,
+/// index): replaced by `T` items when such a ledger is opened.
+/// Rationale: sled rewrites a leaf of up to 16 items on every change, and
+/// a commit's subtrees, one item each, landed in a leaf per level: 11 B
+/// per entry on disk at 1M entries, against under 2 for one item per
+/// commit.
+pub const MERKLE_PREFIX_FIRST: u8 = b'M';
 /// The lowest level of the Merkle tree that is stored: one subtree of
-/// 2^8 = 256 entries. Rationale: sled rewrites a leaf of up to 16 items on
-/// every change (see above), so storing every subtree (about two per
-/// entry) would cost more than the entries; from level 8 up it is one
-/// item per 128 entries (78k at 10M entries, ~3 MB), and a lower subtree
-/// is at most 256 chain hashes read from one or two blocks.
+/// 2^8 = 256 entries. Rationale: storing every subtree (about two per
+/// entry) would cost more than the entries; from level 8 up it is one per
+/// 128 entries (78k at 10M entries, ~3 MB), and a lower subtree is at most
+/// 256 chain hashes read from one or two blocks.
 pub const MERKLE_LEVEL_STORED_MIN: u8 = 8;
+/// One stored subtree in a `T` item: level, index, hash.
+pub const MERKLE_RECORD_BYTES: usize = 1 + 8 + 32;
 
-/// Key of the stored subtree (`level`, `index`): leaves
-/// `index·2^level .. (index+1)·2^level`.
-pub fn merkle_key(level: u8, index: u64) -> [u8; 10] {
-    let mut key = [MERKLE_PREFIX; 10];
-    key[1] = level;
-    key[2..].copy_from_slice(&index.to_be_bytes());
+/// A stored subtree: `2^level` leaves from `index·2^level`, and its hash.
+pub type Subtree = (u8, u64, [u8; 32]);
+
+/// The entry whose append completes subtree (`level`, `index`): its last
+/// leaf's, `(index + 1)·2^level`.
+pub fn completed_by(level: u8, index: u64) -> u64 {
+    (index + 1) << level
+}
+
+/// Key of the item whose last subtree entry `seq` completed.
+pub fn merkle_key(seq: u64) -> [u8; 9] {
+    let mut key = [MERKLE_PREFIX; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
     key
+}
+
+/// An item's bytes: its subtrees, in the order they completed.
+pub fn encode_subtrees(subtrees: &[Subtree]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(subtrees.len() * MERKLE_RECORD_BYTES);
+    for (level, index, hash) in subtrees {
+        bytes.push(*level);
+        bytes.extend_from_slice(&index.to_be_bytes());
+        bytes.extend_from_slice(hash);
+    }
+    bytes
+}
+
+/// An item read back; `None` when its length is not whole records.
+pub fn decode_subtrees(bytes: &[u8]) -> Option<Vec<Subtree>> {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(MERKLE_RECORD_BYTES) {
+        return None;
+    }
+    let record = |r: &[u8]| {
+        let index = u64::from_be_bytes(r[1..9].try_into().expect("eight bytes"));
+        (r[0], index, r[9..].try_into().expect("32 bytes"))
+    };
+    Some(bytes.chunks_exact(MERKLE_RECORD_BYTES).map(record).collect())
 }
 
 /// The first byte of every block.

@@ -90,6 +90,11 @@ pub const EVIDENCE_FILE_BYTES_MAX: u64 = 256 << 20;
 /// before the tree gets them on open. Rationale: one per 128 entries, so
 /// 10M entries need 78k; 4096 keeps each batch ~170 kB.
 pub const MERKLE_SUBTREES_PER_WRITE_MAX: usize = 4096;
+/// Stored Merkle subtrees per sled item when they are written for a
+/// ledger from before (a commit's own are one item, ~8 for 1,024
+/// entries). Rationale: a lookup reads one item and scans it; 64 records
+/// are 2.6 kB.
+pub const MERKLE_SUBTREES_PER_ITEM_MAX: usize = 64;
 /// How long the ledger service waits for a batch to fill before it takes
 /// what has come. Rationale: under load batches fill at once; when quiet,
 /// an event waits at most this long for its receipt.

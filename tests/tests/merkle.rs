@@ -329,14 +329,32 @@ fn the_ledger_keeps_a_merkle_tree_of_its_entries_that_proves_each_one() {
     ledger_agrees_with_naive_roots(&l, &leaves);
 }
 
-/// Each stored subtree key in the ledger's sled tree, by raw access.
-fn stored_subtrees(path: &std::path::Path) -> (sled::Db, Vec<sled::IVec>) {
+/// The ledger's sled tree by raw access, and its items under `prefix`.
+fn items(path: &std::path::Path, prefix: u8) -> (sled::Tree, Vec<(sled::IVec, sled::IVec)>) {
     // sled lets go of its lock shortly after the ledger is dropped.
     let db = muster_tests::wait::eventually_blocking(std::time::Duration::from_secs(30), "the ledger's sled", || {
         sled::open(path).ok()
     });
-    let keys = db.open_tree("ledger").unwrap().scan_prefix([b'M']).keys().map(Result::unwrap).collect();
-    (db, keys)
+    let tree = db.open_tree("ledger").unwrap();
+    let found = tree.scan_prefix([prefix]).map(Result::unwrap).collect();
+    (tree, found)
+}
+
+/// The stored subtrees, (level, index), item by item.
+fn stored_subtrees(path: &std::path::Path) -> Vec<Vec<(u8, u64)>> {
+    let ids = |item: Vec<disk::Subtree>| item.into_iter().map(|(level, index, _)| (level, index)).collect();
+    items(path, disk::MERKLE_PREFIX).1.iter().map(|(_, v)| ids(disk::decode_subtrees(v).unwrap())).collect()
+}
+
+use muster_proto::disk;
+
+#[test]
+fn a_commits_subtrees_are_stored_in_one_item() {
+    let mut l = ledger_of_700();
+    let path = l.dir.path().join("ledger");
+    // Entry 256 completes (8, 0) in the commit of 250; entry 512 both
+    // (8, 1) and (9, 0) in the commit of 300.
+    l.close_with(|| assert_eq!(stored_subtrees(&path), vec![vec![(8, 0)], vec![(8, 1), (9, 0)]]));
 }
 
 #[test]
@@ -345,16 +363,42 @@ fn a_ledger_written_before_the_tree_gets_its_subtrees_on_open() {
     let leaves = chain_leaves(&l);
     let path = l.dir.path().join("ledger");
     l.reopen_with(|| {
-        let (db, keys) = stored_subtrees(&path);
-        assert_eq!(keys.len(), 2 + 1, "(8,0) (8,1) (9,0) for {} entries", leaves.len());
-        let tree = db.open_tree("ledger").unwrap();
-        for key in keys {
+        let (tree, stored) = items(&path, disk::MERKLE_PREFIX);
+        for (key, _) in stored {
             tree.remove(key).unwrap();
         }
-        db.flush().unwrap();
+        tree.flush().unwrap();
     });
     ledger_agrees_with_naive_roots(&l, &leaves);
-    l.reopen_with(|| assert_eq!(stored_subtrees(&path).1.len(), 3, "stored again on the open before"));
+    l.reopen_with(|| {
+        assert_eq!(stored_subtrees(&path), vec![vec![(8, 0), (8, 1), (9, 0)]], "stored on the open before")
+    });
+}
+
+/// The first layout kept one `M` item per subtree (level, index → hash);
+/// opening such a ledger stores them as `T` items and removes the old.
+#[test]
+fn a_ledger_of_the_first_layout_is_moved_to_one_item_per_commit() {
+    let mut l = ledger_of_700();
+    let leaves = chain_leaves(&l);
+    let path = l.dir.path().join("ledger");
+    l.reopen_with(|| {
+        let (tree, stored) = items(&path, disk::MERKLE_PREFIX);
+        for (key, value) in stored {
+            for (level, index, hash) in disk::decode_subtrees(&value).unwrap() {
+                let mut first = vec![disk::MERKLE_PREFIX_FIRST, level];
+                first.extend_from_slice(&index.to_be_bytes());
+                tree.insert(first, &hash[..]).unwrap();
+            }
+            tree.remove(key).unwrap();
+        }
+        tree.flush().unwrap();
+    });
+    ledger_agrees_with_naive_roots(&l, &leaves);
+    l.reopen_with(|| {
+        assert_eq!(stored_subtrees(&path), vec![vec![(8, 0), (8, 1), (9, 0)]]);
+        assert_eq!(items(&path, disk::MERKLE_PREFIX_FIRST).1.len(), 0, "the first layout's items removed");
+    });
 }
 
 #[test]
@@ -362,9 +406,11 @@ fn a_stored_subtree_that_does_not_match_the_entries_stops_the_open() {
     let mut l = ledger_of_700();
     let path = l.dir.path().join("ledger");
     l.close_with(|| {
-        let (db, keys) = stored_subtrees(&path);
-        db.open_tree("ledger").unwrap().insert(&keys[0], &[7u8; 32][..]).unwrap();
-        db.flush().unwrap();
+        let (tree, stored) = items(&path, disk::MERKLE_PREFIX);
+        let mut altered = stored[0].1.to_vec();
+        *altered.last_mut().unwrap() ^= 1;
+        tree.insert(&stored[0].0, altered).unwrap();
+        tree.flush().unwrap();
     });
     let error = muster_ledger::Ledger::open(&muster_ledger::LedgerConfig::new(&path)).err().expect("refused");
     assert!(error.to_string().contains("Merkle subtree"), "{error}");

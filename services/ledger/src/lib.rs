@@ -290,23 +290,30 @@ impl Ledger {
         Ok(())
     }
 
-    /// A ledger written before the Merkle tree was kept gets its stored
-    /// subtrees on its first open (derived data, each checked against the
-    /// entries it was hashed from in the walk).
+    /// A ledger written before the Merkle tree was kept, or before its
+    /// one-item-per-commit layout, gets its stored subtrees on its first
+    /// open (derived data, each checked against the entries it was hashed
+    /// from in the walk); the first layout's items are then removed.
     fn store_missing_subtrees(&self, missing: Vec<(merkle::Node, merkle::Hash)>) -> Result<(), LedgerError> {
-        if missing.is_empty() {
-            return Ok(());
+        if !missing.is_empty() {
+            tracing::info!(subtrees = missing.len(), "storing the Merkle subtrees of entries written before");
         }
-        tracing::info!(
-            subtrees = missing.len(),
-            "storing the Merkle subtrees of entries written before the tree was kept"
-        );
+        let records = disk::MERKLE_RECORD_BYTES;
         for chunk in missing.chunks(muster_proto::limits::MERKLE_SUBTREES_PER_WRITE_MAX) {
             let mut batch = sled::Batch::default();
-            for (node, hash) in chunk {
-                batch.insert(&disk::merkle_key(node.level, node.index), &hash[..]);
+            for item in chunk.chunks(muster_proto::limits::MERKLE_SUBTREES_PER_ITEM_MAX) {
+                let subtrees: Vec<disk::Subtree> = item.iter().map(|(n, hash)| (n.level, n.index, *hash)).collect();
+                let (level, index, _) = subtrees[subtrees.len() - 1];
+                batch.insert(&disk::merkle_key(disk::completed_by(level, index)), disk::encode_subtrees(&subtrees));
             }
-            self.store.apply_and_flush(batch, chunk.len() * 42)?;
+            self.store.apply_and_flush(batch, chunk.len() * records)?;
+        }
+        let first_layout: Vec<sled::IVec> =
+            self.store.tree()?.scan_prefix([disk::MERKLE_PREFIX_FIRST]).keys().collect::<Result<_, _>>()?;
+        for chunk in first_layout.chunks(muster_proto::limits::MERKLE_SUBTREES_PER_WRITE_MAX) {
+            let mut batch = sled::Batch::default();
+            chunk.iter().for_each(|key| batch.remove(key));
+            self.store.apply_and_flush(batch, 0)?;
         }
         Ok(())
     }

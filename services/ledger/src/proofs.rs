@@ -23,6 +23,20 @@ pub(crate) fn stored(completed: Vec<(Node, Hash)>) -> impl Iterator<Item = (Node
     completed.into_iter().filter(|(node, _)| node.level >= disk::MERKLE_LEVEL_STORED_MIN)
 }
 
+/// The first stored item of subtrees completed by entry `seq` or later:
+/// its key's seq and its subtrees. The one completed by `seq` itself is in
+/// it, if stored: items are the commits', in order.
+fn stored_from(store: &Store, seq: u64) -> Result<Option<(u64, Vec<disk::Subtree>)>, LedgerError> {
+    let Some(item) = store.tree()?.range(disk::merkle_key(seq)..=disk::merkle_key(u64::MAX)).next() else {
+        return Ok(None);
+    };
+    let (key, value) = item?;
+    let at = u64::from_be_bytes(key[1..].try_into().map_err(|_| LedgerError::corrupt(seq, "a bad Merkle item key"))?);
+    let subtrees = disk::decode_subtrees(&value)
+        .ok_or_else(|| LedgerError::corrupt(at, "a Merkle item that is not whole subtree records"))?;
+    Ok(Some((at, subtrees)))
+}
+
 /// Reads subtrees for the algebra: stored ones from sled, lower ones
 /// hashed from the entries' chain hashes (each read checked against the
 /// chain), the last 2^MIN leaves kept for the next node of the same span.
@@ -37,13 +51,10 @@ impl Nodes for StoreNodes<'_> {
 
     fn node(&mut self, node: Node) -> Result<Hash, LedgerError> {
         if node.level >= disk::MERKLE_LEVEL_STORED_MIN {
-            let key = disk::merkle_key(node.level, node.index);
-            let value = self.store.tree()?.get(key)?;
             let first = (node.index << node.level) + 1;
-            return match value.as_deref().map(<[u8; 32]>::try_from) {
-                Some(Ok(hash)) => Ok(hash),
-                _ => Err(LedgerError::corrupt(first, format!("Merkle subtree {node:?} missing or malformed"))),
-            };
+            let missing = || LedgerError::corrupt(first, format!("Merkle subtree {node:?} missing or malformed"));
+            let item = stored_from(self.store, disk::completed_by(node.level, node.index))?.ok_or_else(missing)?;
+            return item.1.iter().find(|s| (s.0, s.1) == (node.level, node.index)).map(|s| s.2).ok_or_else(missing);
         }
         let leaves = self.leaves_under(node)?;
         let mut level: Vec<Hash> = leaves.to_vec();
@@ -147,30 +158,40 @@ impl Ledger {
 
 /// Rebuilding the frontier on open, and checking what is stored against
 /// it: the write side's pair assertion is `commit` storing exactly the
-/// completed subtrees; this is the read side.
+/// completed subtrees; this is the read side. Stored items are read in
+/// order as the walk completes their subtrees.
 pub(crate) struct Rebuild {
     pub(crate) frontier: Frontier,
-    /// Stored subtrees a ledger written before the tree existed lacks.
+    /// Stored subtrees a ledger written before the tree (or before its
+    /// `T` items) lacks.
     pub(crate) missing: Vec<(Node, Hash)>,
+    /// The rest of the last item read, and the seq after its key.
+    item: std::collections::VecDeque<disk::Subtree>,
+    next: u64,
 }
 
 impl Rebuild {
     pub(crate) fn new() -> Rebuild {
-        Rebuild { frontier: Frontier::default(), missing: Vec::new() }
+        Rebuild { frontier: Frontier::default(), missing: Vec::new(), item: Default::default(), next: 1 }
     }
 
     /// Appends entry `seq` (its chain hash) and checks each stored subtree
     /// it completes.
     pub(crate) fn entry(&mut self, store: &Store, seq: Seq, chain_hash: &Hash) -> Result<(), LedgerError> {
         for (node, hash) in stored(self.frontier.push(entry_leaf(chain_hash))) {
-            match store.tree()?.get(disk::merkle_key(node.level, node.index))? {
-                Some(found) if found.as_ref() == hash => {}
-                Some(_) => {
-                    return Err(LedgerError::corrupt(
-                        seq,
-                        format!("Merkle subtree {node:?} does not match the entries"),
-                    ))
+            if self.item.is_empty() && self.missing.is_empty() {
+                if let Some((at, subtrees)) = stored_from(store, self.next)? {
+                    (self.item, self.next) = (subtrees.into(), at + 1);
                 }
+            }
+            match self.item.pop_front() {
+                Some((level, index, found)) if (level, index) == (node.level, node.index) && found == hash => {}
+                Some((level, index, _)) => return Err(LedgerError::corrupt(
+                    seq,
+                    format!(
+                        "Merkle subtree ({level}, {index}) stored where {node:?} completes, or not as the entries hash"
+                    ),
+                )),
                 None => self.missing.push((node, hash)),
             }
         }

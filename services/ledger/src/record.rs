@@ -237,7 +237,7 @@ impl Ledger {
         };
         let mut prev = (self.head.seq, self.head.hash);
         let mut block = (prev.0 + 1, disk::BlockWriter::new(&prev.1));
-        let mut written = Vec::new();
+        let (mut written, mut subtrees) = (Vec::new(), Vec::new());
         for (i, (entry, bytes)) in pending.entries.iter().zip(&pending.encoded).enumerate() {
             // Pair assertion, write side: the chain is whole before it
             // reaches the disk; `check_entry` repeats this on every read.
@@ -258,9 +258,13 @@ impl Ledger {
             }
             block.1.push(bytes);
             prev = (entry.body.seq, entry.hash);
-            for (node, hash) in crate::proofs::stored(self.frontier.push(crate::proofs::entry_leaf(&entry.hash))) {
-                batch.insert(&disk::merkle_key(node.level, node.index), &hash[..]);
-            }
+            let completed = self.frontier.push(crate::proofs::entry_leaf(&entry.hash));
+            subtrees.extend(crate::proofs::stored(completed).map(|(node, hash)| (node.level, node.index, hash)));
+        }
+        // The commit's subtrees in one item: one leaf of sled rewritten,
+        // not one per level (disk.rs).
+        if let Some(&(level, index, _)) = subtrees.last() {
+            batch.insert(&disk::merkle_key(disk::completed_by(level, index)), disk::encode_subtrees(&subtrees));
         }
         let bytes = block.1.finish();
         batch.insert(&disk::block_key(block.0), bytes.clone());
