@@ -8,7 +8,7 @@ use crate::timeline::{Interned, Record, StaffIx, StaffState, Timeline, UnitIx, U
 use crate::{Date, Seq, StaffId, UnitId};
 use std::collections::BTreeSet;
 
-fn count(value: i64) -> u32 {
+pub(crate) fn count(value: i64) -> u32 {
     u32::try_from(value).expect("headcount out of range")
 }
 
@@ -55,7 +55,7 @@ impl Timeline {
         assert!(self.keeps_counts, "a headcount asked of a timeline kept for decisions only (Timeline::for_decisions)");
     }
 
-    fn counts_of(&self, u: UnitIx, date: Date, known_at: Option<Seq>) -> CountPair {
+    pub(crate) fn counts_of(&self, u: UnitIx, date: Date, known_at: Option<Seq>) -> CountPair {
         self.assert_keeps_counts();
         self.units[u as usize].counts.at(date, known_at)
     }

@@ -298,3 +298,69 @@ fn every_move_names_the_events_behind_it() {
     ];
     assert_eq!(events, expected);
 }
+
+/// Over the reform (restructurings, mergers, secondments), for every unit
+/// as the scope, on days across it and as known at earlier points: the
+/// scope's strength from its units' counts equals the whole tree's nodes
+/// in the subtree added up; and a scoped audit, which looks only at those
+/// ever posted or seconded to the scope, counts as many posted there on
+/// each day as the units do — so it missed nobody it had to count.
+/// (Working strength differs by design where a secondment crosses the
+/// scope's edge: the audit counts the scope's own members by where they
+/// work, the units count who works in them.)
+#[test]
+fn a_scoped_audit_counts_what_the_subtree_of_the_tree_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(muster_tests::stack::REFORM_EVENTS).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut ledger = muster_ledger::Ledger::open(&muster_ledger::LedgerConfig::new(dir.path())).unwrap();
+    for (i, batch) in lines.chunks(100).enumerate() {
+        let batch = batch.iter().map(|l| muster_ledger::Incoming::json(l.as_bytes())).collect();
+        ledger.submit_batch(batch, 1_700_000_000_000 + i as u64).unwrap();
+    }
+    let t = ledger.timeline();
+    let head = ledger.head().seq;
+    let units: Vec<UnitId> = t.unit_ids().map(UnitId::from).collect();
+    let mut checked = 0;
+    for (from, to) in [("2013-01-01", "2016-12-01"), ("2014-06-30", "2015-06-30")] {
+        for known_at in [None, Some(head / 2), Some(head * 9 / 10)] {
+            for scope in &units {
+                let a = t.audit(date(from), date(to), Some(scope), known_at);
+                for (day, counted) in [(from, &a.strength_from), (to, &a.strength_to)] {
+                    let by_units = t.strength_on(date(day), Some(scope), known_at);
+                    assert_eq!(by_units, subtree_strength(t, date(day), scope, known_at), "{scope} on {day}");
+                    let posted = |s: &muster_domain::Strength| (s.office_posted, s.front_posted);
+                    assert_eq!(posted(&by_units), posted(counted), "{scope} on {day} as known at {known_at:?}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}
+
+/// The strength of `scope`'s subtree from the whole tree on `day`.
+fn subtree_strength(
+    t: &muster_domain::Timeline,
+    day: muster_domain::Date,
+    scope: &UnitId,
+    known_at: Option<u64>,
+) -> muster_domain::Strength {
+    let tree = t.tree(day, known_at);
+    let mut strength = muster_domain::Strength::default();
+    let Some(start) = tree.iter().position(|n| &n.unit == scope) else { return strength };
+    let end = tree[start + 1..].iter().position(|n| n.depth <= tree[start].depth).map_or(tree.len(), |i| start + 1 + i);
+    for node in &tree[start..end] {
+        match node.category {
+            muster_domain::Category::Office => {
+                strength.office_posted += node.posted;
+                strength.office_working += node.working;
+            }
+            muster_domain::Category::FrontLine => {
+                strength.front_posted += node.posted;
+                strength.front_working += node.working;
+            }
+        }
+    }
+    strength
+}
