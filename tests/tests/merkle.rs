@@ -375,6 +375,20 @@ fn a_ledger_written_before_the_tree_gets_its_subtrees_on_open() {
     });
 }
 
+/// Rewrites the ledger's `T` items as the first layout's `M` items.
+fn to_first_layout(path: &std::path::Path) {
+    let (tree, stored) = items(path, disk::MERKLE_PREFIX);
+    for (key, value) in stored {
+        for (level, index, hash) in disk::decode_subtrees(&value).unwrap() {
+            let mut first = vec![disk::MERKLE_PREFIX_FIRST, level];
+            first.extend_from_slice(&index.to_be_bytes());
+            tree.insert(first, &hash[..]).unwrap();
+        }
+        tree.remove(key).unwrap();
+    }
+    tree.flush().unwrap();
+}
+
 /// The first layout kept one `M` item per subtree (level, index → hash);
 /// opening such a ledger stores them as `T` items and removes the old.
 #[test]
@@ -382,23 +396,39 @@ fn a_ledger_of_the_first_layout_is_moved_to_one_item_per_commit() {
     let mut l = ledger_of_700();
     let leaves = chain_leaves(&l);
     let path = l.dir.path().join("ledger");
-    l.reopen_with(|| {
-        let (tree, stored) = items(&path, disk::MERKLE_PREFIX);
-        for (key, value) in stored {
-            for (level, index, hash) in disk::decode_subtrees(&value).unwrap() {
-                let mut first = vec![disk::MERKLE_PREFIX_FIRST, level];
-                first.extend_from_slice(&index.to_be_bytes());
-                tree.insert(first, &hash[..]).unwrap();
-            }
-            tree.remove(key).unwrap();
-        }
-        tree.flush().unwrap();
-    });
+    l.reopen_with(|| to_first_layout(&path));
     ledger_agrees_with_naive_roots(&l, &leaves);
     l.reopen_with(|| {
         assert_eq!(stored_subtrees(&path), vec![vec![(8, 0), (8, 1), (9, 0)]]);
         assert_eq!(items(&path, disk::MERKLE_PREFIX_FIRST).1.len(), 0, "the first layout's items removed");
     });
+}
+
+/// Moved, a long ledger's subtrees fill many items; those one entry
+/// completes stay in one (a lookup finds them in the first item keyed at
+/// or after it): every root and proof is as before.
+#[test]
+fn a_long_ledger_moved_to_items_proves_as_before() {
+    let mut l = small_bureau();
+    for batch in 0..40 {
+        let joins: Vec<Incoming> = (0..1000)
+            .map(|i| Incoming::Decoded(l.envelope("2015-03-01", join(&format!("L{batch}-{i}"), "U1"))))
+            .collect();
+        l.submit_all(joins);
+    }
+    let n = l.ledger.head().seq;
+    let sizes: Vec<u64> = (1..=n / 256).map(|k| k * 256).chain([n - 1, n]).collect();
+    let roots = |l: &TestLedger| sizes.iter().map(|s| l.ledger.merkle_root(*s).unwrap().unwrap()).collect::<Vec<_>>();
+    let before = roots(&l);
+    let path = l.dir.path().join("ledger");
+    l.reopen_with(|| to_first_layout(&path));
+    assert_eq!(roots(&l), before);
+    for seq in (1..=n).step_by(997) {
+        let proof = l.ledger.inclusion_proof(seq, n).unwrap().unwrap();
+        let leaf = muster_ledger::entry_leaf(&proof.entry_hash);
+        assert_eq!(merkle::verify_inclusion(seq - 1, n, &leaf, &proof.hashes, &before[before.len() - 1]), Ok(()));
+    }
+    l.close_with(|| assert!(stored_subtrees(&path).len() > 2, "{} items", stored_subtrees(&path).len()));
 }
 
 #[test]

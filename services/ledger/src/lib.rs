@@ -298,15 +298,16 @@ impl Ledger {
         if !missing.is_empty() {
             tracing::info!(subtrees = missing.len(), "storing the Merkle subtrees of entries written before");
         }
-        let records = disk::MERKLE_RECORD_BYTES;
-        for chunk in missing.chunks(muster_proto::limits::MERKLE_SUBTREES_PER_WRITE_MAX) {
+        let items = merkle_items(missing.iter().map(|(n, hash)| (n.level, n.index, *hash)));
+        let per_write =
+            muster_proto::limits::MERKLE_SUBTREES_PER_WRITE_MAX / muster_proto::limits::MERKLE_SUBTREES_PER_ITEM_MAX;
+        for chunk in items.chunks(per_write) {
             let mut batch = sled::Batch::default();
-            for item in chunk.chunks(muster_proto::limits::MERKLE_SUBTREES_PER_ITEM_MAX) {
-                let subtrees: Vec<disk::Subtree> = item.iter().map(|(n, hash)| (n.level, n.index, *hash)).collect();
+            for subtrees in chunk {
                 let (level, index, _) = subtrees[subtrees.len() - 1];
-                batch.insert(&disk::merkle_key(disk::completed_by(level, index)), disk::encode_subtrees(&subtrees));
+                batch.insert(&disk::merkle_key(disk::completed_by(level, index)), disk::encode_subtrees(subtrees));
             }
-            self.store.apply_and_flush(batch, chunk.len() * records)?;
+            self.store.apply_and_flush(batch, chunk.iter().map(Vec::len).sum::<usize>() * disk::MERKLE_RECORD_BYTES)?;
         }
         let first_layout: Vec<sled::IVec> =
             self.store.tree()?.scan_prefix([disk::MERKLE_PREFIX_FIRST]).keys().collect::<Result<_, _>>()?;
@@ -528,4 +529,25 @@ impl Ledger {
             _ => Err(LedgerError::corrupt(self.head.seq, "the cursor is not a stream position")),
         }
     }
+}
+
+/// Stored subtrees, in completion order, grouped into items of about
+/// `MERKLE_SUBTREES_PER_ITEM_MAX`. **Invariant:** the subtrees one entry
+/// completes are never split between items: a lookup reads the first item
+/// keyed at or after that entry, and must find them all there.
+fn merkle_items(subtrees: impl Iterator<Item = disk::Subtree>) -> Vec<Vec<disk::Subtree>> {
+    let mut items: Vec<Vec<disk::Subtree>> = Vec::new();
+    for subtree in subtrees {
+        let completed = |s: &disk::Subtree| disk::completed_by(s.0, s.1);
+        match items.last_mut() {
+            Some(item)
+                if item.len() < muster_proto::limits::MERKLE_SUBTREES_PER_ITEM_MAX
+                    || item.last().map(completed) == Some(completed(&subtree)) =>
+            {
+                item.push(subtree)
+            }
+            _ => items.push(vec![subtree]),
+        }
+    }
+    items
 }

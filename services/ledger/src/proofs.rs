@@ -186,12 +186,10 @@ impl Rebuild {
             }
             match self.item.pop_front() {
                 Some((level, index, found)) if (level, index) == (node.level, node.index) && found == hash => {}
-                Some((level, index, _)) => return Err(LedgerError::corrupt(
-                    seq,
-                    format!(
-                        "Merkle subtree ({level}, {index}) stored where {node:?} completes, or not as the entries hash"
-                    ),
-                )),
+                Some((level, index, _)) => {
+                    let stored = format!("Merkle subtree ({level}, {index}) stored where {node:?} completes");
+                    return Err(LedgerError::corrupt(seq, format!("{stored}, or not as the entries hash")));
+                }
                 None => self.missing.push((node, hash)),
             }
         }
