@@ -154,9 +154,11 @@ fn append_cost(l: &Ledger) -> Result<(f64, u64, u64)> {
         let t = Instant::now();
         let mut subtrees = Vec::new();
         for hash in &hashes {
-            let completed = frontier.push(entry_leaf(hash));
-            let kept = completed.into_iter().filter(|(node, _)| node.level >= disk::MERKLE_LEVEL_STORED_MIN);
-            subtrees.extend(kept.map(|(node, hash)| (node.level, node.index, hash)));
+            frontier.push_with(entry_leaf(hash), |node, hash| {
+                if node.level >= disk::MERKLE_LEVEL_STORED_MIN {
+                    subtrees.push((node.level, node.index, *hash));
+                }
+            });
         }
         if let Some(&(level, index, _)) = subtrees.last() {
             db.insert(disk::merkle_key(disk::completed_by(level, index)), disk::encode_subtrees(&subtrees))?;

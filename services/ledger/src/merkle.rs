@@ -111,18 +111,26 @@ impl Frontier {
     /// Appends a leaf (its hash); returns the subtrees it completes, the
     /// leaf first.
     pub fn push(&mut self, leaf: Hash) -> Vec<(Node, Hash)> {
+        let mut completed = Vec::new();
+        self.push_with(leaf, |node, hash| completed.push((node, *hash)));
+        completed
+    }
+
+    /// [`Frontier::push`], each completed subtree given to `completed`
+    /// (the leaf first) instead of collected. Rationale: the ledger
+    /// appends every entry; a vector each was a tenth of the append.
+    pub fn push_with(&mut self, leaf: Hash, mut completed: impl FnMut(Node, &Hash)) {
         let (mut level, mut index, mut hash) = (0u8, self.size, leaf);
-        let mut completed = vec![(Node { level, index }, hash)];
+        completed(Node { level, index }, &hash);
         while index & 1 == 1 {
             let left = self.edge.pop().expect("a left sibling on the edge for every set bit of the size");
             hash = node_hash(&left, &hash);
             level += 1;
             index >>= 1;
-            completed.push((Node { level, index }, hash));
+            completed(Node { level, index }, &hash);
         }
         self.edge.push(hash);
         self.size += 1;
-        completed
     }
 
     /// The root at the current size.

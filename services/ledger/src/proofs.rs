@@ -18,11 +18,6 @@ pub fn entry_leaf(chain_hash: &Hash) -> Hash {
     merkle::leaf_hash(chain_hash)
 }
 
-/// The completed subtrees of one append that are stored.
-pub(crate) fn stored(completed: Vec<(Node, Hash)>) -> impl Iterator<Item = (Node, Hash)> {
-    completed.into_iter().filter(|(node, _)| node.level >= disk::MERKLE_LEVEL_STORED_MIN)
-}
-
 /// The first stored item of subtrees completed by entry `seq` or later:
 /// its key's seq and its subtrees. The one completed by `seq` itself is in
 /// it, if stored: items are the commits', in order.
@@ -168,17 +163,27 @@ pub(crate) struct Rebuild {
     /// The rest of the last item read, and the seq after its key.
     item: std::collections::VecDeque<disk::Subtree>,
     next: u64,
+    /// The stored subtrees the last entry completed (kept: one allocation).
+    completed: Vec<(Node, Hash)>,
 }
 
 impl Rebuild {
     pub(crate) fn new() -> Rebuild {
-        Rebuild { frontier: Frontier::default(), missing: Vec::new(), item: Default::default(), next: 1 }
+        let (item, completed) = (Default::default(), Vec::new());
+        Rebuild { frontier: Frontier::default(), missing: Vec::new(), item, next: 1, completed }
     }
 
     /// Appends entry `seq` (its chain hash) and checks each stored subtree
     /// it completes.
     pub(crate) fn entry(&mut self, store: &Store, seq: Seq, chain_hash: &Hash) -> Result<(), LedgerError> {
-        for (node, hash) in stored(self.frontier.push(entry_leaf(chain_hash))) {
+        let mut completed = std::mem::take(&mut self.completed);
+        completed.clear();
+        self.frontier.push_with(entry_leaf(chain_hash), |node, hash| {
+            if node.level >= disk::MERKLE_LEVEL_STORED_MIN {
+                completed.push((node, *hash));
+            }
+        });
+        for &(node, hash) in &completed {
             if self.item.is_empty() && self.missing.is_empty() {
                 if let Some((at, subtrees)) = stored_from(store, self.next)? {
                     (self.item, self.next) = (subtrees.into(), at + 1);
@@ -193,6 +198,7 @@ impl Rebuild {
                 None => self.missing.push((node, hash)),
             }
         }
+        self.completed = completed;
         Ok(())
     }
 }

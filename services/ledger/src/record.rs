@@ -258,8 +258,11 @@ impl Ledger {
             }
             block.1.push(bytes);
             prev = (entry.body.seq, entry.hash);
-            let completed = self.frontier.push(crate::proofs::entry_leaf(&entry.hash));
-            subtrees.extend(crate::proofs::stored(completed).map(|(node, hash)| (node.level, node.index, hash)));
+            self.frontier.push_with(crate::proofs::entry_leaf(&entry.hash), |node, hash| {
+                if node.level >= disk::MERKLE_LEVEL_STORED_MIN {
+                    subtrees.push((node.level, node.index, *hash));
+                }
+            });
         }
         // The commit's subtrees in one item: one leaf of sled rewritten,
         // not one per level (disk.rs).
