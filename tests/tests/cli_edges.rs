@@ -613,6 +613,27 @@ fn an_auditor_checks_exports_and_proofs_against_the_clis_checkpoints() {
         ok(&[&["--ledger", "ledger", "prove", "--from", "at-40.txt", "--to", "at-63.txt"][..], &key].concat());
     assert!(extended.contains("yes, against both checkpoints"), "{extended}");
 
+    // The same two proofs as files, checked offline (no ledger, no
+    // service): the entry itself hashed and proven, then the consistency.
+    let entry_args = ["--ledger", "ledger", "prove", "--source", source, "--id", id, "--checkpoint", "at-40.txt"];
+    ok(&[&entry_args[..], &key, &["--out", "entry.proof"]].concat());
+    let offline = ok(&[&["verify", "--proof-file", "entry.proof", "--checkpoint", "at-40.txt"][..], &key].concat());
+    assert!(offline.contains(&format!("{source} {id}")) && offline.contains("yes, against the root"), "{offline}");
+    let between = ["--ledger", "ledger", "prove", "--from", "at-40.txt", "--to", "at-63.txt", "--out", "40-63.proof"];
+    ok(&[&between[..], &key].concat());
+    let offline = ["verify", "--proof-file", "40-63.proof", "--from", "at-40.txt", "--checkpoint", "at-63.txt"];
+    assert!(ok(&[&offline[..], &key].concat()).contains("yes, against both checkpoints"));
+    // Checked against another tree, or with its entry altered: exit 8.
+    let elsewhere =
+        muster(&[&["verify", "--proof-file", "entry.proof", "--checkpoint", "at-63.txt"][..], &key].concat());
+    assert_eq!(elsewhere.code, Some(8), "{}", elsewhere.output);
+    let text = std::fs::read_to_string(dir.path().join("entry.proof")).unwrap();
+    std::fs::write(dir.path().join("altered.proof"), text.replacen(id, &format!("{id}x"), 1)).unwrap();
+    let altered =
+        muster(&[&["verify", "--proof-file", "altered.proof", "--checkpoint", "at-40.txt"][..], &key].concat());
+    assert_eq!(altered.code, Some(8), "{}", altered.output);
+    assert!(altered.output.contains("entry_broken"), "{}", altered.output);
+
     // Another history of the same 40 events (recorded at other times):
     // its checkpoint at 40 is not a prefix of this ledger's tree at 63.
     ok(&["--ledger", "fork", "import", "first-40.jsonl"]);

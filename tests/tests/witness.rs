@@ -4,7 +4,8 @@
 //! extend each other — here two ledgers that share the reform's first
 //! 1,000 entries and then record the rest at different times, both signed
 //! with the one key under the one prefix (a ledger restored and rewritten,
-//! or a split view shown to different readers).
+//! or a split view shown to different readers). On the way, the CLI's
+//! proofs over NATS are checked equal to the HTTP API's.
 
 use muster_ledger::checkpoint::{cosigner_vkey, cosigners, public_key, verify_cosignature, Signer};
 use muster_ledger::merkle::Hash;
@@ -256,6 +257,17 @@ async fn the_witness_command_cosigns_over_nats_and_alarms_on_a_forked_ledger() {
     let prove = ["--nats-url", &url_a, "prove", "--from", &from, "--to", &to, "--public-key", &log_hex];
     let (code, output) = muster(&[&prove[..], &["--witness", vkey.as_str()]].concat()).await;
     assert_eq!(code, Some(0), "{output}");
+    // The CLI's proofs over NATS are the HTTP API's.
+    let (code, cli) = muster(&[&prove[..], &["--format", "json"]].concat()).await;
+    assert_eq!(code, Some(0), "{cli}");
+    let path = "/v1/proof/consistency?from_size=1400&to_size=1777";
+    let (_, http) = muster_tests::http::http_get(a.addr, path).await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&cli).unwrap(), http);
+    let entry = ["--nats-url", &url_a, "prove", "--seq", "100", "--checkpoint", &to, "--public-key", &log_hex];
+    let (code, cli) = muster(&[&entry[..], &["--format", "json"]].concat()).await;
+    assert_eq!(code, Some(0), "{cli}");
+    let (_, http) = muster_tests::http::http_get(a.addr, "/v1/proof/inclusion?seq=100&tree_size=1777").await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&cli).unwrap(), http);
     let other = cosigner_vkey("witness.test/w2", &public_key(&Signer::generate().unwrap().0.public_key()).unwrap());
     let required = ["--witness", vkey.as_str(), "--witness", other.as_str(), "--witnesses", "2"];
     let (code, output) = muster(&[&prove[..], &required[..]].concat()).await;

@@ -236,6 +236,11 @@ pub(crate) enum Command {
         public_key: Option<String>,
         #[command(flatten)]
         witnessed: Witnessed,
+        /// Also write the proof to this file, to be checked offline with
+        /// `muster verify --proof-file`: an entry's with the entry itself (a
+        /// checkpoint needed), or the consistency proof.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Re-walk the hash chain on disk; or, with --export, check an export
     /// file offline (no ledger, no service).
@@ -246,8 +251,17 @@ pub(crate) enum Command {
         /// With --export: a checkpoint the ledger signed (a C2SP signed
         /// note, or the first format's JSON); the export must reach its
         /// entry with exactly its hash, and its entries make its Merkle root.
-        #[arg(long, requires = "export", requires = "public_key")]
+        /// With --proof-file: the checkpoint the proof leads to.
+        #[arg(long, requires = "public_key")]
         checkpoint: Option<PathBuf>,
+        /// Or a proof file (`muster prove --out`), checked offline against
+        /// --checkpoint: an entry, hashed and proven in its tree; or a
+        /// consistency proof from the older checkpoint --from.
+        #[arg(long, conflicts_with_all = ["export", "evidence"], requires_all = ["checkpoint", "public_key"])]
+        proof_file: Option<PathBuf>,
+        /// With --proof-file: the older checkpoint of a consistency proof.
+        #[arg(long, requires = "proof_file")]
+        from: Option<PathBuf>,
         /// Or an evidence pack (`muster evidence`: the zip, or the
         /// directory it was unpacked to), checked offline: its checkpoint's
         /// signature, every entry and proof, that the cited events are
@@ -365,5 +379,14 @@ mod tests {
     #[test]
     fn every_option_has_a_description() {
         assert_eq!(muster_bus::service::undescribed_options(&Cli::command()), Vec::<String>::new());
+    }
+
+    /// clap's own check of the whole command line: two arguments of one
+    /// name (a global flag and a subcommand's), a `requires` naming no
+    /// argument. Rationale: clap finds these only when the command runs,
+    /// as a panic.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -110,7 +110,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             witness::run(&backend, options, format, out)
         }
-        Command::Prove { source, id, seq, checkpoint, from, to, public_key, witnessed } => {
+        Command::Prove { source, id, seq, checkpoint, from, to, public_key, witnessed, out: file } => {
             let asked = match (from.as_deref(), to.as_deref()) {
                 (Some(from), Some(to)) => prove::Prove::Consistency { from, to },
                 _ => {
@@ -118,7 +118,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     prove::Prove::Inclusion { entry, checkpoint: checkpoint.as_deref() }
                 }
             };
-            prove::prove(&backend, asked, public_key.as_deref(), &witnessed, format, out)
+            let checked = prove::Checked { key: public_key.as_deref(), witnessed: &witnessed, file: file.as_deref() };
+            prove::prove(&backend, asked, checked, format, out)
         }
         Command::Evidence { between: args::Between { from, to, scope }, checkpoint, out: pack, public_key } => {
             let request = muster_proto::requests::AuditRequest {
@@ -147,9 +148,20 @@ fn run_without_ledger(cli: &Cli, format: Format, out: &mut impl Write) -> Result
         Command::Verify { evidence: Some(pack), public_key: Some(key), witnessed, .. } => {
             evidence::check(pack, key, witnessed, format, out).map(Some)
         }
-        Command::Verify { export: None, evidence: None, public_key: Some(_), .. } => {
-            Err(usage("--public-key checks a --checkpoint or an --evidence pack: name one"))
+        Command::Verify {
+            proof_file: Some(file),
+            checkpoint: Some(checkpoint),
+            from,
+            public_key: Some(key),
+            witnessed,
+            ..
+        } => {
+            let signed = prove::Signed { to: checkpoint, from: from.as_deref(), key, witnessed };
+            prove::verify_file(file, signed, format, out).map(Some)
         }
+        Command::Verify { export: None, evidence: None, public_key: Some(_), .. } => Err(usage(
+            "--public-key checks a --checkpoint (with --export or --proof-file) or an --evidence pack: name one",
+        )),
         Command::Verify { export: Some(file), checkpoint, public_key, witnessed, .. } => {
             if let Some(checkpoint) = checkpoint {
                 witness::require(&muster_bus::service::read_input(checkpoint)?, witnessed)?;

@@ -258,7 +258,15 @@ fn check_entries(
     proven
 }
 
-fn prove_entry(entry: &ProvenEntryOut, size: u64, root: &merkle::Hash) -> Result<StoredEntry, (ProblemCode, String)> {
+/// One proven entry checked offline: its line hashes onto `prev_hash` to
+/// its chain hash, holds entry `seq`, and its leaf's audit path leads to
+/// `root`, the root of the tree of `size` entries. The entry, or the code
+/// and reason it fails with.
+pub fn prove_entry(
+    entry: &ProvenEntryOut,
+    size: u64,
+    root: &merkle::Hash,
+) -> Result<StoredEntry, (ProblemCode, String)> {
     let broken = |what: &str| (ProblemCode::EntryBroken, what.to_owned());
     let prev = unhex::<32>(&entry.prev_hash).ok_or_else(|| broken("prev_hash is not 64 hex digits"))?;
     let stored = check_entry_line(entry.entry.as_bytes(), &prev).map_err(|why| broken(&why))?;

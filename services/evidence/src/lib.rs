@@ -20,7 +20,7 @@
 mod check;
 mod pack;
 
-pub use check::{verify, Problem, ProblemCode, Verified};
+pub use check::{prove_entry, verify, Problem, ProblemCode, Verified};
 pub use pack::{assemble, cited_seqs, read_pack, Manifest, ManifestFile, Pack, PackError};
 
 /// The manifest's `format`.
