@@ -590,8 +590,14 @@ fn an_auditor_checks_exports_and_proofs_against_the_clis_checkpoints() {
     let early = sign("ledger", "at-40.txt");
     assert!(early.starts_with("muster/bureau-a\n40\n") && early.contains("\n\n\u{2014} muster/bureau-a "), "{early}");
     ok(&["--ledger", "ledger", "import", example.to_str().unwrap()]);
-    sign("ledger", "at-63.txt");
+    let late = sign("ledger", "at-63.txt");
     ok(&["--ledger", "ledger", "export", "ledger.jsonl"]);
+    // An answer with --proof names the tree it was computed at: the one
+    // the checkpoint of that size signs.
+    let answered = ok(&["--ledger", "ledger", "--proof", "tree", "--date", "2016-01-01"]);
+    let signed_root = muster_proto::note::unbase64(late.lines().nth(2).unwrap()).unwrap();
+    let stated = format!("Merkle tree of 63 entries, root {}", muster_ledger::hex(&signed_root));
+    assert!(answered.contains(&stated), "{answered}");
 
     let verified =
         ok(&["verify", "--export", "ledger.jsonl", "--checkpoint", "at-63.txt", "--public-key", &public_key]);
