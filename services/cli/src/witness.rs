@@ -100,6 +100,8 @@ fn look(
         match judgement {
             (Judged::Cosigned(accepted), _) => {
                 save(state, witness, &accepted)?;
+                // Only once published is it the last: if publishing fails,
+                // the next look cosigns it again and publishes that.
                 let subject = backend.topology().witness_cosigned_subject();
                 backend.publish(subject, accepted.note.encode().into_bytes())?;
                 *last = Some(accepted.clone());
