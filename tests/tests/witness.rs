@@ -115,6 +115,10 @@ fn a_witness_cosigns_what_extends_its_last_and_names_a_fork() {
         key.sign_tree_head("muster/elsewhere", head, &a.merkle_root(1777).unwrap().unwrap())
     };
     assert!(matches!(w.judge(None, &elsewhere, None, 0), Judged::Refused(_)));
+    // The empty tree's checkpoint is a prefix of every tree: seen, no proof.
+    let empty_head = Head { seq: 0, hash: [0; 32], recorded_at_ms: 0 };
+    let empty = key.sign_tree_head(ORIGIN, empty_head, &muster_ledger::merkle::empty_root());
+    assert_eq!(w.judge(Some(&at_1777), &empty, None, 0), Judged::Seen);
     assert!(w.resume(newer).is_err(), "a checkpoint this witness never cosigned");
 }
 
