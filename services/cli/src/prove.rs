@@ -183,7 +183,8 @@ pub(crate) fn verify_file(file: &Path, signed: Signed<'_>, format: Format, out: 
     let old = signed_tree(from, &key, signed.witnessed)?;
     if (proof.from_size, proof.to_size) != (old.0, size) {
         let sizes = format!("{} → {}", proof.from_size, proof.to_size);
-        return Err(bad(format!("a proof of sizes {sizes}, the checkpoints' are {} → {size}", old.0)).into());
+        let why = format!("{}: a proof of sizes {sizes}, the checkpoints' are {} → {size}", file.display(), old.0);
+        return Err(Failure::new(Exit::ChainBroken, why).into());
     }
     let verified = merkle::verify_consistency(old.0, size, &old.1, &root, &hashes(&proof.hashes)?);
     let pairs = [

@@ -313,7 +313,7 @@ fn proof_asked(body: &[u8]) -> Result<Option<ProofAsked>, QueryError> {
         return Ok(None);
     };
     let Some(proof) = fields.remove("proof") else { return Ok(None) };
-    let proof = proof.as_bool().ok_or_else(|| QueryError::bad(format!("proof {proof} is not true or false")))?;
+    let proof = proof.as_bool().ok_or_else(|| QueryError::bad("proof must be true or false"))?;
     let known_at = StateRequest {
         known_at_seq: fields.get("known_at_seq").and_then(serde_json::Value::as_u64),
         known_at_time: fields.get("known_at_time").and_then(serde_json::Value::as_str).map(str::to_owned),
