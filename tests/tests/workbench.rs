@@ -448,6 +448,14 @@ async fn the_ledger_page_checks_the_chain(reform: &ReformStack, browser: &Browse
 /// lead to.
 async fn an_event_is_proven_in_the_signed_tree_in_the_browser(reform: &ReformStack, browser: &Browser) {
     let (unit, _, seq) = late_order(reform).await;
+    // The late order is among the last entries: the checkpoint holding it
+    // may be the one the ledger signs once it has been quiet a minute.
+    let limit = std::time::Duration::from_secs(150);
+    muster_tests::wait::eventually(limit, "a checkpoint covering the late order", || async {
+        let listed = api_json(reform, "/v1/checkpoints").await;
+        listed.as_array()?.iter().any(|c| c["seq"].as_u64() >= Some(seq)).then_some(())
+    })
+    .await;
     browser.goto(&reform.url(&format!("/unit/{unit}?date=2016-01-31"))).await;
     browser.click(&format!("#event-{seq} a.prove")).await;
     let verdict = browser.wait_for("#proof-verified[data-verified]").await;
