@@ -160,8 +160,9 @@ fn append_cost(l: &Ledger) -> Result<(f64, u64, u64)> {
                 }
             });
         }
-        if let Some(&(level, index, _)) = subtrees.last() {
-            db.insert(disk::merkle_key(disk::completed_by(level, index)), disk::encode_subtrees(&subtrees))?;
+        if !subtrees.is_empty() {
+            let (key, item) = disk::merkle_item(&subtrees);
+            db.insert(key, item)?;
         }
         stored += subtrees.len() as u64;
         timed += t.elapsed();

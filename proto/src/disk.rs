@@ -96,6 +96,13 @@ pub fn encode_subtrees(subtrees: &[Subtree]) -> Vec<u8> {
     bytes
 }
 
+/// The item of `subtrees` (in completion order, not empty): its key, the
+/// entry that completed the last of them, and its bytes.
+pub fn merkle_item(subtrees: &[Subtree]) -> ([u8; 9], Vec<u8>) {
+    let (level, index, _) = subtrees.last().expect("an item holds at least one subtree");
+    (merkle_key(completed_by(*level, *index)), encode_subtrees(subtrees))
+}
+
 /// An item read back; `None` when its length is not whole records.
 pub fn decode_subtrees(bytes: &[u8]) -> Option<Vec<Subtree>> {
     if bytes.is_empty() || !bytes.len().is_multiple_of(MERKLE_RECORD_BYTES) {

@@ -304,8 +304,8 @@ impl Ledger {
         for chunk in items.chunks(per_write) {
             let mut batch = sled::Batch::default();
             for subtrees in chunk {
-                let (level, index, _) = subtrees[subtrees.len() - 1];
-                batch.insert(&disk::merkle_key(disk::completed_by(level, index)), disk::encode_subtrees(subtrees));
+                let (key, item) = disk::merkle_item(subtrees);
+                batch.insert(&key, item);
             }
             self.store.apply_and_flush(batch, chunk.iter().map(Vec::len).sum::<usize>() * disk::MERKLE_RECORD_BYTES)?;
         }

@@ -266,8 +266,9 @@ impl Ledger {
         }
         // The commit's subtrees in one item: one leaf of sled rewritten,
         // not one per level (disk.rs).
-        if let Some(&(level, index, _)) = subtrees.last() {
-            batch.insert(&disk::merkle_key(disk::completed_by(level, index)), disk::encode_subtrees(&subtrees));
+        if !subtrees.is_empty() {
+            let (key, item) = disk::merkle_item(&subtrees);
+            batch.insert(&key, item);
         }
         let bytes = block.1.finish();
         batch.insert(&disk::block_key(block.0), bytes.clone());
