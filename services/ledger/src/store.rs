@@ -22,14 +22,21 @@ pub(crate) fn chain_hash(prev_hash: &[u8; 32], body_bytes: &[u8]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Checks one entry's bytes as entry `seq` following `prev_hash`: the hash
-/// recomputed over its body bytes, then decoded, then its sequence.
-pub(crate) fn check_entry(seq: Seq, prev_hash: &[u8; 32], bytes: &[u8]) -> Result<StoredEntry, LedgerError> {
+/// The chain hash one entry's bytes carry, checked: recomputed over its
+/// body bytes and `prev_hash`. Not decoded.
+fn linked_hash(seq: Seq, prev_hash: &[u8; 32], bytes: &[u8]) -> Result<[u8; 32], LedgerError> {
     let (body, hash) =
         codec::split_stored_entry(bytes).ok_or_else(|| LedgerError::corrupt(seq, "an entry shorter than its hash"))?;
     if chain_hash(prev_hash, body) != hash {
         return Err(LedgerError::corrupt(seq, "hash does not match the entry's content and the hash before it"));
     }
+    Ok(hash)
+}
+
+/// Checks one entry's bytes as entry `seq` following `prev_hash`: the hash
+/// recomputed over its body bytes, then decoded, then its sequence.
+pub(crate) fn check_entry(seq: Seq, prev_hash: &[u8; 32], bytes: &[u8]) -> Result<StoredEntry, LedgerError> {
+    linked_hash(seq, prev_hash, bytes)?;
     let entry = codec::decode_stored_entry(bytes).map_err(|e| LedgerError::corrupt(seq, e.to_string()))?;
     if entry.body.seq != seq {
         return Err(LedgerError::corrupt(seq, format!("entry says seq {}", entry.body.seq)));
@@ -274,18 +281,14 @@ impl Store {
         let mut prev = block.prev_hash;
         for (at, raw) in (first..wanted.end).zip(block.entries()) {
             let raw = raw.map_err(|e| LedgerError::corrupt(at, e.reason))?;
-            let (body, hash) = codec::split_stored_entry(raw)
-                .ok_or_else(|| LedgerError::corrupt(at, "an entry shorter than its hash"))?;
             if wanted.contains(&at) {
-                if chain_hash(&prev, body) != hash {
-                    return Err(LedgerError::corrupt(
-                        at,
-                        "hash does not match the entry's content and the hash before it",
-                    ));
-                }
-                hashes.push(hash);
+                prev = linked_hash(at, &prev, raw)?;
+                hashes.push(prev);
+            } else {
+                prev = codec::split_stored_entry(raw)
+                    .ok_or_else(|| LedgerError::corrupt(at, "an entry shorter than its hash"))?
+                    .1;
             }
-            prev = hash;
         }
         Ok(())
     }
