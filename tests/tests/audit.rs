@@ -309,7 +309,7 @@ fn every_move_names_the_events_behind_it() {
 /// scope's edge: the audit counts the scope's own members by where they
 /// work, the units count who works in them.)
 #[test]
-fn a_scoped_audit_counts_what_the_subtree_of_the_tree_counts() {
+fn a_scoped_audit_counts_the_members_posted_in_the_subtree_of_the_tree() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(muster_tests::stack::REFORM_EVENTS).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
