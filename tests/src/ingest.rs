@@ -21,6 +21,8 @@ pub struct Publishing {
     pub received: Arc<AtomicU64>,
     /// Whether it is done.
     pub finished: Arc<AtomicBool>,
+    /// The publisher (for its stats).
+    pub publisher: Arc<Publisher>,
 }
 
 impl Publishing {
@@ -29,14 +31,30 @@ impl Publishing {
     /// and quick retries after it), at most `window` in flight, and
     /// `attempts` publishes per event.
     pub async fn start(stack: &Stack, total: u64, window: usize, attempts: u32) -> Publishing {
-        let client = stack.client().await;
+        Publishing::start_with(stack, total, 64, window, attempts).await
+    }
+
+    /// As [`Publishing::start`], `batch` events to a message.
+    pub async fn start_with(stack: &Stack, total: u64, batch: usize, window: usize, attempts: u32) -> Publishing {
+        Publishing::start_on(stack.client().await, stack, total, batch, window, attempts).await
+    }
+
+    /// As [`Publishing::start_with`], on `client`.
+    pub async fn start_on(
+        client: async_nats::Client,
+        stack: &Stack,
+        total: u64,
+        batch: usize,
+        window: usize,
+        attempts: u32,
+    ) -> Publishing {
         let events: Vec<Outgoing> = (1..=total).map(crate::crash::outgoing).collect();
         let received = Arc::new(AtomicU64::new(0));
         let finished = Arc::new(AtomicBool::new(false));
-        let config = PublisherConfig { batch: 64, receipt_wait: Duration::from_secs(1), attempts, window };
-        let publisher = Publisher::new(client, stack.topology(), config);
+        let config = PublisherConfig { batch, receipt_wait: Duration::from_secs(1), attempts, window };
+        let publisher = Arc::new(Publisher::new(client, stack.topology(), config));
         let task = tokio::spawn({
-            let (received, finished) = (received.clone(), finished.clone());
+            let (received, finished, publisher) = (received.clone(), finished.clone(), publisher.clone());
             async move {
                 let outcomes = publisher
                     .publish_all(events, move |_| {
@@ -47,7 +65,7 @@ impl Publishing {
                 outcomes
             }
         });
-        Publishing { task, received, finished }
+        Publishing { task, received, finished, publisher }
     }
 
     /// Whether every event has its outcome.
@@ -179,4 +197,24 @@ fn without_recorded_times(mut answer: serde_json::Value) -> serde_json::Value {
         _ => {}
     }
     answer
+}
+
+/// The crash stream's events 1..=`total` are in the intake stream, and
+/// the first copy of each comes after the first copy of every event
+/// before it: the source's order, whatever was sent again.
+pub async fn intake_keeps_the_sources_order(stack: &Stack, total: u64) {
+    let js = async_nats::jetstream::new(stack.client().await);
+    let mut intake = js.get_stream(stack.topology().intake_stream()).await.expect("intake stream");
+    let last = intake.info().await.expect("intake info").state.last_sequence;
+    let mut next = 1;
+    for sequence in 1..=last {
+        let message = intake.get_raw_message(sequence).await.expect("an intake message");
+        let id = message.headers.get(muster_bus::ID_HEADER).expect("one event to a message").as_str().to_owned();
+        let i: u64 = id.trim_start_matches('c').parse().expect("a crash-stream id");
+        assert!(i <= next, "event {i} stored (intake seq {sequence}) before event {next}");
+        if i == next {
+            next += 1;
+        }
+    }
+    assert_eq!(next, total + 1, "every event in the intake");
 }

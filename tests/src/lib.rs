@@ -32,6 +32,7 @@ pub mod http;
 pub mod ingest;
 pub mod model;
 pub mod nats;
+pub mod proxy;
 pub mod receipts;
 pub mod stack;
 pub mod wait;

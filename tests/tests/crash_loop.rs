@@ -10,7 +10,11 @@
 //!   ledger service and a query replica ride through every restart in one
 //!   process each, and afterwards the same holds, and the replica holds
 //!   the ledger's chain and gives its answers;
-//! - **a query replica**: it converges to the ledger's chain and answers.
+//! - **a query replica**: it converges to the ledger's chain and answers;
+//! - **nats-server, or only the publisher's connection, under one event
+//!   per message**: the publisher's fast batches are cut at every kill or
+//!   cut, and still each event is stored after the one before it and
+//!   accepted.
 //!
 //! `MUSTER_CRASH_KILLS` sets the kills of each (CI: 20). The long run:
 //!
@@ -23,6 +27,7 @@ use muster_proto::entry::{ReceiptStatus, Submission};
 use muster_proto::limits;
 use muster_publisher::{Outcome, Publisher, PublisherConfig};
 use muster_tests::ingest::{ledger_is_whole, replica_reaches, same_answers, Publishing};
+use muster_tests::proxy::CuttingProxy;
 use muster_tests::stack::Stack;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -105,6 +110,65 @@ async fn a_nats_server_killed_again_and_again_loses_no_receipted_event() {
     replica.stop().await;
     let ledger = ledger_is_whole(&stack, &stack.ledger_dir(), total).await;
     same_answers(&ledger, &stack.replica_dir("steady"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_per_message_keeps_its_sources_order_through_nats_server_kills() {
+    let kills = kills().div_ceil(2);
+    let total = 1000 * (kills + 3);
+    let mut stack = Stack::new();
+    let ledger = stack.start_ledger();
+    stack.wait_for_streams().await;
+    // One event to a message: each transfer in its own message after the
+    // joining it needs, so a message stored out of order is rejected.
+    let publishing = Publishing::start_with(&stack, total, 1, 256, 60).await;
+    kill_loop(&publishing, "nats-server", kills, 0x0de5, || tokio::task::block_in_place(|| stack.nats.restart())).await;
+    in_order_and_sent_again(publishing, &stack, ledger, total).await;
+}
+
+/// Every event accepted once and stored in its source's order; most
+/// messages went in fast batches, and some were sent again (the faults
+/// cut batches short).
+async fn in_order_and_sent_again(
+    publishing: Publishing,
+    stack: &Stack,
+    ledger: muster_tests::stack::Running,
+    total: u64,
+) {
+    let publisher = publishing.publisher.clone();
+    publishing.all_accepted_once(total).await;
+    ledger.stop().await;
+    muster_tests::ingest::intake_keeps_the_sources_order(stack, total).await;
+    let stats = publisher.stats();
+    eprintln!("{stats:?}");
+    assert!(stats.fast > stats.alone, "most messages went in fast batches: {stats:?}");
+    assert!(stats.sent_again > 0, "faults cut fast batches short, and what they missed went again: {stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_per_message_keeps_its_sources_order_through_cut_connections() {
+    let cuts = kills().div_ceil(2);
+    let total = 1000 * (cuts + 3);
+    let stack = Stack::new();
+    let ledger = stack.start_ledger();
+    stack.wait_for_streams().await;
+    // The publisher's connection goes through a proxy that loses what it
+    // sends for a moment, then drops it, while the server keeps the
+    // batches: the next message after a cut arrives with a gap in its
+    // batch.
+    let proxy = CuttingProxy::start(stack.nats.url().trim_start_matches("nats://").to_owned()).await;
+    let client = async_nats::connect(proxy.nats_url()).await.expect("through the proxy");
+    let publishing = Publishing::start_on(client, &stack, total, 1, 256, 60).await;
+    let cutting = async {
+        let mut rng = muster_gen::rng::Rng::new(0xc07);
+        for n in 0..cuts {
+            next_moment(&mut rng, &publishing, n, 1000).await;
+            // Long enough that messages are lost mid-batch.
+            proxy.cut(Duration::from_millis(5 + rng.below(20))).await;
+        }
+    };
+    cutting.await;
+    in_order_and_sent_again(publishing, &stack, ledger, total).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

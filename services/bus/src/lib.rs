@@ -229,6 +229,9 @@ impl Topology {
             stream::Config {
                 duplicate_window: DUPLICATE_WINDOW,
                 max_message_size: (muster_payload_bytes_max() + 4096) as i32,
+                // Publishers' fast-ingest batches (ADR-50): a source's
+                // messages pipelined, stored in order (proto/README.md).
+                allow_batch_publish: true,
                 ..file(self.intake_stream(), vec![self.intake_filter()])
             },
             stream::Config {
@@ -247,7 +250,14 @@ impl Topology {
         ];
         for config in configs {
             let (name, subjects) = (config.name.clone(), config.subjects.clone());
-            let stream = js.get_or_create_stream(config).await?;
+            let batched = config.allow_batch_publish;
+            let mut stream = js.get_or_create_stream(config).await?;
+            // An intake made before publishers could batch: turned on.
+            if batched && !stream.cached_info().config.allow_batch_publish {
+                let config = stream::Config { allow_batch_publish: true, ..stream.cached_info().config.clone() };
+                js.update_stream(config).await?;
+                stream = js.get_stream(&name).await?;
+            }
             // A stream of that name made for other subjects is another
             // deployment's: prefixes `bureau-a` and `bureau_a` both name
             // streams BUREAU_A_*. Sharing it would mix two ledgers.

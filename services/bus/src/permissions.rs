@@ -57,6 +57,8 @@ fn allowed(role: &str, t: &Topology) -> (Vec<String>, Vec<String>, bool) {
                 publish.push(format!("$JS.API.STREAM.INFO.{stream}"));
                 publish.push(format!("$JS.API.STREAM.CREATE.{stream}"));
             }
+            // To let publishers batch on an intake made before they could.
+            publish.push(format!("$JS.API.STREAM.UPDATE.{intake}"));
             publish.extend([
                 format!("$JS.API.STREAM.MSG.GET.{intake}"),
                 format!("$JS.API.STREAM.MSG.GET.{feed}"),

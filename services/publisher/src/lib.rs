@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod fast;
 pub mod input;
 mod lookup;
 mod run;
@@ -144,6 +145,54 @@ fn event_headers(event: &Outgoing) -> async_nats::HeaderMap {
     headers
 }
 
+/// One intake message, ready to send either way (alone with its PubAck
+/// awaited, or in a fast-ingest batch): its `Nats-Msg-Id` is in its
+/// headers, so a copy sent again either way is the same message.
+struct Message {
+    source: String,
+    headers: async_nats::HeaderMap,
+    payload: Vec<u8>,
+    /// The events it carries.
+    keys: Vec<Key>,
+}
+
+impl Message {
+    /// `event` alone.
+    fn one(event: &Outgoing) -> Message {
+        let mut headers = event_headers(event);
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            Topology::message_id(&event.source, &event.id, &event.payload).as_str(),
+        );
+        Message {
+            source: event.source.clone(),
+            headers,
+            payload: event.payload.clone(),
+            keys: vec![(event.source.clone(), event.id.clone())],
+        }
+    }
+
+    /// Events of one source (all [`batchable`]) batched. Its `Nats-Msg-Id`
+    /// covers its whole payload, so JetStream drops only a re-publish of
+    /// the very same batch.
+    fn batch(events: &[&Outgoing]) -> Message {
+        let [first, ..] = events else { unreachable!("a batch holds an event") };
+        debug_assert!(events.iter().all(|e| e.source == first.source && batchable(e)));
+        let payload = cloudevents::encode_batch(events.iter().map(|e| e.payload.as_slice()));
+        let mut headers = async_nats::HeaderMap::new();
+        headers
+            .insert(async_nats::header::NATS_MESSAGE_ID, Topology::batch_message_id(&first.source, &payload).as_str());
+        headers.insert(muster_bus::CONTENT_TYPE_HEADER, cloudevents::BATCH_CONTENT_TYPE);
+        headers.insert(muster_bus::SOURCE_HEADER, first.source.as_str());
+        Message {
+            source: first.source.clone(),
+            headers,
+            payload,
+            keys: events.iter().map(|e| (e.source.clone(), e.id.clone())).collect(),
+        }
+    }
+}
+
 /// Publishes events and collects their receipts.
 pub struct Publisher {
     client: async_nats::Client,
@@ -153,6 +202,28 @@ pub struct Publisher {
     check: jetstream::Context,
     topology: Topology,
     config: PublisherConfig,
+    stats: Counters,
+}
+
+/// How this publisher's messages went, since it was made (for a summary,
+/// and for tests that must know which path was taken).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PublishStats {
+    /// Messages sent in fast-ingest batches (pipelined, order kept by the
+    /// server).
+    pub fast: u64,
+    /// Messages sent alone, each source's next after its PubAck.
+    pub alone: u64,
+    /// Messages sent again because a fast batch ended without storing
+    /// them (a gap, a lost connection, a restarted server).
+    pub sent_again: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    fast: std::sync::atomic::AtomicU64,
+    alone: std::sync::atomic::AtomicU64,
+    sent_again: std::sync::atomic::AtomicU64,
 }
 
 const STREAM_CHECK_TIMEOUT: Duration = Duration::from_millis(limits::STREAM_CHECK_TIMEOUT_MS);
@@ -164,7 +235,17 @@ impl Publisher {
         assert!(config.batch >= 1 && config.batch <= limits::BATCH_MESSAGE_EVENTS_MAX);
         let js = jetstream::new(client.clone());
         let check = jetstream::ContextBuilder::new().timeout(STREAM_CHECK_TIMEOUT).build(client.clone());
-        Publisher { client, js, check, topology, config }
+        Publisher { client, js, check, topology, config, stats: Counters::default() }
+    }
+
+    /// How its messages went so far.
+    pub fn stats(&self) -> PublishStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        PublishStats {
+            fast: self.stats.fast.load(Relaxed),
+            alone: self.stats.alone.load(Relaxed),
+            sent_again: self.stats.sent_again.load(Relaxed),
+        }
     }
 
     /// Publishes one event; the returned future is JetStream's PubAck.
@@ -173,31 +254,10 @@ impl Publisher {
     /// took the message (nobody would ever record it), and that the stream
     /// already had it (a duplicate, whose receipt can be looked up now).
     async fn send(&self, event: &Outgoing) -> Result<AckFuture, PublishError> {
-        // Headers first: `headers` replaces the map `message_id` writes to.
-        let message = PublishMessage::build()
-            .headers(event_headers(event))
-            .payload(event.payload.clone().into())
-            .message_id(Topology::message_id(&event.source, &event.id, &event.payload));
-        self.send_message(&event.source, message, vec![(event.source.clone(), event.id.clone())]).await
+        self.send_message(Message::one(event)).await
     }
 
-    /// Publishes events of one source (all [`batchable`]) as one batched
-    /// message. Its `Nats-Msg-Id` covers its whole payload, so JetStream
-    /// drops only a re-publish of the very same batch.
-    async fn send_batch(&self, events: &[&Outgoing]) -> Result<AckFuture, PublishError> {
-        let [first, ..] = events else { unreachable!("a batch holds an event") };
-        debug_assert!(events.iter().all(|e| e.source == first.source && batchable(e)));
-        let keys: Vec<Key> = events.iter().map(|e| (e.source.clone(), e.id.clone())).collect();
-        let payload = cloudevents::encode_batch(events.iter().map(|e| e.payload.as_slice()));
-        let message = PublishMessage::build()
-            .message_id(Topology::batch_message_id(&first.source, &payload))
-            .payload(payload.into())
-            .header(muster_bus::CONTENT_TYPE_HEADER, cloudevents::BATCH_CONTENT_TYPE)
-            .header(muster_bus::SOURCE_HEADER, first.source.as_str());
-        self.send_message(&first.source, message, keys).await
-    }
-
-    /// Whether JetStream itself says there is no intake stream. Rationale:
+    /// Whether JetStream itself says there is no intake stream.    /// Whether JetStream itself says there is no intake stream. Rationale:
     /// a publish nobody answered ("no responders") is not proof of that: on
     /// a cluster it also happens while the stream elects a new leader after
     /// a node is lost, or while the client reconnects to another node; then
@@ -216,18 +276,34 @@ impl Publisher {
     /// The message's PubAck to come; a publish the client could not even
     /// send (the connection is down) is one whose PubAck failed, and is
     /// retried like one. Only an over-large message is an error.
-    async fn send_message(
-        &self,
-        source: &str,
-        message: PublishMessage,
-        keys: Vec<Key>,
-    ) -> Result<AckFuture, PublishError> {
-        match self.js.send_publish(self.topology.intake_subject(source), message).await {
+    async fn send_message(&self, message: Message) -> Result<AckFuture, PublishError> {
+        let Message { source, headers, payload, keys } = message;
+        self.stats.alone.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let publish = PublishMessage::build().headers(headers).payload(payload.into());
+        match self.js.send_publish(self.topology.intake_subject(&source), publish).await {
             Ok(ack) => Ok(Box::pin(async move { (keys, ack.await) })),
             Err(e) if e.kind() == AckErrorKind::MaxPayloadExceeded => Err(error(Kind::TooLarge, "publishing", e)),
             Err(e) => Ok(Box::pin(std::future::ready((keys, Err(e))))),
         }
     }
+
+    /// Sends `message` in a fast-ingest batch, `reply` naming the batch
+    /// and the message's place in it ([`fast`]); no PubAck is awaited.
+    /// Err: the client could not send it (the connection is closed, or
+    /// the message is over its limit): the batch is over.
+    async fn send_fast(&self, message: Message, reply: String) -> Result<(), async_nats::PublishError> {
+        let subject = self.topology.intake_subject(&message.source);
+        self.stats.fast.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.client.publish_with_reply_and_headers(subject, reply, message.headers, message.payload.into()).await
+    }
+
+    /// Sends an empty control message of a fast-ingest batch (a ping, or
+    /// its end) to the intake subject of `source`: the server takes it by
+    /// its reply subject and stores nothing.
+    async fn send_control(&self, source: &str, reply: String) -> Result<(), async_nats::PublishError> {
+        self.client.publish_with_reply(self.topology.intake_subject(source), reply, Default::default()).await
+    }
+
     /// Publishes every event and returns one outcome per event, in the
     /// order receipts arrived; `on_outcome` is called for each as it comes
     /// (for progress). An event whose (source, id) an earlier one of the
@@ -239,19 +315,52 @@ impl Publisher {
         events: impl IntoIterator<Item = Outgoing>,
         on_outcome: impl FnMut(&Outcome),
     ) -> Result<Vec<Outcome>, PublishError> {
-        let mut events = events.into_iter().peekable();
+        self.publish_stream(futures_util::stream::iter(events), on_outcome).await
+    }
+
+    /// As [`Publisher::publish_all`], the events as they come: each goes
+    /// out as soon as it is there (and the window has room), and receipts
+    /// are taken while the next is awaited — for a publisher that sends
+    /// each change as it happens.
+    pub async fn publish_stream(
+        &self,
+        events: impl futures_util::Stream<Item = Outgoing>,
+        on_outcome: impl FnMut(&Outcome),
+    ) -> Result<Vec<Outcome>, PublishError> {
+        use futures_util::FutureExt;
+        let mut events = std::pin::pin!(events);
+        // The events taken off the input and not yet sent (at most a
+        // window's), and whether the input has ended.
+        let mut pending = std::collections::VecDeque::new();
+        let mut ended = false;
         let (sender, mut receipts) = tokio::sync::mpsc::channel::<Receipt>(self.config.window);
         let mut run = Run::new(self, sender, on_outcome);
         loop {
-            run.fill_window(&mut events).await?;
-            if run.in_flight.is_empty() && events.peek().is_none() {
+            while !ended && pending.len() < self.config.window {
+                match events.next().now_or_never() {
+                    Some(Some(event)) => pending.push_back(event),
+                    Some(None) => ended = true,
+                    None => break,
+                }
+            }
+            run.fill_window(&mut pending).await?;
+            if run.in_flight.is_empty() && pending.is_empty() && ended {
                 break;
             }
+            let wants_events = !ended && pending.len() < self.config.window;
             let next_deadline = run.deadlines.keys().next().map(|(d, _)| *d).unwrap_or_else(Instant::now);
             let awaiting_acks = !run.acks.is_empty();
+            let fast_due = run.fast_due();
             tokio::select! {
                 biased;
                 Some((keys, ack)) = run.acks.next(), if awaiting_acks => run.on_ack(keys, ack).await?,
+                Some((source, generation, reply)) = run.replies.recv() => {
+                    run.on_reply(source, generation, reply);
+                    // All that came, at once (acks come in bursts).
+                    while let Ok((source, generation, reply)) = run.replies.try_recv() {
+                        run.on_reply(source, generation, reply);
+                    }
+                }
                 receipt = receipts.recv() => {
                     let receipt = receipt.ok_or_else(|| PublishError {
                         kind: Kind::Connection,
@@ -268,25 +377,31 @@ impl Publisher {
                         run.take(receipt);
                     }
                 }
+                event = events.next(), if wants_events => match event {
+                    Some(event) => pending.push_back(event),
+                    None => ended = true,
+                },
                 // Only once the receipts that came are taken (the branches
                 // are polled in order): a late event is looked up only if
                 // its receipt is not already here.
+                _ = tokio::time::sleep_until(fast_due.unwrap_or_else(Instant::now)), if fast_due.is_some() => {
+                    run.fast_late().await
+                }
                 _ = tokio::time::sleep_until(next_deadline), if receipts.is_empty() => run.look_up_late().await?,
             }
         }
+        run.close_batches().await;
         run.listeners.abort_all();
         Ok(run.outcomes.list)
     }
 
-    /// Sends the in-flight events `group` (of one source) as one message:
-    /// alone, or batched. Rationale for taking `in_flight` rather than the
-    /// whole [`Run`]: a `&Run` held across the send would need `Run: Sync`,
-    /// which its PubAck futures are not.
-    async fn send_group(&self, group: &[Key], in_flight: &HashMap<Key, InFlight>) -> Result<AckFuture, PublishError> {
+    /// The message carrying the in-flight events `group` (of one source):
+    /// one event alone, or several batched.
+    fn message_of(&self, group: &[Key], in_flight: &HashMap<Key, InFlight>) -> Message {
         let carried: Vec<&Outgoing> = group.iter().map(|key| &in_flight[key].event).collect();
         match carried.as_slice() {
-            [event] => self.send(event).await,
-            events => self.send_batch(events).await,
+            [event] => Message::one(event),
+            events => Message::batch(events),
         }
     }
 

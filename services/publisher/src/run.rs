@@ -5,6 +5,7 @@
 //! is most of the publisher, and reads best on its own.
 
 use crate::error::error;
+use crate::fast::{self, Batch, Reply};
 use crate::{batchable, AckFuture, Key, Kind, Outcome, Outgoing, PublishError, Publisher};
 use async_nats::jetstream;
 use async_nats::jetstream::context::PublishErrorKind as AckErrorKind;
@@ -12,12 +13,14 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use muster_proto::entry::Receipt;
 use muster_proto::{limits, ReasonCode};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::iter::Peekable;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
 
 const ACK_RETRY_PAUSE: Duration = Duration::from_millis(limits::ACK_RETRY_PAUSE_MS);
+/// JetStream's error code: the stream does not take fast-ingest batches
+/// (`allow_batched` is off).
+const BATCH_PUBLISH_DISABLED: u64 = 10205;
 
 /// The outcomes so far, in the order they came, and for each key sent the
 /// seq it got and a hash of its payload (keyed by a hash of the key: a
@@ -111,13 +114,37 @@ pub(crate) struct Run<'a, F> {
     pub(crate) tick: u64,
     pub(crate) outcomes: Outcomes<F>,
     pub(crate) acks: FuturesUnordered<AckFuture>,
-    /// Sources with a message not yet stored, and how often in a row a
-    /// source's message failed to be: nothing more of theirs goes out.
+    /// Sources with a message sent alone and not yet stored, and how often
+    /// in a row a source's message failed to be: nothing more of theirs
+    /// goes out.
     pub(crate) awaiting_ack: HashMap<String, u32>,
+    /// Sources' open fast-ingest batches ([`crate::fast`]).
+    batches: HashMap<String, Batch>,
+    /// Per source, messages to send again before anything else of it (a
+    /// fast batch ended without storing them), oldest first.
+    again: HashMap<String, VecDeque<Vec<Key>>>,
+    /// Sources whose messages may go in fast batches: their last message
+    /// sent alone was new to the stream. Rationale: a fast batch does not
+    /// say which of its messages the stream had already (it drops them
+    /// silently); a PubAck does, and its events are looked up at once. So
+    /// a source's first message of a run goes alone: if the stream had
+    /// it, this run repeats an earlier one, and its messages go alone
+    /// until one is new. A fast batch failing at its start sends its
+    /// message alone too (that path names the reason).
+    fast_ready: HashSet<String>,
+    /// Fast batches of a source that failed at their start, in a row.
+    start_failures: HashMap<String, u32>,
+    /// The intake stream takes no fast-ingest batches.
+    fast_off: bool,
+    /// The fast batches' replies, each with its source and batch.
+    pub(crate) replies: tokio::sync::mpsc::Receiver<(String, u64, async_nats::Message)>,
+    replies_sender: tokio::sync::mpsc::Sender<(String, u64, async_nats::Message)>,
+    generation: u64,
 }
 
 impl<'a, F: FnMut(&Outcome)> Run<'a, F> {
     pub(crate) fn new(publisher: &'a Publisher, sender: tokio::sync::mpsc::Sender<Receipt>, on_outcome: F) -> Self {
+        let (replies_sender, replies) = tokio::sync::mpsc::channel(limits::FAST_BATCH_REPLIES_MAX);
         Run {
             publisher,
             sender,
@@ -129,44 +156,229 @@ impl<'a, F: FnMut(&Outcome)> Run<'a, F> {
             outcomes: Outcomes { list: Vec::new(), seq_of_key: HashMap::new(), hasher: Default::default(), on_outcome },
             acks: FuturesUnordered::new(),
             awaiting_ack: HashMap::new(),
+            batches: HashMap::new(),
+            again: HashMap::new(),
+            fast_ready: HashSet::new(),
+            start_failures: HashMap::new(),
+            fast_off: false,
+            replies,
+            replies_sender,
+            generation: 0,
         }
     }
 
-    /// Sends messages while the window has room for a whole batch.
-    /// Rationale: refilling slot by slot as receipts come would send one
-    /// event per message once the window is full. A source whose message
-    /// is not yet stored sends nothing more (the order rule).
-    pub(crate) async fn fill_window(
-        &mut self,
-        events: &mut Peekable<impl Iterator<Item = Outgoing>>,
-    ) -> Result<(), PublishError> {
+    /// Sends messages while the window has room for a whole batch (after
+    /// the messages to send again). Rationale: refilling slot by slot as
+    /// receipts come would send one event per message once the window is
+    /// full. A source that may not send now holds back everything after
+    /// it (the order rule).
+    pub(crate) async fn fill_window(&mut self, events: &mut VecDeque<Outgoing>) -> Result<(), PublishError> {
+        self.send_again().await?;
         let publisher = self.publisher;
         let group_room = publisher.config.batch.min(publisher.config.window);
         while publisher.config.window - self.in_flight.len() >= group_room {
-            if events.peek().is_some_and(|next| self.awaiting_ack.contains_key(&next.source)) {
+            if events.front().is_some_and(|next| self.blocked(&next.source)) {
                 break;
             }
             let group = self.next_group(events);
             let Some((source, _)) = group.first() else { break };
+            let source = source.clone();
             if self.listening.insert(source.clone()) {
-                self.listeners.spawn(publisher.listen(source, self.sender.clone()).await?);
+                self.listeners.spawn(publisher.listen(&source, self.sender.clone()).await?);
             }
-            self.awaiting_ack.insert(source.clone(), 0);
-            let ack = publisher.send_group(&group, &self.in_flight).await?;
-            self.acks.push(ack);
+            self.dispatch(&source, group).await?;
         }
         Ok(())
+    }
+
+    /// Whether `source` may not send its next message now: one sent alone
+    /// is not yet stored, messages wait to be sent again, or its fast
+    /// batch must hear from the server first.
+    fn blocked(&self, source: &str) -> bool {
+        self.awaiting_ack.contains_key(source)
+            || self.again.get(source).is_some_and(|queue| !queue.is_empty())
+            || self.batches.get(source).is_some_and(|batch| !batch.may_send())
+    }
+
+    /// Whether a message of `source` is not yet known to be stored (so a
+    /// late event must not be published again alone: it could overtake).
+    fn unsettled(&self, source: &str) -> bool {
+        self.awaiting_ack.contains_key(source)
+            || self.again.get(source).is_some_and(|queue| !queue.is_empty())
+            || self.batches.get(source).is_some_and(|batch| !batch.settled())
+    }
+
+    /// Sends `group` (of `source`): in the source's fast batch (one is
+    /// started if none is open), or alone with its PubAck awaited.
+    async fn dispatch(&mut self, source: &str, group: Vec<Key>) -> Result<(), PublishError> {
+        let message = self.publisher.message_of(&group, &self.in_flight);
+        let fast = !self.fast_off
+            && self.fast_ready.contains(source)
+            && self.start_failures.get(source).is_none_or(|n| *n < limits::FAST_BATCH_START_FAILURES_MAX);
+        if !fast {
+            self.awaiting_ack.insert(source.to_owned(), 0);
+            let ack = self.publisher.send_message(message).await?;
+            self.acks.push(ack);
+            return Ok(());
+        }
+        if !self.batches.contains_key(source) {
+            let batch = self.start_batch(source).await?;
+            self.batches.insert(source.to_owned(), batch);
+        }
+        let reply = self.batches.get_mut(source).expect("an open batch").send(group);
+        if let Err(e) = self.publisher.send_fast(message, reply).await {
+            tracing::debug!(%source, error = %e, "a fast batch's message was not sent; sending it alone");
+            self.end_batch(source, None, true);
+        }
+        Ok(())
+    }
+
+    /// A new fast batch of `source`: its inbox, and the task forwarding
+    /// the replies that come to it.
+    async fn start_batch(&mut self, source: &str) -> Result<Batch, PublishError> {
+        self.generation += 1;
+        let client = &self.publisher.client;
+        let inbox = client.new_inbox();
+        let mut subscription =
+            client.subscribe(format!("{inbox}.>")).await.map_err(|e| error(Kind::Connection, "subscribing", e))?;
+        let (sender, source, generation) = (self.replies_sender.clone(), source.to_owned(), self.generation);
+        let forwarder = tokio::spawn(async move {
+            while let Some(reply) = subscription.next().await {
+                if sender.send((source.clone(), generation, reply)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Batch::new(generation, &inbox, forwarder.abort_handle()))
+    }
+
+    /// Ends `source`'s fast batch, having stored its first `stored`
+    /// messages (`None`: as acknowledged): what it did not store is sent
+    /// again before anything else of the source, in order — alone if
+    /// `careful`.
+    fn end_batch(&mut self, source: &str, stored: Option<u64>, careful: bool) {
+        let Some(batch) = self.batches.remove(source) else { return };
+        let again = batch.end(stored);
+        self.publisher.stats.sent_again.fetch_add(again.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let queue = self.again.entry(source.to_owned()).or_default();
+        for group in again.into_iter().rev() {
+            queue.push_front(group);
+        }
+        if careful {
+            self.fast_ready.remove(source);
+        }
+    }
+
+    /// Sends the messages to send again of every source that may send.
+    /// A message one of whose events got its receipt meanwhile was stored
+    /// (a message is stored whole): it is not sent again.
+    async fn send_again(&mut self) -> Result<(), PublishError> {
+        let sources: Vec<String> = self.again.keys().cloned().collect();
+        for source in sources {
+            while !self.awaiting_ack.contains_key(&source) && self.batches.get(&source).is_none_or(Batch::may_send) {
+                let Some(group) = self.again.get_mut(&source).and_then(VecDeque::pop_front) else { break };
+                if group.iter().all(|key| self.in_flight.contains_key(key)) {
+                    self.dispatch(&source, group).await?;
+                }
+            }
+        }
+        self.again.retain(|_, queue| !queue.is_empty());
+        Ok(())
+    }
+
+    /// A reply to a fast batch of `source`.
+    pub(crate) fn on_reply(&mut self, source: String, generation: u64, reply: async_nats::Message) {
+        let Some(batch) = self.batches.get_mut(&source).filter(|b| b.generation == generation) else { return };
+        match fast::classify(&reply) {
+            None => {}
+            Some(Reply::Ack { seq, flow }) => {
+                batch.acked(seq, flow);
+                self.start_failures.remove(&source);
+            }
+            Some(Reply::Failing) => batch.ending(),
+            // Sent alone, the message learns whether the stream exists.
+            Some(Reply::NoResponders) => self.failed_at_start_or_later(&source, None),
+            Some(Reply::Ended { stored, code }) => self.batch_ended(&source, stored, code),
+        }
+    }
+
+    /// The server ended `source`'s batch (see [`Reply::Ended`]).
+    fn batch_ended(&mut self, source: &str, stored: Option<u64>, code: Option<u64>) {
+        let at_start = self.batches[source].only_start();
+        // An error saying so, or a plain PubAck to the start (a server
+        // before 2.14 stores it as an ordinary publish).
+        if code == Some(BATCH_PUBLISH_DISABLED) || (at_start && code.is_none() && stored.is_none()) {
+            if !self.fast_off {
+                tracing::info!("the intake stream takes no fast-ingest batches: each message waits for its PubAck");
+            }
+            self.fast_off = true;
+        }
+        match code {
+            Some(_) => self.failed_at_start_or_later(source, stored),
+            None => self.end_batch(source, stored, false),
+        }
+    }
+
+    /// `source`'s batch failed: at its start (its message goes alone, and
+    /// the source's failures are counted), or later (a new batch takes
+    /// over).
+    fn failed_at_start_or_later(&mut self, source: &str, stored: Option<u64>) {
+        let at_start = self.batches.get(source).is_some_and(Batch::only_start);
+        if at_start {
+            *self.start_failures.entry(source.to_owned()).or_default() += 1;
+        }
+        self.end_batch(source, stored, at_start);
+    }
+
+    /// When a fast batch must act next, if any must.
+    pub(crate) fn fast_due(&self) -> Option<Instant> {
+        self.batches.values().filter_map(Batch::due).min()
+    }
+
+    /// Fast batches whose time came: an idle one is ended (its PubAck
+    /// says what it stored), a late reply is pinged for, and a batch that
+    /// stays silent is given up (what it did not acknowledge goes again).
+    pub(crate) async fn fast_late(&mut self) {
+        let now = Instant::now();
+        let due: Vec<String> =
+            self.batches.iter().filter(|(_, b)| b.due().is_some_and(|d| d <= now)).map(|(s, _)| s.clone()).collect();
+        for source in due {
+            let batch = self.batches.get_mut(&source).expect("a due batch");
+            let control = if batch.idle() {
+                let reply = batch.end_reply();
+                batch.ending();
+                reply
+            } else if batch.late() {
+                batch.ping_reply()
+            } else {
+                tracing::debug!(%source, "a fast batch went unanswered; its messages go again");
+                self.failed_at_start_or_later(&source, None);
+                continue;
+            };
+            if self.publisher.send_control(&source, control).await.is_err() {
+                self.failed_at_start_or_later(&source, None);
+            }
+        }
+    }
+
+    /// Ends every open fast batch, not waiting for its answer: the run is
+    /// over (every event has its outcome), and the server holds a batch
+    /// for seconds otherwise.
+    pub(crate) async fn close_batches(&mut self) {
+        for (source, batch) in std::mem::take(&mut self.batches) {
+            let _ = self.publisher.send_control(&source, batch.end_reply()).await;
+        }
     }
 
     /// Takes the next message's events off `events` and puts them in
     /// flight: one event, or consecutive batchable events of one source up
     /// to `batch` and the payload limit. Empty when the next must wait.
-    fn next_group(&mut self, events: &mut Peekable<impl Iterator<Item = Outgoing>>) -> Vec<Key> {
+    fn next_group(&mut self, events: &mut VecDeque<Outgoing>) -> Vec<Key> {
         let config = &self.publisher.config;
         let mut group: Vec<Key> = Vec::new();
         let mut bytes = 2;
         while group.len() < config.batch && self.in_flight.len() < config.window {
-            let Some(event) = events.peek() else { break };
+            let Some(event) = events.front() else { break };
             let key = (event.source.clone(), event.id.clone());
             if self.in_flight.contains_key(&key) {
                 // Its key's earlier event first: two at once could not
@@ -180,7 +392,7 @@ impl<'a, F: FnMut(&Outcome)> Run<'a, F> {
                 }
             }
             bytes += event.payload.len() + 1;
-            let event = events.next().expect("peeked");
+            let event = events.pop_front().expect("in front");
             self.start(key.clone(), event);
             group.push(key);
             if alone {
@@ -215,18 +427,14 @@ impl<'a, F: FnMut(&Outcome)> Run<'a, F> {
             self.awaiting_ack.remove(&source);
         }
         match ack {
-            Ok(ack) if !ack.duplicate => {}
+            // A new message: the source's next go fast.
+            Ok(ack) if !ack.duplicate => {
+                self.fast_ready.insert(source);
+            }
             // Already in the stream: their receipts may exist; look now.
             Ok(_) => {
-                // Published before this run only if this run's first copy
-                // was not: a second copy's duplicate PubAck may be of this
-                // run's own first.
-                for key in keys.iter().filter(|_| !sent_again) {
-                    if let Some(entry) = self.in_flight.get_mut(key).filter(|e| e.attempts == 1) {
-                        entry.published_before = true;
-                    }
-                }
-                self.expire_now(&keys)
+                self.fast_ready.remove(&source);
+                self.published_before(&keys, sent_again)
             }
             Err(e) if e.kind() == AckErrorKind::StreamNotFound && self.publisher.no_intake_stream().await => {
                 let subject = self.publisher.topology.intake_subject(&keys[0].0);
@@ -264,7 +472,7 @@ impl<'a, F: FnMut(&Outcome)> Run<'a, F> {
             self.expire_now(&unanswered);
         } else {
             tokio::time::sleep(ACK_RETRY_PAUSE).await;
-            let ack = self.publisher.send_group(&unanswered, &self.in_flight).await?;
+            let ack = self.publisher.send_message(self.publisher.message_of(&unanswered, &self.in_flight)).await?;
             self.acks.push(ack);
         }
         Ok(())
@@ -300,7 +508,7 @@ impl<'a, F: FnMut(&Outcome)> Run<'a, F> {
         let found: Vec<Result<Option<Receipt>, PublishError>> =
             futures_util::stream::iter(lookups).buffered(publisher.config.window).collect().await;
         for (key, found) in expired.into_iter().zip(found) {
-            let republish = !self.awaiting_ack.contains_key(&key.0);
+            let republish = !self.unsettled(&key.0);
             if let Some(outcome) = self.retry(&key, found?, republish).await? {
                 self.outcomes.push(outcome);
             }
@@ -347,6 +555,19 @@ impl<'a, F: FnMut(&Outcome)> Run<'a, F> {
         // and a missing one brings us back here.
         drop(self.publisher.send(&event).await?);
         Ok(None)
+    }
+
+    /// The stream already had the message carrying `keys`: their receipts
+    /// may exist, and are looked up now. Published before this run only if
+    /// this run's first copy was not (`sent_again`: a second copy's
+    /// duplicate PubAck may be of this run's own first).
+    fn published_before(&mut self, keys: &[Key], sent_again: bool) {
+        for key in keys.iter().filter(|_| !sent_again) {
+            if let Some(entry) = self.in_flight.get_mut(key).filter(|e| e.attempts == 1) {
+                entry.published_before = true;
+            }
+        }
+        self.expire_now(keys)
     }
 
     /// Moves in-flight events' deadlines to now.
