@@ -30,7 +30,15 @@ pub struct Ingest {
     pub muster_single_per_sec: f64,
     /// Receipts saying accepted (batched run; the single run must agree).
     pub accepted: u64,
+    /// Publish → receipt of each event, one per message, sent at a steady
+    /// [`STEADY_PER_SEC`] by one publisher run.
+    pub steady: Latencies,
 }
+
+/// The steady rate of the latency figure, events a second.
+pub const STEADY_PER_SEC: u64 = 1_000;
+/// Events of the latency figure (ten seconds at the steady rate).
+const STEADY_EVENTS: usize = 10_000;
 
 /// The first `n` events of a JSON Lines file, as the publisher sends them.
 pub fn first_events(jsonl: &Path, n: u64) -> Result<Vec<Outgoing>> {
@@ -53,6 +61,7 @@ pub async fn ingest(events: Vec<Outgoing>, batch: usize) -> Result<Ingest> {
     let raw_single = raw(singles, window).await?;
     let raw_batched = raw(batches, window.div_ceil(batch)).await?;
     let (muster_single, accepted_single) = muster(events.clone(), 1).await?;
+    let steady = steady(events.iter().take(STEADY_EVENTS).cloned().collect()).await?;
     let (muster_batched, accepted) = muster(events, batch).await?;
     anyhow::ensure!(accepted == accepted_single, "batched: {accepted} accepted, one by one: {accepted_single}");
     let per_sec = |d: std::time::Duration| n as f64 / d.as_secs_f64();
@@ -63,6 +72,7 @@ pub async fn ingest(events: Vec<Outgoing>, batch: usize) -> Result<Ingest> {
         raw_batched_per_sec: per_sec(raw_batched),
         muster_per_sec: per_sec(muster_batched),
         muster_single_per_sec: per_sec(muster_single),
+        steady,
         accepted,
     })
 }
@@ -113,6 +123,54 @@ async fn muster(events: Vec<Outgoing>, batch: usize) -> Result<(std::time::Durat
         .filter(|o| matches!(o, Outcome::Receipt(r) if r.status == muster_proto::entry::ReceiptStatus::Accepted))
         .count() as u64;
     Ok((took, accepted))
+}
+
+/// Each event's publish → receipt time, one event per message, the
+/// events streamed to one publisher run at [`STEADY_PER_SEC`] (as an HR
+/// system publishing each change as it happens): from the moment it was
+/// due to go out until its receipt is taken.
+async fn steady(events: Vec<Outgoing>) -> Result<Latencies> {
+    use futures_util::StreamExt;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let stack = Stack::new();
+    // The ledger as it ships (the test stack's waits are shorter).
+    let mut args = stack.ledger_args();
+    args.batch_wait_ms = muster_proto::limits::BATCH_WAIT_MS;
+    let ledger = stack.start_ledger_with(args);
+    stack.wait_for_streams().await;
+    let config = PublisherConfig { batch: 1, ..PublisherConfig::default() };
+    let publisher = Publisher::new(stack.client().await, muster_bus::Topology::default(), config);
+    let due: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let started = Instant::now();
+    let every = std::time::Duration::from_secs(1) / STEADY_PER_SEC as u32;
+    // Each event is handed over when it is due.
+    let paced = futures_util::stream::iter(events.into_iter().enumerate()).then({
+        let due = due.clone();
+        move |(i, event)| {
+            let at = started + every * i as u32;
+            let due = due.clone();
+            async move {
+                tokio::time::sleep_until(at.into()).await;
+                due.lock().expect("due").insert(event.id.clone(), at);
+                event
+            }
+        }
+    });
+    let mut took = Vec::new();
+    publisher
+        .publish_stream(paced, |outcome| {
+            if let Outcome::Receipt(r) = outcome {
+                if let Some(at) = due.lock().expect("due").remove(&r.id) {
+                    took.push(at.elapsed());
+                }
+            }
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    ledger.stop().await;
+    anyhow::ensure!(due.lock().expect("due").is_empty(), "an event without its receipt");
+    Ok(Latencies::new(took))
 }
 
 /// Point headcounts asked one at a time over NATS of a query service whose
