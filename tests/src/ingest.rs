@@ -80,8 +80,9 @@ impl Publishing {
         }
     }
 
-    /// Every event's outcome: an accepted receipt, each with its own entry.
-    pub async fn all_accepted_once(self, total: u64) {
+    /// Every event's outcome: an accepted receipt, each with its own entry
+    /// (the outcomes, for more checks).
+    pub async fn all_accepted_once(self, total: u64) -> Vec<Outcome> {
         let outcomes = self.task.await.unwrap().expect("every event published");
         assert_eq!(outcomes.len() as u64, total);
         let mut seqs = Vec::new();
@@ -94,6 +95,7 @@ impl Publishing {
         seqs.sort_unstable();
         seqs.dedup();
         assert_eq!(seqs.len() as u64, total, "one entry per event, none twice");
+        outcomes
     }
 }
 

@@ -126,9 +126,10 @@ async fn one_event_per_message_keeps_its_sources_order_through_nats_server_kills
     in_order_and_sent_again(publishing, &stack, ledger, total).await;
 }
 
-/// Every event accepted once and stored in its source's order; most
-/// messages went in fast batches, and some were sent again (the faults
-/// cut batches short).
+/// Every event accepted once, never called a duplicate (each was new to
+/// the ledger, whatever copies went again), and stored in its source's
+/// order; most messages went in fast batches, and some were sent again
+/// (the faults cut batches short).
 async fn in_order_and_sent_again(
     publishing: Publishing,
     stack: &Stack,
@@ -136,7 +137,9 @@ async fn in_order_and_sent_again(
     total: u64,
 ) {
     let publisher = publishing.publisher.clone();
-    publishing.all_accepted_once(total).await;
+    for outcome in publishing.all_accepted_once(total).await {
+        assert!(matches!(&outcome, Outcome::Receipt(r) if !r.duplicate), "a new event: {outcome:?}");
+    }
     ledger.stop().await;
     muster_tests::ingest::intake_keeps_the_sources_order(stack, total).await;
     let stats = publisher.stats();

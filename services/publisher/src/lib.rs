@@ -257,7 +257,7 @@ impl Publisher {
         self.send_message(Message::one(event)).await
     }
 
-    /// Whether JetStream itself says there is no intake stream.    /// Whether JetStream itself says there is no intake stream. Rationale:
+    /// Whether JetStream itself says there is no intake stream. Rationale:
     /// a publish nobody answered ("no responders") is not proof of that: on
     /// a cluster it also happens while the stream elects a new leader after
     /// a node is lost, or while the client reconnects to another node; then

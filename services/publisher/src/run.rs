@@ -271,13 +271,18 @@ impl<'a, F: FnMut(&Outcome)> Run<'a, F> {
 
     /// Sends the messages to send again of every source that may send.
     /// A message one of whose events got its receipt meanwhile was stored
-    /// (a message is stored whole): it is not sent again.
+    /// (a message is stored whole): it is not sent again. Each copy counts
+    /// as an attempt: so a duplicate PubAck of it is known to be of this
+    /// run's own first copy, not of an earlier run.
     async fn send_again(&mut self) -> Result<(), PublishError> {
         let sources: Vec<String> = self.again.keys().cloned().collect();
         for source in sources {
             while !self.awaiting_ack.contains_key(&source) && self.batches.get(&source).is_none_or(Batch::may_send) {
                 let Some(group) = self.again.get_mut(&source).and_then(VecDeque::pop_front) else { break };
                 if group.iter().all(|key| self.in_flight.contains_key(key)) {
+                    for key in &group {
+                        self.in_flight.get_mut(key).expect("in flight").attempts += 1;
+                    }
                     self.dispatch(&source, group).await?;
                 }
             }
