@@ -246,3 +246,37 @@ async fn a_replica_catches_up_from_zero_and_a_second_agrees() {
     b.stop().await;
     ledger.stop().await;
 }
+
+/// An intake stream made before publishers could batch (no
+/// `allow_batched`): the ledger turns it on when it starts, and a source's
+/// messages then go in fast batches, one event each, all accepted in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intake_made_before_fast_batches_takes_them_once_the_ledger_starts() {
+    use async_nats::jetstream::stream;
+    let stack = Stack::new();
+    let js = async_nats::jetstream::new(stack.client().await);
+    let topology = stack.topology();
+    let old = stream::Config {
+        name: topology.intake_stream(),
+        subjects: vec![topology.intake_filter()],
+        storage: stream::StorageType::File,
+        duplicate_window: muster_bus::DUPLICATE_WINDOW,
+        ..Default::default()
+    };
+    let made = js.create_stream(old).await.expect("an intake as older ledgers made it");
+    assert!(!made.cached_info().config.allow_batch_publish);
+    let ledger = stack.start_ledger();
+    stack.wait_for_streams().await;
+    let mut intake = js.get_stream(topology.intake_stream()).await.expect("the intake");
+    assert!(intake.info().await.expect("its info").config.allow_batch_publish, "turned on by the ledger");
+
+    let config = PublisherConfig { batch: 1, ..PublisherConfig::default() };
+    let publisher = Publisher::new(stack.client().await, topology, config);
+    let outcomes = publisher.publish_all((1..=200).map(muster_tests::crash::outgoing), |_| {}).await.unwrap();
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Receipt(r) if r.status == ReceiptStatus::Accepted)));
+    let stats = publisher.stats();
+    // The first alone (is it new?), the rest fast (a slow moment may end
+    // a batch and send a message or two alone again).
+    assert!(stats.alone >= 1 && stats.fast >= 190, "{stats:?}");
+    ledger.stop().await;
+}
