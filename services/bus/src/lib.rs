@@ -251,22 +251,22 @@ impl Topology {
         for config in configs {
             let (name, subjects) = (config.name.clone(), config.subjects.clone());
             let batched = config.allow_batch_publish;
-            let mut stream = js.get_or_create_stream(config).await?;
-            // An intake made before publishers could batch: turned on.
-            if batched && !stream.cached_info().config.allow_batch_publish {
-                let config = stream::Config { allow_batch_publish: true, ..stream.cached_info().config.clone() };
-                js.update_stream(config).await?;
-                stream = js.get_stream(&name).await?;
-            }
+            let stream = js.get_or_create_stream(config).await?;
             // A stream of that name made for other subjects is another
             // deployment's: prefixes `bureau-a` and `bureau_a` both name
-            // streams BUREAU_A_*. Sharing it would mix two ledgers.
+            // streams BUREAU_A_*. Sharing it would mix two ledgers (and
+            // changing it below would change theirs).
             let found = &stream.cached_info().config.subjects;
             if *found != subjects {
                 return Err(Box::new(StreamOfAnother(format!(
                     "stream {name} exists for subjects {found:?}, not {subjects:?}: another deployment's (prefix {:?} names streams {}_*)",
                     self.prefix, self.stream_prefix
                 ))));
+            }
+            // An intake made before publishers could batch: turned on.
+            if batched && !stream.cached_info().config.allow_batch_publish {
+                let config = stream::Config { allow_batch_publish: true, ..stream.cached_info().config.clone() };
+                js.update_stream(config).await?;
             }
         }
         Ok(())
