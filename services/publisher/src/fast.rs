@@ -107,13 +107,14 @@ pub(crate) struct Batch {
     pings: u32,
     /// When it last sent a message.
     last_sent: Instant,
-    /// The task forwarding the inbox's replies; aborting it unsubscribes.
-    pub(crate) forwarder: tokio::task::AbortHandle,
+    /// The task forwarding the inbox's replies; aborting it (when the
+    /// batch is dropped) unsubscribes.
+    forwarder: tokio::task::AbortHandle,
 }
 
 /// The operations of ADR-50's reply subjects.
 #[derive(Clone, Copy)]
-pub(crate) enum Op {
+enum Op {
     Start = 0,
     Append = 1,
     EndWithoutStoring = 3,
@@ -159,7 +160,7 @@ impl Batch {
     }
 
     /// The reply subject of batch sequence `seq` for `op`.
-    pub(crate) fn reply(&self, seq: u64, op: Op) -> String {
+    fn reply(&self, seq: u64, op: Op) -> String {
         format!("{}{seq}.{}.$FI", self.reply_prefix, op as u8)
     }
 
@@ -223,7 +224,6 @@ impl Batch {
     /// (`None`: not known beyond the acks): the groups to send again, in
     /// order.
     pub(crate) fn end(mut self, stored: Option<u64>) -> Vec<Vec<Key>> {
-        self.forwarder.abort();
         let stored = stored.unwrap_or(self.acked).max(self.acked);
         self.unacked.drain(..).filter(|(seq, _)| *seq > stored).map(|(_, keys)| keys).collect()
     }

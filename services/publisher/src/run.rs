@@ -195,17 +195,22 @@ impl<'a, F: FnMut(&Outcome)> Run<'a, F> {
     /// is not yet stored, messages wait to be sent again, or its fast
     /// batch must hear from the server first.
     fn blocked(&self, source: &str) -> bool {
-        self.awaiting_ack.contains_key(source)
-            || self.again.get(source).is_some_and(|queue| !queue.is_empty())
-            || self.batches.get(source).is_some_and(|batch| !batch.may_send())
+        self.waits_on(source, |batch| !batch.may_send())
     }
 
     /// Whether a message of `source` is not yet known to be stored (so a
     /// late event must not be published again alone: it could overtake).
     fn unsettled(&self, source: &str) -> bool {
+        self.waits_on(source, |batch| !batch.settled())
+    }
+
+    /// Whether `source` has a message sent alone and not yet stored,
+    /// messages waiting to be sent again, or a fast batch `waiting` says
+    /// holds it.
+    fn waits_on(&self, source: &str, waiting: impl Fn(&Batch) -> bool) -> bool {
         self.awaiting_ack.contains_key(source)
             || self.again.get(source).is_some_and(|queue| !queue.is_empty())
-            || self.batches.get(source).is_some_and(|batch| !batch.settled())
+            || self.batches.get(source).is_some_and(waiting)
     }
 
     /// Sends `group` (of `source`): in the source's fast batch (one is
